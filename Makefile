@@ -1,0 +1,45 @@
+# Everything a newcomer needs: `make demo` (or `make serve`) runs the main job, `make test` runs the tests.
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install system-deps test test-fast demo serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium for the dashboard tests and EGL for offscreen video; installed when missing and possible.
+system-deps:
+	@if ! [ -x /usr/bin/chromium ] || ! ldconfig -p | grep -q libEGL.so.1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y -q chromium libegl1 libgl1 libegl-mesa0 >/dev/null 2>&1 || \
+			(apt-get update -q >/dev/null && apt-get install -y -q chromium libegl1 libgl1 libegl-mesa0 >/dev/null); \
+		else echo "note: install chromium and libegl1 for the browser and video tests"; fi; \
+	fi
+
+test: install system-deps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not browser"
+
+demo: install
+	mkdir -p data/demo
+	$(VENV)/bin/rewardsmith envs show HalfCheetah-v5 > data/demo/reference_reward_description.txt
+	$(PY) -c "import envs; print(envs.get_spec('HalfCheetah-v5').reference_reward)" > data/demo/reference_reward.py
+	$(VENV)/bin/rewardsmith evaluate --env HalfCheetah-v5 --reward data/demo/reference_reward.py --timesteps 20000 --out data/demo/evaluate
+
+serve: install
+	$(VENV)/bin/rewardsmith serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,160 @@
+"""`rewardsmith envs`, `check` and `evaluate`: the evaluation engine from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+import envs as registry
+from app.cli.common import console, err, fail, read_text, sandbox_limits
+from app.config import get_settings
+from envs.describe import describe, describe_fitness
+from envs.fitness import UnknownFitnessError
+from workers.engine.evaluate import BudgetError, check_budget, evaluate_reward, sandbox_check
+from workers.sandbox.policy import ProgramRejected
+
+envs_app = typer.Typer(help="List the envs, or show one env's state description.", invoke_without_command=True)
+
+
+@envs_app.callback()
+def envs_list(ctx: typer.Context) -> None:
+    """List the registered envs."""
+    if ctx.invoked_subcommand:
+        return
+    table = Table("env", "robot", "fitness metrics it was made for")
+    for name in registry.names():
+        spec = registry.get_spec(name)
+        table.add_row(name, spec.title, ", ".join(spec.reference_fitness))
+    console.print(table)
+    console.print("Built-in fitness metrics:\n" + describe_fitness(), highlight=False)
+
+
+@envs_app.command("show")
+def envs_show(env: str = typer.Argument(..., help="Env name, e.g. HalfCheetah-v5")) -> None:
+    """Print the env's state description (what the designer sees) and its reference reward."""
+    try:
+        spec = registry.get_spec(env)
+    except registry.UnknownEnvError as e:
+        fail(str(e))
+    console.print(describe(spec), highlight=False, markup=False)
+    console.print("\n## Reference reward (Gymnasium's, in the reward contract)\n", markup=False)
+    console.print(spec.reference_reward, highlight=False, markup=False)
+
+
+def check(
+    file: Path | None = typer.Argument(None, help="Reward program to check."),
+    env: str = typer.Option(..., "--env", help="Env whose states the dry run uses."),
+    fitness: Path | None = typer.Option(None, "--fitness", help="Check this fitness program instead of a reward program."),
+) -> None:
+    """Check a reward (or fitness) program: static rules, then a dry run on states sampled from the env."""
+    if (file is None) == (fitness is None):
+        fail("give either a reward program FILE or --fitness FILE.")
+    kind, path = ("fitness", fitness) if fitness else ("reward", file)
+    try:
+        registry.get_spec(env)
+    except registry.UnknownEnvError as e:
+        fail(str(e))
+    source = read_text(path, kind)
+    result = sandbox_check(env, source, kind, sandbox_limits(wall_seconds=120))
+    if result.outcome != "ok":
+        err.print(f"[bold red]{path}: {result.outcome}[/]", highlight=False)
+        err.print(result.error or "", highlight=False, markup=False)
+        raise typer.Exit(1)
+    report = result.payload["report"]
+    console.print(f"[green]{path}: accepted[/] ({kind} program, dry run on {report['states']} states of {env})")
+    if kind == "reward":
+        table = Table("component", "mean", "min", "max")
+        for name, st in report["component_stats"].items():
+            table.add_row(name, f"{st['mean']:.4g}", f"{st['min']:.4g}", f"{st['max']:.4g}")
+        r = report["reward"]
+        table.add_row("[bold]reward[/]", f"{r['mean']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}")
+        console.print(table)
+    else:
+        console.print(f"fitness on a sampled episode: {report['fitness_value']:.4g}")
+    console.print("time per call: " + ", ".join(f"{k} {v:.3f} ms" for k, v in report["ms_per_call"].items()))
+    for w in report["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(f"isolation: {result.isolation.get('network', 'unknown')}", highlight=False)
+
+
+def evaluate(
+    env: str = typer.Option(..., "--env", help="Env name, e.g. HalfCheetah-v5."),
+    reward: Path = typer.Option(..., "--reward", help="Reward program file."),
+    out: Path = typer.Option(..., "--out", help="Directory for result.json, the policy and the video."),
+    fitness: str | None = typer.Option(None, "--fitness", help="Built-in fitness metric (default forward_distance)."),
+    fitness_file: Path | None = typer.Option(None, "--fitness-file", help="A fitness program instead of a built-in metric."),
+    timesteps: int = typer.Option(50_000, "--timesteps", help="PPO training steps."),
+    seed: int = typer.Option(0, "--seed"),
+    video: bool = typer.Option(False, "--video", help="Record an mp4 of the trained policy."),
+    eval_episodes: int = typer.Option(5, "--eval-episodes", help="Deterministic episodes in the final evaluation."),
+) -> None:
+    """Train PPO with a reward program in the sandbox and measure the policy's fitness."""
+    if fitness and fitness_file:
+        fail("give either --fitness NAME or --fitness-file FILE, not both.")
+    try:
+        registry.get_spec(env)
+        check_budget(timesteps, get_settings().max_timesteps_per_training)
+    except (registry.UnknownEnvError, BudgetError) as e:
+        fail(str(e))
+    if eval_episodes < 1 or eval_episodes > 100:
+        fail(f"--eval-episodes {eval_episodes} must be between 1 and 100.")
+    source = read_text(reward, "reward")
+    fsource = read_text(fitness_file, "fitness") if fitness_file else None
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    ) as progress:
+        bar = progress.add_task(f"training {env}", total=timesteps, note="checking")
+
+        def on_event(e: dict) -> None:
+            if e.get("event") == "start":
+                progress.update(bar, note="training")
+            elif e.get("event") == "checkpoint":
+                progress.update(bar, completed=min(e["timesteps"], timesteps), note=f"fitness {e['fitness']:.3g}")
+
+        try:
+            result = evaluate_reward(
+                env=env, reward_source=source, fitness_name=fitness, fitness_source=fsource, timesteps=timesteps,
+                seed=seed, out=out, limits=sandbox_limits(), video=video, options={"eval_episodes": eval_episodes},
+                on_event=on_event,
+            )
+        except (UnknownFitnessError, ProgramRejected) as e:
+            fail(str(e))
+    _summary(result, out)
+    if result["status"] != "ok":
+        raise typer.Exit(1)
+
+
+def _summary(result: dict, out: Path) -> None:
+    status = result["status"]
+    colour = "green" if status == "ok" else "red"
+    table = Table(title=f"{result['env']}: [{colour}]{status}[/]", show_header=False)
+    if result.get("error"):
+        table.add_row("error", result["error"])
+    fit = result.get("fitness")
+    if fit:
+        per = ", ".join(f"{v:.3g}" for v in fit["per_episode"])
+        table.add_row(f"fitness ({result['fitness_name']})", f"{fit['mean']:.4g} ± {fit['std']:.3g}  [{per}]")
+    for name, series in (result.get("components") or {}).items():
+        last = next((s for s in reversed(series) if s), None)
+        if last:
+            table.add_row(f"component {name}", f"mean {last['mean']:.4g} (min {last['min']:.3g}, max {last['max']:.3g}) at the end")
+    if result.get("timesteps"):
+        table.add_row("timesteps", f"{result['timesteps']:,}")
+    if result.get("steps_per_second"):
+        table.add_row("training speed", f"{result['steps_per_second']:,.0f} steps/s")
+    table.add_row("seconds", f"{result['seconds']:.1f}")
+    table.add_row("isolation", str(result.get("isolation", {}).get("network", "-")))
+    for w in result.get("warnings", []):
+        table.add_row("warning", w)
+    console.print(table)
+    console.print(f"result: {out / 'result.json'}", highlight=False)
+
+
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(envs_app, name="envs")
+    cli.command()(check)
+    cli.command()(evaluate)

@@ -1,0 +1,78 @@
+"""Built-in fitness metrics. Each is a fitness program under the same rules as a reward program.
+
+``traj`` holds the state fields of one evaluation episode with leading axis T (one row
+per step taken); velocities are means over each step, so their sum times ``dt`` is an
+exact displacement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FitnessMetric:
+    name: str
+    meaning: str
+    source: str
+
+
+def _program(body: str, doc: str) -> str:
+    return f'import math\nimport numpy as np\n\n\ndef compute_fitness(traj):\n    """{doc}"""\n{body}'
+
+
+METRICS: dict[str, FitnessMetric] = {
+    m.name: m
+    for m in (
+        FitnessMetric(
+            "forward_distance",
+            "metres travelled along +x during the episode",
+            _program("    return float(np.sum(traj.x_velocity) * traj.dt)\n", "Metres travelled along +x."),
+        ),
+        FitnessMetric(
+            "backward_distance",
+            "metres travelled along -x during the episode",
+            _program("    return float(-np.sum(traj.x_velocity) * traj.dt)\n", "Metres travelled along -x."),
+        ),
+        FitnessMetric(
+            "mean_x_velocity",
+            "mean torso velocity along +x over the episode, m/s",
+            _program("    return float(np.mean(traj.x_velocity))\n", "Mean forward velocity, m/s."),
+        ),
+        FitnessMetric(
+            "survival_steps",
+            "number of steps before the episode ended (early termination or the time limit)",
+            _program("    return float(traj.step[-1])\n", "Steps survived."),
+        ),
+        FitnessMetric(
+            "max_height",
+            "highest torso height reached during the episode, m",
+            _program("    return float(np.max(traj.z_position))\n", "Highest torso height, m."),
+        ),
+        FitnessMetric(
+            "flips",
+            "net full rotations about the pitch axis (either direction; 1.0 = one full flip)",
+            _program(
+                "    turned = np.sum(traj.angular_velocity[:, 1]) * traj.dt\n"
+                "    return float(abs(turned) / (2.0 * math.pi))\n",
+                "Net turns about the pitch axis.",
+            ),
+        ),
+    )
+}
+
+
+class UnknownFitnessError(ValueError):
+    """A fitness metric name that is not built in."""
+
+
+def get_metric(name: str) -> FitnessMetric:
+    """The built-in metric ``name``, or an error that lists the known ones."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        known = ", ".join(METRICS)
+        raise UnknownFitnessError(
+            f"unknown fitness metric '{name}'. Built-in metrics: {known}; "
+            "or pass a fitness program with --fitness-file."
+        ) from None

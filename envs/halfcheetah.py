@@ -1,0 +1,47 @@
+"""HalfCheetah-v5: a planar two-legged cat that can only move by running."""
+
+import numpy as np
+
+from envs.spec import EnvSpec, PPODefaults
+
+
+def _always_healthy(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+    return np.ones(qpos.shape[0], dtype=bool)
+
+
+REFERENCE_REWARD = '''\
+import numpy as np
+
+FORWARD_WEIGHT = 1.0
+CTRL_COST_WEIGHT = 0.1
+
+
+def compute_reward(state, action):
+    """Gymnasium's HalfCheetah-v5 reward: forward velocity minus a control cost."""
+    forward = FORWARD_WEIGHT * state.x_velocity
+    ctrl_cost = CTRL_COST_WEIGHT * np.sum(np.square(action), axis=-1)
+    reward = forward - ctrl_cost
+    return reward, {"forward": forward, "ctrl_cost": -ctrl_cost}
+'''
+
+SPEC = EnvSpec(
+    name="HalfCheetah-v5",
+    title="planar cheetah, 6 joints",
+    summary=(
+        "A planar cheetah: a torso with a back leg and a front leg (thigh, shin, foot each), "
+        "moving in the x-z plane. It cannot fall over in a way that ends the episode; it can flip onto its back."
+    ),
+    planar=True,
+    action=(
+        "6 torques in [-1, 1]: back thigh, back shin, back foot, front thigh, front shin, front foot "
+        "(same order as state.joint_names)."
+    ),
+    termination="Never terminates early; every episode lasts 1000 steps (50 s).",
+    healthy=_always_healthy,
+    reference_reward=REFERENCE_REWARD,
+    feet=(("back_foot", "bfoot"), ("front_foot", "ffoot")),
+    bodies=("torso", "bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"),
+    # RL Zoo tunes PPO here with normalisation, gamma 0.98-0.99, gae 0.92-0.95; sized up for
+    # eight parallel envs so that a short CPU run still makes progress.
+    ppo=PPODefaults(n_envs=8, n_steps=256, learning_rate=3e-4, gamma=0.98, gae_lambda=0.92),
+)

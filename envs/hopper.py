@@ -1,0 +1,48 @@
+"""Hopper-v5: a planar one-legged robot that must hop without falling."""
+
+import numpy as np
+
+from envs.spec import EnvSpec, PPODefaults
+
+
+def _healthy(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+    rest = np.concatenate([qpos[:, 2:], qvel], axis=1)
+    state_ok = np.all((rest > -100.0) & (rest < 100.0), axis=1)
+    z_ok = qpos[:, 1] > 0.7
+    angle_ok = (qpos[:, 2] > -0.2) & (qpos[:, 2] < 0.2)
+    return state_ok & z_ok & angle_ok
+
+
+REFERENCE_REWARD = '''\
+import numpy as np
+
+FORWARD_WEIGHT = 1.0
+HEALTHY_REWARD = 1.0
+CTRL_COST_WEIGHT = 1e-3
+
+
+def compute_reward(state, action):
+    """Gymnasium's Hopper-v5 reward: forward velocity + staying healthy - control cost."""
+    forward = FORWARD_WEIGHT * state.x_velocity
+    healthy = HEALTHY_REWARD * state.is_healthy
+    ctrl_cost = CTRL_COST_WEIGHT * np.sum(np.square(action), axis=-1)
+    reward = forward + healthy - ctrl_cost
+    return reward, {"forward": forward, "healthy": healthy, "ctrl_cost": -ctrl_cost}
+'''
+
+SPEC = EnvSpec(
+    name="Hopper-v5",
+    title="planar one-legged hopper, 3 joints",
+    summary="A planar one-legged robot (torso, thigh, leg, foot) moving in the x-z plane by hopping.",
+    planar=True,
+    action="3 torques in [-1, 1]: thigh, leg (knee), foot (ankle) (same order as state.joint_names).",
+    termination=(
+        "The episode ends when the robot is unhealthy: torso height (z_position) at or below 0.7 m, "
+        "|pitch| at or above 0.2 rad, or any joint position/velocity beyond ±100. At most 1000 steps (8 s)."
+    ),
+    healthy=_healthy,
+    reference_reward=REFERENCE_REWARD,
+    feet=(("foot", "foot_geom"),),
+    bodies=("torso", "thigh", "leg", "foot"),
+    ppo=PPODefaults(n_envs=8, n_steps=256, gamma=0.99, gae_lambda=0.95),
+)

@@ -1,0 +1,64 @@
+"""Creating envs with state capture, and sampling states for dry runs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from envs.spec import EnvSpec
+from envs.state import Layout, StateCapture, quiet_mujoco
+
+
+def make_env(
+    spec: EnvSpec,
+    *,
+    row: np.ndarray | None = None,
+    render_mode: str | None = None,
+    max_episode_steps: int | None = None,
+) -> StateCapture:
+    """One Gymnasium env of ``spec`` wrapped so that each step records its raw state in ``row``."""
+    quiet_mujoco()
+    kwargs = {"render_mode": render_mode} if render_mode else {}
+    if max_episode_steps:
+        kwargs["max_episode_steps"] = max_episode_steps
+    env = gym.make(spec.gym_id, **kwargs)
+    return StateCapture(env, Layout.from_env(spec, env), row)
+
+
+def layout_of(spec: EnvSpec) -> Layout:
+    """The raw-row layout of ``spec`` (builds one env to read its model)."""
+    env = make_env(spec)
+    try:
+        return env.layout
+    finally:
+        env.close()
+
+
+def sample_rows(spec: EnvSpec, *, count: int = 256, seed: int = 0, episode_steps: int = 120) -> tuple[Layout, np.ndarray]:
+    """Raw rows of states visited under random actions, spread over several short episodes.
+
+    Dry runs call candidate programs on these, so that a program sees the values it will
+    meet early in training (including fallen and unhealthy states).
+    """
+    env = make_env(spec)
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((count, env.layout.size))
+    env.action_space.seed(seed)
+    episode = 0
+    env.reset(seed=seed)
+    steps = 0
+    for i in range(count):
+        action = env.action_space.sample()
+        # Bias some episodes towards large actions so that falls and flips appear.
+        if episode % 2:
+            action = np.clip(action * 3.0, env.action_space.low, env.action_space.high)
+        _, _, terminated, truncated, _ = env.step(action)
+        rows[i] = env.row
+        steps += 1
+        if terminated or truncated or steps >= episode_steps:
+            episode += 1
+            steps = 0
+            env.reset(seed=int(rng.integers(2**31)))
+    layout = env.layout
+    env.close()
+    return layout, rows

@@ -1,0 +1,121 @@
+"""What an env is to rewardsmith: the Gymnasium id, its state view, its reference reward, PPO defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Field:
+    """One entry of the state view, as the designer sees it."""
+
+    name: str
+    shape: str
+    unit: str
+    meaning: str
+
+
+COMMON_FIELDS: tuple[Field, ...] = (
+    Field("x_position", "(N,)", "m", "torso position along x (forward)"),
+    Field("y_position", "(N,)", "m", "torso position along y (left)"),
+    Field("z_position", "(N,)", "m", "torso height above the floor"),
+    Field("x_velocity", "(N,)", "m/s", "torso velocity along x, mean over the last control step (+ is forward)"),
+    Field("y_velocity", "(N,)", "m/s", "torso velocity along y, mean over the last control step"),
+    Field("z_velocity", "(N,)", "m/s", "torso vertical velocity, mean over the last control step (+ is up)"),
+    Field("roll", "(N,)", "rad", "torso rotation about x"),
+    Field("pitch", "(N,)", "rad", "torso rotation about y"),
+    Field("yaw", "(N,)", "rad", "torso rotation about z (heading)"),
+    Field("upright", "(N,)", "1", "z-component of the torso's up axis: 1 upright, -1 upside down"),
+    Field("angular_velocity", "(N, 3)", "rad/s", "torso angular velocity about world x, y, z, mean over the last control step"),
+    Field("joint_positions", "(N, J)", "rad", "actuated joint angles, in the order of state.joint_names (= action order)"),
+    Field("joint_velocities", "(N, J)", "rad/s", "actuated joint angular velocities, same order"),
+    Field("is_healthy", "(N,)", "bool", "the env's own health test (the episode ends when it turns False)"),
+    Field("dt", "float", "s", "control time step"),
+    Field("step", "(N,)", "int", "step index within the episode, 1 after the first action"),
+)
+
+FEET_FIELD = Field("feet_contact", "(N, F)", "bool", "whether each foot touches the floor, in the order of state.feet_names")
+BODY_FIELD = Field("body_positions", "(N, B, 3)", "m", "world positions of named bodies, in the order of state.body_names")
+CONTACT_FIELD = Field(
+    "contact_forces",
+    "(N, C, 6)",
+    "N·m, N",
+    "external contact wrench (torque xyz, force xyz) on every body, in the order of state.contact_body_names",
+)
+COM_FIELDS = (
+    Field("com_position", "(N, 3)", "m", "whole-body centre of mass"),
+    Field("com_x_velocity", "(N,)", "m/s", "centre-of-mass velocity along x, mean over the last control step"),
+    Field("com_y_velocity", "(N,)", "m/s", "centre-of-mass velocity along y, mean over the last control step"),
+)
+
+
+@dataclass(frozen=True)
+class PPODefaults:
+    """Stable-Baselines3 PPO settings for one env, after RL Zoo's tuned files, sized for short runs on CPUs."""
+
+    n_envs: int = 8
+    n_steps: int = 256
+    batch_size: int = 128
+    n_epochs: int = 10
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    net_arch: tuple[int, ...] = (64, 64)
+    log_std_init: float = -1.0
+    """RL Zoo starts HalfCheetah at -2; -1 keeps enough exploration for the other robots."""
+    normalize_obs: bool = True
+    normalize_reward: bool = True
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A MuJoCo locomotion env as rewardsmith knows it."""
+
+    name: str
+    title: str
+    summary: str
+    planar: bool
+    action: str
+    termination: str
+    healthy: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    """Vectorised health test on (qpos, qvel) of shape (N, nq), (N, nv); the env's own rule."""
+    reference_reward: str
+    """The env's own reward, written as a reward program (equal to Gymnasium's to 1e-6)."""
+    ppo: PPODefaults
+    feet: tuple[tuple[str, str], ...] = ()
+    """(label, geom name) of each foot."""
+    bodies: tuple[str, ...] = ()
+    """Bodies whose world positions appear in ``body_positions``."""
+    contact_forces: bool = False
+    center_of_mass: bool = False
+    reference_fitness: tuple[str, ...] = ("forward_distance", "mean_x_velocity")
+    """Fitness metrics the reference reward was made for (normalized scores are only given for these)."""
+    default_fitness: str = "forward_distance"
+    torso: str = "torso"
+    default_timesteps: int = 1_000_000
+    """RL Zoo's training budget for this env, for a reference."""
+    extra_fields: tuple[Field, ...] = field(default=())
+
+    @property
+    def gym_id(self) -> str:
+        return self.name
+
+    def fields(self) -> tuple[Field, ...]:
+        """Every field of this env's state view, common ones first."""
+        extra: list[Field] = []
+        if self.feet:
+            extra.append(FEET_FIELD)
+        if self.bodies:
+            extra.append(BODY_FIELD)
+        if self.contact_forces:
+            extra.append(CONTACT_FIELD)
+        if self.center_of_mass:
+            extra.extend(COM_FIELDS)
+        return COMMON_FIELDS + tuple(extra) + self.extra_fields

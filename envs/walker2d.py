@@ -1,0 +1,49 @@
+"""Walker2d-v5: a planar two-legged walker."""
+
+import numpy as np
+
+from envs.spec import EnvSpec, PPODefaults
+
+
+def _healthy(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+    z_ok = (qpos[:, 1] > 0.8) & (qpos[:, 1] < 2.0)
+    angle_ok = (qpos[:, 2] > -1.0) & (qpos[:, 2] < 1.0)
+    return z_ok & angle_ok
+
+
+REFERENCE_REWARD = '''\
+import numpy as np
+
+FORWARD_WEIGHT = 1.0
+HEALTHY_REWARD = 1.0
+CTRL_COST_WEIGHT = 1e-3
+
+
+def compute_reward(state, action):
+    """Gymnasium's Walker2d-v5 reward: forward velocity + staying healthy - control cost."""
+    forward = FORWARD_WEIGHT * state.x_velocity
+    healthy = HEALTHY_REWARD * state.is_healthy
+    ctrl_cost = CTRL_COST_WEIGHT * np.sum(np.square(action), axis=-1)
+    reward = forward + healthy - ctrl_cost
+    return reward, {"forward": forward, "healthy": healthy, "ctrl_cost": -ctrl_cost}
+'''
+
+SPEC = EnvSpec(
+    name="Walker2d-v5",
+    title="planar biped, 6 joints",
+    summary="A planar biped (torso, and two legs of thigh, leg, foot) walking in the x-z plane.",
+    planar=True,
+    action=(
+        "6 torques in [-1, 1]: right thigh, right leg, right foot, left thigh, left leg, left foot "
+        "(same order as state.joint_names)."
+    ),
+    termination=(
+        "The episode ends when the robot is unhealthy: torso height (z_position) outside (0.8, 2.0) m "
+        "or |pitch| at or above 1 rad. At most 1000 steps (8 s)."
+    ),
+    healthy=_healthy,
+    reference_reward=REFERENCE_REWARD,
+    feet=(("right_foot", "foot_geom"), ("left_foot", "foot_left_geom")),
+    bodies=("torso", "thigh", "leg", "foot", "thigh_left", "leg_left", "foot_left"),
+    ppo=PPODefaults(n_envs=8, n_steps=256, gamma=0.99, gae_lambda=0.95),
+)

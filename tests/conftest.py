@@ -1,0 +1,26 @@
+"""Shared test fixtures: paths, a private working directory (MuJoCo writes its log there)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LLM_FIXTURES = ROOT.parent / "shared" / "fixtures" / "llm"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cwd(tmp_path_factory: pytest.TempPathFactory):
+    """Run every test from a scratch directory so nothing lands in the repository."""
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def llm_fixtures() -> Path:
+    return LLM_FIXTURES

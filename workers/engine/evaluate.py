@@ -1,0 +1,99 @@
+"""Evaluate one reward program end to end: static check, sandboxed dry run and training, result.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from envs import get_spec
+from envs.fitness import get_metric
+from workers.sandbox.policy import ProgramRejected, check_source
+from workers.sandbox.runner import Limits, SandboxResult, run_job
+
+MIN_TIMESTEPS = 1_000
+
+
+class BudgetError(ValueError):
+    """A training budget that cannot work."""
+
+
+def resolve_fitness(name: str | None, source: str | None) -> tuple[str, str]:
+    """(name, source) of the fitness: a built-in metric by name, or a user's program."""
+    if source is not None:
+        check_source(source, "fitness")
+        return (name or "custom"), source
+    metric = get_metric(name or "forward_distance")
+    return metric.name, metric.source
+
+
+def check_budget(timesteps: int, maximum: int) -> None:
+    if timesteps < MIN_TIMESTEPS:
+        raise BudgetError(f"--timesteps {timesteps} is too small: PPO needs at least {MIN_TIMESTEPS} steps to make one update.")
+    if timesteps > maximum:
+        raise BudgetError(
+            f"--timesteps {timesteps:,} is above this installation's cap of {maximum:,} steps per training "
+            "(REWARDSMITH_MAX_TIMESTEPS_PER_TRAINING)."
+        )
+
+
+def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxResult:
+    """Static check here, then a dry run in the sandbox; the result's outcome is ok or rejected (or a limit)."""
+    get_spec(env)
+    try:
+        check_source(source, kind)
+    except ProgramRejected as e:
+        return SandboxResult("rejected", str(e))
+    return run_job({"type": "dry_run", "env": env, "kind": kind, "source": source}, limits)
+
+
+def evaluate_reward(
+    *,
+    env: str,
+    reward_source: str,
+    fitness_name: str | None,
+    fitness_source: str | None,
+    timesteps: int,
+    seed: int,
+    out: Path,
+    limits: Limits,
+    video: bool = False,
+    options: dict | None = None,
+    on_event: Callable[[dict], None] | None = None,
+) -> dict:
+    """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result dict."""
+    started = time.monotonic()
+    get_spec(env)
+    out.mkdir(parents=True, exist_ok=True)
+    fname, fsource = resolve_fitness(fitness_name, fitness_source)
+    try:
+        check_source(reward_source, "reward")
+    except ProgramRejected as e:
+        result = {"status": "rejected", "error": str(e)}
+    else:
+        config = {
+            "env": env,
+            "reward_source": reward_source,
+            "fitness_source": fsource,
+            "fitness_name": fname,
+            "timesteps": timesteps,
+            "seed": seed,
+            "video": video,
+            **(options or {}),
+        }
+        sb = run_job({"type": "train", "config": config}, limits, on_event=on_event, artifacts_to=out)
+        result = {"status": sb.outcome, "error": sb.error, **sb.payload, "isolation": sb.isolation}
+        if sb.outcome != "ok" and sb.stderr_tail and "traceback" not in result:
+            result["stderr_tail"] = sb.stderr_tail[-4000:]
+    result.setdefault("env", env)
+    result.setdefault("fitness_name", fname)
+    result.setdefault("fitness", None)
+    result.setdefault("components", {})
+    result.setdefault("timesteps", 0)
+    result.setdefault("steps_per_second", None)
+    result.setdefault("isolation", {})
+    result["seconds"] = time.monotonic() - started
+    (out / "reward.py").write_text(reward_source)
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=float))
+    return result

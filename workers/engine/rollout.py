@@ -1,0 +1,109 @@
+"""Deterministic evaluation episodes: trajectories for fitness and for trajectory analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.make import make_env
+from envs.spec import EnvSpec
+from envs.state import Layout, State, build_state
+from workers.sandbox.program import Program, call_fitness, call_reward
+
+EVAL_SEED_BASE = 1_000_003
+"""Evaluation seeds start here, far from the training seeds (seed + env index)."""
+
+
+def eval_seeds(seed: int, count: int) -> list[int]:
+    return [EVAL_SEED_BASE + 1000 * seed + i for i in range(count)]
+
+
+@dataclass
+class Episode:
+    """One evaluation episode: raw rows (T, D), how it ended, the env's own return."""
+
+    seed: int
+    rows: np.ndarray
+    actions: np.ndarray
+    terminated: bool
+    env_return: float
+
+    def state(self, layout: Layout) -> State:
+        return build_state(layout, self.rows)
+
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+def rollout(spec: EnvSpec, policy: Policy, seeds: list[int], *, max_steps: int | None = None) -> tuple[Layout, list[Episode]]:
+    """Run one episode per seed, all in lockstep so the policy sees one batch per step."""
+    m = len(seeds)
+    envs = [make_env(spec, max_episode_steps=max_steps) for _ in seeds]
+    layout = envs[0].layout
+    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)])
+    rows: list[list[np.ndarray]] = [[] for _ in seeds]
+    acts: list[list[np.ndarray]] = [[] for _ in seeds]
+    returns = np.zeros(m)
+    terminated = np.zeros(m, dtype=bool)
+    alive = np.ones(m, dtype=bool)
+    while alive.any():
+        actions = policy(obs)
+        for i in np.flatnonzero(alive):
+            env = envs[i]
+            a = np.clip(actions[i], env.action_space.low, env.action_space.high)
+            o, r, term, trunc, _ = env.step(a)
+            obs[i] = o
+            rows[i].append(env.row.copy())
+            acts[i].append(a)
+            returns[i] += r
+            if term or trunc:
+                alive[i] = False
+                terminated[i] = term
+    for env in envs:
+        env.close()
+    episodes = [
+        Episode(s, np.stack(rows[i]), np.stack(acts[i]), bool(terminated[i]), float(returns[i]))
+        for i, s in enumerate(seeds)
+    ]
+    return layout, episodes
+
+
+def episode_fitness(program: Program, layout: Layout, episodes: list[Episode]) -> list[float]:
+    return [call_fitness(program, ep.state(layout)) for ep in episodes]
+
+
+def analyse_episode(layout: Layout, ep: Episode, reward: Program | None = None) -> dict:
+    """What the robot actually did in one episode, in numbers (for reflection and review)."""
+    s = ep.state(layout)
+    t = len(ep.rows)
+    summary = {
+        "seed": ep.seed,
+        "steps": t,
+        "ended": "terminated (unhealthy)" if ep.terminated else "time limit",
+        "env_return": ep.env_return,
+        "distance_x": float(np.sum(s.x_velocity) * s.dt),
+        "distance_y": float(np.sum(s.y_velocity) * s.dt),
+        "mean_x_velocity": float(np.mean(s.x_velocity)),
+        "height": {"min": float(np.min(s.z_position)), "mean": float(np.mean(s.z_position)), "max": float(np.max(s.z_position))},
+        "upright_mean": float(np.mean(s.upright)),
+        "upside_down_fraction": float(np.mean(s.upright < 0.0)),
+        "pitch_turns": float(np.sum(s.angular_velocity[:, 1]) * s.dt / (2 * np.pi)),
+        "healthy_fraction": float(np.mean(s.is_healthy)),
+        "action_magnitude": float(np.mean(np.abs(ep.actions))),
+    }
+    if "feet_contact" in s.__dict__:
+        summary["feet_contact_fraction"] = dict(zip(s.feet_names, np.mean(s.feet_contact, axis=0).round(3).tolist()))
+    if ep.terminated:
+        last = build_state(layout, ep.rows[-1:])
+        summary["at_end"] = {
+            "z_position": float(last.z_position[0]),
+            "pitch": float(last.pitch[0]),
+            "upright": float(last.upright[0]),
+        }
+    if reward is not None:
+        r, comps, _ = call_reward(reward, s, ep.actions)
+        summary["reward_return"] = float(np.sum(r))
+        summary["component_returns"] = {k: float(np.sum(v)) for k, v in comps.items()}
+    return summary

@@ -1,0 +1,131 @@
+"""The candidate reward as a vectorised wrapper: one reward call per vector step.
+
+The env's own reward stays in ``info["env_reward"]``, so the true return is always
+logged next to the candidate's. Per-component statistics accumulate between
+checkpoints; completed episodes are recorded with both returns and how they ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+from envs.state import Layout, build_state
+from workers.sandbox.program import Program, ProgramError, call_reward
+
+
+@dataclass
+class RunningStats:
+    """Mean, min and max of a stream of arrays, without keeping them."""
+
+    total: float = 0.0
+    count: int = 0
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def add(self, x: np.ndarray) -> None:
+        self.total += float(x.sum())
+        self.count += x.size
+        self.low = min(self.low, float(x.min()))
+        self.high = max(self.high, float(x.max()))
+
+    def summary(self) -> dict[str, float] | None:
+        if not self.count:
+            return None
+        return {"mean": self.total / self.count, "min": self.low, "max": self.high}
+
+
+@dataclass
+class Window:
+    """What happened in training since the last checkpoint."""
+
+    components: dict[str, RunningStats] = field(default_factory=dict)
+    reward: RunningStats = field(default_factory=RunningStats)
+    episode_returns: list[float] = field(default_factory=list)
+    episode_env_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    terminated: int = 0
+    truncated: int = 0
+
+    def summary(self) -> dict:
+        def mean(xs: list) -> float | None:
+            return float(np.mean(xs)) if xs else None
+
+        return {
+            "components": {k: v.summary() for k, v in self.components.items()},
+            "reward": self.reward.summary(),
+            "episodes": len(self.episode_lengths),
+            "episode_return": mean(self.episode_returns),
+            "episode_env_return": mean(self.episode_env_returns),
+            "episode_length": mean(self.episode_lengths),
+            "terminated": self.terminated,
+            "truncated": self.truncated,
+        }
+
+
+class ContractReward(VecEnvWrapper):
+    """Replaces the env's reward with the candidate program's, computed on the batched state view.
+
+    ``buffer`` is the (N, layout.size) array that each env's ``StateCapture`` writes its row into.
+    """
+
+    def __init__(self, venv: VecEnv, program: Program, layout: Layout, buffer: np.ndarray) -> None:
+        super().__init__(venv)
+        self.program = program
+        self.layout = layout
+        self.buffer = buffer
+        self.window = Window()
+        self.warnings: list[str] = []
+        self.steps = 0
+        self._actions: np.ndarray | None = None
+        self._returns = np.zeros(venv.num_envs)
+        self._env_returns = np.zeros(venv.num_envs)
+
+    def reset(self):
+        self._returns[:] = 0.0
+        self._env_returns[:] = 0.0
+        return self.venv.reset()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+        self.venv.step_async(actions)
+
+    def step_wait(self):
+        obs, env_reward, dones, infos = self.venv.step_wait()
+        state = build_state(self.layout, self.buffer)
+        try:
+            reward, components, warnings = call_reward(self.program, state, self._actions)
+        except ProgramError as e:
+            raise ProgramError(f"at training step {self.steps * self.num_envs}: {e}", line=e.line, column=e.column) from None
+        for w in warnings:
+            if w not in self.warnings:
+                self.warnings.append(w)
+        self.steps += 1
+        win = self.window
+        win.reward.add(reward)
+        for name, values in components.items():
+            win.components.setdefault(name, RunningStats()).add(values)
+        self._returns += reward
+        self._env_returns += env_reward
+        for i in np.flatnonzero(dones):
+            info = infos[i]
+            win.episode_returns.append(float(self._returns[i]))
+            win.episode_env_returns.append(float(self._env_returns[i]))
+            win.episode_lengths.append(int(state.step[i]))
+            if info.get("TimeLimit.truncated"):
+                win.truncated += 1
+            else:
+                win.terminated += 1
+            self._returns[i] = 0.0
+            self._env_returns[i] = 0.0
+        for i, info in enumerate(infos):
+            info["env_reward"] = float(env_reward[i])
+        return obs, reward.astype(np.float32), dones, infos
+
+    def take_window(self) -> Window:
+        """The statistics since the last call, and a fresh window."""
+        win, self.window = self.window, Window()
+        return win

@@ -1,0 +1,88 @@
+"""The untrusted side of the sandbox: runs one job from job.json and writes result.json.
+
+Started by ``workers.sandbox.runner`` only. It reports the isolation in force, prints
+progress events as JSON lines on stdout, and turns every way a job can end into an
+outcome: ok, rejected (static check or dry run), failed, resource_limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+
+
+def _isolation(job: dict) -> dict:
+    try:
+        netns = os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        netns = None
+    parent = job.get("parent_netns")
+    if netns is not None and parent is not None and netns != parent:
+        network = "isolated (own network namespace)"
+    else:
+        network = "not isolated (the kernel refused a network namespace)"
+    limits = {}
+    for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CORE"):
+        soft, _ = resource.getrlimit(getattr(resource, name))
+        limits[name] = None if soft == resource.RLIM_INFINITY else soft
+    return {
+        "network": network,
+        "rlimits": limits,
+        "environment": sorted(os.environ),
+        "workdir": "private temporary directory",
+        "wall_clock": "enforced by the parent (SIGKILL)",
+    }
+
+
+def emit(event: dict) -> None:
+    """Send one event to the parent."""
+    print(json.dumps(event), flush=True)
+
+
+def _run(job: dict) -> dict:
+    kind = job["type"]
+    if kind == "dry_run":
+        from workers.engine.dryrun import dry_run_fitness, dry_run_reward
+
+        run = dry_run_reward if job["kind"] == "reward" else dry_run_fitness
+        return {"report": run(job["env"], job["source"], seed=job.get("seed", 0)).to_dict()}
+    if kind == "train":
+        from workers.engine.train import TrainConfig, train
+
+        return train(TrainConfig(**job["config"]), Path.cwd(), emit)
+    raise ValueError(f"unknown job type {kind!r}")
+
+
+def main() -> None:
+    job = json.loads(Path(sys.argv[1]).read_text())
+    result: dict = {"isolation": _isolation(job)}
+    from workers.sandbox.policy import ProgramRejected
+    from workers.sandbox.program import ProgramError
+
+    try:
+        result.update(_run(job))
+        result.setdefault("outcome", "ok")
+        result.setdefault("error", None)
+    except ProgramRejected as e:
+        result.update(outcome="rejected", error=str(e))
+    except ProgramError as e:
+        result.update(outcome="failed", error=str(e))
+    except MemoryError:
+        result.update(
+            outcome="resource_limit",
+            error="the job ran out of memory inside the sandbox (a program allocating huge arrays ends here); "
+            "reduce array sizes or the number of parallel envs",
+        )
+    except Exception as e:  # an engine fault, not the program's: keep the full traceback for the operator
+        result.update(outcome="failed", error=f"internal error: {type(e).__name__}: {e}", traceback=traceback.format_exc())
+    tmp = Path("result.json.tmp")
+    tmp.write_text(json.dumps(result, default=float))
+    tmp.replace("result.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Loading checked programs and checking what they return.
+
+``load_program`` runs the static check, then executes the module in a namespace with
+restricted builtins and the numpy facade. ``call_reward`` / ``call_fitness`` wrap every
+call so that an exception, a wrong shape or a non-finite value becomes a
+``ProgramError`` whose message points at the program's own line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from workers.sandbox.facade import safe_builtins
+from workers.sandbox.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source
+
+REWARD_BOUND = 1e6
+"""Largest magnitude a reward or component may take; beyond it PPO's value targets break down."""
+
+
+class ProgramError(Exception):
+    """A checked program that failed while running; ``str()`` says where and what to do."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(message)
+
+
+@dataclass
+class Program:
+    """A loaded program: its entry function and its source (for error locations)."""
+
+    kind: str
+    source: str
+    fn: Callable[..., object]
+
+    def where(self, exc: BaseException) -> tuple[int | None, int | None, str]:
+        """The innermost (line, column) of this program in ``exc``'s traceback, and its traceback lines only."""
+        filename = f"<{self.kind}>"
+        lines = self.source.splitlines()
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+        shown = []
+        for f in frames:
+            code = lines[f.lineno - 1].strip() if f.lineno and 0 < f.lineno <= len(lines) else ""
+            shown.append(f'  line {f.lineno}, in {f.name}: {code}')
+        if not frames:
+            return None, None, ""
+        col = getattr(frames[-1], "colno", None)
+        return frames[-1].lineno, (col + 1 if col is not None else None), "\n".join(shown)
+
+
+def load_program(source: str, kind: str = "reward") -> Program:
+    """Check and load ``source``; raises ``ProgramRejected`` when it breaks the contract."""
+    tree = check_source(source, kind)
+    code = compile(tree, f"<{kind}>", "exec")
+    namespace: dict[str, object] = {"__builtins__": safe_builtins(), "__name__": f"{kind}_program"}
+    program = Program(kind, source, lambda *a: None)
+    try:
+        exec(code, namespace)  # noqa: S102 - the sandboxed program, after the AST allow-list
+    except MemoryError:
+        raise
+    except Exception as e:  # module-level code failed: a constant or an import
+        line, _, _ = program.where(e)
+        raise ProgramRejected(
+            "load", [Violation("module level", line or 0, 1, f"running the module failed: {type(e).__name__}: {e}")], kind
+        ) from None
+    program.fn = namespace[ENTRY_POINTS[kind][0]]  # type: ignore[assignment]
+    return program
+
+
+_AMBIGUOUS = "truth value of an array with more than one element is ambiguous"
+
+
+def describe_exception(program: Program, exc: BaseException, call: str) -> ProgramError:
+    """Turn an exception raised inside ``program`` into an actionable ``ProgramError``."""
+    line, column, frames = program.where(exc)
+    text = f"{type(exc).__name__}: {exc}"
+    if _AMBIGUOUS in str(exc):
+        advice = (
+            "A Python `if`, `and`, `or`, `not` or `while` was applied to a batched array. Fields carry a "
+            "leading axis of N envs: use np.where(cond, a, b), np.logical_and, np.clip instead of branches."
+        )
+    elif isinstance(exc, AttributeError) and "state has no field" in str(exc):
+        advice = "Use only the fields of the state view listed in the env description."
+    elif isinstance(exc, IndexError | ValueError) and ("shape" in str(exc) or "index" in str(exc) or "axis" in str(exc)):
+        advice = "Check array shapes: scalar fields are (N,), vector fields (N, k); reduce with axis=-1."
+    else:
+        advice = "Fix the program so that it runs on every state of the batch."
+    trace = f"\nProgram traceback:\n{frames}" if frames else ""
+    return ProgramError(f"{call} raised {text}. {advice}{trace}", line=line, column=column)
+
+
+def _as_batch(value: object, n: int, what: str) -> tuple[np.ndarray, str | None]:
+    """``value`` as a float64 array of shape (n,); a scalar is broadcast with a warning."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ProgramError(f"{what} is not numeric ({type(value).__name__}): {e}. Return numpy arrays of shape (N,).") from None
+    warning = None
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+        warning = f"{what} is a scalar, not an array of shape (N,); it was broadcast to every env"
+    elif arr.shape != (n,):
+        raise ProgramError(
+            f"{what} has shape {arr.shape}, expected ({n},) for a batch of {n} envs. Reduce per-env vectors "
+            "with axis=-1 (e.g. np.sum(np.square(action), axis=-1)) and do not reduce over the batch axis."
+        )
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
+        raise ProgramError(
+            f"{what} is not finite (NaN or inf) for {bad} of {n} envs. Guard divisions and logs "
+            "(e.g. np.maximum(x, 1e-6)) and clip exponents."
+        )
+    if np.any(np.abs(arr) > REWARD_BOUND):
+        raise ProgramError(f"{what} exceeds ±{REWARD_BOUND:g} (max |value| {np.max(np.abs(arr)):.3g}); scale it down.")
+    return arr, warning
+
+
+def call_reward(program: Program, state: object, action: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+    """Call ``compute_reward`` on a batch; returns (reward, components, warnings) checked against the contract."""
+    n = action.shape[0]
+    try:
+        out = program.fn(state, action)
+    except MemoryError:
+        raise
+    except Exception as e:
+        raise describe_exception(program, e, "compute_reward(state, action)") from None
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+        raise ProgramError(
+            f"compute_reward returned {type(out).__name__}, expected a tuple (reward, components) where "
+            "components is a dict of named arrays, e.g. return reward, {'forward': forward}."
+        )
+    warnings: list[str] = []
+    reward, w = _as_batch(out[0], n, "the reward")
+    if w:
+        warnings.append(w)
+    components: dict[str, np.ndarray] = {}
+    for name, value in out[1].items():
+        if not isinstance(name, str) or not name:
+            raise ProgramError(f"component names must be non-empty strings, got {name!r}.")
+        components[name], w = _as_batch(value, n, f"component '{name}'")
+        if w:
+            warnings.append(w)
+    return reward, components, warnings
+
+
+def call_fitness(program: Program, traj: object) -> float:
+    """Call ``compute_fitness`` on one episode; returns a finite float."""
+    try:
+        out = program.fn(traj)
+    except MemoryError:
+        raise
+    except Exception as e:
+        raise describe_exception(program, e, "compute_fitness(traj)") from None
+    try:
+        value = float(np.asarray(out, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError):
+        raise ProgramError(
+            f"compute_fitness returned {type(out).__name__} {np.shape(out)}, expected one number per episode."
+        ) from None
+    if not np.isfinite(value):
+        raise ProgramError("compute_fitness returned a non-finite value (NaN or inf).")
+    return value
