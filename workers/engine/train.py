@@ -52,6 +52,9 @@ class TrainConfig:
     """Frames in the video (one per control step)."""
     ppo: dict = field(default_factory=dict)
     """Overrides of the env's PPO defaults (n_envs, n_steps, batch_size, net_arch, ...)."""
+    resume_from: str | None = None
+    """Directory with policy.zip and vecnormalize.pkl of an earlier training of the same program to continue
+    (successive halving); ``timesteps`` is then the total, including the steps already trained."""
 
 
 def _ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
@@ -98,8 +101,16 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     vec = DummyVecEnv([make_thunk(i) for i in range(n)])
     vec.seed(config.seed)
     contract = ContractReward(vec, reward, layout, buffer)
-    venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
-    model = PPO(
+    resume = Path(config.resume_from) if config.resume_from else None
+    if resume is not None and (resume / "policy.zip").exists() and (resume / "vecnormalize.pkl").exists():
+        venv = VecNormalize.load(str(resume / "vecnormalize.pkl"), contract)
+        venv.training = True
+        model = PPO.load(resume / "policy.zip", env=venv, device="cpu")
+        model.set_random_seed(config.seed)
+    else:
+        resume = None
+        venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
+    model = model if resume is not None else PPO(
         "MlpPolicy",
         venv,
         n_steps=ppo.n_steps,
@@ -140,7 +151,7 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     class Checkpoints(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
-            self.next_at = every
+            self.next_at = every * (1 + model.num_timesteps // every)
 
         def _on_step(self) -> bool:
             if self.num_timesteps >= self.next_at:
@@ -149,10 +160,12 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
                     checkpoint(self.num_timesteps)
             return True
 
-    emit({"event": "start", "total": config.timesteps, "n_envs": n})
+    start_timesteps = int(model.num_timesteps) if resume is not None else 0
+    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": start_timesteps})
     learn_start = time.perf_counter()
     try:
-        model.learn(total_timesteps=config.timesteps, callback=Checkpoints())
+        remaining = config.timesteps - (model.num_timesteps if resume is not None else 0)
+        model.learn(total_timesteps=max(remaining, 1), callback=Checkpoints(), reset_num_timesteps=resume is None)
     except ProgramError as e:
         return {
             "outcome": "failed",
@@ -184,10 +197,11 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
         "warnings": list(dict.fromkeys(dry.warnings + contract.warnings)),
         "timesteps": int(model.num_timesteps),
         "learn_seconds": learn_seconds,
-        "steps_per_second": model.num_timesteps / max(learn_seconds, 1e-9),
+        "steps_per_second": (model.num_timesteps - start_timesteps) / max(learn_seconds, 1e-9),
         "ppo": asdict(ppo),
         "seeds": {"train": [config.seed + i for i in range(n)], "eval": eval_seeds(config.seed, config.eval_episodes)},
         "artifacts": {"policy": "policy.zip", "normalization": "vecnormalize.pkl"},
+        "resumed_from_timesteps": start_timesteps,
     }
     if config.video:
         from workers.engine.video import record_video
