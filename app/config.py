@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     """Celery broker; default an SQLite broker under data_dir (kombu's SQLAlchemy transport)."""
     environment: str = "local"
     """'local' or 'production'; production refuses unsafe defaults."""
+    secret_key: str | None = None
+    """Signs dashboard session cookies; default: a key generated once and kept in data_dir."""
+    max_body_bytes: int = 1_000_000
+    task_rate_per_minute: int = 10
+    """Tasks one user may create per minute."""
 
     # LLM (OpenAI-compatible)
     openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "REWARDSMITH_OPENAI_BASE_URL"))
@@ -31,6 +36,8 @@ class Settings(BaseSettings):
     llm_temperature: float = 1.0
     llm_timeout_seconds: float = 120.0
     llm_max_retries: int = 4
+    llm_backoff_seconds: float = 1.0
+    """First retry delay after a 429/5xx/timeout; doubles per retry."""
     llm_price_per_1k_input: float | None = None
     llm_price_per_1k_output: float | None = None
 
@@ -40,10 +47,40 @@ class Settings(BaseSettings):
     """Hard limit on one training; keep it below the broker's visibility timeout."""
     sandbox_max_file_mb: int = 512
 
+    broker_visibility_timeout: float = 7200.0
+    """Seconds before an unacknowledged message is redelivered (Redis/SQL brokers); must exceed any task's run time."""
+    sweep_seconds: float = 60.0
+    """How often the service looks for runs that wait on lost work (orphaned trainings) and kicks them."""
+    training_lease_seconds: float = 90.0
+    """A running training whose heartbeat is older than this is taken to be orphaned (its worker died)."""
+    training_max_attempts: int = 3
+
     # Budgets
     max_timesteps_per_training: int = 5_000_000
     max_task_timesteps: int = 200_000_000
     """Cap on iterations x samples x timesteps of one task."""
+
+    @property
+    def task_time_limit(self) -> float:
+        """Celery's hard limit for one training task: the sandbox limit plus a margin for loading and recording."""
+        return self.sandbox_wall_seconds + 120.0
+
+    @model_validator(mode="after")
+    def _safe(self) -> "Settings":
+        if self.task_time_limit >= self.broker_visibility_timeout:
+            raise ValueError(
+                f"REWARDSMITH_SANDBOX_WALL_SECONDS ({self.sandbox_wall_seconds:g}) + 120 s must stay below "
+                f"REWARDSMITH_BROKER_VISIBILITY_TIMEOUT ({self.broker_visibility_timeout:g}), or the broker would hand a "
+                "running training to a second worker"
+            )
+        if self.environment == "production":
+            if self.database_url is None or self.database_url.startswith("sqlite"):
+                raise ValueError("production needs REWARDSMITH_DATABASE_URL pointing at PostgreSQL, not SQLite")
+            if self.broker_url is None or self.broker_url.startswith("sqla+"):
+                raise ValueError("production needs REWARDSMITH_BROKER_URL pointing at Redis or RabbitMQ")
+            if not self.secret_key or len(self.secret_key) < 32:
+                raise ValueError("production needs REWARDSMITH_SECRET_KEY (32 characters or more)")
+        return self
 
     @field_validator("data_dir")
     @classmethod
@@ -57,6 +94,19 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     @property
     def llm_configured(self) -> bool:

@@ -15,6 +15,17 @@ class FitnessMetric:
     name: str
     meaning: str
     source: str
+    sparse_reward: str | None = None
+    """The fitness itself paid per step, as a reward program (the 'sparse' baseline of the normalized score)."""
+
+
+def _sparse(expression: str) -> str:
+    return (
+        "import numpy as np\n\n\ndef compute_reward(state, action):\n"
+        '    """The fitness signal itself, paid per step."""\n'
+        f"    fitness = {expression}\n"
+        '    return fitness, {"fitness": fitness}\n'
+    )
 
 
 def _program(body: str, doc: str) -> str:
@@ -28,21 +39,25 @@ METRICS: dict[str, FitnessMetric] = {
             "forward_distance",
             "metres travelled along +x during the episode",
             _program("    return float(np.sum(traj.x_velocity) * traj.dt)\n", "Metres travelled along +x."),
+            _sparse("state.x_velocity * state.dt"),
         ),
         FitnessMetric(
             "backward_distance",
             "metres travelled along -x during the episode",
             _program("    return float(-np.sum(traj.x_velocity) * traj.dt)\n", "Metres travelled along -x."),
+            _sparse("-state.x_velocity * state.dt"),
         ),
         FitnessMetric(
             "mean_x_velocity",
             "mean torso velocity along +x over the episode, m/s",
             _program("    return float(np.mean(traj.x_velocity))\n", "Mean forward velocity, m/s."),
+            _sparse("state.x_velocity * state.dt"),
         ),
         FitnessMetric(
             "survival_steps",
             "number of steps before the episode ended (early termination or the time limit)",
             _program("    return float(traj.step[-1])\n", "Steps survived."),
+            _sparse("np.ones_like(state.x_velocity)"),
         ),
         FitnessMetric(
             "max_height",

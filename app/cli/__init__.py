@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import engine
+from app.cli import engine, search, service
 
 cli = typer.Typer(
     name="rewardsmith",
@@ -14,6 +14,8 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 engine.register(cli)
+search.register(cli)
+service.register(cli)
 
 
 def main() -> None:

@@ -146,10 +146,16 @@ def run_job(
         for line in proc.stdout:
             if line.startswith("{") and on_event is not None:
                 try:
-                    on_event(json.loads(line))
+                    event = json.loads(line)
                 except json.JSONDecodeError:
-                    pass
+                    continue
+                on_event(event)  # may raise to stop the job (e.g. the run was cancelled)
         proc.wait()
+    except BaseException:
+        kill()
+        proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     finally:
         timer.cancel()
         if proc.poll() is None:

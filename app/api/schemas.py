@@ -1,0 +1,190 @@
+"""Request and response bodies of the REST API (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class EnvSummary(BaseModel):
+    name: str
+    title: str
+    summary: str
+    planar: bool
+    reference_fitness: list[str]
+
+
+class FieldOut(BaseModel):
+    name: str
+    shape: str
+    unit: str
+    meaning: str
+
+
+class MetricOut(BaseModel):
+    name: str
+    meaning: str
+
+
+class EnvDetail(EnvSummary):
+    description: str
+    """The compact text the designer sees."""
+    fields: list[FieldOut]
+    action: str
+    termination: str
+    fitness_metrics: list[MetricOut]
+    reference_reward: str
+
+
+class TaskOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    successive_halving: bool = False
+    screen_fraction: float = Field(0.25, ge=0.05, le=0.9)
+    final_seeds: int = Field(3, ge=0, le=10)
+    baselines: bool = True
+    max_repairs: int = Field(2, ge=0, le=5)
+    critic_review: bool = False
+    train: dict = Field(default_factory=dict, description="eval_episodes, episode_steps, checkpoints, video, ppo")
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = Field(..., max_length=64, examples=["HalfCheetah-v5"])
+    description: str = Field(..., max_length=4000, examples=["make the cheetah run backwards"])
+    fitness: str = Field("forward_distance", max_length=20000, description="a built-in metric name or a fitness program")
+    designer: Literal["llm", "offline"] | None = None
+    iterations: int = Field(3, ge=1, le=50)
+    samples: int = Field(4, ge=1, le=32)
+    timesteps: int = Field(50_000, ge=1000, le=100_000_000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    wait_for_feedback: bool = False
+    options: TaskOptions = Field(default_factory=TaskOptions)
+
+
+class TaskOut(BaseModel):
+    id: int
+    run_id: int | None
+    env: str
+    description: str
+    fitness: str
+    fitness_source: str | None
+    designer: str
+    iterations: int
+    samples: int
+    timesteps: int
+    seed: int
+    wait_for_feedback: bool
+    options: dict
+    owner: str | None
+    status: str | None
+    created_at: datetime
+
+
+class Progress(BaseModel):
+    iteration: int
+    """Iterations started so far."""
+    iterations: int
+    candidates: dict[str, int]
+    trainings_done: int
+    trainings_total: int
+    timesteps_trained: int
+
+
+class RunOut(BaseModel):
+    id: int
+    task_id: int
+    status: Literal["queued", "running", "waiting_feedback", "succeeded", "failed", "cancelled"]
+    phase: str
+    error: str | None
+    progress: Progress
+    best_candidate_id: int | None
+    best_fitness: float | None
+    designer: str
+    usage: dict
+    final: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ArtifactLink(BaseModel):
+    training_id: int
+    purpose: str
+    name: str
+    url: str
+
+
+class TrainingOut(BaseModel):
+    id: int
+    purpose: str
+    seed: int
+    timesteps: int
+    status: str
+    attempts: int
+    error: str | None
+    fitness: dict | None
+    progress: dict | None
+    steps_per_second: float | None
+
+
+class CandidateSummary(BaseModel):
+    id: int
+    run_id: int
+    iteration: int | None
+    index: int
+    origin: str
+    parent_id: int | None
+    status: str
+    fitness: float | None
+    fitness_std: float | None
+    error: str | None
+
+
+class CandidateOut(CandidateSummary):
+    code: str | None
+    answer: str | None
+    critic: list
+    dry_run: dict
+    reflection: str | None
+    diagnostics: list
+    components: dict
+    checkpoints: list
+    episodes: list
+    trainings: list[TrainingOut]
+    artifacts: list[ArtifactLink]
+    feedback: list[FeedbackOut]
+    duplicate_of: int | None
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., min_length=1, max_length=4000)
+    rating: int | None = Field(None, ge=1, le=5)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    candidate_id: int
+    text: str
+    rating: int | None
+    user: str | None
+    used_in_iteration: int | None
+    created_at: datetime
+
+
+CandidateOut.model_rebuild()

@@ -1,0 +1,144 @@
+"""`rewardsmith serve`, `worker` and `users`: running the service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import typer
+
+from app.cli.common import console, fail
+from app.config import get_settings
+from app.db import session_factory, session_scope
+from app.db.migrate import upgrade
+from app.errors import RewardsmithError
+
+users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
+
+
+def worker_command(queues: str, concurrency: int, *, pool: str = "prefork", name: str | None = None) -> list[str]:
+    """The command line of a Celery worker for ``queues``."""
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app:celery_app", "worker", "-Q", queues,
+           "-c", str(concurrency), "-P", pool, "-l", "warning", "--without-gossip", "--without-mingle"]
+    if name:
+        cmd += ["-n", name]
+    return cmd
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(os.cpu_count() or 1, "--workers", help="Parallel trainings of the embedded worker."),
+    embedded_worker: bool = typer.Option(True, "--embedded-worker/--no-embedded-worker",
+                                         help="Also run Celery workers here (off when workers run elsewhere)."),
+) -> None:
+    """Run the API and the dashboard (and, by default, Celery workers) on this machine."""
+    import uvicorn
+
+    from app.main import create_app
+    from workers.celery_app import TASK_SWEEP, celery_app
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    children: list[subprocess.Popen] = []
+    if embedded_worker:
+        children.append(subprocess.Popen(worker_command("llm", 2, pool="threads", name="llm@%h")))
+        children.append(subprocess.Popen(worker_command("train", workers, name="train@%h")))
+    stop = threading.Event()
+
+    def sweeper() -> None:
+        while not stop.wait(settings.sweep_seconds):
+            try:
+                celery_app.send_task(TASK_SWEEP)
+            except Exception as e:  # the broker may be down for a moment; the next sweep retries
+                console.print(f"[yellow]sweep not sent:[/] {e}")
+
+    threading.Thread(target=sweeper, daemon=True).start()
+    designer = "LLM " + settings.llm_model if settings.llm_configured else "offline designer (no LLM configured)"
+    console.print(f"rewardsmith on http://{host}:{port}  (API http://{host}:{port}/api/v1/docs); data in "
+                  f"{settings.data_dir}; database {settings.resolved_database_url.split('@')[-1]}; default designer: "
+                  f"{designer}", highlight=False)
+    console.print("create a user and token with: rewardsmith users create NAME --admin", highlight=False)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def worker(
+    queues: str = typer.Option("llm,train", "--queues", help="Comma-separated: llm, train."),
+    concurrency: int = typer.Option(os.cpu_count() or 1, "--concurrency", help="Tasks at once (one training each)."),
+) -> None:
+    """Run a Celery worker (one per machine; set REWARDSMITH_DATABASE_URL and REWARDSMITH_BROKER_URL)."""
+    bad = set(queues.split(",")) - {"llm", "train"}
+    if bad:
+        fail(f"unknown queues {sorted(bad)}; use llm, train or llm,train")
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    os.execv(sys.executable, worker_command(queues, concurrency))
+
+
+@users_app.command("create")
+def users_create(name: str, admin: bool = typer.Option(False, "--admin", help="May see every user's tasks.")) -> None:
+    """Create a user; the token is printed once, as the last word of the last line."""
+    from app.auth import create_user
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    try:
+        with session_scope(session_factory(settings.resolved_database_url)) as s:
+            user, token = create_user(s, name=name, admin=admin)
+            role = "admin" if user.is_admin else "user"
+    except RewardsmithError as e:
+        fail(e.message)
+    print(f"created {role} '{name}'. Send 'Authorization: Bearer <token>', or log in to the dashboard with it.")
+    print(f"token: {token}")
+
+
+@users_app.command("token")
+def users_token(name: str) -> None:
+    """Issue another token for an existing user (printed as the last word)."""
+    from sqlalchemy import select
+
+    from app.auth import new_token
+    from app.db.models import User
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with session_scope(session_factory(settings.resolved_database_url)) as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            fail(f"no user named '{name}'; create one with `rewardsmith users create {name}`")
+        token = new_token(s, user=user)
+    print(f"token: {token}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from app.db.models import User
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with session_scope(session_factory(settings.resolved_database_url)) as s:
+        for u in s.scalars(select(User).order_by(User.id)):
+            print(f"{u.id}\t{u.name}\t{'admin' if u.is_admin else 'user'}\t{len(u.tokens)} token(s)")
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command()(serve)
+    cli.command()(worker)
+    cli.add_typer(users_app, name="users")

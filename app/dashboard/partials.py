@@ -1,0 +1,93 @@
+"""htmx fragments: live parts of pages, the env picker, the fitness check, the compute estimate, run controls."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+
+import envs
+from app.api import access
+from app.api.deps import DispatcherDep, SessionDep, SettingsDep
+from app.dashboard import views
+from app.dashboard.render import PageUser, templates
+from app.errors import RewardsmithError
+from app.search.service import cancel_run, resume_run
+from envs.describe import describe
+from workers.engine.evaluate import sandbox_check
+from workers.sandbox.runner import Limits
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/env/{env}", response_class=HTMLResponse)
+def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
+    try:
+        spec = envs.get_spec(env)
+    except envs.UnknownEnvError as e:
+        return HTMLResponse(f'<p class="error">{e}</p>', status_code=404)
+    return templates.TemplateResponse(request, "_env_info.html", {"spec": spec, "description": describe(spec)})
+
+
+@router.post("/check-fitness", response_class=HTMLResponse)
+def check_fitness(request: Request, user: PageUser, env: str = Form(...), fitness_program: str = Form("")) -> HTMLResponse:
+    if not fitness_program.strip():
+        return HTMLResponse('<p class="muted">Write a fitness program to check it.</p>')
+    try:
+        envs.get_spec(env)
+    except envs.UnknownEnvError as e:
+        return HTMLResponse(f'<p class="error">{e}</p>')
+    res = sandbox_check(env, fitness_program, "fitness", Limits(wall_seconds=60))
+    return templates.TemplateResponse(request, "_fitness_check.html", {"res": res})
+
+
+@router.get("/compute", response_class=HTMLResponse)
+def compute(request: Request, user: PageUser, settings: SettingsDep, iterations: str = "0", samples: str = "0",
+            timesteps: str = "0", final_seeds: str = "0", successive_halving: str = "") -> HTMLResponse:
+    try:
+        n, k, t, s = int(iterations), int(samples), int(timesteps), int(final_seeds)
+    except ValueError:
+        return HTMLResponse('<span class="error">enter whole numbers</span>')
+    total = n * k * t
+    trainings = n * k + s
+    if successive_halving and k > 1:
+        kept = (k + 1) // 2
+        total = n * (k * int(t * 0.25) + kept * (t - int(t * 0.25)))
+    total += s * t
+    over = n * k * t > settings.max_task_timesteps
+    return templates.TemplateResponse(request, "_compute.html", {
+        "total": total, "trainings": trainings, "over": over, "cap": settings.max_task_timesteps,
+        "hours": total / 2500 / 3600})
+
+
+@router.get("/runs-table", response_class=HTMLResponse)
+def runs_table(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, status: str = "",
+               env: str = "", q: str = "") -> HTMLResponse:
+    rows = views.run_rows(session, user, status=status, env=env, q=q, model=settings.llm_model)
+    return templates.TemplateResponse(request, "_runs_table.html", {
+        "rows": rows, "filters": {"status": status, "env": env, "q": q},
+        "active": any(r["status"] in ("queued", "running") for r in rows)})
+
+
+@router.get("/runs/{run_id}/live", response_class=HTMLResponse)
+def run_live(run_id: int, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    run = access.run_or_404(session, run_id=run_id, user=user)
+    return templates.TemplateResponse(request, "_run_live.html", views.run_view(session, run, settings.llm_model))
+
+
+@router.post("/runs/{run_id}/{action}", response_class=HTMLResponse)
+def run_action(run_id: int, action: str, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep,
+               dispatcher: DispatcherDep) -> HTMLResponse:
+    run = access.run_or_404(session, run_id=run_id, user=user)
+    message = None
+    try:
+        if action == "cancel":
+            cancel_run(session, run=run)
+        elif action == "resume":
+            resume_run(session, run=run, dispatcher=dispatcher)
+        else:
+            message = f"unknown action '{action}'"
+    except RewardsmithError as e:
+        message = e.message
+    session.flush()
+    ctx = views.run_view(session, run, settings.llm_model)
+    return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": message})

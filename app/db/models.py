@@ -1,0 +1,239 @@
+"""SQLAlchemy models: users and tokens, tasks, runs, iterations, candidates, trainings, feedback, LLM audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no time zones: store naive UTC, read back aware)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column; use app.db.models.utcnow()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class ApiToken(TimestampMixin, Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Task(TimestampMixin, Base):
+    """What a user submitted: env, behaviour, fitness and search settings."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    env: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    fitness_name: Mapped[str] = mapped_column(String(64))
+    fitness_source: Mapped[str | None] = mapped_column(Text)
+    designer: Mapped[str] = mapped_column(String(16))
+    iterations: Mapped[int] = mapped_column(Integer)
+    samples: Mapped[int] = mapped_column(Integer)
+    timesteps: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    wait_for_feedback: Mapped[bool] = mapped_column(Boolean, default=False)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    runs: Mapped[list[Run]] = relationship(back_populates="task", order_by="Run.id")
+
+
+class Run(TimestampMixin, Base):
+    """One execution of the search for a task; its status follows ``app.search.states``."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
+    phase: Mapped[str] = mapped_column(String(16), default="search")
+    """search → final (re-evaluating the best) → done; guards the completion hook."""
+    best_candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", use_alter=True, ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    usage: Mapped[dict] = mapped_column(JSON, default=dict)
+    final: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Final re-evaluation of the best candidate and the normalized score."""
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    task: Mapped[Task] = relationship(back_populates="runs")
+    iterations: Mapped[list[Iteration]] = relationship(back_populates="run", order_by="Iteration.index")
+    candidates: Mapped[list[Candidate]] = relationship(
+        back_populates="run", order_by="Candidate.id", foreign_keys="Candidate.run_id"
+    )
+
+
+class Iteration(TimestampMixin, Base):
+    """One round: design K candidates, check, train, reflect."""
+
+    __tablename__ = "iterations"
+    __table_args__ = (UniqueConstraint("run_id", "index", name="uq_iteration_run_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(24), default="designing")
+    """designing → screening (successive halving) → training → done."""
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", use_alter=True, ondelete="SET NULL"))
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    """What the designer was given: parent, reflection, feedback, errors (for audit and the dashboard)."""
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    run: Mapped[Run] = relationship(back_populates="iterations")
+    candidates: Mapped[list[Candidate]] = relationship(
+        back_populates="iteration", order_by="Candidate.index", foreign_keys="Candidate.iteration_id"
+    )
+
+
+class Candidate(TimestampMixin, Base):
+    """One reward program with its verdicts, trainings, fitness and reflection."""
+
+    __tablename__ = "candidates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer, default=0)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="SET NULL"))
+    origin: Mapped[str] = mapped_column(String(32))
+    """llm, offline, repair, critic, baseline-reference, baseline-sparse."""
+    code: Mapped[str | None] = mapped_column(Text)
+    code_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(24), default="pending", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    critic: Mapped[list] = mapped_column(JSON, default=list)
+    """Critic notes: [{stage, verdict, text}]; repairs appear as notes too."""
+    dry_run: Mapped[dict] = mapped_column(JSON, default=dict)
+    answer: Mapped[str | None] = mapped_column(Text)
+    """The designer's whole answer (prose and code) for audit."""
+    design: Mapped[dict] = mapped_column(JSON, default=dict)
+    """What the designer knows about this program (the offline designer's genome, the LLM's model)."""
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="SET NULL"))
+    fitness: Mapped[float | None] = mapped_column(Float)
+    fitness_std: Mapped[float | None] = mapped_column(Float)
+    reflection: Mapped[str | None] = mapped_column(Text)
+    diagnostics: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    run: Mapped[Run] = relationship(back_populates="candidates", foreign_keys=[run_id])
+    iteration: Mapped[Iteration | None] = relationship(back_populates="candidates", foreign_keys=[iteration_id])
+    trainings: Mapped[list[Training]] = relationship(back_populates="candidate", order_by="Training.id")
+    feedback: Mapped[list[Feedback]] = relationship(back_populates="candidate", order_by="Feedback.id")
+
+
+class Training(TimestampMixin, Base):
+    """One sandboxed PPO training of a candidate (screening, full budget, final re-evaluation seed)."""
+
+    __tablename__ = "trainings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    """screen, full, final, baseline."""
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    timesteps: Mapped[int] = mapped_column(Integer)
+    resume_from_id: Mapped[int | None] = mapped_column(ForeignKey("trainings.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
+    """queued → running → ok | rejected | failed | timeout | resource_limit | cancelled."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    artifacts_dir: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Refreshed while the training runs; a stale one means its worker died and another may take it over."""
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    candidate: Mapped[Candidate] = relationship(back_populates="trainings")
+
+
+class Feedback(TimestampMixin, Base):
+    """A person's text and rating on a candidate; it enters the next iteration's prompt."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    used_in_iteration: Mapped[int | None] = mapped_column(Integer)
+
+    candidate: Mapped[Candidate] = relationship(back_populates="feedback")
+
+
+class LLMExchange(TimestampMixin, Base):
+    """Every request to the LLM and what came back, for audit and the token ledger."""
+
+    __tablename__ = "llm_exchanges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    request: Mapped[dict] = mapped_column(JSON, default=dict)
+    response: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float | None] = mapped_column(Float)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LLMCacheEntry(TimestampMixin, Base):
+    """An LLM answer keyed by the exact request, so a re-run replays it without spending tokens."""
+
+    __tablename__ = "llm_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,21 @@
+"""How search steps get executed: the Celery dispatcher for the service, a local one for `rewardsmith run`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Dispatcher(Protocol):
+    """Schedules the steps of a run; each step is an idempotent service function keyed by an id."""
+
+    def start(self, run_id: int) -> None:
+        """Begin a queued run."""
+
+    def kick(self, run_id: int) -> None:
+        """Look at a running run and schedule whatever it is waiting for (resume, recovery)."""
+
+    def design(self, run_id: int) -> None:
+        """Design the run's next iteration (LLM queue)."""
+
+    def train(self, training_id: int) -> None:
+        """Run one training (train queue)."""

@@ -1,0 +1,85 @@
+"""Run a search in this process: designs in the calling thread, trainings in a pool (`rewardsmith run`).
+
+It drives the same idempotent step functions as the Celery workers, against the same
+database schema, so a local run and a served run behave alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sqlalchemy.orm import sessionmaker
+
+from app.config import Settings
+from app.db import session_scope
+from app.db.models import Run
+from app.search import orchestrator
+from app.search.orchestrator import DesignerFactory
+from app.search.states import RUN_TERMINAL
+from app.search.trainer import run_training
+
+log = logging.getLogger(__name__)
+
+
+class LocalDispatcher:
+    """A dispatcher whose queue is in memory; ``run_until_settled`` works it off."""
+
+    def __init__(self, sf: sessionmaker, settings: Settings, designer_for: DesignerFactory,
+                 max_parallel: int | None = None) -> None:
+        self.sf = sf
+        self.settings = settings
+        self.designer_for = designer_for
+        self.steps: queue.Queue = queue.Queue()
+        self.pool = ThreadPoolExecutor(max_workers=max_parallel or os.cpu_count() or 1, thread_name_prefix="train")
+        self.running: set[Future] = set()
+        self.errors: list[BaseException] = []
+
+    def start(self, run_id: int) -> None:
+        self.steps.put(("start", run_id))
+
+    def kick(self, run_id: int) -> None:
+        self.steps.put(("kick", run_id))
+
+    def design(self, run_id: int) -> None:
+        self.steps.put(("design", run_id))
+
+    def train(self, training_id: int) -> None:
+        fut = self.pool.submit(run_training, self.sf, training_id, self, self.settings)
+        self.running.add(fut)
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut: Future) -> None:
+        if fut.exception() is not None:
+            self.errors.append(fut.exception())
+            log.error("training step failed", exc_info=fut.exception())
+        self.steps.put(("tick", None))
+
+    def run_until_settled(self, run_id: int, on_tick: Callable[[], None] | None = None, poll: float = 1.0) -> str:
+        """Work off steps until the run is final or waits for feedback; returns its status."""
+        try:
+            while True:
+                try:
+                    step, arg = self.steps.get(timeout=poll)
+                except queue.Empty:
+                    step, arg = "tick", None
+                if step == "start":
+                    orchestrator.start(self.sf, arg, self, self.settings)
+                elif step == "kick":
+                    orchestrator.kick(self.sf, arg, self, self.settings)
+                elif step == "design":
+                    orchestrator.design(self.sf, arg, self, self.settings, self.designer_for)
+                if on_tick is not None:
+                    on_tick()
+                self.running = {f for f in self.running if not f.done()}
+                if self.errors:
+                    raise self.errors[0]
+                with session_scope(self.sf) as s:
+                    status = s.get(Run, run_id).status
+                if (status in RUN_TERMINAL or status == "waiting_feedback") and not self.running and self.steps.empty():
+                    return status
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,416 @@
+"""The search as a state machine in the database: design → (screen →) train → reflect → next iteration → final.
+
+Each step is a function of ids that reads the database, does its work, and records
+the outcome; completion hooks are idempotent (guarded by conditional updates), so a
+redelivered or duplicated message changes nothing. Long work (LLM calls, training)
+runs outside any open transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db import after_commit, session_scope
+from app.db.models import Candidate, Iteration, LLMExchange, Run, Training, utcnow
+from app.search.context import build_context, iteration_record
+from app.search.critic import Vetted, vet
+from app.search.dedupe import normalised_hash
+from app.search.designers import Designer
+from app.search.dispatch import Dispatcher
+from app.search.reflection import reflect
+from app.search.service import set_status
+from app.search.states import TRAINING_TERMINAL
+from envs import get_spec
+from envs.fitness import METRICS
+from workers.engine.evaluate import sandbox_check
+from workers.sandbox.runner import Limits
+
+log = logging.getLogger(__name__)
+
+DesignerFactory = Callable[[Run], Designer]
+
+
+def _limits(settings: Settings, wall: float | None = None) -> Limits:
+    return Limits(wall_seconds=wall or settings.sandbox_wall_seconds, memory_mb=settings.sandbox_memory_mb,
+                  max_file_mb=settings.sandbox_max_file_mb)
+
+
+def _new_training(session: Session, c: Candidate, *, purpose: str, timesteps: int, seed: int,
+                  resume_from: Training | None = None) -> Training:
+    t = Training(candidate_id=c.id, run_id=c.run_id, purpose=purpose, timesteps=timesteps, seed=seed,
+                 resume_from_id=resume_from.id if resume_from else None, status="queued", result={})
+    session.add(t)
+    session.flush()
+    return t
+
+
+def _dispatch_after_commit(session: Session, dispatcher: Dispatcher, trainings: list[Training]) -> None:
+    ids = [t.id for t in trainings]
+    after_commit(session, lambda: [dispatcher.train(i) for i in ids])
+
+
+# ----------------------------------------------------------------------------------------------- start
+
+
+def baseline_programs(task) -> list[tuple[str, str]]:
+    """(origin, code) of the baselines for a normalized score: the env's reference reward and the fitness as reward."""
+    spec = get_spec(task.env)
+    metric = METRICS.get(task.fitness_name)
+    if task.fitness_source or task.fitness_name not in spec.reference_fitness or metric is None or not metric.sparse_reward:
+        return []
+    return [("baseline-reference", spec.reference_reward), ("baseline-sparse", metric.sparse_reward)]
+
+
+def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    """queued → running; schedule the baselines and the first design."""
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.status != "queued":
+            return
+        set_status(run, "running")
+        task = run.task
+        if task.options.get("baselines"):
+            made = []
+            for origin, code in baseline_programs(task):
+                c = Candidate(run_id=run.id, origin=origin, code=code, code_hash=normalised_hash(code), status="queued")
+                s.add(c)
+                s.flush()
+                made.append(_new_training(s, c, purpose="baseline", timesteps=task.timesteps, seed=task.seed))
+            _dispatch_after_commit(s, dispatcher, made)
+        after_commit(s, lambda: dispatcher.design(run_id))
+
+
+def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, *, full: bool = True) -> None:
+    """Re-schedule trainings whose worker died (stale heartbeat); with ``full`` (resume) also queued and cancelled
+    trainings and whatever step the run waits for: a design, the close of an iteration, the finish."""
+    stale_before = utcnow().timestamp() - settings.training_lease_seconds
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.status != "running":
+            return
+        pending = []
+        for t in s.scalars(select(Training).where(Training.run_id == run_id, Training.status.in_(("queued", "cancelled", "running")))):
+            if t.status == "running":
+                if t.heartbeat_at is not None and t.heartbeat_at.timestamp() > stale_before:
+                    continue
+            elif not full:
+                continue
+            if t.status == "cancelled":
+                t.status = "queued"
+            pending.append(t)
+        _dispatch_after_commit(s, dispatcher, pending)
+        if not full:
+            return
+        last = run.iterations[-1] if run.iterations else None
+        if run.phase == "search" and (last is None or last.status in ("designing", "done")):
+            after_commit(s, lambda: dispatcher.design(run_id))
+        elif run.phase == "search" and not pending:
+            last_id = last.id
+            after_commit(s, lambda: advance(sf, last_id, dispatcher, settings))
+        elif run.phase == "final" and not pending:
+            after_commit(s, lambda: maybe_finish(sf, run_id))
+
+
+# ---------------------------------------------------------------------------------------------- design
+
+
+def design(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory) -> None:
+    """Design the next iteration: ask the designer for K programs, vet them, store them, schedule their training."""
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.status != "running" or run.phase != "search":
+            return
+        task = run.task
+        last = run.iterations[-1] if run.iterations else None
+        if last is not None and last.status == "designing":
+            it = last
+        elif last is None or last.status == "done":
+            if len(run.iterations) >= task.iterations:
+                return
+            it = Iteration(run_id=run.id, index=len(run.iterations), status="designing", context={})
+            s.add(it)
+            s.flush()
+        else:
+            return
+        ctx = build_context(s, run, it.index)
+        it.parent_id = ctx.parent.id if ctx.parent else None
+        it.context = iteration_record(ctx)
+        iteration_id, k = it.id, task.samples
+        designer = designer_for(run)
+        env, max_repairs = task.env, int(task.options.get("max_repairs", 2))
+        review_rounds = 1 if task.options.get("critic_review") else 0
+
+    from app.llm.client import LLMError
+
+    try:
+        proposals = designer.propose(ctx, k)
+    except LLMError as e:
+        _fail_run(sf, run_id, f"the designer could not get an answer from the LLM: {e}. The run can be resumed "
+                              "once the LLM is reachable (POST /runs/{id}/resume), or re-submitted with designer 'offline'.")
+        return
+    limits = _limits(settings, wall=120)
+
+    def check(code: str):
+        return sandbox_check(env, code, "reward", limits)
+
+    with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
+        vetted = list(pool.map(lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs,
+                                             review_rounds=review_rounds), proposals))
+    _store_iteration(sf, run_id, iteration_id, vetted, dispatcher, settings)
+
+
+def _store_iteration(sf: sessionmaker, run_id: int, iteration_id: int, vetted: list[Vetted], dispatcher: Dispatcher,
+                     settings: Settings) -> None:
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        it = s.get(Iteration, iteration_id)
+        if it.status != "designing":
+            return  # another delivery of this step already stored it
+        task = run.task
+        known = {c.code_hash: c.id for c in run.candidates if c.code_hash and c.status not in ("rejected", "duplicate")
+                 and not c.origin.startswith("baseline")}
+        halving = bool(task.options.get("successive_halving")) and len(vetted) > 1
+        screen_steps = max(1000, int(task.timesteps * float(task.options.get("screen_fraction", 0.25))))
+        trainings = []
+        for i, v in enumerate(vetted):
+            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, parent_id=it.parent_id, origin=v.origin,
+                          code=v.code, answer=v.answer, status=v.status, error=v.error, critic=v.notes,
+                          dry_run=v.dry_run, design=v.design)
+            if v.code:
+                c.code_hash = normalised_hash(v.code)
+            s.add(c)
+            s.flush()
+            if v.status != "accepted":
+                c.status = "rejected"
+                continue
+            if c.code_hash in known:
+                c.status, c.duplicate_of_id = "duplicate", known[c.code_hash]
+                c.error = f"the same program (up to names, comments and layout) as candidate {known[c.code_hash]}"
+                continue
+            known[c.code_hash] = c.id
+            c.status = "queued"
+            if halving:
+                trainings.append(_new_training(s, c, purpose="screen", timesteps=screen_steps, seed=task.seed))
+            else:
+                trainings.append(_new_training(s, c, purpose="full", timesteps=task.timesteps, seed=task.seed))
+        it.status = "screening" if halving else "training"
+        run.usage = _usage(s, run.id)
+        if run.status != "running":
+            for t in trainings:
+                t.status = "cancelled"
+            return
+        _dispatch_after_commit(s, dispatcher, trainings)
+        if not trainings:
+            after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))
+
+
+def _usage(s: Session, run_id: int) -> dict:
+    row = s.execute(
+        select(func.count(LLMExchange.id), func.coalesce(func.sum(LLMExchange.prompt_tokens), 0),
+               func.coalesce(func.sum(LLMExchange.completion_tokens), 0), func.sum(LLMExchange.cost))
+        .where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(False), LLMExchange.status == "ok")
+    ).one()
+    cached = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(True)))
+    errors = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.status == "error"))
+    steps = s.scalar(select(func.coalesce(func.sum(Training.timesteps), 0))
+                     .where(Training.run_id == run_id, Training.status == "ok"))
+    return {
+        "requests": int(row[0]), "prompt_tokens": int(row[1]), "completion_tokens": int(row[2]),
+        "total_tokens": int(row[1]) + int(row[2]), "cost": float(row[3]) if row[3] is not None else None,
+        "cached_requests": int(cached or 0), "failed_requests": int(errors or 0), "timesteps_trained": int(steps or 0),
+    }
+
+
+def _fail_run(sf: sessionmaker, run_id: int, error: str) -> None:
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is not None and run.status == "running":
+            set_status(run, "failed", error=error)
+            run.usage = _usage(s, run_id)
+
+
+# ------------------------------------------------------------------------------------ training results
+
+
+def record_training(s: Session, t: Training, task) -> None:
+    """Carry a finished training's outcome to its candidate (fitness, status, reflection)."""
+    c = t.candidate
+    if t.purpose == "final":
+        return
+    if t.status == "ok":
+        fit = t.result.get("fitness") or {}
+        c.fitness, c.fitness_std = fit.get("mean"), fit.get("std")
+        c.status = "screened" if t.purpose == "screen" else "trained"
+        c.error = None
+        r = reflect(t.result, fitness_name=task.fitness_name)
+        c.reflection, c.diagnostics = r.text, {"items": r.diagnostics}
+        if t.result.get("dry_run"):
+            c.dry_run = t.result["dry_run"]
+    else:
+        c.status = "rejected" if t.status == "rejected" else t.status
+        c.error = t.error
+
+
+def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    """The completion hook of one training: update its candidate, then advance the iteration or the run."""
+    with session_scope(sf) as s:
+        t = s.get(Training, training_id)
+        if t is None or t.status not in TRAINING_TERMINAL:
+            return
+        run = s.get(Run, t.run_id)
+        record_training(s, t, run.task)
+        run.usage = _usage(s, run.id)
+        iteration_id = t.candidate.iteration_id
+        purpose = t.purpose
+    if purpose in ("screen", "full") and iteration_id is not None:
+        advance(sf, iteration_id, dispatcher, settings)
+    else:
+        maybe_finish(sf, t.run_id)
+
+
+def _claim(s: Session, it: Iteration, expected: str, target: str) -> bool:
+    """Move the iteration from ``expected`` to ``target`` unless someone else already did (conditional update)."""
+    res = s.execute(update(Iteration).where(Iteration.id == it.id, Iteration.status == expected).values(status=target))
+    return res.rowcount == 1
+
+
+def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    """When every training of an iteration has ended: continue the screened best half, or close the iteration."""
+    with session_scope(sf) as s:
+        it = s.get(Iteration, iteration_id)
+        if it is None:
+            return
+        run = it.run
+        trainings = list(s.scalars(select(Training).join(Candidate).where(Candidate.iteration_id == it.id)))
+        if any(t.status not in TRAINING_TERMINAL for t in trainings):
+            return
+        if it.status == "screening":
+            if not _claim(s, it, "screening", "training"):
+                return
+            if not _continue_best_half(s, it, run, dispatcher):
+                after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))
+            return
+        if it.status != "training" or not _claim(s, it, "training", "done"):
+            return
+        it.finished_at = utcnow()
+        s.refresh(it)
+        for c in it.candidates:
+            if c.status == "screened":
+                c.status = "trained"
+        scored = [c for c in run.candidates if c.status == "trained" and c.iteration_id is not None and c.fitness is not None]
+        if scored:
+            run.best_candidate_id = max(scored, key=lambda c: c.fitness).id
+        run.usage = _usage(s, run.id)
+        if run.status != "running":
+            return
+        if it.index + 1 < run.task.iterations:
+            if run.task.wait_for_feedback:
+                set_status(run, "waiting_feedback")
+            else:
+                run_id = run.id
+                after_commit(s, lambda: dispatcher.design(run_id))
+        else:
+            if not _finalize(s, run, dispatcher):
+                run_id = run.id
+                after_commit(s, lambda: maybe_finish(sf, run_id))
+
+
+def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatcher) -> bool:
+    """Continue the better half of the screened candidates to the full budget; False when none is left to train."""
+    screened = sorted((c for c in it.candidates if c.status == "screened"), key=lambda c: c.fitness, reverse=True)
+    keep = screened[: math.ceil(len(screened) / 2)]
+    made = []
+    for c in keep:
+        screen = next(t for t in reversed(c.trainings) if t.purpose == "screen" and t.status == "ok")
+        c.status = "queued"
+        made.append(_new_training(s, c, purpose="full", timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen))
+    for c in screened[len(keep):]:
+        c.status = "trained"
+        c.critic = list(c.critic or []) + [{"stage": "successive halving", "verdict": "stopped",
+                                            "text": "stopped after screening: its fitness was in the lower half"}]
+    if run.status != "running":
+        for t in made:
+            t.status = "cancelled"
+        return True
+    _dispatch_after_commit(s, dispatcher, made)
+    return bool(made)
+
+
+def _finalize(s: Session, run: Run, dispatcher: Dispatcher) -> bool:
+    """After the last iteration: re-evaluate the best on more seeds; False when there is nothing to wait for."""
+    best = s.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
+    if best is None:
+        errors = [c.error for c in run.candidates if c.error][:3]
+        set_status(run, "failed", error="no candidate could be trained; the last errors were: " + " | ".join(errors or ["none recorded"]))
+        run.phase = "done"
+        return True
+    run.phase = "final"
+    seeds = int(run.task.options.get("final_seeds", 3))
+    made = [_new_training(s, best, purpose="final", timesteps=run.task.timesteps, seed=run.task.seed + 1000 + i)
+            for i in range(seeds)]
+    _dispatch_after_commit(s, dispatcher, made)
+    return bool(made)
+
+
+def maybe_finish(sf: sessionmaker, run_id: int) -> None:
+    """When the final re-evaluation and the baselines have ended: the final figures, then succeeded."""
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.phase != "final" or run.status != "running":
+            return
+        pending = s.scalar(select(func.count(Training.id)).where(
+            Training.run_id == run_id, Training.purpose.in_(("final", "baseline")), Training.status.not_in(TRAINING_TERMINAL)))
+        if pending:
+            return
+        res = s.execute(update(Run).where(Run.id == run_id, Run.phase == "final").values(phase="done"))
+        if res.rowcount != 1:
+            return
+        s.refresh(run)
+        run.final = final_figures(s, run)
+        run.usage = _usage(s, run_id)
+        set_status(run, "succeeded")
+
+
+def final_figures(s: Session, run: Run) -> dict:
+    """The best candidate's fitness over the final seeds and, where baselines ran, its normalized score."""
+    best = s.get(Candidate, run.best_candidate_id)
+    finals = [t for t in best.trainings if t.purpose == "final" and t.status == "ok"]
+    values = [best.fitness] + [t.result["fitness"]["mean"] for t in finals]
+    out: dict = {
+        "best_candidate_id": best.id,
+        "seeds": [run.task.seed] + [t.seed for t in finals],
+        "fitness_per_seed": values,
+        "fitness_mean": sum(values) / len(values),
+        "fitness_std": float((sum((v - sum(values) / len(values)) ** 2 for v in values) / len(values)) ** 0.5),
+        "failed_seeds": [t.seed for t in best.trainings if t.purpose == "final" and t.status != "ok"],
+    }
+    base = {c.origin: c for c in run.candidates if c.origin.startswith("baseline")}
+    ref, sparse = base.get("baseline-reference"), base.get("baseline-sparse")
+    if ref and sparse and ref.fitness is not None and sparse.fitness is not None:
+        denom = ref.fitness - sparse.fitness
+        out["baselines"] = {"reference": ref.fitness, "sparse": sparse.fitness}
+        out["normalized_score"] = (best.fitness - sparse.fitness) / denom if abs(denom) > 1e-9 else None
+        out["normalized_score_note"] = (
+            "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
+        )
+    return out
+
+
+def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
+    """Start runs whose start message was lost and kick running ones whose trainings were orphaned."""
+    waited = utcnow().timestamp() - settings.sweep_seconds
+    with session_scope(sf) as s:
+        ids = list(s.scalars(select(Run.id).where(Run.status == "running")))
+        queued = [r.id for r in s.scalars(select(Run).where(Run.status == "queued")) if r.created_at.timestamp() < waited]
+    for run_id in queued:
+        start(sf, run_id, dispatcher, settings)
+    for run_id in ids:
+        kick(sf, run_id, dispatcher, settings, full=False)
+    return len(ids) + len(queued)

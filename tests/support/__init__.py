@@ -1,0 +1,1 @@
+"""Test doubles for what lies outside the machine (the LLM), and helpers to load scripted answers."""

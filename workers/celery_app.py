@@ -1,0 +1,61 @@
+"""The Celery application: named queues, long-task settings, task names as constants."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.config import Settings, get_settings
+
+QUEUE_LLM = "llm"
+"""Designing iterations (LLM calls, critic, dry runs) and short orchestration steps."""
+QUEUE_TRAIN = "train"
+"""One sandboxed PPO training per worker process."""
+
+TASK_START = "rewardsmith.start_run"
+TASK_KICK = "rewardsmith.kick_run"
+TASK_DESIGN = "rewardsmith.design_iteration"
+TASK_TRAIN = "rewardsmith.train_candidate"
+TASK_SWEEP = "rewardsmith.sweep"
+
+
+def configure(app: Celery, settings: Settings) -> Celery:
+    """Apply ``settings`` to ``app``: broker, acks_late, prefetch 1, time limit below the visibility timeout."""
+    url = settings.resolved_broker_url
+    # Redis and SQS redeliver unacknowledged messages after the visibility timeout; AMQP on connection loss.
+    options = {"visibility_timeout": settings.broker_visibility_timeout} if url.startswith(("redis", "rediss", "sqs")) else {}
+    app.conf.update(
+        broker_url=url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=options,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE_LLM,
+        task_routes={
+            TASK_TRAIN: {"queue": QUEUE_TRAIN},
+            TASK_DESIGN: {"queue": QUEUE_LLM},
+            TASK_START: {"queue": QUEUE_LLM},
+            TASK_KICK: {"queue": QUEUE_LLM},
+            TASK_SWEEP: {"queue": QUEUE_LLM},
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+celery_app = configure(Celery("rewardsmith", include=["workers.tasks"]), get_settings())
+
+
+def broker_reachable(timeout: float = 2.0) -> str:
+    """'ok' when the broker answers within ``timeout`` seconds, else what went wrong."""
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return "ok"
+    except Exception as e:  # any transport error means "not ready"
+        return f"unreachable: {type(e).__name__}: {str(e)[:200]}"
