@@ -1,4 +1,4 @@
-# Everything a newcomer needs: `make demo` (or `make serve`) runs the main job, `make test` runs the tests.
+# Everything a newcomer needs: `make serve` runs the service, `make test` runs the tests (see README.md).
 # Both create .venv and install what they need on first use.
 
 PYTHON ?= python3
@@ -34,7 +34,6 @@ test-fast: install
 
 demo: install
 	mkdir -p data/demo
-	$(VENV)/bin/rewardsmith envs show HalfCheetah-v5 > data/demo/reference_reward_description.txt
 	$(PY) -c "import envs; print(envs.get_spec('HalfCheetah-v5').reference_reward)" > data/demo/reference_reward.py
 	$(VENV)/bin/rewardsmith evaluate --env HalfCheetah-v5 --reward data/demo/reference_reward.py --timesteps 20000 --out data/demo/evaluate
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     """How often the service looks for runs that wait on lost work (orphaned trainings) and kicks them."""
     training_lease_seconds: float = 90.0
     """A running training whose heartbeat is older than this is taken to be orphaned (its worker died)."""
+    training_heartbeat_seconds: float = 10.0
+    """How often a running training refreshes its heartbeat; the lease must be at least twice this."""
     training_max_attempts: int = 3
 
     # Budgets
@@ -72,6 +74,12 @@ class Settings(BaseSettings):
                 f"REWARDSMITH_SANDBOX_WALL_SECONDS ({self.sandbox_wall_seconds:g}) + 120 s must stay below "
                 f"REWARDSMITH_BROKER_VISIBILITY_TIMEOUT ({self.broker_visibility_timeout:g}), or the broker would hand a "
                 "running training to a second worker"
+            )
+        if self.training_lease_seconds < 2 * self.training_heartbeat_seconds:
+            raise ValueError(
+                f"REWARDSMITH_TRAINING_LEASE_SECONDS ({self.training_lease_seconds:g}) must be at least twice "
+                f"REWARDSMITH_TRAINING_HEARTBEAT_SECONDS ({self.training_heartbeat_seconds:g}), or a live training whose "
+                "next heartbeat is a little late would be taken for orphaned and trained a second time"
             )
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.routes import candidates, envs, health, runs, tasks
 from app.config import Settings, get_settings
 from app.dashboard import mount as mount_dashboard
 from app.db import session_factory
-from app.errors import RateLimited, RewardsmithError
+from app.errors import InvalidInput, RateLimited, RewardsmithError
 from app.search.dispatch import Dispatcher
 
 API_PREFIX = "/api/v1"
@@ -35,20 +37,35 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         seen = 0
+        refused = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # Answer 413 as soon as the body grows past the limit, then tell the app the client has gone: an
+            # exception raised here would reach FastAPI's body parser, which turns any error into a 400.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge()
+                    refused = True
+                    if not started:
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if not refused:  # once the 413 is sent, whatever the app answers after it is dropped
+                started = True
+                await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(send)
+            await self.app(scope, limited, guarded)
+        except Exception:
+            if not refused:
+                raise
 
     async def _refuse(self, send: Send) -> None:
         body = JSONResponse(
@@ -60,14 +77,24 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body.body})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _error_json(exc: RewardsmithError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     return JSONResponse({"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
                         status_code=exc.status_code, headers=headers)
+
+
+def _framework_error_json(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """The framework's own errors (no such route, wrong method, unreadable body) in the API's error shape."""
+    if exc.status_code == 400:  # FastAPI could not decode the body at all (e.g. bytes that are not UTF-8)
+        return _error_json(InvalidInput("the request body is not valid JSON (send UTF-8 encoded JSON)"))
+    if exc.status_code == 404:
+        code, message = "not_found", f"no such endpoint: {request.method} {request.url.path} (see {API_PREFIX}/docs)"
+    elif exc.status_code == 405:
+        code, message = "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+    else:
+        code, message = f"http_{exc.status_code}", str(exc.detail)
+    return JSONResponse({"error": {"code": code, "message": message, "field": None}}, status_code=exc.status_code,
+                        headers=exc.headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -115,6 +142,12 @@ def create_app(
         message, field = _validation_message(exc)
         return JSONResponse({"error": {"code": "invalid_input", "message": message, "field": field},
                              "detail": jsonable(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if not request.url.path.startswith(API_PREFIX):
+            return await http_exception_handler(request, exc)
+        return _framework_error_json(request, exc)
 
     for module in (envs, tasks, runs, candidates):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -51,10 +51,11 @@ def configure(app: Celery, settings: Settings) -> Celery:
 celery_app = configure(Celery("rewardsmith", include=["workers.tasks"]), get_settings())
 
 
-def broker_reachable(timeout: float = 2.0) -> str:
-    """'ok' when the broker answers within ``timeout`` seconds, else what went wrong."""
+def broker_reachable(timeout: float = 2.0, app: Celery | None = None) -> str:
+    """'ok' when the broker of ``app`` (default: the configured one) answers within ``timeout`` seconds, else what
+    went wrong."""
     try:
-        with celery_app.connection_for_write() as conn:
+        with (app or celery_app).connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
         return "ok"
     except Exception as e:  # any transport error means "not ready"

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from app.auth import user_for_token
 from app.config import Settings
+from app.db import session_scope
 from app.db.models import User
 from app.errors import Unauthorized
 from app.search.dispatch import Dispatcher
@@ -25,15 +27,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request: committed when the handler returns (before the response is sent), rolled back on error."""
-    session = request.app.state.sf()
-    try:
+    with session_scope(request.app.state.sf) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_dispatcher(request: Request) -> Dispatcher:
@@ -59,12 +54,15 @@ def token_from_cookie(request: Request, settings: Settings) -> str | None:
         return None
 
 
-def optional_user(request: Request, session: SessionDep, settings: SettingsDep) -> User | None:
+bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                    description="An API token: `rewardsmith users create NAME` prints one.")
+"""Declares the Bearer scheme in the OpenAPI document (so /api/v1/docs can authorize); never refuses by itself."""
+
+
+def optional_user(request: Request, session: SessionDep, settings: SettingsDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User | None:
     """The user behind the Bearer token or the dashboard's session cookie, if any."""
-    header = request.headers.get("authorization", "")
-    token = None
-    if header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    token = credentials.credentials.strip() if credentials else None
     if not token:
         token = token_from_cookie(request, settings)
     return user_for_token(session, token=token) if token else None

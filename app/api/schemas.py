@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import envs
+from envs.fitness import METRICS
+
 
 class ErrorBody(BaseModel):
     code: str
@@ -16,6 +19,10 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+UNAUTHORIZED = {401: {"model": ErrorOut, "description": "no API token, or an unknown or revoked one"}}
+"""Documented on every router whose routes need a user."""
 
 
 class EnvSummary(BaseModel):
@@ -63,9 +70,10 @@ class TaskOptions(BaseModel):
 class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    env: str = Field(..., max_length=64, examples=["HalfCheetah-v5"])
-    description: str = Field(..., max_length=4000, examples=["make the cheetah run backwards"])
-    fitness: str = Field("forward_distance", max_length=20000, description="a built-in metric name or a fitness program")
+    env: str = Field(..., max_length=64, examples=["HalfCheetah-v5"], json_schema_extra={"enum": envs.names()})
+    description: str = Field(..., min_length=1, max_length=4000, examples=["make the cheetah run backwards"])
+    fitness: str = Field("forward_distance", max_length=20000, examples=list(METRICS),
+                         description="a built-in metric name, or a fitness program defining compute_fitness(traj)")
     designer: Literal["llm", "offline"] | None = None
     iterations: int = Field(3, ge=1, le=50)
     samples: int = Field(4, ge=1, le=32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -60,23 +61,26 @@ def check(
     source = read_text(path, kind)
     result = sandbox_check(env, source, kind, sandbox_limits(wall_seconds=120))
     if result.outcome != "ok":
-        err.print(f"[bold red]{path}: {result.outcome}[/]", highlight=False)
+        err.print(f"[bold red]{escape(str(path))}: {result.outcome}[/]", highlight=False)
         err.print(result.error or "", highlight=False, markup=False)
         raise typer.Exit(1)
     report = result.payload["report"]
-    console.print(f"[green]{path}: accepted[/] ({kind} program, dry run on {report['states']} states of {env})")
+    console.print(
+        f"[green]{escape(str(path))}: accepted[/] ({kind} program, dry run on {report['states']} states of {env})",
+        highlight=False,
+    )
     if kind == "reward":
         table = Table("component", "mean", "min", "max")
         for name, st in report["component_stats"].items():
-            table.add_row(name, f"{st['mean']:.4g}", f"{st['min']:.4g}", f"{st['max']:.4g}")
+            table.add_row(escape(name), f"{st['mean']:.4g}", f"{st['min']:.4g}", f"{st['max']:.4g}")
         r = report["reward"]
         table.add_row("[bold]reward[/]", f"{r['mean']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}")
         console.print(table)
     else:
         console.print(f"fitness on a sampled episode: {report['fitness_value']:.4g}")
     console.print("time per call: " + ", ".join(f"{k} {v:.3f} ms" for k, v in report["ms_per_call"].items()))
-    for w in report["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for w in report["warnings"]:  # program text (component names) is never read as markup
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     console.print(f"isolation: {result.isolation.get('network', 'unknown')}", highlight=False)
 
 
@@ -133,7 +137,7 @@ def _summary(result: dict, out: Path) -> None:
     colour = "green" if status == "ok" else "red"
     table = Table(title=f"{result['env']}: [{colour}]{status}[/]", show_header=False)
     if result.get("error"):
-        table.add_row("error", result["error"])
+        table.add_row("error", escape(result["error"]))
     fit = result.get("fitness")
     if fit:
         per = ", ".join(f"{v:.3g}" for v in fit["per_episode"])
@@ -141,7 +145,7 @@ def _summary(result: dict, out: Path) -> None:
     for name, series in (result.get("components") or {}).items():
         last = next((s for s in reversed(series) if s), None)
         if last:
-            table.add_row(f"component {name}", f"mean {last['mean']:.4g} (min {last['min']:.3g}, max {last['max']:.3g}) at the end")
+            table.add_row(f"component {escape(name)}", f"mean {last['mean']:.4g} (min {last['min']:.3g}, max {last['max']:.3g}) at the end")
     if result.get("timesteps"):
         table.add_row("timesteps", f"{result['timesteps']:,}")
     if result.get("steps_per_second"):
@@ -149,9 +153,9 @@ def _summary(result: dict, out: Path) -> None:
     table.add_row("seconds", f"{result['seconds']:.1f}")
     table.add_row("isolation", str(result.get("isolation", {}).get("network", "-")))
     for w in result.get("warnings", []):
-        table.add_row("warning", w)
+        table.add_row("warning", escape(w))
     console.print(table)
-    console.print(f"result: {out / 'result.json'}", highlight=False)
+    console.print(f"result: {out / 'result.json'}", highlight=False, markup=False)
 
 
 def register(cli: typer.Typer) -> None:

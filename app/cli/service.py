@@ -44,6 +44,7 @@ def serve(
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
+    first_token = _first_admin(settings)
     children: list[subprocess.Popen] = []
     if embedded_worker:
         children.append(subprocess.Popen(worker_command("llm", 2, pool="threads", name="llm@%h")))
@@ -62,7 +63,12 @@ def serve(
     console.print(f"rewardsmith on http://{host}:{port}  (API http://{host}:{port}/api/v1/docs); data in "
                   f"{settings.data_dir}; database {settings.resolved_database_url.split('@')[-1]}; default designer: "
                   f"{designer}", highlight=False)
-    console.print("create a user and token with: rewardsmith users create NAME --admin", highlight=False)
+    if first_token:
+        console.print(f"first start: created the admin user 'admin'. Log in at http://{host}:{port}/login with the "
+                      f"token below (shown once; more with `rewardsmith users create NAME`):\n{first_token}",
+                      highlight=False)
+    else:
+        console.print("log in with your token; create users with: rewardsmith users create NAME", highlight=False)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
@@ -74,6 +80,22 @@ def serve(
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _first_admin(settings) -> str | None:
+    """On a local installation's first start, an admin user so that the dashboard can be used at once."""
+    from sqlalchemy import func, select
+
+    from app.auth import create_user
+    from app.db.models import User
+
+    if settings.environment == "production":
+        return None
+    with session_scope(session_factory(settings.resolved_database_url)) as s:
+        if s.scalar(select(func.count(User.id))):
+            return None
+        _, token = create_user(s, name="admin", admin=True)
+    return token
 
 
 def worker(

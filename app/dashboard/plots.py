@@ -32,11 +32,25 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def fmt(v: float) -> str:
+    """Short, exact-enough numbers for ticks and labels: 1.5k, 2M, 0.043, 0."""
     if v == 0:
         return "0"
-    if abs(v) >= 10_000 or abs(v) < 0.01:
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    if abs(v) < 0.01:
         return f"{v:.2g}"
     return f"{v:.3g}"
+
+
+def _spread(ys: list[float], gap: float = 13.0) -> list[float]:
+    """Label positions no closer than ``gap`` pixels, in the order given."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    out = list(ys)
+    for k in range(1, len(order)):
+        prev, cur = order[k - 1], order[k]
+        out[cur] = max(out[cur], out[prev] + gap)
+    return out
 
 
 def line_plot(series: list[Series], *, title: str, x_label: str, y_label: str, width: int = 520, height: int = 270,
@@ -84,10 +98,14 @@ def line_plot(series: list[Series], *, title: str, x_label: str, y_label: str, w
         for x, y in good:
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{colour}"><title>{escape(s.name)}: '
                        f'{fmt(y)}</title></circle>')
-        if label_last:
-            x, y = good[-1]
-            out.append(f'<text x="{sx(x) + 8:.1f}" y="{sy(y) + 4:.1f}" class="series-label" fill="{colour}">'
-                       f'{escape(s.name)} {fmt(y)}</text>')
+    if label_last:
+        ends = [(i, s.points[-1]) for i, s in enumerate(series)
+                if s.points and s.points[-1][1] is not None and math.isfinite(s.points[-1][1])]
+        spots = _spread([sy(p[1]) + 4 for _, p in ends])
+        for (i, (x, y)), ty in zip(ends, spots):
+            colour = PALETTE[i % len(PALETTE)]
+            out.append(f'<text x="{sx(x) + 8:.1f}" y="{ty:.1f}" class="series-label" fill="{colour}">'
+                       f'{escape(series[i].name)} {fmt(y)}</text>')
     out.append("</svg>")
     return "".join(out)
 

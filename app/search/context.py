@@ -39,23 +39,32 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     if best is not None and best.code:
         ctx.parent = Parent(best.id, best.code, best.fitness or 0.0, best.reflection or "(no reflection)",
-                            best.design or {}, (best.diagnostics or {}).get("items", []))
-    for fb in pending_feedback(session, run_id=run.id):
+                            best.design or {}, (best.diagnostics or {}).get("items", []), label=label(best))
+    for fb in pending_feedback(session, run_id=run.id, iteration=index):
         fb.used_in_iteration = index
-        ctx.feedback.append({"candidate_id": fb.candidate_id, "rating": fb.rating, "text": fb.text})
+        ctx.feedback.append({"candidate_id": fb.candidate_id, "candidate": label(fb.candidate), "rating": fb.rating,
+                             "text": fb.text})
     last = next((it for it in reversed(run.iterations) if it.index < index), None)
     if last is not None:
         for c in last.candidates:
             if c.status in ("rejected", "failed", "timeout", "resource_limit") and c.error:
-                ctx.errors.append({"id": c.id, "error": c.error})
+                ctx.errors.append({"id": c.id, "label": label(c), "error": c.error})
             else:
                 # errors that a repair fixed are still worth not repeating
                 for note in c.critic or []:
                     if note.get("stage") == "check" and note.get("verdict") == "rejected":
-                        ctx.errors.append({"id": c.id, "error": f"(fixed by a repair) {note['text']}"})
+                        ctx.errors.append({"id": c.id, "label": label(c), "error": f"(fixed by a repair) {note['text']}"})
             if c.status == "trained" and (best is None or c.id != best.id):
-                ctx.others.append({"id": c.id, "summary": summarize(c)})
+                ctx.others.append({"id": c.id, "label": label(c), "summary": summarize(c)})
     return ctx
+
+
+def label(c: Candidate) -> str:
+    """How prompts name a candidate: its round and place in the run ('2.1': round 2, first sample), not its database
+    id, so that a re-run of the same task sends the same prompts (and gets its answers from the cache)."""
+    if c.iteration is None:
+        return c.origin
+    return f"{c.iteration.index + 1}.{c.index + 1}"
 
 
 def summarize(c: Candidate) -> str:

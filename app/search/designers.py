@@ -20,6 +20,8 @@ class Parent:
     reflection: str
     design: dict = field(default_factory=dict)
     diagnostics: list[dict] = field(default_factory=list)
+    label: str = ""
+    """How the prompt names it (see ``app.search.context.label``)."""
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -34,7 +35,11 @@ class LocalDispatcher:
         self.settings = settings
         self.designer_for = designer_for
         self.steps: queue.Queue = queue.Queue()
-        self.pool = ThreadPoolExecutor(max_workers=max_parallel or os.cpu_count() or 1, thread_name_prefix="train")
+        self.max_parallel = max_parallel or os.cpu_count() or 1
+        self.pool: ThreadPoolExecutor | None = None
+        """Made when the first training is dispatched and shut down when a run settles (so that the dispatcher can
+        work off a resumed run afterwards)."""
+        self._lock = threading.Lock()
         self.running: set[Future] = set()
         self.errors: list[BaseException] = []
 
@@ -48,8 +53,11 @@ class LocalDispatcher:
         self.steps.put(("design", run_id))
 
     def train(self, training_id: int) -> None:
-        fut = self.pool.submit(run_training, self.sf, training_id, self, self.settings)
-        self.running.add(fut)
+        with self._lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="train")
+            fut = self.pool.submit(run_training, self.sf, training_id, self, self.settings)
+            self.running.add(fut)  # trainings dispatch trainings from pool threads: guarded by the lock
         fut.add_done_callback(self._done)
 
     def _done(self, fut: Future) -> None:
@@ -60,6 +68,7 @@ class LocalDispatcher:
 
     def run_until_settled(self, run_id: int, on_tick: Callable[[], None] | None = None, poll: float = 1.0) -> str:
         """Work off steps until the run is final or waits for feedback; returns its status."""
+        self.errors.clear()
         try:
             while True:
                 try:
@@ -74,12 +83,17 @@ class LocalDispatcher:
                     orchestrator.design(self.sf, arg, self, self.settings, self.designer_for)
                 if on_tick is not None:
                     on_tick()
-                self.running = {f for f in self.running if not f.done()}
+                with self._lock:
+                    self.running = {f for f in self.running if not f.done()}
+                    idle = not self.running
                 if self.errors:
                     raise self.errors[0]
                 with session_scope(self.sf) as s:
                     status = s.get(Run, run_id).status
-                if (status in RUN_TERMINAL or status == "waiting_feedback") and not self.running and self.steps.empty():
+                if (status in RUN_TERMINAL or status == "waiting_feedback") and idle and self.steps.empty():
                     return status
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            with self._lock:
+                pool, self.pool = self.pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)

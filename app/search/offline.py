@@ -95,13 +95,16 @@ def seed_genome(env: str, fitness_name: str, task: str) -> dict:
 
 
 def mutate(genome: dict, env: str, rng: random.Random, *, drop: set[str] = frozenset()) -> dict:
-    """A child of ``genome``: log-normal weight changes, sometimes a term added, dropped or saturated."""
+    """A child of ``genome``: log-normal weight changes, sometimes a term added, dropped or saturated.
+
+    Terms in ``drop`` (diagnosed as carrying no signal) are removed and not added back.
+    """
     weights = {k: v for k, v in genome["weights"].items() if k not in drop}
     saturation = dict(genome.get("saturation", {}))
     for name in list(weights):
         weights[name] = min(max(weights[name] * rng.lognormvariate(0.0, 0.5), WEIGHT_RANGE[0]), WEIGHT_RANGE[1])
     roll = rng.random()
-    candidates = [t for t in TERMS.values() if t.name not in weights and _available(t, env)]
+    candidates = [t for t in TERMS.values() if t.name not in weights and t.name not in drop and _available(t, env)]
     if roll < 0.25 and candidates:
         term = rng.choice(candidates)
         weights[term.name] = term.default_weight * rng.uniform(0.2, 1.0)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.config import Settings
 from app.db import after_commit, session_scope
@@ -71,7 +71,9 @@ def baseline_programs(task) -> list[tuple[str, str]]:
 def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
     """queued → running; schedule the baselines and the first design."""
     with session_scope(sf) as s:
-        run = s.get(Run, run_id)
+        # Locked: the start message and a sweep that finds the run still queued may both get here at once; without
+        # the lock both would schedule baselines and a design.
+        run = s.get(Run, run_id, with_for_update=True)
         if run is None or run.status != "queued":
             return
         set_status(run, "running")
@@ -109,7 +111,11 @@ def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settin
         if not full:
             return
         last = run.iterations[-1] if run.iterations else None
-        if run.phase == "search" and (last is None or last.status in ("designing", "done")):
+        if run.phase == "search" and last is not None and last.status == "done" and last.index + 1 >= run.task.iterations:
+            # the last iteration ended while the run was stopped: go on to the final evaluation
+            if not _finalize(s, run, dispatcher):
+                after_commit(s, lambda: maybe_finish(sf, run_id))
+        elif run.phase == "search" and (last is None or last.status in ("designing", "done")):
             after_commit(s, lambda: dispatcher.design(run_id))
         elif run.phase == "search" and not pending:
             last_id = last.id
@@ -152,8 +158,9 @@ def design(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Sett
     try:
         proposals = designer.propose(ctx, k)
     except LLMError as e:
-        _fail_run(sf, run_id, f"the designer could not get an answer from the LLM: {e}. The run can be resumed "
-                              "once the LLM is reachable (POST /runs/{id}/resume), or re-submitted with designer 'offline'.")
+        _fail_run(sf, run_id, f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
+                              f"answers again, resume the run (the Resume button on its dashboard page, or "
+                              f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.")
         return
     limits = _limits(settings, wall=120)
 
@@ -219,7 +226,9 @@ def _usage(s: Session, run_id: int) -> dict:
     ).one()
     cached = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(True)))
     errors = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.status == "error"))
-    steps = s.scalar(select(func.coalesce(func.sum(Training.timesteps), 0))
+    resumed = aliased(Training)  # a training that continues another trained only the steps beyond it
+    steps = s.scalar(select(func.coalesce(func.sum(Training.timesteps - func.coalesce(resumed.timesteps, 0)), 0))
+                     .select_from(Training).outerjoin(resumed, Training.resume_from_id == resumed.id)
                      .where(Training.run_id == run_id, Training.status == "ok"))
     return {
         "requests": int(row[0]), "prompt_tokens": int(row[1]), "completion_tokens": int(row[2]),
@@ -289,7 +298,8 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
             return
         run = it.run
         trainings = list(s.scalars(select(Training).join(Candidate).where(Candidate.iteration_id == it.id)))
-        if any(t.status not in TRAINING_TERMINAL for t in trainings):
+        # a cancelled training is trained again when the run resumes: until then the iteration is not over
+        if any(t.status not in TRAINING_TERMINAL or t.status == "cancelled" for t in trainings):
             return
         if it.status == "screening":
             if not _claim(s, it, "screening", "training"):
@@ -299,8 +309,8 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
             return
         if it.status != "training" or not _claim(s, it, "training", "done"):
             return
-        it.finished_at = utcnow()
         s.refresh(it)
+        it.finished_at = utcnow()
         for c in it.candidates:
             if c.status == "screened":
                 c.status = "trained"

@@ -22,6 +22,7 @@ class Reflection:
 def fmt(x: float | None) -> str:
     if x is None:
         return "n/a"
+    x = x + 0.0  # no "-0"
     return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.4g}"
 
 

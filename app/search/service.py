@@ -11,7 +11,7 @@ import envs
 from app.config import Settings
 from app.db import after_commit
 from app.db.models import Candidate, Feedback, Run, Task, utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.search.dispatch import Dispatcher
 from app.search.states import check_transition
 from envs.fitness import METRICS
@@ -172,6 +172,12 @@ def cancel_run(session: Session, *, run: Run) -> Run:
 
 def resume_run(session: Session, *, run: Run, dispatcher: Dispatcher) -> Run:
     """Continue a run that waits for feedback, was cancelled, or failed; nothing done so far is redone."""
+    if run.status == "queued":
+        raise Conflict(f"run {run.id} is queued: it starts by itself as soon as a worker takes it; there is nothing to "
+                       "resume")
+    if run.status == "failed" and run.phase == "done":
+        raise Conflict(f"run {run.id} ended with no candidate that could be trained, so there is nothing left to "
+                       "resume: submit the task again, perhaps with another description, designer or budget")
     set_status(run, "running")
     run_id = run.id
     after_commit(session, lambda: dispatcher.kick(run_id))
@@ -194,6 +200,10 @@ def add_feedback(session: Session, *, candidate: Candidate, text: str, rating: i
     return fb
 
 
-def pending_feedback(session: Session, *, run_id: int) -> list[Feedback]:
-    return list(session.scalars(select(Feedback).where(Feedback.run_id == run_id, Feedback.used_in_iteration.is_(None))
-                                .order_by(Feedback.id)))
+def pending_feedback(session: Session, *, run_id: int, iteration: int | None = None) -> list[Feedback]:
+    """Feedback no iteration has used yet; with ``iteration``, also what that iteration took (so that designing it
+    again, after a failed LLM call, still carries it)."""
+    unused = Feedback.used_in_iteration.is_(None)
+    if iteration is not None:
+        unused = unused | (Feedback.used_in_iteration == iteration)
+    return list(session.scalars(select(Feedback).where(Feedback.run_id == run_id, unused).order_by(Feedback.id)))

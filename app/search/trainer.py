@@ -28,7 +28,6 @@ from workers.engine.evaluate import evaluate_reward
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
 KEEP_IN_DB = ("fitness", "checkpoints", "components", "episodes", "dry_run", "warnings", "timesteps", "seconds",
               "learn_seconds", "steps_per_second", "ppo", "seeds", "artifacts", "isolation", "resumed_from_timesteps",
               "fitness_name", "traceback", "stderr_tail")
@@ -98,7 +97,7 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
     cancelled = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
+        while not stop.wait(settings.training_heartbeat_seconds):
             try:
                 with session_scope(sf) as s:
                     s.execute(update(Training).where(Training.id == training_id).values(heartbeat_at=utcnow()))

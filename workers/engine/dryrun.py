@@ -1,8 +1,9 @@
 """Dry runs: call a checked program on states sampled from the env before any training.
 
 A reward program is called at N=1 and N=8 (shapes, finite values, stable component
-names, components that add up) and on every sampled state; a fitness program on a
-sampled episode. Problems that would only show up hours into training show up here.
+names, components that add up, each env's reward independent of the rest of the batch)
+and on every sampled state; a fitness program on two sampled episodes. Problems that
+would only show up hours into training show up here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from envs import get_spec
 from envs.make import sample_rows
 from envs.spec import EnvSpec
-from envs.state import build_state
+from envs.state import Layout, build_state
 from workers.sandbox.policy import ProgramRejected, Violation
 from workers.sandbox.program import Program, ProgramError, call_fitness, call_reward, load_program
 
@@ -41,7 +42,12 @@ class DryRunReport:
 
 
 def _reject(program: Program, e: ProgramError, kind: str) -> ProgramRejected:
-    return ProgramRejected("dry run", [Violation("dry run", e.line or 0, e.column or 1, str(e))], kind)
+    line, column = e.line, e.column
+    if line is None:  # a check of what the program returned: point at the entry function
+        code = getattr(program.fn, "__code__", None)
+        line = code.co_firstlineno if code is not None and code.co_filename == f"<{kind}>" else 0
+        column = 1
+    return ProgramRejected("dry run", [Violation("dry run", line, column or 1, str(e))], kind)
 
 
 def _actions(spec: EnvSpec, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -88,6 +94,7 @@ def dry_run_reward(env: str, source: str, *, seed: int = 0) -> DryRunReport:
                 f"component names differ between calls: {sorted(one)} at N=1, {sorted(eight)} at N=8. "
                 "Return the same components for every batch."
             )
+        _check_per_env(program, layout, rows[:8], actions[:8], reward8, eight)
         reward, comps, wall = call_reward(program, build_state(layout, rows), actions)
         if sorted(comps) != sorted(eight):
             raise ProgramError(f"component names change with the state: {sorted(eight)} vs {sorted(comps)}.")
@@ -109,9 +116,10 @@ def dry_run_reward(env: str, source: str, *, seed: int = 0) -> DryRunReport:
         report.warnings.append("no components returned; the reflection cannot say which term drives the behaviour")
     for name, values in comps.items():
         if np.ptp(values) == 0.0 and values.size > 1:
-            report.warnings.append(f"component '{name}' is constant ({values[0]:.3g}) on every sampled state")
+            report.warnings.append(f"component '{name}' is constant ({values[0] + 0.0:.3g}) on every sampled state")
+    state1 = build_state(layout, rows[:1])
     report.ms_per_call = {
-        "N=1": _time_call(lambda: program.fn(build_state(layout, rows[:1]), actions[:1])),
+        "N=1": _time_call(lambda: program.fn(state1, actions[:1])),
         "N=8": _time_call(lambda: program.fn(state8, actions[:8])),
     }
     if report.ms_per_call["N=8"] > 5.0:
@@ -122,18 +130,48 @@ def dry_run_reward(env: str, source: str, *, seed: int = 0) -> DryRunReport:
     return report
 
 
+def _check_per_env(
+    program: Program, layout: Layout, rows: np.ndarray, actions: np.ndarray, reward: np.ndarray, components: dict
+) -> None:
+    """Each env's reward must depend on that env only: a batch of N gives what N batches of one give.
+
+    A reduction without ``axis=-1`` (``np.sum(action ** 2)``, ``x - np.mean(x)``) mixes the
+    envs of a batch; PPO would then credit every env with the others' progress.
+    """
+    for i in range(rows.shape[0]):
+        alone, comps, _ = call_reward(program, build_state(layout, rows[i : i + 1]), actions[i : i + 1])
+        pairs = [("the reward", alone[0], reward[i])]
+        pairs += [(f"component '{k}'", comps[k][0], components[k][i]) for k in components if k in comps]
+        for what, single, batched in pairs:
+            if not np.isclose(single, batched, rtol=1e-6, atol=1e-9):
+                raise ProgramError(
+                    f"{what} of one env depends on the other envs in the batch: env {i} gets {single:.6g} when "
+                    f"called alone and {batched:.6g} in a batch of {rows.shape[0]}. Reduce per env with axis=-1 "
+                    "(np.sum(np.square(action), axis=-1)), never over the batch axis (np.sum(x), np.mean(x) "
+                    "without an axis), and keep no state between calls."
+                )
+
+
+def _episodes(rows: np.ndarray) -> list[np.ndarray]:
+    """Split sampled rows into episodes (the last column of a row is its step index, 1 at an episode's start)."""
+    starts = list(np.flatnonzero(rows[:, -1] == 1)) + [rows.shape[0]]
+    return [rows[a:b] for a, b in zip(starts, starts[1:]) if b > a]
+
+
 def dry_run_fitness(env: str, source: str, *, seed: int = 0) -> DryRunReport:
-    """Load and exercise a fitness program on two sampled episodes."""
+    """Load and exercise a fitness program on two sampled episodes (whole episodes, as in evaluation)."""
     spec = get_spec(env)
     program = load_program(source, "fitness")
     layout, rows = sample_rows(spec, seed=seed, count=240, episode_steps=120)
-    report = DryRunReport("fitness", env, rows.shape[0])
+    episodes = _episodes(rows)[:2]
+    report = DryRunReport("fitness", env, sum(len(ep) for ep in episodes))
     try:
-        values = [call_fitness(program, build_state(layout, rows[s : s + 120])) for s in (0, 120)]
+        values = [call_fitness(program, build_state(layout, ep)) for ep in episodes]
     except ProgramError as e:
         raise _reject(program, e, "fitness") from None
     report.fitness_value = values[0]
-    report.ms_per_call = {"T=120": _time_call(lambda: program.fn(build_state(layout, rows[:120])), repeats=5)}
+    traj = build_state(layout, episodes[0])
+    report.ms_per_call = {f"T={len(episodes[0])}": _time_call(lambda: program.fn(traj), repeats=5)}
     return report
 
 

@@ -65,8 +65,8 @@ def evaluate_reward(
     """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result dict."""
     started = time.monotonic()
     get_spec(env)
+    fname, fsource = resolve_fitness(fitness_name, fitness_source)  # a bad fitness leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
-    fname, fsource = resolve_fitness(fitness_name, fitness_source)
     try:
         check_source(reward_source, "reward")
     except ProgramRejected as e:

@@ -1,8 +1,10 @@
 """The only numpy a program sees: a read-only namespace of array functions, and restricted builtins.
 
 No file I/O (``load``, ``save``, ``fromfile``, ``DataSource``), no raw memory (``ctypeslib``,
-``frombuffer``), no randomness, no global settings. Anything missing fails with a message
-that says it is not available, rather than a bare AttributeError.
+``frombuffer``, the ``ndarray`` constructor), no randomness, no global settings. Anything
+missing fails with a message that says it is not available, rather than a bare
+AttributeError. ``math`` is served read-only too, so that one program cannot change
+``math.pi`` for another (a reward program must not be able to skew the fitness measurement).
 """
 
 from __future__ import annotations
@@ -35,40 +37,73 @@ LINALG_NAMES = ["norm", "det", "inv", "solve", "eigvalsh"]
 class Facade:
     """A frozen namespace that names what is missing when a program reaches for it."""
 
-    def __init__(self, name: str, members: dict[str, object]) -> None:
+    def __init__(self, name: str, members: dict[str, object], hint: str | None = None) -> None:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_members", MappingProxyType(dict(members)))
+        object.__setattr__(self, "_hint", hint or f"use array functions such as {name}.where, {name}.clip, {name}.sum")
 
     def __getattr__(self, attr: str) -> object:
         members = object.__getattribute__(self, "_members")
         if attr in members:
             return members[attr]
         name = object.__getattribute__(self, "_name")
+        hint = object.__getattribute__(self, "_hint")
         raise AttributeError(
-            f"{name}.{attr} is not available in reward programs (no file, memory, random or "
-            f"system access); use array functions such as {name}.where, {name}.clip, {name}.sum"
+            f"{name}.{attr} is not available in reward programs (no file, memory, random or system access); {hint}"
         )
 
     def __setattr__(self, attr: str, value: object) -> None:
-        raise AttributeError("the numpy facade is read-only")
+        name = object.__getattribute__(self, "_name")
+        raise AttributeError(
+            f"cannot set {name}.{attr}: {name} is read-only in reward programs; keep your own values in "
+            "module-level constants"
+        )
 
     def __dir__(self) -> list[str]:
         return sorted(object.__getattribute__(self, "_members"))
 
 
+class _NdarrayType(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, numpy.ndarray)
+
+
+class ndarray(metaclass=_NdarrayType):  # noqa: N801 - stands in for numpy.ndarray
+    """``isinstance(x, np.ndarray)`` works; constructing arrays from raw buffers does not.
+
+    ``numpy.ndarray(shape, dtype, buffer, offset)`` accepts a negative offset and then reads
+    and writes memory outside the buffer, so programs never get the real constructor.
+    """
+
+    def __new__(cls, *args: object, **kwargs: object) -> "ndarray":
+        raise TypeError("np.ndarray(...) cannot create arrays in reward programs; use np.zeros, np.full or np.array")
+
+
 def _build_numpy() -> Facade:
     members = {n: getattr(numpy, n) for n in NUMPY_NAMES if hasattr(numpy, n)}
+    members["ndarray"] = ndarray
     members["linalg"] = Facade("np.linalg", {n: getattr(numpy.linalg, n) for n in LINALG_NAMES})
     return Facade("np", members)
 
 
 NUMPY = _build_numpy()
-MODULES = {"numpy": NUMPY, "math": math}
+MATH = Facade(
+    "math",
+    {n: getattr(math, n) for n in dir(math) if not n.startswith("_")},
+    hint="see the functions of Python's math module, or use np.",
+)
+MODULES = {"numpy": NUMPY, "math": MATH}
 
 
 def _import(name: str, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - builtins signature
     if level == 0 and name in MODULES:
-        return MODULES[name]
+        module = MODULES[name]
+        for member in fromlist or ():
+            try:
+                getattr(module, member)
+            except AttributeError as e:  # say why, instead of Python's "cannot import name ... (unknown location)"
+                raise ImportError(f"`from {name} import {member}`: {e}") from None
+        return module
     raise ImportError(f"importing `{name}` is not allowed; only `numpy` and `math` may be imported")
 
 

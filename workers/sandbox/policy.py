@@ -29,6 +29,8 @@ FORBIDDEN_ATTRIBUTES = {
     "frombuffer", "from_dlpack", "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "f_globals",
     "f_locals", "f_back", "f_builtins", "f_code", "tb_frame", "tb_next", "co_code", "func_globals",
     "im_func", "builtins", "emath", "random", "show_config", "show_runtime", "info", "source", "who",
+    # ndarray.resize(..., refcheck=False) frees memory that views still point to.
+    "resize",
 }
 FORBIDDEN_PREFIXES = ("_", "f_", "gi_", "cr_", "ag_", "tb_", "co_")
 

@@ -94,12 +94,30 @@ def describe_exception(program: Program, exc: BaseException, call: str) -> Progr
     return ProgramError(f"{call} raised {text}. {advice}{trace}", line=line, column=column)
 
 
+def _as_real(value: object, what: str, expected: str) -> np.ndarray:
+    """``value`` as a float64 array; None, strings, objects and complex numbers are refused, not coerced.
+
+    (``np.asarray(None, dtype=float)`` is NaN and complex values lose their imaginary part
+    silently, so both would otherwise be reported as something else or not at all.)
+    """
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise ProgramError(f"{what} is not numeric ({type(value).__name__}): {e}. Return {expected}.") from None
+    if raw.dtype.kind == "c":
+        raise ProgramError(
+            f"{what} is complex ({raw.dtype}); a negative number raised to a fractional power gives complex "
+            f"values: use np.sqrt(np.maximum(x, 0.0)) or np.abs(x) ** p. Return {expected}."
+        )
+    if raw.dtype.kind not in "biuf":
+        shown = "None" if value is None else f"{type(value).__name__} of {raw.dtype}"
+        raise ProgramError(f"{what} is not numeric ({shown}). Return {expected}.")
+    return raw.astype(np.float64)
+
+
 def _as_batch(value: object, n: int, what: str) -> tuple[np.ndarray, str | None]:
     """``value`` as a float64 array of shape (n,); a scalar is broadcast with a warning."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ProgramError(f"{what} is not numeric ({type(value).__name__}): {e}. Return numpy arrays of shape (N,).") from None
+    arr = _as_real(value, what, "numpy arrays of shape (N,)")
     warning = None
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
@@ -157,10 +175,11 @@ def call_fitness(program: Program, traj: object) -> float:
     except Exception as e:
         raise describe_exception(program, e, "compute_fitness(traj)") from None
     try:
-        value = float(np.asarray(out, dtype=np.float64).reshape(()))
+        value = float(_as_real(out, "the fitness", "one number per episode").reshape(()))
     except (TypeError, ValueError):
         raise ProgramError(
-            f"compute_fitness returned {type(out).__name__} {np.shape(out)}, expected one number per episode."
+            f"compute_fitness returned {type(out).__name__} of shape {np.shape(out)}, expected one number per "
+            "episode; reduce over time, e.g. float(np.sum(traj.x_velocity) * traj.dt)."
         ) from None
     if not np.isfinite(value):
         raise ProgramError("compute_fitness returned a non-finite value (NaN or inf).")

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 
 import envs
 from app.api.deps import CurrentUser
-from app.api.schemas import EnvDetail, EnvSummary, FieldOut, MetricOut
+from app.api.schemas import UNAUTHORIZED, EnvDetail, EnvSummary, FieldOut, MetricOut
 from app.errors import NotFound
 from envs.describe import describe
 from envs.fitness import METRICS
 
-router = APIRouter(prefix="/envs", tags=["envs"])
+router = APIRouter(prefix="/envs", tags=["envs"], responses=UNAUTHORIZED)
 
 
 def _summary(spec) -> dict:

@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 
 from app.api import access, present
 from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.schemas import TaskCreate, TaskOut
+from app.api.schemas import UNAUTHORIZED, TaskCreate, TaskOut
 from app.db.models import Task, User, utcnow
 from app.errors import RateLimited
 from app.search.service import TaskSpec, create_task
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=UNAUTHORIZED)
 
 
 @router.post("", status_code=201, response_model=TaskOut,
@@ -37,7 +37,7 @@ def post_task(body: TaskCreate, user: CurrentUser, session: SessionDep, settings
 
 @router.get("", response_model=list[TaskOut])
 def list_tasks(user: CurrentUser, session: SessionDep, limit: int = Query(50, ge=1, le=500),
-               offset: int = Query(0, ge=0)) -> list[TaskOut]:
+               offset: int = Query(0, ge=0, le=access.MAX_ID)) -> list[TaskOut]:
     """Your tasks, newest first (admins: everyone's)."""
     tasks = session.scalars(access.visible_tasks(user).limit(limit).offset(offset))
     return [present.task_out(t, session.get(User, t.owner_id) if t.owner_id else None) for t in tasks]

@@ -1,0 +1,34 @@
+# The image of the api and the worker services in compose.yaml (one image, two commands).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MUJOCO_GL=egl \
+    REWARDSMITH_DATA_DIR=/data
+
+# EGL/GL for off-screen rendering of the policy videos.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libegl1 libgl1 libegl-mesa0 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/rewardsmith
+# The CPU build of torch first (SB3 PPO on MuJoCo trains faster on CPU cores; see DESIGN.md), so that
+# `pip install .` finds it satisfied instead of pulling the CUDA wheels.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY envs ./envs
+COPY prompts ./prompts
+COPY workers ./workers
+RUN pip install .
+
+RUN useradd --create-home --uid 1000 rewardsmith && mkdir -p /data && chown rewardsmith:rewardsmith /data
+USER rewardsmith
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 8000
+
+CMD ["rewardsmith", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-embedded-worker"]

@@ -1,0 +1,99 @@
+"""GET /candidates/{id}, the files a training produced, the reward as .py and as a wrapper, POST feedback."""
+
+from __future__ import annotations
+
+import ast
+
+from tests.app.api.harness import API, Api, seed_finished_run
+
+
+def test_candidate_detail_has_code_results_trainings_and_feedback(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    r = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice)
+    assert r.status_code == 200
+    c = r.json()
+    assert "def compute_reward(state, action)" in c["code"]
+    assert (c["status"], c["fitness"], c["fitness_std"], c["iteration"]) == ("trained", 12.5, 0.5, 0)
+    assert c["reflection"] == "forward dominates" and c["diagnostics"][0]["kind"] == "dominant"
+    assert [s["mean"] for s in c["components"]["forward"]] == [0.5, 1.0]
+    assert [cp["timesteps"] for cp in c["checkpoints"]] == [1024, 2048] and c["episodes"][0]["distance_x"] == 12.5
+    [training] = c["trainings"]
+    assert (training["id"], training["purpose"], training["status"]) == (seeded.training_id, "full", "ok")
+    assert training["fitness"]["mean"] == 12.5 and training["steps_per_second"] == 900.0
+    assert sorted(a["name"] for a in c["artifacts"]) == ["policy.zip", "result.json", "reward.py"]
+    assert [(f["text"], f["rating"], f["user"]) for f in c["feedback"]] == [("earlier note", 3, "alice")]
+
+
+def test_every_artifact_link_downloads_the_file_the_training_left(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    links = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"]
+    types = {"policy.zip": "application/zip", "result.json": "application/json", "reward.py": "text/x-python"}
+    for link in links:
+        r = api.client.get(link["url"], headers=alice)
+        assert r.status_code == 200, link
+        assert r.content == (seeded.artifacts / link["name"]).read_bytes()
+        assert r.headers["content-type"].startswith(types[link["name"]])
+        assert f"training-{seeded.training_id}-{link['name']}" in r.headers["content-disposition"]
+
+
+def test_missing_or_foreign_artifacts_are_404(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    base = f"{API}/candidates/{seeded.candidate_id}/artifacts"
+    for path in (f"{base}/{seeded.training_id}/video.mp4",  # allowed name, not produced
+                 f"{base}/{seeded.training_id}/secret_key",  # not an artifact name
+                 f"{base}/{seeded.training_id}/..%2F..%2F..%2Fsecret_key",
+                 f"{base}/{seeded.training_id + 1}/policy.zip",  # no such training
+                 f"{API}/candidates/{seeded.rejected_id}/artifacts/{seeded.training_id}/policy.zip",  # another's
+                 f"{base}/{2**70}/policy.zip"):
+        r = api.client.get(path, headers=alice)
+        assert r.status_code == 404, (path, r.text)
+
+
+def test_reward_and_wrapper_downloads(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    code = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["code"]
+    r = api.client.get(f"{API}/candidates/{seeded.candidate_id}/reward.py", headers=alice)
+    assert r.status_code == 200 and r.text == code
+    assert f'filename="reward_{seeded.candidate_id}.py"' in r.headers["content-disposition"]
+    w = api.client.get(f"{API}/candidates/{seeded.candidate_id}/wrapper.py", headers=alice)
+    assert w.status_code == 200
+    ast.parse(w.text)  # a module that imports
+    assert "HalfCheetah-v5" in w.text and "def compute_reward(state, action)" in w.text
+
+
+def test_feedback_is_stored_and_shown_on_the_candidate(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    r = api.client.post(f"{API}/candidates/{seeded.candidate_id}/feedback", headers=alice,
+                        json={"text": "  it hops on its back; keep the torso level  ", "rating": 2})
+    assert r.status_code == 201, r.text
+    fb = r.json()
+    assert (fb["candidate_id"], fb["text"], fb["rating"], fb["user"]) == (
+        seeded.candidate_id, "it hops on its back; keep the torso level", 2, "alice")
+    assert fb["used_in_iteration"] is None
+    shown = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["feedback"]
+    assert [f["text"] for f in shown] == ["earlier note", "it hops on its back; keep the torso level"]
+
+
+def test_bad_feedback_is_422(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    url = f"{API}/candidates/{seeded.candidate_id}/feedback"
+    for body, field in (({"text": ""}, "text"), ({"text": "   "}, "text"), ({"text": "ok", "rating": 6}, "rating"),
+                        ({"text": "x" * 4001}, "text"), ({"rating": 3}, "text")):
+        r = api.client.post(url, headers=alice, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["error"]["field"] == field, body
+    assert len(api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["feedback"]) == 1
+
+
+def test_unknown_candidates_are_404(api: Api) -> None:
+    alice = api.user("alice")
+    for method, path in (("GET", "/candidates/999"), ("GET", "/candidates/999/reward.py"),
+                         ("GET", "/candidates/999/wrapper.py"), ("POST", "/candidates/999/feedback")):
+        r = api.client.request(method, f"{API}{path}", headers=alice, json={"text": "hi"})
+        assert r.status_code == 404, (path, r.text)

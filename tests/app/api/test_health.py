@@ -1,0 +1,66 @@
+"""GET /healthz (the process answers) and GET /readyz (the database and the broker answer; 503 otherwise)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from app.db import make_engine
+from tests.app.api.harness import API, Api, make_api
+
+
+@pytest.mark.parametrize("prefix", ["", API])
+def test_healthz_answers_without_a_token(api: Api, prefix: str) -> None:
+    r = api.client.get(f"{prefix}/healthz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("prefix", ["", API])
+def test_readyz_is_200_when_database_and_broker_answer(api: Api, prefix: str) -> None:
+    r = api.client.get(f"{prefix}/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_readyz_is_503_and_says_why_when_the_broker_is_down(db_sf: sessionmaker, tmp_path: Path) -> None:
+    api = make_api(db_sf, tmp_path, broker_check=lambda: "unreachable: ConnectionRefusedError: [Errno 111]")
+    for prefix in ("", API):
+        r = api.client.get(f"{prefix}/readyz")
+        assert r.status_code == 503
+        assert r.json()["status"] == "unavailable"
+        assert r.json()["checks"] == {"database": "ok", "broker": "unreachable: ConnectionRefusedError: [Errno 111]"}
+    assert api.client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    gone = sessionmaker(bind=make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+                                         connect_args={"connect_timeout": 2}))
+    api = make_api(gone, tmp_path)
+    r = api.client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"]["broker"] == "ok"
+    assert r.json()["checks"]["database"].startswith("unreachable: OperationalError")
+
+
+def test_the_real_broker_check_reports_an_unreachable_broker(tmp_path: Path) -> None:
+    """The check create_app uses by default, against a Redis port nothing listens on."""
+    from celery import Celery
+
+    from tests.support.db import test_settings
+    from workers.celery_app import broker_reachable, configure
+
+    probe = configure(Celery("probe"), test_settings(tmp_path, broker_url="redis://127.0.0.1:1/0"))
+    assert broker_reachable(timeout=1.0, app=probe).startswith("unreachable: ")
+
+
+@pytest.mark.redis
+def test_the_real_broker_check_says_ok_for_a_running_redis(tmp_path: Path) -> None:
+    from celery import Celery
+
+    from tests.support.db import REDIS_URL, test_settings
+    from workers.celery_app import broker_reachable, configure
+
+    probe = configure(Celery("probe"), test_settings(tmp_path, broker_url=f"{REDIS_URL}/0"))
+    assert broker_reachable(timeout=2.0, app=probe) == "ok"

@@ -1,0 +1,77 @@
+"""`rewardsmith run` as a user runs it: a subprocess configured by environment variables, the LLM on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.llm.extraction import extract_program
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fixtures import fake_llm, load_fixture  # noqa: F401
+
+TINY = ["--env", "HalfCheetah-v5", "--task", "make the cheetah run forward", "--timesteps", "2048",
+        "--final-seeds", "0", "--no-baselines", "--eval-episodes", "1", "--episode-steps", "100", "--parallel", "2"]
+
+
+def rewardsmith(args: list[str], tmp_path: Path, server: FakeOpenAI | None, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
+    clean |= {"REWARDSMITH_DATA_DIR": str(tmp_path / "data"), "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05",
+              "COLUMNS": "200"}
+    if server is not None:
+        clean |= {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test", "REWARDSMITH_LLM_MODEL": "fake-model"}
+    return subprocess.run([sys.executable, "-m", "app.cli", "run", *args], cwd=tmp_path, env=clean | env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_two_by_two_llm_run_writes_run_json_and_the_best_reward(fake_llm, tmp_path) -> None:  # noqa: F811
+    fake_llm.script([load_fixture(n) for n in ("cheetah_forward", "syntax_error", "cheetah_helpers",
+                                               "cheetah_forward_v2", "cheetah_flip_hack")])
+    out = tmp_path / "out"
+    proc = rewardsmith([*TINY, "--designer", "llm", "--iterations", "2", "--samples", "2", "--out", str(out)],
+                       tmp_path, fake_llm)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fake_llm.remaining == 0 and len(fake_llm.requests) == 3
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "succeeded" and doc["error"] is None
+    assert doc["designer"] == "LLM designer (fake-model)"
+    assert doc["task"]["iterations"] == 2 and doc["task"]["samples"] == 2 and doc["task"]["timesteps"] == 2048
+    rounds = [[(c["origin"], c["status"]) for c in it["candidates"]] for it in doc["iterations"]]
+    assert rounds == [[("llm", "trained"), ("repair", "trained")], [("llm", "trained"), ("llm", "trained")]]
+    best = doc["best_candidate"]
+    assert best["fitness"] == max(c["fitness"] for it in doc["iterations"] for c in it["candidates"])
+    assert (out / "best_reward.py").read_text() == best["code"]
+    assert best["code"] in {extract_program(load_fixture(n)).source
+                            for n in ("cheetah_forward", "cheetah_helpers", "cheetah_forward_v2", "cheetah_flip_hack")}
+    assert doc["usage"]["requests"] == 3 and doc["usage"]["total_tokens"] > 0
+    assert "designer: LLM designer (fake-model)" in proc.stdout
+    assert f"best candidate {best['id']}: fitness" in proc.stdout
+    assert "tokens: " in proc.stdout and "(3 requests, 0 from cache)" in proc.stdout
+    assert f"wrote {out / 'run.json'} and {out / 'best_reward.py'}" in proc.stdout
+    # the run is in the data directory's database too
+    assert (tmp_path / "data" / "rewardsmith.sqlite3").is_file()
+
+
+def test_an_unreachable_llm_fails_the_run_with_what_to_do(fake_llm, tmp_path) -> None:  # noqa: F811
+    out = tmp_path / "out"
+    proc = rewardsmith([*TINY, "--designer", "llm", "--iterations", "1", "--samples", "1", "--out", str(out)],
+                       tmp_path, fake_llm, REWARDSMITH_LLM_MAX_RETRIES="0")
+    assert proc.returncode == 1
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "failed" and doc["best_candidate"] is None
+    assert "the designer could not get an answer from the LLM" in doc["error"]
+    assert "HTTP 500" in doc["error"] and "designer 'offline'" in doc["error"]
+    assert not (out / "best_reward.py").exists()
+    assert "failed" in proc.stdout and "the run did not succeed" in proc.stderr
+
+
+def test_asking_for_the_llm_designer_without_an_llm_says_what_to_set(tmp_path) -> None:
+    proc = rewardsmith([*TINY, "--designer", "llm", "--out", str(tmp_path / "out")], tmp_path, None)
+    assert proc.returncode == 2
+    assert "designer 'llm' needs an LLM: set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL" in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,334 @@
+"""The search as a state machine in the database: states, successive halving, feedback, cancel and resume, baselines."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db import session_scope
+from app.db.models import Candidate, Feedback, Iteration, Run, Training
+from app.errors import Conflict, InvalidInput
+from app.search import orchestrator
+from app.search.service import (
+    TaskSpec,
+    add_feedback,
+    cancel_run,
+    create_task,
+    resume_run,
+    set_status,
+    validate,
+)
+from app.search.states import RUN_STATUSES, RUN_TRANSITIONS, IllegalTransition, check_transition
+from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
+from tests.support.db import db_sf, pg_sf, pg_url, sqlite_sf  # noqa: F401
+from tests.support.db import test_settings as make_settings
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.fixtures import load_fixture
+
+
+class Recorder:
+    """A dispatcher that only writes down what it was asked to do."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def start(self, run_id: int) -> None:
+        self.calls.append(("start", run_id))
+
+    def kick(self, run_id: int) -> None:
+        self.calls.append(("kick", run_id))
+
+    def design(self, run_id: int) -> None:
+        self.calls.append(("design", run_id))
+
+    def train(self, training_id: int) -> None:
+        self.calls.append(("train", training_id))
+
+
+def offline_settings(tmp_path) -> Settings:
+    return make_settings(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ the state machine
+
+
+@pytest.mark.parametrize("current, target", list(itertools.product(RUN_STATUSES, RUN_STATUSES)))
+def test_only_the_listed_transitions_are_legal(current: str, target: str) -> None:
+    if target in RUN_TRANSITIONS[current]:
+        check_transition("run 5", current, target)
+    else:
+        with pytest.raises(IllegalTransition) as e:
+            check_transition("run 5", current, target)
+        assert e.value.status_code == 409 and isinstance(e.value, Conflict)
+        assert str(e.value).startswith(f"cannot move run 5 from '{current}' to '{target}'; ")
+
+
+def test_an_illegal_transition_says_where_the_run_can_go() -> None:
+    with pytest.raises(IllegalTransition, match="'succeeded' is final"):
+        check_transition("run 5", "succeeded", "running")
+    with pytest.raises(IllegalTransition, match="from 'queued' it can go to: cancelled, failed, running"):
+        check_transition("run 5", "queued", "waiting_feedback")
+
+
+def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:  # noqa: F811
+    settings = offline_settings(tmp_path)
+    recorder = Recorder()
+    with session_scope(db_sf) as s:
+        _, run = create_task(s, spec=task_spec(designer="offline"), owner_id=None, settings=settings, dispatcher=recorder)
+        run_id = run.id
+        assert run.status == "queued"
+    assert recorder.calls == [("start", run_id)]  # only once the task was committed
+    with session_scope(db_sf) as s:
+        run = s.get(Run, run_id)
+        with pytest.raises(Conflict, match="is queued: it starts by itself"):
+            resume_run(s, run=run, dispatcher=recorder)  # queued: nothing to resume
+        set_status(run, "running")
+        assert run.started_at is not None and run.finished_at is None
+        with pytest.raises(IllegalTransition):
+            resume_run(s, run=run, dispatcher=recorder)  # already running
+        cancel_run(s, run=run)
+        assert run.status == "cancelled" and run.finished_at is not None
+    with session_scope(db_sf) as s:
+        resume_run(s, run=s.get(Run, run_id), dispatcher=recorder)
+    assert recorder.calls[-1] == ("kick", run_id)
+    with session_scope(db_sf) as s:
+        run = s.get(Run, run_id)
+        assert run.status == "running" and run.finished_at is None
+        set_status(run, "succeeded")
+    with session_scope(db_sf) as s:
+        run = s.get(Run, run_id)
+        for step in (cancel_run, lambda s, run: resume_run(s, run=run, dispatcher=recorder)):
+            with pytest.raises(IllegalTransition, match="'succeeded' is final"):
+                step(s, run=run)
+        assert run.status == "succeeded"
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"env": "Cheetah-v9"}, "env", "Cheetah-v9"),
+    ({"description": "   "}, "description", "describe the behaviour in words"),
+    ({"fitness": "speed"}, "fitness", "unknown fitness 'speed': give a built-in metric"),
+    ({"fitness": "import os\ndef compute_fitness(traj):\n    return 0.0\n"}, "fitness", "importing `os` is not allowed"),
+    ({"samples": 0}, "samples", "samples must be an integer from 1 to 32, got 0"),
+    ({"timesteps": 10}, "timesteps", "timesteps must be an integer from 1,000"),
+    ({"designer": "gpt"}, "designer", "designer must be 'llm' or 'offline'"),
+    ({"designer": "llm"}, "designer", "set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL"),
+    ({"options": {"halving": True}}, "options", "unknown options ['halving']"),
+    ({"options": {"train": {"eval_episodes": 1, "epochs": 3}}}, "options", "unknown training options ['epochs']"),
+    ({"options": {"screen_fraction": 0.95}}, "options", "screen_fraction must be between 0.05 and 0.9"),
+])
+def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, field, words) -> None:
+    spec = task_spec(designer="offline")
+    for k, v in change.items():
+        setattr(spec, k, v)
+    with pytest.raises(InvalidInput) as e:
+        validate(spec, offline_settings(tmp_path))
+    assert e.value.field == field and words in e.value.message
+
+
+def test_the_total_budget_is_capped_with_the_arithmetic_shown(tmp_path) -> None:
+    settings = make_settings(tmp_path, max_task_timesteps=100_000)
+    with pytest.raises(InvalidInput, match=r"train 120,000 steps \(iterations × samples × timesteps = 3 × 4 × 10,000\)"):
+        validate(TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4,
+                          timesteps=10_000), settings)
+
+
+def test_without_an_llm_the_offline_designer_is_chosen_and_options_get_defaults(tmp_path) -> None:
+    values = validate(TaskSpec(env="Hopper-v5", description="hop forward"), offline_settings(tmp_path))
+    assert values["designer"] == "offline" and values["fitness_name"] == "forward_distance"
+    assert values["options"]["final_seeds"] == 3 and values["options"]["baselines"] is True
+
+
+# ------------------------------------------------------------------------------- iteration bookkeeping (no PPO)
+
+
+def _iteration_with(sf, tmp_path, statuses: list[str]) -> tuple[int, int, Recorder]:
+    """A running run whose first iteration has one full training per status."""
+    recorder = Recorder()
+    with session_scope(sf) as s:
+        _, run = create_task(s, spec=task_spec(designer="offline", iterations=2, samples=len(statuses)), owner_id=None,
+                             settings=offline_settings(tmp_path), dispatcher=recorder)
+        set_status(run, "running")
+        it = Iteration(run=run, index=0, status="training", context={})
+        s.add(it)
+        s.flush()
+        for i, status in enumerate(statuses):
+            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, origin="offline", code="x",
+                          status="trained" if status == "ok" else "queued", fitness=1.0 + i if status == "ok" else None)
+            s.add(c)
+            s.flush()
+            s.add(Training(candidate_id=c.id, run_id=run.id, purpose="full", timesteps=2048, seed=0, status=status,
+                           result={"fitness": {"mean": 1.0 + i, "std": 0.0}} if status == "ok" else {}))
+        return run.id, it.id, recorder
+
+
+def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is_redone(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "cancelled"])
+    settings = offline_settings(tmp_path)
+    orchestrator.advance(sqlite_sf, it_id, recorder, settings)
+    with session_scope(sqlite_sf) as s:
+        assert s.get(Iteration, it_id).status == "training"
+        assert s.get(Run, run_id).best_candidate_id is None
+    assert ("design", run_id) not in recorder.calls
+    orchestrator.kick(sqlite_sf, run_id, recorder, settings)  # what a resume does
+    with session_scope(sqlite_sf) as s:
+        cancelled = s.scalars(select(Training).where(Training.run_id == run_id).order_by(Training.id)).all()[1]
+        assert cancelled.status == "queued"
+    assert recorder.calls[-1] == ("train", cancelled.id)
+
+
+def test_an_iteration_whose_trainings_all_ended_closes_and_the_next_is_designed(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "ok", "failed"])
+    orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
+    orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))  # a second delivery changes nothing
+    with session_scope(sqlite_sf) as s:
+        it = s.get(Iteration, it_id)
+        assert it.status == "done" and it.finished_at is not None
+        best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
+        assert best.index == 1 and best.fitness == 2.0
+    assert recorder.calls.count(("design", run_id)) == 1
+
+
+# ------------------------------------------------------------------------------------------- whole runs (PPO)
+
+
+@pytest.mark.slow
+def test_successive_halving_screens_all_and_continues_the_better_half(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    answers = [load_fixture(n) for n in ("cheetah_forward", "cheetah_forward_v2", "cheetah_helpers", "cheetah_flip_hack")]
+    # 8 envs × 128 steps: a PPO rollout is 1,024 steps, so a quarter of 4,096 is one rollout
+    spec = task_spec(samples=4, timesteps=4096, options={
+        "successive_halving": True, "screen_fraction": 0.25,
+        "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2, "ppo": {"n_steps": 128}}})
+    with FakeOpenAI() as server:
+        server.script(answers)
+        search = Search(sqlite_sf, tmp_path, server)
+        run_id, status = search.run(spec)
+        assert status == "succeeded", search.doc(run_id)["error"]
+    trainings = search.trainings(run_id)
+    screens = [t for t in trainings if t.purpose == "screen"]
+    fulls = [t for t in trainings if t.purpose == "full"]
+    assert len(screens) == 4 and len(fulls) == 2 and len(trainings) == 6
+    assert all(t.status == "ok" and t.timesteps == 1024 and t.result["timesteps"] == 1024 for t in screens)
+    screen_fitness = {t.candidate_id: t.result["fitness"]["mean"] for t in screens}
+    top_two = sorted(screen_fitness, key=screen_fitness.get, reverse=True)[:2]
+    assert sorted(t.candidate_id for t in fulls) == sorted(top_two)
+    for t in fulls:
+        screen = next(x for x in screens if x.candidate_id == t.candidate_id)
+        assert t.status == "ok" and t.resume_from_id == screen.id
+        assert t.result["resumed_from_timesteps"] == 1024 and t.result["timesteps"] == 4096
+    trained = sum(t.result["timesteps"] - t.result.get("resumed_from_timesteps", 0) for t in trainings)
+    assert trained == 4 * 1024 + 2 * 3072 < 4 * 4096
+    assert search.doc(run_id)["usage"]["timesteps_trained"] == trained
+    for c in search.candidates(run_id):
+        assert c["status"] == "trained"
+        stopped = [n for n in c["critic"] if n["stage"] == "successive halving"]
+        if c["id"] in top_two:
+            assert not stopped and c["fitness"] == next(t for t in fulls if t.candidate_id == c["id"]).result["fitness"]["mean"]
+        else:
+            assert stopped[0]["text"] == "stopped after screening: its fitness was in the lower half"
+
+
+@pytest.mark.slow
+def test_a_run_waits_for_feedback_and_the_next_round_carries_it(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    with FakeOpenAI() as server:
+        server.script([load_fixture("cheetah_forward")])
+        search = Search(sqlite_sf, tmp_path, server)
+        run_id, status = search.run(task_spec(iterations=2, wait_for_feedback=True))
+        assert status == "waiting_feedback"
+        assert [it.status for it in search.iterations(run_id)] == ["done"]
+        [c] = search.candidates(run_id)
+        with session_scope(search.sf) as s:
+            candidate = s.get(Candidate, c["id"])
+            with pytest.raises(InvalidInput, match="feedback text is empty"):
+                add_feedback(s, candidate=candidate, text="  ", rating=None, user_id=None)
+            with pytest.raises(InvalidInput, match="rating must be an integer from 1 to 5"):
+                add_feedback(s, candidate=candidate, text="fine", rating=6, user_id=None)
+            fb = add_feedback(s, candidate=candidate, text="It rocks on its back foot; make it stride with both legs.",
+                              rating=2, user_id=None)
+            fb_id = fb.id
+        server.script([load_fixture("cheetah_forward_v2")])
+        assert search.resume(run_id) == "succeeded"
+    second = user_prompt(design_requests(server)[-1])
+    assert ("## Feedback from a person who watched the policies\n- On candidate 1.1 (rating 2/5): It rocks on its "
+            "back foot; make it stride with both legs.") in second
+    with session_scope(search.sf) as s:
+        assert s.get(Feedback, fb_id).used_in_iteration == 1
+    context = search.iterations(run_id)[1].context
+    assert [f["text"] for f in context["feedback"]] == ["It rocks on its back foot; make it stride with both legs."]
+
+
+@pytest.mark.slow
+def test_feedback_is_not_lost_when_the_llm_fails_while_designing_the_next_round(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    with FakeOpenAI() as server:
+        server.script([load_fixture("cheetah_forward")])
+        search = Search(sqlite_sf, tmp_path, server, llm_max_retries=0)
+        run_id, status = search.run(task_spec(iterations=2, wait_for_feedback=True))
+        assert status == "waiting_feedback"
+        [c] = search.candidates(run_id)
+        with session_scope(search.sf) as s:
+            add_feedback(s, candidate=s.get(Candidate, c["id"]), text="Keep the torso level.", rating=None, user_id=None)
+        server.script([Reply(status=503)])
+        assert search.resume(run_id) == "failed"
+        server.script([load_fixture("cheetah_forward_v2")])
+        assert search.resume(run_id) == "succeeded"
+    failed, succeeded = design_requests(server)[-2:]
+    assert failed == succeeded  # the same prompt, feedback included
+    assert "- On candidate 1.1: Keep the torso level." in user_prompt(succeeded)
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    with FakeOpenAI() as server:
+        server.script([load_fixture("cheetah_forward")])
+        search = Search(sqlite_sf, tmp_path, server)
+        dispatcher = search.dispatcher()
+        run_id = search.submit(task_spec(options={"final_seeds": 1}), dispatcher)
+        cancelled = []
+
+        def cancel_while_training() -> None:
+            with session_scope(search.sf) as s:
+                run = s.get(Run, run_id)
+                if not cancelled and any(t.status == "running" for t in s.scalars(
+                        select(Training).where(Training.run_id == run_id))):
+                    cancel_run(s, run=run)
+                    cancelled.append(True)
+
+        assert search.settle(dispatcher, run_id, on_tick=cancel_while_training) == "cancelled"
+        assert cancelled
+        with session_scope(search.sf) as s:
+            run = s.get(Run, run_id)
+            assert run.phase == "search" and run.final == {} and run.finished_at is not None
+        assert not [t for t in search.trainings(run_id) if t.purpose == "final"]
+
+        with session_scope(search.sf) as s:
+            resume_run(s, run=s.get(Run, run_id), dispatcher=dispatcher)  # the same dispatcher works again
+        assert search.settle(dispatcher, run_id, timeout=90) == "succeeded"
+    doc = search.doc(run_id)
+    assert len(doc["final"]["fitness_per_seed"]) == 2 and doc["final"]["seeds"] == [0, 1000]
+    assert [t.purpose for t in search.trainings(run_id)] == ["full", "final"]
+    assert len(server.requests) == 1  # nothing designed twice
+
+
+@pytest.mark.slow
+def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    with FakeOpenAI() as server:
+        server.script([load_fixture("cheetah_forward")])
+        search = Search(sqlite_sf, tmp_path, server)
+        run_id, status = search.run(task_spec(options={"baselines": True}))
+        assert status == "succeeded", search.doc(run_id)["error"]
+    doc = search.doc(run_id)
+    base = {b["origin"]: b for b in doc["baselines"]}
+    assert set(base) == {"baseline-reference", "baseline-sparse"}
+    for b in base.values():
+        assert b["status"] == "trained" and b["trainings"][0]["purpose"] == "baseline"
+        assert b["trainings"][0]["timesteps"] == 2048 and "code" not in b
+    ref, sparse = base["baseline-reference"]["fitness"], base["baseline-sparse"]["fitness"]
+    best = doc["best_candidate"]["fitness"]
+    final = doc["final"]
+    assert final["baselines"] == {"reference": ref, "sparse": sparse}
+    assert final["normalized_score"] == pytest.approx((best - sparse) / (ref - sparse))
+    assert "(F - F_sparse) / (F_reference - F_sparse)" in final["normalized_score_note"]
+    # the baselines are not candidates of the search: never the parent, never the best
+    assert doc["best_candidate"]["origin"] == "llm" and doc["iterations"][0]["parent_id"] is None

@@ -1,0 +1,138 @@
+"""The state view: the documented fields with the documented shapes, and values that agree with the env."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import envs
+from envs.make import make_env
+from envs.state import build_state
+
+FIVE = envs.names()
+PLANAR = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5"]
+
+
+def _parallel_state(name: str, n: int, steps: int = 5):
+    """The state of ``n`` envs stepping side by side, each writing its row into one shared buffer (as in training)."""
+    spec = envs.get_spec(name)
+    probe = make_env(spec)
+    buffer = np.zeros((n, probe.layout.size))
+    probe.close()
+    batch = [make_env(spec, row=buffer[i]) for i in range(n)]
+    for i, env in enumerate(batch):
+        env.reset(seed=i)
+        env.action_space.seed(i)
+    for _ in range(steps):
+        for env in batch:
+            env.step(env.action_space.sample())
+    layout = batch[0].layout
+    for env in batch:
+        env.close()
+    return spec, build_state(layout, buffer)
+
+
+def _expected_shape(text: str, state, n: int) -> tuple[int, ...]:
+    sizes = {"N": n, "J": len(state.joint_names)}
+    if "feet_names" in state.field_names():
+        sizes["F"] = len(state.feet_names)
+    if "body_names" in state.field_names():
+        sizes["B"] = len(state.body_names)
+    if "contact_body_names" in state.field_names():
+        sizes["C"] = len(state.contact_body_names)
+    return tuple(sizes[p] if p in sizes else int(p) for p in text.strip("()").replace(" ", "").split(",") if p)
+
+
+def _episode(name: str, *, seed: int, max_steps: int = 150):
+    """One episode under random actions: the state of every step (leading axis T) and Gymnasium's infos."""
+    spec = envs.get_spec(name)
+    env = make_env(spec, max_episode_steps=max_steps)
+    _, reset_info = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    rows, infos = [], []
+    while True:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        rows.append(env.row.copy())
+        infos.append(info)
+        if terminated or truncated:
+            break
+    layout = env.layout
+    env.close()
+    return build_state(layout, np.stack(rows)), reset_info, infos
+
+
+@pytest.mark.parametrize("n", [1, 8])
+@pytest.mark.parametrize("name", FIVE)
+def test_every_documented_field_has_its_documented_shape(name: str, n: int) -> None:
+    spec, state = _parallel_state(name, n)
+    for field in spec.fields():
+        value = getattr(state, field.name)
+        if field.shape == "float":
+            assert isinstance(value, float) and value > 0, field.name
+            continue
+        assert isinstance(value, np.ndarray), field.name
+        assert value.shape == _expected_shape(field.shape, state, n), field.name
+        assert np.all(np.isfinite(value)), field.name
+    assert state.is_healthy.dtype == bool
+    assert np.issubdtype(state.step.dtype, np.integer) and np.all(state.step == 5)
+    assert len(state.joint_names) == state.joint_positions.shape[1] > 0
+    if "feet_contact" in state.field_names():
+        assert state.feet_contact.dtype == bool
+
+
+def test_the_envs_of_a_batch_keep_their_own_rows() -> None:
+    _, state = _parallel_state("Hopper-v5", 8, steps=3)
+    # eight different seeds give eight different torso positions
+    assert len(np.unique(state.x_position)) == 8
+
+
+def test_an_unknown_field_fails_with_the_list_of_fields() -> None:
+    _, state = _parallel_state("HalfCheetah-v5", 1, steps=1)
+    with pytest.raises(AttributeError) as info:
+        state.torso_velocity_x  # noqa: B018
+    message = str(info.value)
+    assert "no field 'torso_velocity_x'" in message
+    assert "x_velocity" in message and "joint_positions" in message
+
+
+@pytest.mark.parametrize("name", FIVE)
+def test_x_velocity_integrated_over_an_episode_is_the_displacement(name: str) -> None:
+    state, reset_info, infos = _episode(name, seed=3)
+    t = len(infos)
+    assert t > 10
+    assert np.array_equal(state.step, np.arange(1, t + 1))
+    start_x = reset_info["x_position"]  # the torso after reset, as the env reports it
+    assert np.sum(state.x_velocity) * state.dt == pytest.approx(state.x_position[-1] - start_x, abs=1e-9)
+    env_x = np.array([i["x_position"] for i in infos])
+    if name in PLANAR:
+        np.testing.assert_allclose(state.x_position, env_x, atol=1e-9)
+    else:
+        # MuJoCo's body positions lag the joint positions by one physics substep
+        np.testing.assert_allclose(state.x_position, env_x, atol=0.01)
+        assert np.sum(state.y_velocity) * state.dt == pytest.approx(state.y_position[-1] - reset_info["y_position"], abs=1e-9)
+    assert abs(np.sum(state.x_velocity) * state.dt) > 1e-3  # the robot did move
+
+
+@pytest.mark.parametrize("name", PLANAR)
+def test_planar_robots_have_zeros_off_their_plane(name: str) -> None:
+    state, _, _ = _episode(name, seed=5, max_steps=100)
+    for field in ("y_position", "y_velocity", "roll", "yaw"):
+        assert np.all(getattr(state, field) == 0.0), field
+    assert np.all(state.angular_velocity[:, [0, 2]] == 0.0)
+    # the body angle moves, and it is what upright reads
+    assert np.ptp(state.pitch) > 0.01
+    np.testing.assert_allclose(state.upright, np.cos(state.pitch))
+
+
+def test_a_3d_robot_reports_its_orientation() -> None:
+    state, _, _ = _episode("Ant-v5", seed=2, max_steps=100)
+    for angle in (state.roll, state.pitch, state.yaw):
+        assert np.ptp(angle) > 0.0 and np.all(np.abs(angle) <= np.pi)
+    assert np.all(np.abs(state.upright) <= 1.0 + 1e-12)
+    assert np.any(state.angular_velocity != 0.0, axis=0).all()
+
+
+def test_humanoid_centre_of_mass_velocity_is_the_envs_own() -> None:
+    state, _, infos = _episode("Humanoid-v5", seed=1, max_steps=60)
+    np.testing.assert_allclose(state.com_x_velocity, [i["x_velocity"] for i in infos], atol=1e-9)
+    np.testing.assert_allclose(state.com_y_velocity, [i["y_velocity"] for i in infos], atol=1e-9)

@@ -1,0 +1,106 @@
+"""compose.yaml and its Dockerfile (Docker does not run here: the files are parsed and checked against the code)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+
+from app.cli import cli
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def container_env(env: dict, shell: dict[str, str]) -> dict[str, str]:
+    """What docker compose puts in the container: ${VAR}, ${VAR:-default}, ${VAR:?error} substituted from ``shell``,
+    and a variable without a value passed through from ``shell`` when set there."""
+    out = {k: substitute(v, shell) if v is not None else shell.get(k) for k, v in env.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def substitute(value: str, shell: dict[str, str]) -> str:
+    def one(m: re.Match) -> str:
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if name in shell and shell[name]:
+            return shell[name]
+        if op == ":?":
+            raise AssertionError(f"compose would refuse to start: {arg}")
+        return arg or ""
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def test_the_services_their_images_and_healthchecks(compose: dict) -> None:
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "api", "worker"}
+    assert services["postgres"]["image"] == "postgres:15" and services["redis"]["image"] == "redis:7"
+    checks = {name: " ".join(s["healthcheck"]["test"]) for name, s in services.items()}
+    assert "pg_isready" in checks["postgres"]
+    assert "redis-cli ping" in checks["redis"]
+    assert "/readyz" in checks["api"] and "8000" in checks["api"]
+    assert "inspect ping" in checks["worker"]
+    assert services["api"]["build"] == "." and services["worker"]["image"] == services["api"]["image"]
+
+
+def test_the_commands_are_options_the_cli_has(compose: dict) -> None:
+    services = compose["services"]
+    assert services["api"]["command"][:2] == ["rewardsmith", "serve"]
+    assert {"--host", "0.0.0.0", "--no-embedded-worker"} <= set(services["api"]["command"])
+    assert services["worker"]["command"] == ["rewardsmith", "worker", "--queues", "llm,train", "--concurrency", "4"]
+    commands = {c.name: c for c in typer.main.get_command(cli).commands.values()}
+    for service in ("api", "worker"):
+        argv = services[service]["command"]
+        known = {opt for p in commands[argv[1]].params for opt in (*p.opts, *p.secondary_opts)}
+        used = {a for a in argv[2:] if a.startswith("--")}
+        assert used <= known, f"{service}: {used - known} are not options of `rewardsmith {argv[1]}`"
+
+
+def test_api_and_worker_share_the_data_volume_and_dependencies_wait_for_health(compose: dict) -> None:
+    services = compose["services"]
+    assert "rewardsmith-data:/data" in services["api"]["volumes"]
+    assert "rewardsmith-data:/data" in services["worker"]["volumes"]
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
+    assert {"pgdata", "rewardsmith-data"} <= set(compose["volumes"])
+    assert services["api"]["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                             "redis": {"condition": "service_healthy"}}
+    assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"
+    commented = [line.strip() for line in (ROOT / "compose.yaml").read_text().splitlines()
+                 if line.strip().startswith("#")]
+    assert "# deploy:" in commented  # the GPU reservation block
+    assert any(line.replace(" ", "") == "#-driver:nvidia" for line in commented)
+
+
+def test_the_environment_passes_the_production_settings_checks(compose: dict, tmp_path: Path) -> None:
+    shell = {"REWARDSMITH_SECRET_KEY": "k" * 40, "OPENAI_API_KEY": "sk-test"}
+    for service in ("api", "worker"):
+        env = compose["services"][service]["environment"]
+        assert env["REWARDSMITH_ENVIRONMENT"] == "production" and env["REWARDSMITH_DATA_DIR"] == "/data"
+        assert env["REWARDSMITH_BROKER_URL"] == "redis://redis:6379/0"
+        assert {"OPENAI_API_KEY", "OPENAI_BASE_URL", "REWARDSMITH_LLM_MODEL"} <= set(env)
+        values = container_env(env, shell)
+        assert "OPENAI_BASE_URL" not in values and values["OPENAI_API_KEY"] == "sk-test"
+        assert values["REWARDSMITH_DATABASE_URL"].startswith("postgresql+psycopg://rewardsmith:rewardsmith@postgres:")
+        fields = {k.removeprefix("REWARDSMITH_").lower(): v for k, v in values.items() if k.startswith("REWARDSMITH_")}
+        settings = Settings(_env_file=None, **{**fields, "data_dir": tmp_path})  # raises if production is unsafe
+        assert settings.environment == "production" and settings.secret_key == "k" * 40
+    with pytest.raises(AssertionError, match="REWARDSMITH_SECRET_KEY"):
+        substitute(compose["services"]["api"]["environment"]["REWARDSMITH_SECRET_KEY"], {})
+
+
+def test_the_dockerfile_installs_cpu_torch_then_the_project() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    torch = text.index("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+    assert torch < text.index("RUN pip install .\n")
+    assert "libegl1" in text and "libgl1" in text
+    for package in ("app", "envs", "prompts", "workers"):
+        assert f"COPY {package} " in text

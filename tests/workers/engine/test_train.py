@@ -1,0 +1,124 @@
+"""A real (tiny) PPO training through the sandbox: result.json, artifacts, failures that name the program's lines, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import envs
+from envs.fitness import get_metric
+from workers.engine.evaluate import evaluate_reward
+from workers.engine.train import TrainConfig, train
+from workers.sandbox.runner import Limits
+
+pytestmark = pytest.mark.slow
+
+TINY_PPO = {"n_envs": 2, "n_steps": 256, "batch_size": 64, "n_epochs": 2, "net_arch": [32, 32]}
+TINY = {"episode_steps": 200, "eval_episodes": 2, "checkpoints": 2, "ppo": TINY_PPO}
+
+
+def evaluate(env: str, source: str, out: Path, timesteps: int = 2048, events: list | None = None) -> dict:
+    return evaluate_reward(
+        env=env, reward_source=source, fitness_name=None, fitness_source=None, timesteps=timesteps, seed=0,
+        out=out, limits=Limits(wall_seconds=300), options=TINY, on_event=None if events is None else events.append,
+    )
+
+
+@pytest.mark.parametrize("env", ["HalfCheetah-v5", "Hopper-v5"])
+def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: Path) -> None:
+    source = envs.get_spec(env).reference_reward
+    events: list[dict] = []
+    result = evaluate(env, source, tmp_path, events=events)
+    assert result["status"] == "ok", result["error"]
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["error"] is None
+    assert on_disk["env"] == env and on_disk["fitness_name"] == "forward_distance"
+    fitness = on_disk["fitness"]
+    assert set(fitness) == {"mean", "std", "per_episode"}
+    assert len(fitness["per_episode"]) == 2 and fitness["mean"] == pytest.approx(np.mean(fitness["per_episode"]))
+    # components per checkpoint, as the reflection reads them
+    components = on_disk["components"]
+    assert set(components) >= {"forward", "ctrl_cost"}
+    assert all(len(series) == 2 for series in components.values())
+    assert all(c["max"] <= 0.0 for c in components["ctrl_cost"])
+    assert [c["timesteps"] for c in on_disk["checkpoints"]] == [1024, 2048]
+    assert on_disk["timesteps"] == 2048
+    assert on_disk["seconds"] > 0 and on_disk["steps_per_second"] > 0
+    assert on_disk["isolation"]["network"] == "isolated (own network namespace)"
+    assert (tmp_path / "policy.zip").stat().st_size > 1000
+    assert (tmp_path / "vecnormalize.pkl").stat().st_size > 0
+    assert (tmp_path / "reward.py").read_text() == source
+    assert [e["event"] for e in events] == ["start", "checkpoint", "checkpoint"]
+    assert events[-1]["timesteps"] == 2048
+
+
+def test_the_saved_policy_loads_and_acts(tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    result = evaluate("Hopper-v5", envs.get_spec("Hopper-v5").reference_reward, tmp_path)
+    assert result["status"] == "ok", result["error"]
+    model = PPO.load(tmp_path / "policy.zip", device="cpu")
+    action, _ = model.predict(np.zeros((1, 11), dtype=np.float32), deterministic=True)
+    assert action.shape == (1, 3)
+
+
+NAN_LATE = (
+    "import numpy as np\n\n\n"
+    "def compute_reward(state, action):\n"
+    "    late = state.step >= 150\n"  # the dry run samples episodes of at most 120 steps
+    "    forward = np.where(late, np.nan, state.x_velocity)\n"
+    "    return forward, {'forward': forward}\n"
+)
+
+RAISES_LATE = (
+    "import numpy as np\n\n\n"
+    "def lookup(values, step):\n"
+    "    table = [0.0] * 150\n"
+    "    return values * table[int(np.max(step))]\n\n\n"
+    "def compute_reward(state, action):\n"
+    "    forward = lookup(state.x_velocity, state.step)\n"
+    "    return forward, {'forward': forward}\n"
+)
+
+
+def test_a_reward_that_turns_nan_during_training_fails_with_what_happened(tmp_path: Path) -> None:
+    result = evaluate("HalfCheetah-v5", NAN_LATE, tmp_path)
+    assert result["status"] == "failed"
+    error = result["error"]
+    assert "at training step" in error and "the reward is not finite (NaN or inf)" in error
+    assert "File \"" not in error and "workers/" not in error and "site-packages" not in error
+    assert 0 < result["timesteps"] < 2048
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk["status"] == "failed" and on_disk["error"] == error
+    assert not (tmp_path / "policy.zip").exists()
+
+
+def test_a_reward_that_raises_during_training_shows_only_its_own_lines(tmp_path: Path) -> None:
+    result = evaluate("HalfCheetah-v5", RAISES_LATE, tmp_path)
+    assert result["status"] == "failed"
+    error = result["error"]
+    assert "IndexError: list index out of range" in error
+    assert "line 10, in compute_reward: forward = lookup(state.x_velocity, state.step)" in error
+    assert "line 6, in lookup: return values * table[int(np.max(step))]" in error
+    assert "File \"" not in error and "wrapper.py" not in error and "stable_baselines3" not in error
+
+
+def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tmp_path: Path) -> None:
+    spec = envs.get_spec("Hopper-v5")
+    base = dict(env=spec.name, reward_source=spec.reference_reward, fitness_source=get_metric("forward_distance").source,
+                episode_steps=100, eval_episodes=1, checkpoints=2, ppo=TINY_PPO)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    done = train(TrainConfig(**base, timesteps=1024), first, lambda e: None)
+    assert done["timesteps"] == 1024 and done["resumed_from_timesteps"] == 0
+    events: list[dict] = []
+    more = train(TrainConfig(**base, timesteps=2048, resume_from=str(first)), second, events.append)
+    assert more["resumed_from_timesteps"] == 1024
+    assert more["timesteps"] == 2048
+    assert events[0] == {"event": "start", "total": 2048, "n_envs": 2, "resumed_from": 1024}
+    assert all(c["timesteps"] > 1024 for c in more["checkpoints"])
+    assert (second / "policy.zip").exists() and (second / "vecnormalize.pkl").exists()

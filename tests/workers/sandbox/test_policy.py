@@ -1,0 +1,277 @@
+"""The static check: a corpus of escape attempts that must be rejected (rule and place named), and sound programs.
+
+Every rejection is checked for the rule it names and for the place it points at: the
+reported line and column must land on the offending code, so that an LLM can fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workers.engine.dryrun import dry_run_reward
+from workers.sandbox.facade import NUMPY, safe_builtins
+from workers.sandbox.policy import ProgramRejected, check_source
+from workers.sandbox.program import ProgramError, call_reward, load_program
+
+HEAD = "import numpy as np\n\n"
+RETURN = "    return state.x_velocity, {'forward': state.x_velocity}\n"
+
+
+def reward(body: str, head: str = HEAD, tail: str = "") -> str:
+    """A reward program whose first body line is line 4 (with the default head)."""
+    return f"{head}def compute_reward(state, action):\n{body}{RETURN}{tail}"
+
+
+# (id, source, rule, line, text that the reported column points at)
+REJECTED = [
+    # dunder walks to object's subclasses, globals, builtins
+    ("dunder walk", reward("    x = ().__class__.__bases__[0].__subclasses__()\n"), "dunder", 4, "().__class__"),
+    ("__subclasses__", reward("    x = state.__class__.__subclasses__()\n"), "dunder", 4, "state.__class__"),
+    ("__globals__", reward("    g = compute_reward.__globals__['np']\n"), "dunder", 4, "compute_reward.__globals__"),
+    ("__builtins__", reward("    b = __builtins__['open']\n"), "dunder", 4, "__builtins__"),
+    ("__dict__", reward("    d = state.__dict__\n"), "dunder", 4, "state.__dict__"),
+    ("lambda __code__", reward("    c = (lambda: 0).__code__\n"), "dunder", 4, "(lambda"),
+    ("dunder def", reward("", tail="\n\ndef __getattr__(name):\n    return name\n"), "dunder", 7, "def __getattr__"),
+    # frames and tracebacks
+    ("gi_frame", reward("    g = (i for i in range(3))\n    f = g.gi_frame\n"), "attributes", 5, "g.gi_frame"),
+    ("f_back", reward("    g = (i for i in range(3))\n    f = g.gi_frame.f_back.f_globals\n"), "attributes", 5, "g.gi_frame"),
+    ("gi_code", reward("    c = (x for x in [1]).gi_code\n"), "attributes", 4, "(x for x"),
+    ("tb_frame", reward("    t = state.tb_frame\n"), "attributes", 4, "state.tb_frame"),
+    ("cr_frame", reward("    t = state.cr_frame\n"), "attributes", 4, "state.cr_frame"),
+    ("generator helper", reward("", tail="\n\ndef walk(x):\n    yield x\n"), "syntax", 8, "yield x"),
+    ("lambda generator", reward("    g = (lambda: (yield))()\n"), "syntax", 4, "yield"),
+    # format strings reach attributes by name
+    ("str.format", reward("    s = '{0.__class__}'.format(state)\n"), "attributes", 4, "'{0.__class__}'.format"),
+    ("format_map", reward("    s = '{x.__class__}'.format_map({'x': state})\n"), "attributes", 4, "'{x.__class__}'"),
+    ("format builtin", reward("    s = format(state, '')\n"), "builtins", 4, "format"),
+    ("f-string dunder", reward("    s = f'{state.__class__}'\n"), "dunder", 4, "state.__class__"),
+    # numpy's file and raw-memory routes
+    ("np.load", reward("    w = np.load('weights.npy')\n"), "attributes", 4, "np.load"),
+    ("np.save", reward("    np.save('out.npy', state.x_velocity)\n"), "attributes", 4, "np.save"),
+    ("np.savetxt", reward("    np.savetxt('out.txt', action)\n"), "attributes", 4, "np.savetxt"),
+    ("np.fromfile", reward("    w = np.fromfile('/etc/passwd')\n"), "attributes", 4, "np.fromfile"),
+    ("np.memmap", reward("    m = np.memmap('big.bin', mode='w+', shape=(10,))\n"), "attributes", 4, "np.memmap"),
+    ("np.ctypeslib", reward("    p = np.ctypeslib.as_ctypes(action)\n"), "attributes", 4, "np.ctypeslib"),
+    ("np.lib", reward("    v = np.lib.stride_tricks.as_strided(action, (10**6,), (8,))\n"), "attributes", 4, "np.lib"),
+    ("np.DataSource", reward("    d = np.DataSource('/')\n"), "attributes", 4, "np.DataSource"),
+    ("np.random", reward("    noise = np.random.rand(3)\n"), "attributes", 4, "np.random"),
+    ("arr.tofile", reward("    action.tofile('a.bin')\n"), "attributes", 4, "action.tofile"),
+    ("arr.ctypes", reward("    p = action.ctypes.data\n"), "attributes", 4, "action.ctypes"),
+    ("arr.dump", reward("    action.dump('a.pkl')\n"), "attributes", 4, "action.dump"),
+    ("arr.resize", reward("    action.resize(10**6, refcheck=False)\n"), "attributes", 4, "action.resize"),
+    ("private attribute", reward("    m = np._members\n"), "attributes", 4, "np._members"),
+    # builtins that reach names, code or files
+    ("getattr", reward("    v = getattr(state, 'x_velocity')\n"), "builtins", 4, "getattr"),
+    ("vars", reward("    v = vars(state)\n"), "builtins", 4, "vars"),
+    ("globals", reward("    g = globals()\n"), "builtins", 4, "globals"),
+    ("locals", reward("    g = locals()\n"), "builtins", 4, "locals"),
+    ("eval", reward("    v = eval('1 + 1')\n"), "builtins", 4, "eval"),
+    ("exec", reward("    exec('import os')\n"), "builtins", 4, "exec"),
+    ("compile", reward("    c = compile('1', 'x', 'eval')\n"), "builtins", 4, "compile"),
+    ("open", reward("    f = open('/etc/passwd')\n"), "builtins", 4, "open"),
+    ("__import__", reward("    os = __import__('os')\n"), "builtins", 4, "__import__"),
+    ("type", reward("    t = type(state)\n"), "builtins", 4, "type"),
+    ("print", reward("    print('{\"event\": \"checkpoint\"}')\n"), "builtins", 4, "print"),
+    # imports
+    ("import os", reward("", head="import os\nimport numpy as np\n"), "imports", 1, "import os"),
+    ("import sys", reward("", head="import numpy as np\nimport sys\n"), "imports", 2, "import sys"),
+    ("import subprocess", reward("    import subprocess\n"), "imports", 4, "import subprocess"),
+    ("import importlib", reward("", head="import importlib\n\n"), "imports", 1, "import importlib"),
+    ("from numpy import load", reward("", head="from numpy import load\n\n"), "attributes", 1, "from numpy"),
+    ("import numpy.lib", reward("", head="import numpy.lib as lib\n\n"), "imports", 1, "import numpy.lib"),
+    ("from os import path", reward("", head="from os import path\n\n"), "imports", 1, "from os"),
+    ("relative import", reward("", head="from . import secrets\n\n"), "imports", 1, "from ."),
+    ("import star", reward("", head="from numpy import *\n\n"), "imports", 1, "from numpy"),
+    # statements outside the contract
+    ("class at module level", reward("", tail="\n\nclass Hack:\n    pass\n"), "module level", 7, "class Hack"),
+    ("class in a function", reward("    class Hack:\n        pass\n"), "syntax", 4, "class Hack"),
+    ("try/except", reward("    try:\n        x = 1\n    except Exception:\n        x = 0\n"), "syntax", 4, "try:"),
+    ("global", reward("    global CACHE\n", head="import numpy as np\nCACHE = []\n"), "syntax", 4, "global CACHE"),
+    ("with", reward("    with state as s:\n        pass\n"), "syntax", 4, "with state"),
+    ("raise", reward("    raise ValueError('x')\n"), "syntax", 4, "raise"),
+    ("del", reward("    x = 1\n    del x\n"), "syntax", 5, "del x"),
+    ("decorator", reward("", tail="\n\n@np.vectorize\ndef helper(x):\n    return x\n"), "syntax", 7, "np.vectorize"),
+    ("bytes literal", reward("    b = b'\\x00'\n"), "syntax", 4, "b'"),
+    ("module-level loop", reward("", tail="\n\nfor i in range(3):\n    pass\n"), "module level", 7, "for i"),
+    ("module-level call", reward("", tail="\n\ncompute_reward(None, None)\n"), "module level", 7, "compute_reward(None"),
+    # the entry point
+    ("no entry point", HEAD + "def reward(state, action):\n" + RETURN, "entry point", 1, ""),
+    ("wrong signature", HEAD + "def compute_reward(state):\n" + RETURN, "entry point", 3, "def compute_reward"),
+    ("syntax error", HEAD + "def compute_reward(state, action)\n" + RETURN, "syntax", 3, ""),
+]
+
+
+def _location(message: str) -> tuple[int, int]:
+    found = re.search(r"line (\d+), column (\d+)", message)
+    assert found, f"no line/column in: {message}"
+    return int(found.group(1)), int(found.group(2))
+
+
+@pytest.mark.parametrize(("source", "rule", "line", "points_at"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED])
+def test_an_escape_attempt_is_rejected_with_its_rule_and_place(source: str, rule: str, line: int, points_at: str) -> None:
+    with pytest.raises(ProgramRejected) as info:
+        check_source(source, "reward")
+    message = str(info.value)
+    first = info.value.violations[0]
+    assert first.rule == rule, message
+    assert f"[rule: {rule}]" in message
+    reported_line, column = _location(message)
+    assert reported_line == line, message
+    code = source.splitlines()[line - 1]
+    assert code[column - 1 :].startswith(points_at), f"column {column} of {code!r} is not at {points_at!r}"
+    assert "compute_reward(state, action)" in message  # the contract, restated for whoever fixes it
+
+
+def test_every_broken_rule_is_listed_not_only_the_first() -> None:
+    source = reward("    v = getattr(state, 'x')\n    w = np.load('w.npy')\n", head="import os\nimport numpy as np\n")
+    with pytest.raises(ProgramRejected) as info:
+        check_source(source)
+    assert [v.rule for v in info.value.violations] == ["imports", "builtins", "attributes"]
+    assert "Also:" in str(info.value) and "`.load` is not allowed" in str(info.value)
+
+
+def test_a_fitness_program_needs_compute_fitness() -> None:
+    with pytest.raises(ProgramRejected, match=r"no top-level `def compute_fitness\(traj\):`") as info:
+        check_source(reward(""), "fitness")
+    assert info.value.kind == "fitness"
+    check_source("import numpy as np\n\ndef compute_fitness(traj):\n    return float(np.sum(traj.x_velocity))\n", "fitness")
+
+
+@pytest.mark.parametrize("source", ["", "   \n", "x" * 100_001], ids=["empty", "blank", "too long"])
+def test_empty_and_oversized_programs_are_rejected(source: str) -> None:
+    with pytest.raises(ProgramRejected):
+        check_source(source)
+
+
+# ---------------------------------------------------------------- sound programs
+
+SOUND = {
+    "helpers and constants": (
+        "import math\nimport numpy as np\n\nSPEED_WEIGHT = 2.0\nTARGETS = [0.5 * i for i in range(3)]\n"
+        "LIMITS = {'low': -1.0, 'high': 1.0}\n\n\n"
+        "def _tanh_speed(v, temp=0.3):\n    return np.tanh(temp * v)\n\n\n"
+        "def compute_reward(state, action):\n"
+        "    \"\"\"Run forward, smoothly.\"\"\"\n"
+        "    forward = SPEED_WEIGHT * _tanh_speed(state.x_velocity)\n"
+        "    near = np.min(np.stack([np.abs(state.z_position - t) for t in TARGETS]), axis=0)\n"
+        "    upright = np.where(state.upright > math.cos(math.pi / 4), 1.0, 0.0)\n"
+        "    alive = state.is_healthy.astype(np.float64)\n"
+        "    effort = 0.1 * np.sum(np.clip(action, LIMITS['low'], LIMITS['high']) ** 2, axis=-1)\n"
+        "    reward = forward - 0.1 * near + upright + alive - effort\n"
+        "    return reward, {'forward': forward, 'near': -0.1 * near, 'upright': upright, 'alive': alive, "
+        "'effort': -effort}\n"
+    ),
+    "from numpy import where": (
+        "from numpy import where, clip\nimport numpy as np\n\n\ndef compute_reward(state, action):\n"
+        "    bonus = where(state.x_velocity > 1.0, 1.0, 0.0)\n    speed = clip(state.x_velocity, -3.0, 3.0)\n"
+        "    return speed + bonus, {'speed': speed, 'bonus': bonus}\n"
+    ),
+    "annotations, f-strings, loops over constants": (
+        "import numpy as np\n\nNAMES = ('a', 'b')\n\n\ndef compute_reward(state, action: np.ndarray) -> tuple:\n"
+        "    parts = {}\n    for i, name in enumerate(NAMES):\n        parts[f'term_{name}'] = (i + 1) * state.x_velocity\n"
+        "    total = parts['term_a'] + parts['term_b']\n"
+        "    assert isinstance(total, np.ndarray)\n"
+        "    return total, parts\n"
+    ),
+}
+
+FIXTURES = {
+    "cheetah_forward": "HalfCheetah-v5",
+    "cheetah_forward_v2": "HalfCheetah-v5",
+    "cheetah_helpers": "HalfCheetah-v5",
+    "cheetah_flip_hack": "HalfCheetah-v5",
+    "hopper_backflip": "Hopper-v5",
+}
+
+
+def fenced_python(path: Path) -> str:
+    """Every ```python block of a scripted LLM answer, joined in order."""
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+    assert blocks, f"{path.name} has no python block"
+    return "\n\n".join(blocks)
+
+
+@pytest.mark.parametrize("name", list(SOUND))
+def test_a_sound_program_is_accepted_and_runs(name: str) -> None:
+    report = dry_run_reward("Hopper-v5", SOUND[name])
+    assert report.components
+    assert not any("add up" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_every_sound_llm_answer_in_the_fixtures_is_accepted(name: str, llm_fixtures: Path) -> None:
+    source = fenced_python(llm_fixtures / f"{name}.md")
+    check_source(source, "reward")
+    report = dry_run_reward(FIXTURES[name], source)
+    assert report.states > 0 and len(report.components) >= 2
+
+
+# ------------------------------------------- what the static check lets through fails at run time
+
+def test_the_numpy_facade_names_what_is_missing() -> None:
+    for attr in ("random", "lib", "load", "ctypeslib", "fft", "core", "fromregex", "seterr"):
+        with pytest.raises(AttributeError, match=rf"np\.{attr} is not available in reward programs"):
+            getattr(NUMPY, attr)
+    with pytest.raises(AttributeError, match="read-only"):
+        NUMPY.pi = 3.0  # type: ignore[misc]
+    assert NUMPY.where is np.where and NUMPY.linalg.norm is np.linalg.norm
+
+
+def test_the_builtins_hold_no_way_out() -> None:
+    b = safe_builtins()
+    for name in ("open", "eval", "exec", "compile", "getattr", "globals", "vars", "type", "object", "print", "input"):
+        assert name not in b
+    with pytest.raises(ImportError, match="only `numpy` and `math`"):
+        b["__import__"]("os")
+    assert b["__import__"]("numpy") is NUMPY
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("    f = np.fft.fft(action)\n", "np.fft is not available"),
+        ("    c = np.core.multiarray\n", "np.core is not available"),
+        ("    rows = np.fromregex('/etc/passwd', '(.*)', [('x', 'U64')])\n", "np.fromregex is not available"),
+        ("    c = np.char.add('a', 'b')\n", "np.char is not available"),
+        ("    import numpy\n    v = numpy.polynomial\n", "np.polynomial is not available"),
+        ("    np.pi = 3.0\n", "np is read-only"),
+        ("    math.pi = 1e-3\n", "math is read-only"),
+        ("    raw = np.ndarray((4,), np.float64, buffer=state.x_velocity, offset=-800)\n", "np.ndarray(...) cannot create"),
+    ],
+    ids=["np.fft", "np.core", "np.fromregex", "np.char", "import numpy; numpy.polynomial", "np.pi =", "math.pi =",
+         "ndarray buffer offset"],
+)
+def test_a_route_the_static_check_lets_through_fails_at_run_time_without_harm(body: str, expected: str) -> None:
+    source = reward(body, head="import math\nimport numpy as np\n")
+    program = load_program(source)
+    state = type("S", (), {"x_velocity": np.zeros(2)})()
+    with pytest.raises(ProgramError, match=re.escape(expected)) as info:
+        call_reward(program, state, np.zeros((2, 3)))
+    assert info.value.line == 3 + body.count("\n")  # the last line of the body
+    assert math.pi == 3.141592653589793 and np.pi == 3.141592653589793
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ("import math\nmath.pi = 1e-3\n", "math is read-only"),
+        ("from numpy import fft\n", "`from numpy import fft`: np.fft is not available"),
+    ],
+)
+def test_module_level_routes_fail_when_the_program_loads(head: str, expected: str) -> None:
+    with pytest.raises(ProgramRejected, match=re.escape(expected)) as info:
+        load_program(reward("", head=head + "import numpy as np\n"))
+    assert info.value.stage == "load"
+    assert math.pi == 3.141592653589793
+
+
+def test_isinstance_with_np_ndarray_still_works() -> None:
+    program = load_program(reward("    assert isinstance(state.x_velocity, np.ndarray)\n"))
+    state = type("S", (), {"x_velocity": np.ones(3)})()
+    reward_values, _, _ = call_reward(program, state, np.zeros((3, 2)))
+    assert reward_values.tolist() == [1.0, 1.0, 1.0]

@@ -1,0 +1,106 @@
+"""The sandboxed process: limits that hold, isolation that is in force, and a classification a person can read.
+
+Every job here is a cheap reward dry run in a real child process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workers.sandbox.runner import Limits, run_job
+
+pytestmark = pytest.mark.slow
+
+SOUND = "import numpy as np\n\n\ndef compute_reward(state, action):\n    return state.x_velocity, {'forward': state.x_velocity}\n"
+
+
+def dry_run(source: str, limits: Limits | None = None, env: str = "HalfCheetah-v5"):
+    return run_job({"type": "dry_run", "env": env, "kind": "reward", "source": source}, limits or Limits(wall_seconds=60))
+
+
+def reward_program(body: str) -> str:
+    return f"import numpy as np\n\n\ndef compute_reward(state, action):\n{body}    return state.x_velocity, {{}}\n"
+
+
+def test_a_sound_program_comes_back_ok_with_its_report() -> None:
+    result = dry_run(SOUND)
+    assert result.outcome == "ok" and result.error is None
+    assert result.payload["report"]["components"] == ["forward"]
+    assert result.isolation["workdir"] == "private temporary directory"
+
+
+def test_an_endless_loop_ends_as_a_timeout_within_the_wall_limit() -> None:
+    result = dry_run(reward_program("    while True:\n        pass\n"), Limits(wall_seconds=5))
+    assert result.outcome == "timeout"
+    assert 5.0 <= result.seconds < 15.0
+    assert "wall-clock limit of 5 s" in result.error and "endless loop" in result.error
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["    x = [0] * (10**10)\n", "    x = np.ones((10**6, 10**6))\n", "    x = 'a' * (10**11)\n"],
+    ids=["list", "numpy", "str"],
+)
+def test_a_memory_bomb_ends_as_a_resource_limit(body: str) -> None:
+    result = dry_run(reward_program(body), Limits(wall_seconds=60, memory_mb=4096))
+    assert result.outcome == "resource_limit"
+    assert "out of memory" in result.error
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "    np.save({path!r}, state.x_velocity)\n",
+        "    f = open({path!r}, 'w')\n",
+        "    action.tofile({path!r})\n",
+        "    np.savetxt({path!r}, action)\n",
+    ],
+    ids=["np.save", "open", "tofile", "savetxt"],
+)
+def test_a_write_attempt_is_rejected_and_creates_no_file(write: str, tmp_path: Path) -> None:
+    target = tmp_path / "pwned.npy"
+    result = dry_run(reward_program(write.format(path=str(target))))
+    assert result.outcome == "rejected"
+    assert "[rule:" in result.error
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_child_has_no_network() -> None:
+    result = dry_run(SOUND)
+    assert result.isolation["network"] == "isolated (own network namespace)"
+
+
+def test_the_child_environment_is_scrubbed_of_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("REWARDSMITH_DATABASE_URL", "postgresql://user:secret@db/rewardsmith")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    result = dry_run(SOUND)
+    seen = result.isolation["environment"]
+    assert "PATH" in seen  # the list is real
+    for name in ("OPENAI_API_KEY", "REWARDSMITH_DATABASE_URL", "AWS_SECRET_ACCESS_KEY"):
+        assert name not in seen
+
+
+def test_the_child_runs_under_rlimits() -> None:
+    result = dry_run(SOUND, Limits(wall_seconds=60, memory_mb=6000, max_file_mb=64, max_processes=300))
+    rlimits = result.isolation["rlimits"]
+    assert rlimits["RLIMIT_AS"] == 6000 * 1024 * 1024
+    assert rlimits["RLIMIT_FSIZE"] == 64 * 1024 * 1024
+    assert rlimits["RLIMIT_NPROC"] == 300
+    assert rlimits["RLIMIT_CORE"] == 0
+
+
+def test_a_program_rejected_in_the_child_says_why() -> None:
+    result = dry_run("import numpy as np\n\n\ndef compute_reward(state, action):\n    return state.speed, {}\n")
+    assert result.outcome == "rejected"
+    assert "the state has no field 'speed'" in result.error and "line 5" in result.error
+
+
+def test_an_engine_fault_is_failed_with_the_traceback_kept_for_the_operator() -> None:
+    result = run_job({"type": "no-such-job"}, Limits(wall_seconds=60))
+    assert result.outcome == "failed"
+    assert result.error.startswith("internal error: ValueError: unknown job type")
+    assert "Traceback" in result.payload["traceback"]
