@@ -5,7 +5,7 @@ against plain SB3 with Gymnasium's reward, same hyperparameters, side by side in
 >= 0.95. Also print raw env steps/s."
 
 A = rewardsmith: ``workers.engine.evaluate.evaluate_reward`` with the env's reference reward program (sandboxed
-subprocess, StateCapture rows, ContractReward wrapper calling the program once per vector step, VecNormalize).
+subprocess, recorders writing raw rows inside the vec env (workers.engine.vec.CaptureVecEnv), ContractReward wrapper calling the program once per vector step, VecNormalize).
 B = plain SB3: a subprocess (this file with ``--baseline-child``) that builds PPO with exactly the same
 hyperparameters (``envs.get_spec(env).ppo``) on a DummyVecEnv of ``gymnasium.make(env)`` + VecNormalize, with
 torch.set_num_threads(1) and OMP_NUM_THREADS=1 like the sandbox, and times ``model.learn``.
@@ -151,8 +151,9 @@ def raw_env_speed(env_id: str, steps: int, calls: int, seed: int, repeats: int) 
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     import envs
-    from envs.make import layout_of, make_env
+    from envs.make import layout_of, make_env, make_gym_env
     from envs.state import build_state
+    from workers.engine.vec import CaptureVecEnv
     from workers.engine.wrapper import ContractReward
     from workers.sandbox.program import call_reward, load_program
 
@@ -188,12 +189,10 @@ def raw_env_speed(env_id: str, steps: int, calls: int, seed: int, repeats: int) 
         return vec_steps * n / dt
 
     def contract_vec() -> float:
+        # Exactly what training builds: recorders inside the vec env, the contract wrapper on top.
         buffer = np.zeros((n, layout.size))
-
-        def thunk(i: int):
-            return lambda: make_env(spec, row=buffer[i])
-
-        return vectorised(ContractReward(DummyVecEnv([thunk(i) for i in range(n)]), program, layout, buffer))
+        vec = CaptureVecEnv([lambda: make_gym_env(spec)] * n, layout, buffer, needs=program.attributes & layout.fields)
+        return vectorised(ContractReward(vec, program, layout, buffer))
 
     measures = {
         "plain_env_steps_per_second": lambda: single(gym.make(env_id)),
@@ -372,7 +371,7 @@ def main() -> None:
     doc["raw_env"] = raw
     print(f"\nraw env ({args.raw_steps:,} random-action steps, median of {args.raw_repeats}, {time.monotonic() - t:.0f} s):")
     print(f"  plain {args.env}:                 {raw['plain_env_steps_per_second']:9,.0f} steps/s  ({raw['plain_env_us_per_step']:.1f} µs/step)")
-    print(f"  make_env (StateCapture):           {raw['statecapture_env_steps_per_second']:9,.0f} steps/s  (+{raw['statecapture_us_per_step']:.1f} µs/step)")
+    print(f"  make_env (single-env StateCapture, eval only):{raw['statecapture_env_steps_per_second']:9,.0f} steps/s  (+{raw['statecapture_us_per_step']:.1f} µs/step)")
     print(f"  DummyVecEnv x{raw['n_envs']} plain:             {raw['plain_vec_steps_per_second']:9,.0f} env steps/s")
     print(f"  DummyVecEnv x{raw['n_envs']} + ContractReward:  {raw['contract_vec_steps_per_second']:9,.0f} env steps/s  (ratio {raw['contract_vec_ratio']:.3f})")
     print(f"  contract per vector step of {raw['n_envs']}: build_state {raw['build_state_us_per_vector_step']:.1f} µs + "

@@ -5,8 +5,17 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from envs.capture import Layout, StateCapture, quiet_mujoco
 from envs.spec import EnvSpec
-from envs.state import Layout, StateCapture, quiet_mujoco
+
+
+def make_gym_env(spec: EnvSpec, *, render_mode: str | None = None, max_episode_steps: int | None = None) -> gym.Env:
+    """The plain Gymnasium env of ``spec`` (MuJoCo warnings go to logging, not to MUJOCO_LOG.TXT)."""
+    quiet_mujoco()
+    kwargs = {"render_mode": render_mode} if render_mode else {}
+    if max_episode_steps:
+        kwargs["max_episode_steps"] = max_episode_steps
+    return gym.make(spec.gym_id, **kwargs)
 
 
 def make_env(
@@ -17,11 +26,7 @@ def make_env(
     max_episode_steps: int | None = None,
 ) -> StateCapture:
     """One Gymnasium env of ``spec`` wrapped so that each step records its raw state in ``row``."""
-    quiet_mujoco()
-    kwargs = {"render_mode": render_mode} if render_mode else {}
-    if max_episode_steps:
-        kwargs["max_episode_steps"] = max_episode_steps
-    env = gym.make(spec.gym_id, **kwargs)
+    env = make_gym_env(spec, render_mode=render_mode, max_episode_steps=max_episode_steps)
     return StateCapture(env, Layout.from_env(spec, env), row)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import after_commit, session_scope
@@ -226,10 +226,9 @@ def _usage(s: Session, run_id: int) -> dict:
     ).one()
     cached = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(True)))
     errors = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.status == "error"))
-    resumed = aliased(Training)  # a training that continues another trained only the steps beyond it
-    steps = s.scalar(select(func.coalesce(func.sum(Training.timesteps - func.coalesce(resumed.timesteps, 0)), 0))
-                     .select_from(Training).outerjoin(resumed, Training.resume_from_id == resumed.id)
-                     .where(Training.run_id == run_id, Training.status == "ok"))
+    # Steps actually trained: PPO rounds up to whole rollouts, and a continued training only adds its own.
+    steps = sum(int(r.get("timesteps", 0)) - int(r.get("resumed_from_timesteps") or 0)
+                for r in s.scalars(select(Training.result).where(Training.run_id == run_id, Training.status == "ok")))
     return {
         "requests": int(row[0]), "prompt_tokens": int(row[1]), "completion_tokens": int(row[2]),
         "total_tokens": int(row[1]) + int(row[2]), "cost": float(row[3]) if row[3] is not None else None,
@@ -315,6 +314,10 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
             if c.status == "screened":
                 c.status = "trained"
         scored = [c for c in run.candidates if c.status == "trained" and c.iteration_id is not None and c.fitness is not None]
+        # A candidate stopped after screening was measured on a fraction of the budget: it only wins when
+        # no candidate reached the full budget.
+        full = [c for c in scored if any(t.purpose == "full" and t.status == "ok" for t in c.trainings)]
+        scored = full or scored
         if scored:
             run.best_candidate_id = max(scored, key=lambda c: c.fitness).id
         run.usage = _usage(s, run.id)

@@ -136,3 +136,16 @@ def test_humanoid_centre_of_mass_velocity_is_the_envs_own() -> None:
     state, _, infos = _episode("Humanoid-v5", seed=1, max_steps=60)
     np.testing.assert_allclose(state.com_x_velocity, [i["x_velocity"] for i in infos], atol=1e-9)
     np.testing.assert_allclose(state.com_y_velocity, [i["y_velocity"] for i in infos], atol=1e-9)
+
+
+def test_fields_are_computed_when_first_read_and_unknown_ones_list_the_known() -> None:
+    from envs.make import sample_rows
+
+    layout, rows = sample_rows(envs.get_spec("Ant-v5"), count=8)
+    state = build_state(layout, rows)
+    assert "angular_velocity" not in vars(state)
+    assert state.angular_velocity.shape == (8, 3)
+    assert "angular_velocity" in vars(state) and "roll" not in vars(state)
+    assert state.has("contact_forces") and not state.has("feet_names_typo")
+    with pytest.raises(AttributeError, match="no field 'torso_height'.*x_velocity"):
+        state.torso_height

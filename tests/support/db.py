@@ -74,7 +74,7 @@ def db_sf(request: pytest.FixtureRequest) -> sessionmaker:
     return request.getfixturevalue("sqlite_sf" if request.param == "sqlite" else "pg_sf")
 
 
-def test_settings(tmp_path: Path, **overrides) -> Settings:
+def make_settings(tmp_path: Path, **overrides) -> Settings:
     """Settings for a test: its own data directory, no .env file, small limits."""
     values = {"data_dir": tmp_path / "data", "sandbox_wall_seconds": 300.0, "llm_backoff_seconds": 0.05,
               "llm_timeout_seconds": 5.0, "llm_max_retries": 3, **overrides}

@@ -8,7 +8,7 @@ import pytest
 from celery import Celery
 from pydantic import ValidationError
 
-from tests.support.db import test_settings as settings_for
+from tests.support.db import make_settings as settings_for
 from workers.celery_app import QUEUE_LLM, QUEUE_TRAIN, TASK_DESIGN, TASK_START, TASK_SWEEP, TASK_TRAIN, configure
 
 

@@ -65,6 +65,8 @@ def evaluate_reward(
     """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result dict."""
     started = time.monotonic()
     get_spec(env)
+    if timesteps < MIN_TIMESTEPS:
+        raise BudgetError(f"timesteps {timesteps} is too small: PPO needs at least {MIN_TIMESTEPS} steps to make one update.")
     fname, fsource = resolve_fitness(fitness_name, fitness_source)  # a bad fitness leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -93,7 +93,7 @@ def analyse_episode(layout: Layout, ep: Episode, reward: Program | None = None) 
         "healthy_fraction": float(np.mean(s.is_healthy)),
         "action_magnitude": float(np.mean(np.abs(ep.actions))),
     }
-    if "feet_contact" in s.__dict__:
+    if s.has("feet_contact"):
         summary["feet_contact_fraction"] = dict(zip(s.feet_names, np.mean(s.feet_contact, axis=0).round(3).tolist()))
     if ep.terminated:
         last = build_state(layout, ep.rows[-1:])

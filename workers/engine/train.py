@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from envs import get_spec
-from envs.make import make_env
+from envs.make import make_env, make_gym_env
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
+from workers.engine.vec import CaptureVecEnv
 from workers.engine.wrapper import ContractReward
 from workers.sandbox.program import ProgramError, load_program
 
@@ -72,7 +73,7 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from stable_baselines3.common.vec_env import VecNormalize
 
     started = time.perf_counter()
     spec = get_spec(config.env)
@@ -92,13 +93,10 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     probe.close()
     buffer = np.zeros((n, layout.size))
 
-    def make_thunk(i: int) -> Callable:
-        def thunk():
-            return make_env(spec, row=buffer[i], max_episode_steps=config.episode_steps)
+    def thunk():
+        return make_gym_env(spec, max_episode_steps=config.episode_steps)
 
-        return thunk
-
-    vec = DummyVecEnv([make_thunk(i) for i in range(n)])
+    vec = CaptureVecEnv([thunk] * n, layout, buffer, needs=reward.attributes & layout.fields)
     vec.seed(config.seed)
     contract = ContractReward(vec, reward, layout, buffer)
     resume = Path(config.resume_from) if config.resume_from else None
@@ -163,27 +161,27 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     start_timesteps = int(model.num_timesteps) if resume is not None else 0
     emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": start_timesteps})
     learn_start = time.perf_counter()
+    stage = "training"
+
+    def failed(e: ProgramError) -> dict:
+        return {"outcome": "failed", "error": f"during {stage}: {e}", "checkpoints": checkpoints,
+                "dry_run": dry.to_dict(), "timesteps": int(model.num_timesteps),
+                "resumed_from_timesteps": start_timesteps, "seconds": time.perf_counter() - started}
+
     try:
-        remaining = config.timesteps - (model.num_timesteps if resume is not None else 0)
-        model.learn(total_timesteps=max(remaining, 1), callback=Checkpoints(), reset_num_timesteps=resume is None)
+        remaining = config.timesteps - model.num_timesteps
+        if remaining > 0:  # a continued training may already have its budget (PPO rounds up to whole rollouts)
+            model.learn(total_timesteps=remaining, callback=Checkpoints(), reset_num_timesteps=resume is None)
+        learn_seconds = time.perf_counter() - learn_start - eval_time[0]
+        stage = "the evaluation"
+        checkpoint(int(model.num_timesteps))
+        model.save(workdir / "policy.zip")
+        venv.save(str(workdir / "vecnormalize.pkl"))
+        _, episodes = rollout(spec, policy, eval_seeds(config.seed, config.eval_episodes), max_steps=config.episode_steps)
+        values = episode_fitness(fitness, layout, episodes)
+        analysis = [analyse_episode(layout, ep, reward) for ep in episodes]
     except ProgramError as e:
-        return {
-            "outcome": "failed",
-            "error": str(e),
-            "checkpoints": checkpoints,
-            "dry_run": dry.to_dict(),
-            "timesteps": int(model.num_timesteps),
-            "seconds": time.perf_counter() - started,
-        }
-    learn_seconds = time.perf_counter() - learn_start - eval_time[0]
-    checkpoint(int(model.num_timesteps))
-
-    model.save(workdir / "policy.zip")
-    venv.save(str(workdir / "vecnormalize.pkl"))
-
-    _, episodes = rollout(spec, policy, eval_seeds(config.seed, config.eval_episodes), max_steps=config.episode_steps)
-    values = episode_fitness(fitness, layout, episodes)
-    analysis = [analyse_episode(layout, ep, reward) for ep in episodes]
+        return failed(e)
     result = {
         "env": config.env,
         "fitness_name": config.fitness_name,

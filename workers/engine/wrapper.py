@@ -17,33 +17,66 @@ from envs.state import Layout, build_state
 from workers.sandbox.program import Program, ProgramError, call_reward
 
 
-@dataclass
 class RunningStats:
-    """Mean, min and max of a stream of arrays, without keeping them."""
+    """Mean, min and max of named streams of arrays, without keeping them; one row of values per name.
 
-    total: float = 0.0
-    count: int = 0
-    low: float = float("inf")
-    high: float = float("-inf")
+    ``add`` takes all names of a step at once, so a step costs a few array operations
+    whatever the number of components.
+    """
 
-    def add(self, x: np.ndarray) -> None:
-        self.total += float(x.sum())
-        self.count += x.size
-        self.low = min(self.low, float(x.min()))
-        self.high = max(self.high, float(x.max()))
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.total = np.zeros(0)
+        self.count = np.zeros(0)
+        self.low = np.zeros(0)
+        self.high = np.zeros(0)
+        self._rows: np.ndarray | None = None
+        self._names: tuple[str, ...] = ()
 
-    def summary(self) -> dict[str, float] | None:
-        if not self.count:
+    def add(self, names: tuple[str, ...], values: np.ndarray) -> None:
+        """Accumulate ``values`` of shape (len(names), N)."""
+        if names != self._names:
+            for name in names:
+                if name not in self.index:
+                    self.index[name] = len(self.index)
+                    self.total = np.append(self.total, 0.0)
+                    self.count = np.append(self.count, 0.0)
+                    self.low = np.append(self.low, np.inf)
+                    self.high = np.append(self.high, -np.inf)
+            rows = [self.index[n] for n in names]
+            self._names = names
+            self._rows = None if rows == list(range(len(self.index))) else np.array(rows)
+        rows = self._rows
+        if rows is None:  # the usual case: the same names in the same order every step
+            self.total += values.sum(axis=1)
+            self.count += values.shape[1]
+            np.minimum(self.low, values.min(axis=1), out=self.low)
+            np.maximum(self.high, values.max(axis=1), out=self.high)
+            return
+        self.total[rows] += values.sum(axis=1)
+        self.count[rows] += values.shape[1]
+        self.low[rows] = np.minimum(self.low[rows], values.min(axis=1))
+        self.high[rows] = np.maximum(self.high[rows], values.max(axis=1))
+
+    def summary(self, name: str) -> dict[str, float] | None:
+        i = self.index.get(name)
+        if i is None or not self.count[i]:
             return None
-        return {"mean": self.total / self.count, "min": self.low, "max": self.high}
+        return {"mean": float(self.total[i] / self.count[i]), "min": float(self.low[i]), "max": float(self.high[i])}
+
+    def names(self) -> list[str]:
+        return list(self.index)
+
+
+REWARD = "\0reward"
+"""The row of the reward itself (a name no component can have)."""
 
 
 @dataclass
 class Window:
     """What happened in training since the last checkpoint."""
 
-    components: dict[str, RunningStats] = field(default_factory=dict)
-    reward: RunningStats = field(default_factory=RunningStats)
+    stats: RunningStats = field(default_factory=RunningStats)
     episode_returns: list[float] = field(default_factory=list)
     episode_env_returns: list[float] = field(default_factory=list)
     episode_lengths: list[int] = field(default_factory=list)
@@ -55,8 +88,8 @@ class Window:
             return float(np.mean(xs)) if xs else None
 
         return {
-            "components": {k: v.summary() for k, v in self.components.items()},
-            "reward": self.reward.summary(),
+            "components": {k: self.stats.summary(k) for k in self.stats.names() if k != REWARD},
+            "reward": self.stats.summary(REWARD),
             "episodes": len(self.episode_lengths),
             "episode_return": mean(self.episode_returns),
             "episode_env_return": mean(self.episode_env_returns),
@@ -105,9 +138,7 @@ class ContractReward(VecEnvWrapper):
                 self.warnings.append(w)
         self.steps += 1
         win = self.window
-        win.reward.add(reward)
-        for name, values in components.items():
-            win.components.setdefault(name, RunningStats()).add(values)
+        win.stats.add((REWARD, *components), np.array([reward, *components.values()]))
         self._returns += reward
         self._env_returns += env_reward
         for i in np.flatnonzero(dones):

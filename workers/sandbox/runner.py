@@ -27,6 +27,7 @@ OUTCOMES = ("ok", "rejected", "failed", "timeout", "resource_limit")
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 
 # Variables a training process may see; everything else (API keys, database and broker URLs) is dropped.
 _PASS_THROUGH = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MUJOCO_GL", "PYOPENGL_PLATFORM")
@@ -66,6 +67,8 @@ def _netns_inode() -> int | None:
 def _preexec(limits: Limits) -> Callable[[], None]:
     def setup() -> None:  # runs in the forked child before exec
         os.setsid()
+        # Die with the parent: a worker killed with SIGKILL must not leave its training running unattended.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if not limits.network:
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(CLONE_NEWNET) != 0:

@@ -19,7 +19,7 @@ from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training, User, utcnow
 from app.main import create_app
 from app.search.service import TaskSpec, create_task
-from tests.support.db import test_settings
+from tests.support.db import make_settings
 from tests.support.fixtures import load_fixture
 
 API = "/api/v1"
@@ -67,7 +67,7 @@ class Api:
 
 
 def make_api(sf: sessionmaker, tmp_path: Path, *, broker_check=lambda: "ok", **overrides) -> Api:
-    settings = test_settings(tmp_path, **overrides)
+    settings = make_settings(tmp_path, **overrides)
     dispatcher = RecordingDispatcher()
     app = create_app(settings, dispatcher=dispatcher, broker_check=broker_check)
     app.state.sf = sf

@@ -16,7 +16,7 @@ from app.search.factory import designer_factory
 from app.search.local import LocalDispatcher
 from app.search.report import run_dict
 from app.search.service import TaskSpec, create_task, resume_run
-from tests.support.db import test_settings
+from tests.support.db import make_settings
 from tests.support.fake_openai import FakeOpenAI
 
 TRAIN = {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2}
@@ -44,7 +44,7 @@ class Search:
     def settings(self) -> Settings:
         llm = {"openai_base_url": self.server.base_url, "openai_api_key": "sk-test", "llm_model": MODEL} \
             if self.server is not None else {}
-        return test_settings(self.tmp_path, **(llm | self.overrides))
+        return make_settings(self.tmp_path, **(llm | self.overrides))
 
     def dispatcher(self, max_parallel: int = 2) -> LocalDispatcher:
         settings = self.settings()

@@ -24,7 +24,7 @@ from app.search.service import (
 from app.search.states import RUN_STATUSES, RUN_TRANSITIONS, IllegalTransition, check_transition
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
 from tests.support.db import db_sf, pg_sf, pg_url, sqlite_sf  # noqa: F401
-from tests.support.db import test_settings as make_settings
+from tests.support.db import make_settings
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.fixtures import load_fixture
 
@@ -189,6 +189,20 @@ def test_an_iteration_whose_trainings_all_ended_closes_and_the_next_is_designed(
         best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
         assert best.index == 1 and best.fitness == 2.0
     assert recorder.calls.count(("design", run_id)) == 1
+
+
+def test_a_candidate_stopped_at_screening_does_not_beat_fully_trained_ones(sqlite_sf, tmp_path) -> None:  # noqa: F811
+    """Its fitness was measured on a fraction of the budget; comparing it with full trainings would be unfair."""
+    run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "ok"])
+    with session_scope(sqlite_sf) as s:
+        screened_only = s.scalars(select(Candidate).where(Candidate.iteration_id == it_id).order_by(Candidate.id)).all()[1]
+        screened_only.fitness = 100.0
+        for t in screened_only.trainings:
+            t.purpose = "screen"
+    orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
+    with session_scope(sqlite_sf) as s:
+        best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
+        assert best.index == 0 and best.fitness == 1.0
 
 
 # ------------------------------------------------------------------------------------------- whole runs (PPO)

@@ -122,3 +122,34 @@ def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tm
     assert events[0] == {"event": "start", "total": 2048, "n_envs": 2, "resumed_from": 1024}
     assert all(c["timesteps"] > 1024 for c in more["checkpoints"])
     assert (second / "policy.zip").exists() and (second / "vecnormalize.pkl").exists()
+
+
+def test_a_continued_training_that_already_has_its_budget_trains_no_more(tmp_path: Path) -> None:
+    spec = envs.get_spec("HalfCheetah-v5")
+    base = {"env": "HalfCheetah-v5", "reward_source": spec.reference_reward,
+            "fitness_source": get_metric("forward_distance").source, "seed": 0, **TINY}
+    first = tmp_path / "first"
+    first.mkdir()
+    train(TrainConfig(**base, timesteps=1024), first, lambda e: None)
+    again = tmp_path / "again"
+    again.mkdir()
+    result = train(TrainConfig(**base, timesteps=1000, resume_from=str(first)), again, lambda e: None)
+    assert result["timesteps"] == 1024 and result["resumed_from_timesteps"] == 1024
+    assert result["fitness"]["per_episode"], "it is still evaluated"
+
+
+def test_a_reward_that_breaks_only_in_the_evaluation_fails_saying_so_and_keeps_the_checkpoints(tmp_path: Path) -> None:
+    # Only the evaluation's trajectory analysis calls the reward on a whole episode (steps 1..200 in one batch);
+    # dry runs and training see batches whose steps lie close together.
+    source = (
+        "import numpy as np\n\n\ndef compute_reward(state, action):\n"
+        "    if np.max(state.step) - np.min(state.step) > 150:\n"
+        "        return np.zeros(2)[5], {}\n"
+        "    return state.x_velocity, {'forward': state.x_velocity}\n"
+    )
+    config = TrainConfig(env="HalfCheetah-v5", reward_source=source, fitness_source=get_metric("forward_distance").source,
+                         timesteps=1024, seed=0, **TINY)
+    result = train(config, tmp_path, lambda e: None)
+    assert result["outcome"] == "failed"
+    assert result["error"].startswith("during the evaluation:") and "IndexError" in result["error"]
+    assert len(result["checkpoints"]) >= 1

@@ -104,3 +104,39 @@ def test_an_engine_fault_is_failed_with_the_traceback_kept_for_the_operator() ->
     assert result.outcome == "failed"
     assert result.error.startswith("internal error: ValueError: unknown job type")
     assert "Traceback" in result.payload["traceback"]
+
+
+def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL leaves no training running unattended."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "from workers.sandbox.runner import Limits, run_job\n"
+        "src = 'import numpy as np\\n\\n\\ndef compute_reward(state, action):\\n    while True:\\n        pass\\n'\n"
+        "run_job({'type': 'dry_run', 'env': 'HalfCheetah-v5', 'kind': 'reward', 'source': src}, Limits(wall_seconds=120))\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+
+    def children() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", "workers.sandbox.child"], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    before = set(children())
+    deadline = time.monotonic() + 60
+    mine: set[int] = set()
+    while time.monotonic() < deadline and not mine:
+        time.sleep(0.5)
+        mine = {p for p in children() if p not in before and os.getppid() != p}
+        mine = {p for p in mine if open(f"/proc/{p}/stat").read().split()[3] == str(parent.pid)}
+    assert mine, "the sandbox child started"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in mine):
+        time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2] for p in mine)
