@@ -161,8 +161,22 @@ def summarise(per_seed: list[dict]) -> dict:
         })
     full_scores = [p["full"]["normalized_score"] for p in per_seed]
     sh_scores = [p["sh"]["normalized_score"] for p in per_seed]
+
+    def over_reference(r: dict) -> float | None:
+        best, ref = r["best_fitness"], r["reference_fitness"]
+        return best / ref if best is not None and ref and ref > 0 else None
+
     return {
         "per_seed": rows,
+        # The plain ratio to the reference reward's fitness: the normalized score is ill-conditioned whenever the
+        # reference and the fitness-as-reward baselines reach about the same fitness (forward running: they do).
+        "best_over_reference_full": [over_reference(p["full"]) for p in per_seed],
+        "best_over_reference_sh": [over_reference(p["sh"]) for p in per_seed],
+        "best_over_reference_full_mean": _mean([over_reference(p["full"]) for p in per_seed]),
+        "best_over_reference_sh_mean": _mean([over_reference(p["sh"]) for p in per_seed]),
+        "reference_minus_sparse": [p["full"]["reference_fitness"] - p["full"]["sparse_fitness"]
+                                   if p["full"]["reference_fitness"] is not None and p["full"]["sparse_fitness"] is not None
+                                   else None for p in per_seed],
         "normalized_score_full_mean": _mean(full_scores),
         "normalized_score_full_median": median([x for x in full_scores if x is not None]),
         "normalized_score_sh_mean": _mean(sh_scores),
@@ -256,9 +270,13 @@ def main() -> None:
     ap.add_argument("--screen-fraction", type=float, default=0.25, help="successive halving's screening budget")
     ap.add_argument("--parallel", type=int, default=None, help="parallel trainings (default: the CPU count)")
     ap.add_argument("--keep", action="store_true", help="keep the databases and artifacts (printed path)")
+    ap.add_argument("--report", type=Path, help="only summarise and plot a JSON this script wrote earlier")
     ap.add_argument("--quick", action="store_true", help=f"validate: {QUICK}")
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON and PNG")
     args = ap.parse_args()
+    if args.report:
+        report(json.loads(args.report.read_text()), args.out)
+        return
     base = QUICK if args.quick else DEFAULTS
     for key, value in base.items():
         if getattr(args, key) is None:
@@ -302,9 +320,16 @@ def main() -> None:
         else:
             print(f"kept databases and artifacts under {workroot}")
     doc["per_seed"] = per_seed
-    doc["summary"] = s = summarise(per_seed)
     doc["total_seconds"] = time.monotonic() - started
     doc["machine"]["load_average_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    report(doc, args.out)
+
+
+def report(doc: dict, out: Path) -> None:
+    """Summarise, print, and write the JSON and the plot (also from a saved JSON: --report FILE)."""
+    per_seed = doc["per_seed"]
+    doc["summary"] = s = summarise(per_seed)
+    quick = doc["settings"]["quick"]
 
     print(f"\n{'seed':>4} {'mode':>5} {'best F':>9} {'ref F':>9} {'sparse F':>9} {'norm':>7} {'steps':>9} {'usage steps':>11} {'wall s':>7}")
     for p in per_seed:
@@ -317,17 +342,23 @@ def main() -> None:
     print(f"  normalized score (offline designer's best vs the reference reward, equal budget): mean "
           f"{_fmt(s['normalized_score_full_mean'])} full search, {_fmt(s['normalized_score_sh_mean'])} with successive halving "
           "(1 = as good as the reference reward, 0 = as good as training on the fitness itself)")
+    print(f"  best fitness / reference reward's fitness (equal budget and seed): "
+          f"{', '.join(_fmt(x, '.2f') for x in s['best_over_reference_full'])} full search (mean "
+          f"{_fmt(s['best_over_reference_full_mean'], '.2f')}), "
+          f"{', '.join(_fmt(x, '.2f') for x in s['best_over_reference_sh'])} with successive halving (mean "
+          f"{_fmt(s['best_over_reference_sh_mean'], '.2f')}); reference minus sparse fitness per seed: "
+          f"{', '.join(_fmt(x, '.1f') for x in s['reference_minus_sparse'])} (near 0: the normalized score is noise)")
     print(f"  successive halving: compute saved {_fmt(s['compute_saved_mean'], '.1%')} of candidate training steps "
           f"(wall time saved {_fmt(s['wall_saved_mean'], '.1%')}), best fitness lost {_fmt(s['best_fitness_lost_mean'], '+.3f')}, "
           f"normalized score lost {_fmt(s['normalized_score_lost_mean'], '+.3f')} (mean over seeds; positive = SH worse)")
     if s["runs_not_succeeded"]:
         print(f"  runs that did not succeed: {s['runs_not_succeeded']}")
-    if args.quick:
+    if quick:
         print("  (--quick: budgets far too small for meaningful figures; run without --quick)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"{NAME}.json", doc)
-    plot(doc, args.out / f"{NAME}.png")
-    print(f"\nwrote {args.out / (NAME + '.json')} and {args.out / (NAME + '.png')} ({doc['total_seconds']:.0f} s in all)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"{NAME}.json", doc)
+    plot(doc, out / f"{NAME}.png")
+    print(f"\nwrote {out / (NAME + '.json')} and {out / (NAME + '.png')} ({doc['total_seconds']:.0f} s in all)")
 
 
 if __name__ == "__main__":

@@ -49,10 +49,10 @@ def baseline_child(env_id: str, timesteps: int, seed: int) -> None:
     import gymnasium as gym
     import numpy as np
     import torch
-    from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     import envs
+    from workers.engine.ppo import new_ppo
 
     imported = time.perf_counter()
     ppo = envs.get_spec(env_id).ppo
@@ -62,24 +62,7 @@ def baseline_child(env_id: str, timesteps: int, seed: int) -> None:
     vec = DummyVecEnv([lambda: gym.make(env_id) for _ in range(ppo.n_envs)])
     vec.seed(seed)
     venv = VecNormalize(vec, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
-    model = PPO(
-        "MlpPolicy",
-        venv,
-        n_steps=ppo.n_steps,
-        batch_size=ppo.batch_size,
-        n_epochs=ppo.n_epochs,
-        learning_rate=ppo.learning_rate,
-        gamma=ppo.gamma,
-        gae_lambda=ppo.gae_lambda,
-        clip_range=ppo.clip_range,
-        ent_coef=ppo.ent_coef,
-        vf_coef=ppo.vf_coef,
-        max_grad_norm=ppo.max_grad_norm,
-        policy_kwargs={"net_arch": list(ppo.net_arch), "log_std_init": ppo.log_std_init},
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
+    model = new_ppo(venv, ppo, seed)
     start = time.perf_counter()
     model.learn(total_timesteps=timesteps)
     learn_seconds = time.perf_counter() - start

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.config import get_settings
 from app.db import session_factory
 from app.search import orchestrator
+from app.search.design import design
 from app.search.factory import designer_factory
 from app.search.trainer import run_training
 from workers.celery_app import TASK_DESIGN, TASK_KICK, TASK_START, TASK_SWEEP, TASK_TRAIN, celery_app
@@ -31,7 +32,7 @@ def kick_run(run_id: int) -> None:
 @celery_app.task(name=TASK_DESIGN)
 def design_iteration(run_id: int) -> None:
     sf, dispatcher, settings = _deps()
-    orchestrator.design(sf, run_id, dispatcher, settings, designer_factory(sf, settings))
+    design(sf, run_id, dispatcher, settings, designer_factory(sf, settings))
 
 
 @celery_app.task(name=TASK_TRAIN)

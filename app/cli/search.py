@@ -97,6 +97,8 @@ def run(
         console.print(f"best candidate {best['id']}: fitness {best['fitness']:.4g}"
                       + (f"; over {len(final['fitness_per_seed'])} seeds {final['fitness_mean']:.4g} ± {final['fitness_std']:.3g}"
                          if final.get("fitness_per_seed") else "")
+                      + (f"; {final['fitness_over_reference']:.2f}x the reference reward's fitness"
+                         if final.get("fitness_over_reference") is not None else "")
                       + (f"; normalized score {final['normalized_score']:.3g}" if final.get("normalized_score") is not None else ""))
     usage = doc["usage"] or {}
     console.print(f"tokens: {usage.get('total_tokens', 0):,} ({usage.get('requests', 0)} requests, "

@@ -34,6 +34,7 @@ def serve(
     workers: int = typer.Option(os.cpu_count() or 1, "--workers", help="Parallel trainings of the embedded worker."),
     embedded_worker: bool = typer.Option(True, "--embedded-worker/--no-embedded-worker",
                                          help="Also run Celery workers here (off when workers run elsewhere)."),
+    api_workers: int = typer.Option(1, "--api-workers", help="API processes (more serve more requests at once)."),
 ) -> None:
     """Run the API and the dashboard (and, by default, Celery workers) on this machine."""
     import uvicorn
@@ -70,7 +71,11 @@ def serve(
     else:
         console.print("log in with your token; create users with: rewardsmith users create NAME", highlight=False)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        if api_workers > 1:  # each process builds the app from the same environment
+            uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=api_workers,
+                        log_level="warning")
+        else:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
         stop.set()
         for child in children:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings
 from app.db.models import Run
 from app.search.designers import Designer, LLMDesigner, OfflineDesigner
-from app.search.orchestrator import DesignerFactory
+from app.search.design import DesignerFactory
 
 
 def designer_factory(sf: sessionmaker, settings: Settings) -> DesignerFactory:

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.db.models import Run
 from app.search import orchestrator
-from app.search.orchestrator import DesignerFactory
+from app.search.design import DesignerFactory, design
 from app.search.states import RUN_TERMINAL
 from app.search.trainer import run_training
 
@@ -80,7 +80,7 @@ class LocalDispatcher:
                 elif step == "kick":
                     orchestrator.kick(self.sf, arg, self, self.settings)
                 elif step == "design":
-                    orchestrator.design(self.sf, arg, self, self.settings, self.designer_for)
+                    design(self.sf, arg, self, self.settings, self.designer_for)
                 if on_tick is not None:
                     on_tick()
                 with self._lock:

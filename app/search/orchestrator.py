@@ -10,51 +10,23 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import after_commit, session_scope
-from app.db.models import Candidate, Iteration, LLMExchange, Run, Training, utcnow
-from app.search.context import build_context, iteration_record
-from app.search.critic import Vetted, vet
+from app.db.models import Candidate, Iteration, Run, Training, utcnow
 from app.search.dedupe import normalised_hash
-from app.search.designers import Designer
 from app.search.dispatch import Dispatcher
+from app.search.ledger import dispatch_after_commit, new_training, run_usage
 from app.search.reflection import reflect
 from app.search.service import set_status
 from app.search.states import TRAINING_TERMINAL
 from envs import get_spec
 from envs.fitness import METRICS
-from workers.engine.evaluate import sandbox_check
-from workers.sandbox.runner import Limits
 
 log = logging.getLogger(__name__)
-
-DesignerFactory = Callable[[Run], Designer]
-
-
-def _limits(settings: Settings, wall: float | None = None) -> Limits:
-    return Limits(wall_seconds=wall or settings.sandbox_wall_seconds, memory_mb=settings.sandbox_memory_mb,
-                  max_file_mb=settings.sandbox_max_file_mb)
-
-
-def _new_training(session: Session, c: Candidate, *, purpose: str, timesteps: int, seed: int,
-                  resume_from: Training | None = None) -> Training:
-    t = Training(candidate_id=c.id, run_id=c.run_id, purpose=purpose, timesteps=timesteps, seed=seed,
-                 resume_from_id=resume_from.id if resume_from else None, status="queued", result={})
-    session.add(t)
-    session.flush()
-    return t
-
-
-def _dispatch_after_commit(session: Session, dispatcher: Dispatcher, trainings: list[Training]) -> None:
-    ids = [t.id for t in trainings]
-    after_commit(session, lambda: [dispatcher.train(i) for i in ids])
-
 
 # ----------------------------------------------------------------------------------------------- start
 
@@ -84,8 +56,8 @@ def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Setti
                 c = Candidate(run_id=run.id, origin=origin, code=code, code_hash=normalised_hash(code), status="queued")
                 s.add(c)
                 s.flush()
-                made.append(_new_training(s, c, purpose="baseline", timesteps=task.timesteps, seed=task.seed))
-            _dispatch_after_commit(s, dispatcher, made)
+                made.append(new_training(s, c, purpose="baseline", timesteps=task.timesteps, seed=task.seed))
+            dispatch_after_commit(s, dispatcher, made)
         after_commit(s, lambda: dispatcher.design(run_id))
 
 
@@ -107,7 +79,7 @@ def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settin
             if t.status == "cancelled":
                 t.status = "queued"
             pending.append(t)
-        _dispatch_after_commit(s, dispatcher, pending)
+        dispatch_after_commit(s, dispatcher, pending)
         if not full:
             return
         last = run.iterations[-1] if run.iterations else None
@@ -122,126 +94,6 @@ def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settin
             after_commit(s, lambda: advance(sf, last_id, dispatcher, settings))
         elif run.phase == "final" and not pending:
             after_commit(s, lambda: maybe_finish(sf, run_id))
-
-
-# ---------------------------------------------------------------------------------------------- design
-
-
-def design(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory) -> None:
-    """Design the next iteration: ask the designer for K programs, vet them, store them, schedule their training."""
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is None or run.status != "running" or run.phase != "search":
-            return
-        task = run.task
-        last = run.iterations[-1] if run.iterations else None
-        if last is not None and last.status == "designing":
-            it = last
-        elif last is None or last.status == "done":
-            if len(run.iterations) >= task.iterations:
-                return
-            it = Iteration(run_id=run.id, index=len(run.iterations), status="designing", context={})
-            s.add(it)
-            s.flush()
-        else:
-            return
-        ctx = build_context(s, run, it.index)
-        it.parent_id = ctx.parent.id if ctx.parent else None
-        it.context = iteration_record(ctx)
-        iteration_id, k = it.id, task.samples
-        designer = designer_for(run)
-        env, max_repairs = task.env, int(task.options.get("max_repairs", 2))
-        review_rounds = 1 if task.options.get("critic_review") else 0
-
-    from app.llm.client import LLMError
-
-    try:
-        proposals = designer.propose(ctx, k)
-    except LLMError as e:
-        _fail_run(sf, run_id, f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
-                              f"answers again, resume the run (the Resume button on its dashboard page, or "
-                              f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.")
-        return
-    limits = _limits(settings, wall=120)
-
-    def check(code: str):
-        return sandbox_check(env, code, "reward", limits)
-
-    with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
-        vetted = list(pool.map(lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs,
-                                             review_rounds=review_rounds), proposals))
-    _store_iteration(sf, run_id, iteration_id, vetted, dispatcher, settings)
-
-
-def _store_iteration(sf: sessionmaker, run_id: int, iteration_id: int, vetted: list[Vetted], dispatcher: Dispatcher,
-                     settings: Settings) -> None:
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        it = s.get(Iteration, iteration_id)
-        if it.status != "designing":
-            return  # another delivery of this step already stored it
-        task = run.task
-        known = {c.code_hash: c.id for c in run.candidates if c.code_hash and c.status not in ("rejected", "duplicate")
-                 and not c.origin.startswith("baseline")}
-        halving = bool(task.options.get("successive_halving")) and len(vetted) > 1
-        screen_steps = max(1000, int(task.timesteps * float(task.options.get("screen_fraction", 0.25))))
-        trainings = []
-        for i, v in enumerate(vetted):
-            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, parent_id=it.parent_id, origin=v.origin,
-                          code=v.code, answer=v.answer, status=v.status, error=v.error, critic=v.notes,
-                          dry_run=v.dry_run, design=v.design)
-            if v.code:
-                c.code_hash = normalised_hash(v.code)
-            s.add(c)
-            s.flush()
-            if v.status != "accepted":
-                c.status = "rejected"
-                continue
-            if c.code_hash in known:
-                c.status, c.duplicate_of_id = "duplicate", known[c.code_hash]
-                c.error = f"the same program (up to names, comments and layout) as candidate {known[c.code_hash]}"
-                continue
-            known[c.code_hash] = c.id
-            c.status = "queued"
-            if halving:
-                trainings.append(_new_training(s, c, purpose="screen", timesteps=screen_steps, seed=task.seed))
-            else:
-                trainings.append(_new_training(s, c, purpose="full", timesteps=task.timesteps, seed=task.seed))
-        it.status = "screening" if halving else "training"
-        run.usage = _usage(s, run.id)
-        if run.status != "running":
-            for t in trainings:
-                t.status = "cancelled"
-            return
-        _dispatch_after_commit(s, dispatcher, trainings)
-        if not trainings:
-            after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))
-
-
-def _usage(s: Session, run_id: int) -> dict:
-    row = s.execute(
-        select(func.count(LLMExchange.id), func.coalesce(func.sum(LLMExchange.prompt_tokens), 0),
-               func.coalesce(func.sum(LLMExchange.completion_tokens), 0), func.sum(LLMExchange.cost))
-        .where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(False), LLMExchange.status == "ok")
-    ).one()
-    cached = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(True)))
-    errors = s.scalar(select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.status == "error"))
-    # Steps actually trained: PPO rounds up to whole rollouts, and a continued training only adds its own.
-    steps = sum(int(r.get("timesteps", 0)) - int(r.get("resumed_from_timesteps") or 0)
-                for r in s.scalars(select(Training.result).where(Training.run_id == run_id, Training.status == "ok")))
-    return {
-        "requests": int(row[0]), "prompt_tokens": int(row[1]), "completion_tokens": int(row[2]),
-        "total_tokens": int(row[1]) + int(row[2]), "cost": float(row[3]) if row[3] is not None else None,
-        "cached_requests": int(cached or 0), "failed_requests": int(errors or 0), "timesteps_trained": int(steps or 0),
-    }
-
-
-def _fail_run(sf: sessionmaker, run_id: int, error: str) -> None:
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is not None and run.status == "running":
-            set_status(run, "failed", error=error)
-            run.usage = _usage(s, run_id)
 
 
 # ------------------------------------------------------------------------------------ training results
@@ -274,7 +126,7 @@ def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher
             return
         run = s.get(Run, t.run_id)
         record_training(s, t, run.task)
-        run.usage = _usage(s, run.id)
+        run.usage = run_usage(s, run.id)
         iteration_id = t.candidate.iteration_id
         purpose = t.purpose
     if purpose in ("screen", "full") and iteration_id is not None:
@@ -320,7 +172,7 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
         scored = full or scored
         if scored:
             run.best_candidate_id = max(scored, key=lambda c: c.fitness).id
-        run.usage = _usage(s, run.id)
+        run.usage = run_usage(s, run.id)
         if run.status != "running":
             return
         if it.index + 1 < run.task.iterations:
@@ -343,7 +195,7 @@ def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatc
     for c in keep:
         screen = next(t for t in reversed(c.trainings) if t.purpose == "screen" and t.status == "ok")
         c.status = "queued"
-        made.append(_new_training(s, c, purpose="full", timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen))
+        made.append(new_training(s, c, purpose="full", timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen))
     for c in screened[len(keep):]:
         c.status = "trained"
         c.critic = list(c.critic or []) + [{"stage": "successive halving", "verdict": "stopped",
@@ -352,7 +204,7 @@ def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatc
         for t in made:
             t.status = "cancelled"
         return True
-    _dispatch_after_commit(s, dispatcher, made)
+    dispatch_after_commit(s, dispatcher, made)
     return bool(made)
 
 
@@ -366,9 +218,9 @@ def _finalize(s: Session, run: Run, dispatcher: Dispatcher) -> bool:
         return True
     run.phase = "final"
     seeds = int(run.task.options.get("final_seeds", 3))
-    made = [_new_training(s, best, purpose="final", timesteps=run.task.timesteps, seed=run.task.seed + 1000 + i)
+    made = [new_training(s, best, purpose="final", timesteps=run.task.timesteps, seed=run.task.seed + 1000 + i)
             for i in range(seeds)]
-    _dispatch_after_commit(s, dispatcher, made)
+    dispatch_after_commit(s, dispatcher, made)
     return bool(made)
 
 
@@ -387,7 +239,7 @@ def maybe_finish(sf: sessionmaker, run_id: int) -> None:
             return
         s.refresh(run)
         run.final = final_figures(s, run)
-        run.usage = _usage(s, run_id)
+        run.usage = run_usage(s, run_id)
         set_status(run, "succeeded")
 
 
@@ -406,14 +258,26 @@ def final_figures(s: Session, run: Run) -> dict:
     }
     base = {c.origin: c for c in run.candidates if c.origin.startswith("baseline")}
     ref, sparse = base.get("baseline-reference"), base.get("baseline-sparse")
+    if ref and ref.fitness is not None and ref.fitness > 0:
+        out["fitness_over_reference"] = best.fitness / ref.fitness
     if ref and sparse and ref.fitness is not None and sparse.fitness is not None:
-        denom = ref.fitness - sparse.fitness
         out["baselines"] = {"reference": ref.fitness, "sparse": sparse.fitness}
-        out["normalized_score"] = (best.fitness - sparse.fitness) / denom if abs(denom) > 1e-9 else None
-        out["normalized_score_note"] = (
-            "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
-        )
+        out["normalized_score"], out["normalized_score_note"] = normalized_score(best.fitness, ref.fitness, sparse.fitness)
     return out
+
+
+SEPARATION = 0.05
+"""The reference and sparse baselines must differ by this share of their magnitude for a normalized score."""
+
+
+def normalized_score(best: float, reference: float, sparse: float) -> tuple[float | None, str]:
+    """Eureka's (F - F_sparse) / (F_reference - F_sparse), or None with the reason when it would be noise."""
+    gap = reference - sparse
+    if abs(gap) < SEPARATION * max(abs(reference), abs(sparse), 1e-9):
+        return None, (f"not given: the reference reward ({reference:.4g}) and the fitness used as reward "
+                      f"({sparse:.4g}) reached about the same fitness, so the ratio would be noise; "
+                      "compare with the reference reward directly (fitness_over_reference)")
+    return (best - sparse) / gap, "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
 
 
 def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:

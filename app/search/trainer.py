@@ -22,7 +22,8 @@ from app.db import session_scope
 from app.db.models import Run, Training, utcnow
 from app.search.context import fitness_of
 from app.search.dispatch import Dispatcher
-from app.search.orchestrator import _limits, training_finished
+from app.search.ledger import sandbox_limits
+from app.search.orchestrator import training_finished
 from app.search.states import TRAINING_TERMINAL
 from workers.engine.evaluate import evaluate_reward
 
@@ -122,7 +123,7 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
         result = evaluate_reward(
             env=job["env"], reward_source=job["reward_source"], fitness_name=job["builtin"],
             fitness_source=job["fitness_source"], timesteps=job["timesteps"], seed=job["seed"], out=job["out"],
-            limits=_limits(settings), video=bool(job["options"].pop("video", False)), options=job["options"],
+            limits=sandbox_limits(settings), video=bool(job["options"].pop("video", False)), options=job["options"],
             on_event=on_event,
         )
         status, error = result["status"], result.get("error")

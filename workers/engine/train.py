@@ -18,6 +18,7 @@ from envs.make import make_env, make_gym_env
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
+from workers.engine.ppo import new_ppo
 from workers.engine.vec import CaptureVecEnv
 from workers.engine.wrapper import ContractReward
 from workers.sandbox.program import ProgramError, load_program
@@ -108,24 +109,7 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     else:
         resume = None
         venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
-    model = model if resume is not None else PPO(
-        "MlpPolicy",
-        venv,
-        n_steps=ppo.n_steps,
-        batch_size=ppo.batch_size,
-        n_epochs=ppo.n_epochs,
-        learning_rate=ppo.learning_rate,
-        gamma=ppo.gamma,
-        gae_lambda=ppo.gae_lambda,
-        clip_range=ppo.clip_range,
-        ent_coef=ppo.ent_coef,
-        vf_coef=ppo.vf_coef,
-        max_grad_norm=ppo.max_grad_norm,
-        policy_kwargs={"net_arch": list(ppo.net_arch), "log_std_init": ppo.log_std_init},
-        seed=config.seed,
-        device="cpu",
-        verbose=0,
-    )
+    model = model if resume is not None else new_ppo(venv, ppo, config.seed)
 
     def policy(obs: np.ndarray) -> np.ndarray:
         actions, _ = model.predict(venv.normalize_obs(obs), deterministic=True)

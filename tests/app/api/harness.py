@@ -19,6 +19,7 @@ from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training, User, utcnow
 from app.main import create_app
 from app.search.service import TaskSpec, create_task
+from tests.support.dispatch import RecordingDispatcher
 from tests.support.db import make_settings
 from tests.support.fixtures import load_fixture
 
@@ -28,25 +29,6 @@ TINY = {"env": "HalfCheetah-v5", "description": "make the cheetah run forward", 
         "options": {"final_seeds": 0, "baselines": False,
                     "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2}}}
 """A task body on the smallest budget (nothing trains in these tests: the dispatcher only records)."""
-
-
-class RecordingDispatcher:
-    """Records the steps the API scheduled, in order, as (step, id)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-
-    def start(self, run_id: int) -> None:
-        self.calls.append(("start", run_id))
-
-    def kick(self, run_id: int) -> None:
-        self.calls.append(("kick", run_id))
-
-    def design(self, run_id: int) -> None:
-        self.calls.append(("design", run_id))
-
-    def train(self, training_id: int) -> None:
-        self.calls.append(("train", training_id))
 
 
 @dataclass

@@ -23,29 +23,11 @@ from app.search.service import (
 )
 from app.search.states import RUN_STATUSES, RUN_TRANSITIONS, IllegalTransition, check_transition
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
+from tests.support.dispatch import RecordingDispatcher as Recorder
 from tests.support.db import db_sf, pg_sf, pg_url, sqlite_sf  # noqa: F401
 from tests.support.db import make_settings
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.fixtures import load_fixture
-
-
-class Recorder:
-    """A dispatcher that only writes down what it was asked to do."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-
-    def start(self, run_id: int) -> None:
-        self.calls.append(("start", run_id))
-
-    def kick(self, run_id: int) -> None:
-        self.calls.append(("kick", run_id))
-
-    def design(self, run_id: int) -> None:
-        self.calls.append(("design", run_id))
-
-    def train(self, training_id: int) -> None:
-        self.calls.append(("train", training_id))
 
 
 def offline_settings(tmp_path) -> Settings:
@@ -326,6 +308,14 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_the_normalized_score_is_eurekas_ratio_unless_the_baselines_are_too_close() -> None:
+    score, note = orchestrator.normalized_score(best=30.0, reference=40.0, sparse=20.0)
+    assert score == pytest.approx(0.5) and "(F - F_sparse) / (F_reference - F_sparse)" in note
+    assert orchestrator.normalized_score(best=60.0, reference=40.0, sparse=20.0)[0] == pytest.approx(2.0)
+    score, note = orchestrator.normalized_score(best=30.0, reference=35.3, sparse=36.0)
+    assert score is None and "about the same fitness" in note and "fitness_over_reference" in note
+
+
 def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:  # noqa: F811
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
@@ -342,7 +332,9 @@ def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:  # noqa
     best = doc["best_candidate"]["fitness"]
     final = doc["final"]
     assert final["baselines"] == {"reference": ref, "sparse": sparse}
-    assert final["normalized_score"] == pytest.approx((best - sparse) / (ref - sparse))
-    assert "(F - F_sparse) / (F_reference - F_sparse)" in final["normalized_score_note"]
+    score, note = orchestrator.normalized_score(best, ref, sparse)
+    assert final["normalized_score"] == score and final["normalized_score_note"] == note
+    if ref > 0:
+        assert final["fitness_over_reference"] == pytest.approx(best / ref)
     # the baselines are not candidates of the search: never the parent, never the best
     assert doc["best_candidate"]["origin"] == "llm" and doc["iterations"][0]["parent_id"] is None
