@@ -94,3 +94,20 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, name: str, doc: dict, plot) -> None:
+    """``out/<name>.json`` and ``out/<name>.png`` (drawn by ``plot(doc, path)``), and say where they are."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"{name}.json", doc)
+    plot(doc, out / f"{name}.png")
+    print(f"\nwrote {out / (name + '.json')} and {out / (name + '.png')}")

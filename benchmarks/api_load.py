@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, ROOT, machine_info, percentile, pyplot, write_json  # noqa: E402
+from benchmarks._common import RESULTS, ROOT, machine_info, percentile, pyplot, save_figure, write_outputs  # noqa: E402
 
 NAME = "api_load"
 TASK_BODY = {"env": "HalfCheetah-v5", "description": "bench", "designer": "offline", "iterations": 1, "samples": 1,
@@ -264,9 +264,7 @@ def plot(doc: dict, path: Path) -> None:
     fig.suptitle(f"rewardsmith API on loopback, PostgreSQL {doc['services']['postgres']} + Redis {doc['services']['redis']}, "
                  f"{st['clients']} concurrent clients; {doc['machine']['cpu_count']} CPUs shared by server and clients{mode}",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -377,10 +375,7 @@ def main() -> None:
           f"(first run's status: {doc['after']['run_status_of_first_task']}; {doc['after']['redis_keys']} Redis keys before the flush)")
     if args.quick:
         print("(--quick: 10 clients; run without --quick for the issue's 50)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"{NAME}.json", doc)
-    plot(doc, args.out / f"{NAME}.png")
-    print(f"\nwrote {args.out / (NAME + '.json')} and {args.out / (NAME + '.png')}")
+    write_outputs(args.out, NAME, doc, plot)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, machine_info, median, pyplot, write_json  # noqa: E402
+from benchmarks._common import RESULTS, machine_info, median, pyplot, save_figure, write_outputs  # noqa: E402
 
 NAME = "search_quality"
 DEFAULTS = {"seeds": 3, "iterations": 3, "samples": 4, "timesteps": 30_000, "final_seeds": 0,
@@ -251,9 +251,7 @@ def plot(doc: dict, path: Path) -> None:
     mode = " (QUICK: validation only)" if st["quick"] else ""
     fig.suptitle(f"{st['env']} '{st['description']}', offline designer: {st['iterations']} iterations × {st['samples']} "
                  f"samples × {st['timesteps']:,} steps; {doc['machine']['cpu_count']} CPUs{mode}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -355,10 +353,7 @@ def report(doc: dict, out: Path) -> None:
         print(f"  runs that did not succeed: {s['runs_not_succeeded']}")
     if quick:
         print("  (--quick: budgets far too small for meaningful figures; run without --quick)")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"{NAME}.json", doc)
-    plot(doc, out / f"{NAME}.png")
-    print(f"\nwrote {out / (NAME + '.json')} and {out / (NAME + '.png')} ({doc['total_seconds']:.0f} s in all)")
+    write_outputs(out, NAME, doc, plot)
 
 
 if __name__ == "__main__":

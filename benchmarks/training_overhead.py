@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, ROOT, machine_info, median, pyplot, write_json  # noqa: E402
+from benchmarks._common import RESULTS, ROOT, machine_info, median, pyplot, save_figure, write_outputs  # noqa: E402
 
 NAME = "training_overhead"
 TARGET = 0.95
@@ -304,9 +304,7 @@ def plot(doc: dict, path: Path) -> None:
     mode = " (QUICK: validation only)" if doc["settings"]["quick"] else ""
     fig.suptitle(f"{doc['settings']['env']}: {doc['settings']['timesteps']:,} steps × {len(pairs)} pairs, "
                  f"{doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}){mode}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -392,10 +390,7 @@ def main() -> None:
           "checkpoint and evaluation, saving)")
     if args.quick:
         print("  (--quick: too short for the target; run without --quick for the real figures)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"{NAME}.json", doc)
-    plot(doc, args.out / f"{NAME}.png")
-    print(f"\nwrote {args.out / (NAME + '.json')} and {args.out / (NAME + '.png')}")
+    write_outputs(args.out, NAME, doc, plot)
 
 
 if __name__ == "__main__":
