@@ -11,10 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from envs.capture import Layout, StateCapture, quiet_mujoco
+from envs.capture import Layout
 from envs.geometry import quat_angular_velocity, quat_to_euler, quat_upright
-
-__all__ = ["Layout", "State", "StateCapture", "build_state", "quiet_mujoco"]
 
 
 def _kin(lay: Layout, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,8 @@ import numpy as np
 from envs import get_spec
 from envs.make import sample_rows
 from envs.spec import EnvSpec
-from envs.state import Layout, build_state
+from envs.capture import Layout
+from envs.state import build_state
 from workers.sandbox.policy import ProgramRejected, Violation
 from workers.sandbox.program import Program, ProgramError, call_fitness, call_reward, load_program
 

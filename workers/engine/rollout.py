@@ -9,7 +9,8 @@ import numpy as np
 
 from envs.make import make_env
 from envs.spec import EnvSpec
-from envs.state import Layout, State, build_state
+from envs.capture import Layout
+from envs.state import State, build_state
 from workers.sandbox.program import Program, call_fitness, call_reward
 
 EVAL_SEED_BASE = 1_000_003

@@ -13,7 +13,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from envs.state import Layout, build_state
+from envs.capture import Layout
+from envs.state import build_state
 from workers.sandbox.program import Program, ProgramError, call_reward
 
 
