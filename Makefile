@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps test test-fast demo serve clean
+.PHONY: install system-deps lint test test-fast demo serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ system-deps:
 		else echo "note: install chromium and libegl1 for the browser and video tests"; fi; \
 	fi
 
-test: install system-deps
+# ruff (lint and format) over the whole tree; mypy where types are checked (pyproject.toml [tool.mypy]).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: install

@@ -29,8 +29,12 @@ class Settings(BaseSettings):
     """Tasks one user may create per minute."""
 
     # LLM (OpenAI-compatible)
-    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "REWARDSMITH_OPENAI_BASE_URL"))
-    openai_api_key: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "REWARDSMITH_OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "REWARDSMITH_OPENAI_BASE_URL")
+    )
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "REWARDSMITH_OPENAI_API_KEY")
+    )
     llm_model: str | None = None
     """Model name; with no model and no API key the offline designer is used."""
     llm_temperature: float = 1.0
@@ -68,7 +72,7 @@ class Settings(BaseSettings):
         return self.sandbox_wall_seconds + 120.0
 
     @model_validator(mode="after")
-    def _safe(self) -> "Settings":
+    def _safe(self) -> Settings:
         if self.task_time_limit >= self.broker_visibility_timeout:
             raise ValueError(
                 f"REWARDSMITH_SANDBOX_WALL_SECONDS ({self.sandbox_wall_seconds:g}) + 120 s must stay below "

@@ -69,8 +69,13 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = JSONResponse(
-            {"error": {"code": "payload_too_large", "message": f"request bodies are limited to {self.limit:,} bytes",
-                       "field": None}},
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"request bodies are limited to {self.limit:,} bytes",
+                    "field": None,
+                }
+            },
             status_code=413,
         )
         await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
@@ -79,8 +84,11 @@ class BodySizeLimit:
 
 def _error_json(exc: RewardsmithError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return JSONResponse({"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
-                        status_code=exc.status_code, headers=headers)
+    return JSONResponse(
+        {"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
+        status_code=exc.status_code,
+        headers=headers,
+    )
 
 
 def _framework_error_json(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -93,8 +101,9 @@ def _framework_error_json(request: Request, exc: StarletteHTTPException) -> JSON
         code, message = "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
     else:
         code, message = f"http_{exc.status_code}", str(exc.detail)
-    return JSONResponse({"error": {"code": code, "message": message, "field": None}}, status_code=exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "field": None}}, status_code=exc.status_code, headers=exc.headers
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -140,8 +149,10 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         message, field = _validation_message(exc)
-        return JSONResponse({"error": {"code": "invalid_input", "message": message, "field": field},
-                             "detail": jsonable(exc.errors())}, status_code=422)
+        return JSONResponse(
+            {"error": {"code": "invalid_input", "message": message, "field": field}, "detail": jsonable(exc.errors())},
+            status_code=422,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

@@ -16,8 +16,20 @@ RESULTS = ROOT / "benchmarks" / "results"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PACKAGES = ("torch", "mujoco", "stable-baselines3", "gymnasium", "numpy", "sqlalchemy", "fastapi", "uvicorn", "httpx",
-            "psycopg", "redis", "celery")
+PACKAGES = (
+    "torch",
+    "mujoco",
+    "stable-baselines3",
+    "gymnasium",
+    "numpy",
+    "sqlalchemy",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "psycopg",
+    "redis",
+    "celery",
+)
 
 
 def cpu_model() -> str:
@@ -57,7 +69,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "versions": versions,
         "load_average_at_start": load_average(),
-        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -33,11 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, ROOT, machine_info, percentile, pyplot, save_figure, write_outputs  # noqa: E402
+from benchmarks._common import RESULTS, ROOT, machine_info, percentile, pyplot, save_figure, write_outputs
 
 NAME = "api_load"
-TASK_BODY = {"env": "HalfCheetah-v5", "description": "bench", "designer": "offline", "iterations": 1, "samples": 1,
-             "timesteps": 2048}
+TASK_BODY = {
+    "env": "HalfCheetah-v5",
+    "description": "bench",
+    "designer": "offline",
+    "iterations": 1,
+    "samples": 1,
+    "timesteps": 2048,
+}
 
 
 def free_port() -> int:
@@ -97,8 +103,10 @@ class RedisDb:
     def claim(self) -> None:
         size = self.client.dbsize()
         if size:
-            raise SystemExit(f"redis database {self.db} holds {size} keys; pick an empty one with --redis-db "
-                             "(this benchmark flushes the database it uses)")
+            raise SystemExit(
+                f"redis database {self.db} holds {size} keys; pick an empty one with --redis-db "
+                "(this benchmark flushes the database it uses)"
+            )
         self.version = self.client.info("server").get("redis_version")
         self.used = True
 
@@ -123,7 +131,12 @@ class Server:
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [rewardsmith_bin(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--no-embedded-worker"],
-            env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     def wait_ready(self, timeout: float) -> float:
         import httpx
@@ -166,8 +179,18 @@ class Server:
 # -------------------------------------------------------------------------------------------------- load
 
 
-async def phase(base: str, token: str, *, method: str, path: str, body: dict | None, clients: int, requests: int,
-                max_seconds: float, record: bool = True) -> dict:
+async def phase(
+    base: str,
+    token: str,
+    *,
+    method: str,
+    path: str,
+    body: dict | None,
+    clients: int,
+    requests: int,
+    max_seconds: float,
+    record: bool = True,
+) -> dict:
     """``clients`` concurrent clients (one connection each) share ``requests`` requests or ``max_seconds``."""
     import httpx
 
@@ -180,8 +203,12 @@ async def phase(base: str, token: str, *, method: str, path: str, body: dict | N
 
     async def client() -> None:
         nonlocal issued
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0,
-                                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as c:
+        async with httpx.AsyncClient(
+            base_url=base,
+            headers=headers,
+            timeout=30.0,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        ) as c:
             while issued < requests and time.monotonic() < deadline:
                 issued += 1
                 t = time.perf_counter()
@@ -205,9 +232,17 @@ async def phase(base: str, token: str, *, method: str, path: str, body: dict | N
     duration = time.perf_counter() - started
     done = sum(statuses.values())
     out = {
-        "method": method, "path": path, "clients": clients, "requests_planned": requests, "requests": done,
-        "ok": len(latencies), "errors": done - len(latencies), "status_counts": statuses, "error_samples": errors,
-        "seconds": duration, "requests_per_second": done / duration if duration else None,
+        "method": method,
+        "path": path,
+        "clients": clients,
+        "requests_planned": requests,
+        "requests": done,
+        "ok": len(latencies),
+        "errors": done - len(latencies),
+        "status_counts": statuses,
+        "error_samples": errors,
+        "seconds": duration,
+        "requests_per_second": done / duration if duration else None,
         "stopped_by_time_limit": done < requests,
     }
     if record:
@@ -250,9 +285,14 @@ def plot(doc: dict, path: Path) -> None:
         p = doc["phases"][key]
         vals = [p.get(s) or 0.0 for s in stats]
         xs = [i + (j - 0.5) * w for i in range(len(stats))]
-        ax.bar(xs, vals, w, color=colors[key],
-               label=f"{labels[key]}: {p['requests_per_second']:.0f} req/s, {p['errors']} errors")
-        for x, v in zip(xs, vals):
+        ax.bar(
+            xs,
+            vals,
+            w,
+            color=colors[key],
+            label=f"{labels[key]}: {p['requests_per_second']:.0f} req/s, {p['errors']} errors",
+        )
+        for x, v in zip(xs, vals, strict=False):
             ax.annotate(f"{v:.0f}", (x, v), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(stats)))
     ax.set_xticklabels(["p50", "p90", "p99", "max"])
@@ -261,21 +301,28 @@ def plot(doc: dict, path: Path) -> None:
     ax.legend(fontsize=8)
     st = doc["settings"]
     mode = " (QUICK: validation only)" if st["quick"] else ""
-    fig.suptitle(f"rewardsmith API on loopback, PostgreSQL {doc['services']['postgres']} + Redis {doc['services']['redis']}, "
-                 f"{st['clients']} concurrent clients; {doc['machine']['cpu_count']} CPUs shared by server and clients{mode}",
-                 fontsize=10)
+    fig.suptitle(
+        f"rewardsmith API on loopback, PostgreSQL {doc['services']['postgres']} + Redis {doc['services']['redis']}, "
+        f"{st['clients']} concurrent clients; {doc['machine']['cpu_count']} CPUs shared by server and clients{mode}",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--gets", type=int, default=2_000, help="GET /runs/{id} requests")
     ap.add_argument("--posts", type=int, default=500, help="POST /tasks requests")
     ap.add_argument("--warmup-seconds", type=float, default=3.0, help="unrecorded GETs and POSTs first")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="time limit of each measured phase")
-    ap.add_argument("--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-                    help="a PostgreSQL URL allowed to CREATE and DROP DATABASE")
+    ap.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL URL allowed to CREATE and DROP DATABASE",
+    )
     ap.add_argument("--redis-host", default="127.0.0.1")
     ap.add_argument("--redis-port", type=int, default=6379)
     ap.add_argument("--redis-db", type=int, default=13, help="a spare, empty Redis database (flushed at the end)")
@@ -289,13 +336,22 @@ def main() -> None:
     doc: dict = {
         "benchmark": NAME,
         "issue": "p50/p99 latency of GET /runs/{id} and POST /tasks with 50 concurrent clients, loopback, PostgreSQL + Redis",
-        "settings": {"clients": args.clients, "gets": args.gets, "posts": args.posts, "warmup_seconds": args.warmup_seconds,
-                     "max_seconds": args.max_seconds, "task_body": TASK_BODY, "quick": args.quick,
-                     "server": "rewardsmith serve --no-embedded-worker (one uvicorn process), no worker: tasks stay queued"},
+        "settings": {
+            "clients": args.clients,
+            "gets": args.gets,
+            "posts": args.posts,
+            "warmup_seconds": args.warmup_seconds,
+            "max_seconds": args.max_seconds,
+            "task_body": TASK_BODY,
+            "quick": args.quick,
+            "server": "rewardsmith serve --no-embedded-worker (one uvicorn process), no worker: tasks stay queued",
+        },
         "machine": machine_info(),
     }
-    print(f"{NAME}: {args.clients} clients, {args.gets:,} GETs, {args.posts:,} POSTs "
-          f"(machine: {doc['machine']['cpu_count']} CPUs, {doc['machine']['cpu_model']}, load {doc['machine']['load_average_at_start']})")
+    print(
+        f"{NAME}: {args.clients} clients, {args.gets:,} GETs, {args.posts:,} POSTs "
+        f"(machine: {doc['machine']['cpu_count']} CPUs, {doc['machine']['cpu_model']}, load {doc['machine']['load_average_at_start']})"
+    )
 
     redis_db = RedisDb(args.redis_host, args.redis_port, args.redis_db)
     redis_db.claim()
@@ -304,18 +360,32 @@ def main() -> None:
     server = None
     try:
         db_url = pg.create()
-        doc["services"] = {"postgres": pg.version, "redis": redis_db.version, "database": pg.name, "redis_db": args.redis_db}
-        print(f"services: PostgreSQL {pg.version} (database {pg.name}, created), Redis {redis_db.version} (db {args.redis_db})")
-        env = {**os.environ,
-               "REWARDSMITH_DATABASE_URL": db_url,
-               "REWARDSMITH_BROKER_URL": redis_db.url,
-               "REWARDSMITH_DATA_DIR": str(tmp / "data"),
-               "REWARDSMITH_TASK_RATE_PER_MINUTE": "1000000",
-               "REWARDSMITH_MAX_TASK_TIMESTEPS": str(10**15),
-               "REWARDSMITH_ENVIRONMENT": "local"}
+        doc["services"] = {
+            "postgres": pg.version,
+            "redis": redis_db.version,
+            "database": pg.name,
+            "redis_db": args.redis_db,
+        }
+        print(
+            f"services: PostgreSQL {pg.version} (database {pg.name}, created), Redis {redis_db.version} (db {args.redis_db})"
+        )
+        env = {
+            **os.environ,
+            "REWARDSMITH_DATABASE_URL": db_url,
+            "REWARDSMITH_BROKER_URL": redis_db.url,
+            "REWARDSMITH_DATA_DIR": str(tmp / "data"),
+            "REWARDSMITH_TASK_RATE_PER_MINUTE": "1000000",
+            "REWARDSMITH_MAX_TASK_TIMESTEPS": str(10**15),
+            "REWARDSMITH_ENVIRONMENT": "local",
+        }
         env.pop("REWARDSMITH_SECRET_KEY", None)
-        made = subprocess.run([rewardsmith_bin(), "users", "create", "bench", "--admin"], env=env, cwd=ROOT,
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            [rewardsmith_bin(), "users", "create", "bench", "--admin"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         if made.returncode != 0:
             raise RuntimeError(f"`rewardsmith users create` failed:\n{made.stdout}\n{made.stderr}")
         token = made.stdout.strip().splitlines()[-1].split()[-1]
@@ -327,7 +397,9 @@ def main() -> None:
 
         import httpx
 
-        r = httpx.post(f"{server.base}/api/v1/tasks", json=TASK_BODY, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        r = httpx.post(
+            f"{server.base}/api/v1/tasks", json=TASK_BODY, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         r.raise_for_status()
         run_id = r.json()["run_id"]
         get_path = f"/api/v1/runs/{run_id}"
@@ -336,12 +408,37 @@ def main() -> None:
             phases = {}
             if args.warmup_seconds > 0:
                 for method, path, body in (("GET", get_path, None), ("POST", "/api/v1/tasks", TASK_BODY)):
-                    await phase(server.base, token, method=method, path=path, body=body, clients=args.clients,
-                                requests=10**9, max_seconds=args.warmup_seconds / 2, record=False)
-            phases["get_run"] = await phase(server.base, token, method="GET", path=get_path, body=None,
-                                            clients=args.clients, requests=args.gets, max_seconds=args.max_seconds)
-            phases["post_task"] = await phase(server.base, token, method="POST", path="/api/v1/tasks", body=TASK_BODY,
-                                              clients=args.clients, requests=args.posts, max_seconds=args.max_seconds)
+                    await phase(
+                        server.base,
+                        token,
+                        method=method,
+                        path=path,
+                        body=body,
+                        clients=args.clients,
+                        requests=10**9,
+                        max_seconds=args.warmup_seconds / 2,
+                        record=False,
+                    )
+            phases["get_run"] = await phase(
+                server.base,
+                token,
+                method="GET",
+                path=get_path,
+                body=None,
+                clients=args.clients,
+                requests=args.gets,
+                max_seconds=args.max_seconds,
+            )
+            phases["post_task"] = await phase(
+                server.base,
+                token,
+                method="POST",
+                path="/api/v1/tasks",
+                body=TASK_BODY,
+                clients=args.clients,
+                requests=args.posts,
+                max_seconds=args.max_seconds,
+            )
             return phases
 
         doc["phases"] = asyncio.run(drive())
@@ -362,17 +459,23 @@ def main() -> None:
         print(f"cleanup: server stopped, database {pg.name} dropped, redis db {args.redis_db} flushed")
     doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
-    print(f"\n{'endpoint':<24} {'reqs':>6} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"\n{'endpoint':<24} {'reqs':>6} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    )
     for key, label in (("get_run", "GET /api/v1/runs/{id}"), ("post_task", "POST /api/v1/tasks")):
         p = doc["phases"][key]
-        print(f"{label:<24} {p['requests']:>6} {p['errors']:>6} {p['requests_per_second']:>8.1f} {p['p50_ms'] or 0:>8.1f} "
-              f"{p['p90_ms'] or 0:>8.1f} {p['p99_ms'] or 0:>8.1f} {p['max_ms'] or 0:>8.1f}"
-              + ("  (stopped by the time limit)" if p["stopped_by_time_limit"] else ""))
+        print(
+            f"{label:<24} {p['requests']:>6} {p['errors']:>6} {p['requests_per_second']:>8.1f} {p['p50_ms'] or 0:>8.1f} "
+            f"{p['p90_ms'] or 0:>8.1f} {p['p99_ms'] or 0:>8.1f} {p['max_ms'] or 0:>8.1f}"
+            + ("  (stopped by the time limit)" if p["stopped_by_time_limit"] else "")
+        )
         if p["errors"]:
             print(f"    status counts {p['status_counts']}; e.g. {p['error_samples'][:2]}")
-    print(f"\n{args.clients} concurrent clients (one keep-alive connection each) on the same machine as the server; "
-          f"no worker ran, so the {doc['phases']['post_task']['ok']} tasks created stay queued "
-          f"(first run's status: {doc['after']['run_status_of_first_task']}; {doc['after']['redis_keys']} Redis keys before the flush)")
+    print(
+        f"\n{args.clients} concurrent clients (one keep-alive connection each) on the same machine as the server; "
+        f"no worker ran, so the {doc['phases']['post_task']['ok']} tasks created stay queued "
+        f"(first run's status: {doc['after']['run_status_of_first_task']}; {doc['after']['redis_keys']} Redis keys before the flush)"
+    )
     if args.quick:
         print("(--quick: 10 clients; run without --quick for the issue's 50)")
     write_outputs(args.out, NAME, doc, plot)

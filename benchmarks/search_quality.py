@@ -32,13 +32,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, machine_info, median, pyplot, save_figure, write_outputs  # noqa: E402
+from benchmarks._common import RESULTS, machine_info, median, pyplot, save_figure, write_outputs
 
 NAME = "search_quality"
-DEFAULTS = {"seeds": 3, "iterations": 3, "samples": 4, "timesteps": 30_000, "final_seeds": 0,
-            "train_options": {"eval_episodes": 3}}
-QUICK = {"seeds": 1, "iterations": 1, "samples": 2, "timesteps": 4_096, "final_seeds": 0,
-         "train_options": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2}}
+DEFAULTS = {
+    "seeds": 3,
+    "iterations": 3,
+    "samples": 4,
+    "timesteps": 30_000,
+    "final_seeds": 0,
+    "train_options": {"eval_episodes": 3},
+}
+QUICK = {
+    "seeds": 1,
+    "iterations": 1,
+    "samples": 2,
+    "timesteps": 4_096,
+    "final_seeds": 0,
+    "train_options": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2},
+}
 # --quick uses 4,096 (not 2,048) steps: PPO rounds every training up to a whole rollout (n_envs x n_steps = 2,048
 # on HalfCheetah), so with 2,048 the screening would already be the full budget and halving could not save anything.
 
@@ -69,11 +81,24 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
     engine = make_engine(url)
     sf = sessionmaker(bind=engine, expire_on_commit=False)
     dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=args.parallel)
-    options = {"baselines": True, "final_seeds": args.final_seeds, "successive_halving": halving,
-               "screen_fraction": args.screen_fraction, "train": dict(args.train_options)}
-    spec = TaskSpec(env=env, description=description, fitness=fitness, designer="offline",
-                    iterations=args.iterations, samples=args.samples, timesteps=args.timesteps, seed=seed,
-                    options=options)
+    options = {
+        "baselines": True,
+        "final_seeds": args.final_seeds,
+        "successive_halving": halving,
+        "screen_fraction": args.screen_fraction,
+        "train": dict(args.train_options),
+    }
+    spec = TaskSpec(
+        env=env,
+        description=description,
+        fitness=fitness,
+        designer="offline",
+        iterations=args.iterations,
+        samples=args.samples,
+        timesteps=args.timesteps,
+        seed=seed,
+        options=options,
+    )
     with session_scope(sf) as s:
         _, run = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
         run_id = run.id
@@ -83,12 +108,18 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
 
     def progress() -> None:
         with session_scope(sf) as s:
-            finished = s.query(Training).filter(Training.run_id == run_id,
-                                                Training.status.not_in(("queued", "running"))).count()
+            finished = (
+                s.query(Training)
+                .filter(Training.run_id == run_id, Training.status.not_in(("queued", "running")))
+                .count()
+            )
             total = s.query(Training).filter(Training.run_id == run_id).count()
         if finished != done[0]:
             done[0] = finished
-            print(f"    [{label} seed {seed}] {finished}/{total} trainings done, {time.monotonic() - t0:.0f} s", flush=True)
+            print(
+                f"    [{label} seed {seed}] {finished}/{total} trainings done, {time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
 
     status = dispatcher.run_until_settled(run_id, on_tick=progress)
     wall = time.monotonic() - t0
@@ -108,21 +139,40 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
             learn_seconds += float((t.result or {}).get("learn_seconds") or 0.0)
         candidates = []
         for c in sorted(run.candidates, key=lambda c: c.id):
-            candidates.append({
-                "id": c.id, "iteration": c.iteration.index if c.iteration is not None else None, "origin": c.origin,
-                "status": c.status, "fitness": c.fitness, "error": (c.error or "")[:300] or None,
-                "trainings": [{"purpose": t.purpose, "status": t.status, "timesteps": t.timesteps, "steps_trained": steps_of(t),
-                               "fitness": ((t.result or {}).get("fitness") or {}).get("mean")} for t in c.trainings],
-            })
+            candidates.append(
+                {
+                    "id": c.id,
+                    "iteration": c.iteration.index if c.iteration is not None else None,
+                    "origin": c.origin,
+                    "status": c.status,
+                    "fitness": c.fitness,
+                    "error": (c.error or "")[:300] or None,
+                    "trainings": [
+                        {
+                            "purpose": t.purpose,
+                            "status": t.status,
+                            "timesteps": t.timesteps,
+                            "steps_trained": steps_of(t),
+                            "fitness": ((t.result or {}).get("fitness") or {}).get("mean"),
+                        }
+                        for t in c.trainings
+                    ],
+                }
+            )
         best = next((c for c in candidates if c["id"] == run.best_candidate_id), None)
         base = final.get("baselines") or {}
         out = {
-            "seed": seed, "successive_halving": halving, "status": status, "error": run.error,
-            "wall_seconds": wall, "learn_seconds_sum": learn_seconds,
+            "seed": seed,
+            "successive_halving": halving,
+            "status": status,
+            "error": run.error,
+            "wall_seconds": wall,
+            "learn_seconds_sum": learn_seconds,
             "best_fitness": best["fitness"] if best else None,
             "best_candidate": best,
-            "best_trained_to_full_budget": bool(best and any(t["purpose"] == "full" and t["status"] == "ok"
-                                                             for t in best["trainings"])),
+            "best_trained_to_full_budget": bool(
+                best and any(t["purpose"] == "full" and t["status"] == "ok" for t in best["trainings"])
+            ),
             "reference_fitness": base.get("reference"),
             "sparse_fitness": base.get("sparse"),
             "normalized_score": final.get("normalized_score"),
@@ -148,17 +198,28 @@ def summarise(per_seed: list[dict]) -> dict:
     for p in per_seed:
         f, h = p["full"], p["sh"]
         full_steps, sh_steps = f["steps_trained"]["search"], h["steps_trained"]["search"]
-        rows.append({
-            "seed": p["seed"],
-            "compute_saved": 1 - sh_steps / full_steps if full_steps else None,
-            "compute_saved_usage": (1 - h["usage_timesteps_trained"] / f["usage_timesteps_trained"]
-                                    if f["usage_timesteps_trained"] else None),
-            "wall_saved": 1 - h["wall_seconds"] / f["wall_seconds"] if f["wall_seconds"] else None,
-            "best_fitness_lost": (f["best_fitness"] - h["best_fitness"]
-                                  if f["best_fitness"] is not None and h["best_fitness"] is not None else None),
-            "normalized_score_lost": (f["normalized_score"] - h["normalized_score"]
-                                      if f["normalized_score"] is not None and h["normalized_score"] is not None else None),
-        })
+        rows.append(
+            {
+                "seed": p["seed"],
+                "compute_saved": 1 - sh_steps / full_steps if full_steps else None,
+                "compute_saved_usage": (
+                    1 - h["usage_timesteps_trained"] / f["usage_timesteps_trained"]
+                    if f["usage_timesteps_trained"]
+                    else None
+                ),
+                "wall_saved": 1 - h["wall_seconds"] / f["wall_seconds"] if f["wall_seconds"] else None,
+                "best_fitness_lost": (
+                    f["best_fitness"] - h["best_fitness"]
+                    if f["best_fitness"] is not None and h["best_fitness"] is not None
+                    else None
+                ),
+                "normalized_score_lost": (
+                    f["normalized_score"] - h["normalized_score"]
+                    if f["normalized_score"] is not None and h["normalized_score"] is not None
+                    else None
+                ),
+            }
+        )
     full_scores = [p["full"]["normalized_score"] for p in per_seed]
     sh_scores = [p["sh"]["normalized_score"] for p in per_seed]
 
@@ -174,9 +235,12 @@ def summarise(per_seed: list[dict]) -> dict:
         "best_over_reference_sh": [over_reference(p["sh"]) for p in per_seed],
         "best_over_reference_full_mean": _mean([over_reference(p["full"]) for p in per_seed]),
         "best_over_reference_sh_mean": _mean([over_reference(p["sh"]) for p in per_seed]),
-        "reference_minus_sparse": [p["full"]["reference_fitness"] - p["full"]["sparse_fitness"]
-                                   if p["full"]["reference_fitness"] is not None and p["full"]["sparse_fitness"] is not None
-                                   else None for p in per_seed],
+        "reference_minus_sparse": [
+            p["full"]["reference_fitness"] - p["full"]["sparse_fitness"]
+            if p["full"]["reference_fitness"] is not None and p["full"]["sparse_fitness"] is not None
+            else None
+            for p in per_seed
+        ],
         "normalized_score_full_mean": _mean(full_scores),
         "normalized_score_full_median": median([x for x in full_scores if x is not None]),
         "normalized_score_sh_mean": _mean(sh_scores),
@@ -188,8 +252,12 @@ def summarise(per_seed: list[dict]) -> dict:
         "wall_saved_mean": _mean([r["wall_saved"] for r in rows]),
         "best_fitness_lost_mean": _mean([r["best_fitness_lost"] for r in rows]),
         "normalized_score_lost_mean": _mean([r["normalized_score_lost"] for r in rows]),
-        "runs_not_succeeded": [f"seed {p['seed']} {k}: {p[k]['status']}" for p in per_seed for k in ("full", "sh")
-                               if p[k]["status"] != "succeeded"],
+        "runs_not_succeeded": [
+            f"seed {p['seed']} {k}: {p[k]['status']}"
+            for p in per_seed
+            for k in ("full", "sh")
+            if p[k]["status"] != "succeeded"
+        ],
     }
 
 
@@ -216,16 +284,38 @@ def plot(doc: dict, path: Path) -> None:
     ax.set_xticks(idx)
     ax.set_xticklabels([f"seed {x}" for x in seeds])
     ax.set_ylabel("normalized score (F − F_sparse) / (F_ref − F_sparse)")
-    ax.set_title(f"normalized score: mean full {_fmt(s['normalized_score_full_mean'], '.2f')}, "
-                 f"SH {_fmt(s['normalized_score_sh_mean'], '.2f')}")
+    ax.set_title(
+        f"normalized score: mean full {_fmt(s['normalized_score_full_mean'], '.2f')}, "
+        f"SH {_fmt(s['normalized_score_sh_mean'], '.2f')}"
+    )
     ax.legend(fontsize=8)
 
     ax = axes[1]
     for key, color, label in (("full", "#1f77b4", "full best"), ("sh", "#ff7f0e", "SH best")):
-        ax.scatter(idx, [p[key]["best_fitness"] for p in per_seed], color=color, label=label, zorder=3,
-                   marker="o" if key == "full" else "s")
-    ax.scatter(idx, [p["full"]["reference_fitness"] for p in per_seed], color="k", marker="_", s=400, label="reference (full run)")
-    ax.scatter(idx, [p["full"]["sparse_fitness"] for p in per_seed], color="#888888", marker="_", s=400, label="sparse (full run)")
+        ax.scatter(
+            idx,
+            [p[key]["best_fitness"] for p in per_seed],
+            color=color,
+            label=label,
+            zorder=3,
+            marker="o" if key == "full" else "s",
+        )
+    ax.scatter(
+        idx,
+        [p["full"]["reference_fitness"] for p in per_seed],
+        color="k",
+        marker="_",
+        s=400,
+        label="reference (full run)",
+    )
+    ax.scatter(
+        idx,
+        [p["full"]["sparse_fitness"] for p in per_seed],
+        color="#888888",
+        marker="_",
+        s=400,
+        label="sparse (full run)",
+    )
     ax.set_xticks(idx)
     ax.set_xticklabels([f"seed {x}" for x in seeds])
     ax.set_ylabel(f"fitness ({doc['settings']['fitness']})")
@@ -237,25 +327,37 @@ def plot(doc: dict, path: Path) -> None:
     hs = [p["sh"]["steps_trained"]["search"] / 1e3 for p in per_seed]
     ax.bar([i - w / 2 for i in idx], fs, w, label="full search", color="#1f77b4")
     ax.bar([i + w / 2 for i in idx], hs, w, label="successive halving", color="#ff7f0e")
-    for i, r in zip(idx, s["per_seed"]):
-        ax.annotate(f"saved {_fmt(r['compute_saved'], '.0%')}\nscore lost {_fmt(r['normalized_score_lost'], '+.2f')}",
-                    (i, max(fs[i], hs[i])), ha="center", va="bottom", fontsize=8)
+    for i, r in zip(idx, s["per_seed"], strict=False):
+        ax.annotate(
+            f"saved {_fmt(r['compute_saved'], '.0%')}\nscore lost {_fmt(r['normalized_score_lost'], '+.2f')}",
+            (i, max(fs[i], hs[i])),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylim(0, max(fs + hs + [1e-3]) * 1.25)
     ax.set_xticks(idx)
     ax.set_xticklabels([f"seed {x}" for x in seeds])
     ax.set_ylabel("candidate env steps trained, thousands (baselines excluded)")
-    ax.set_title(f"compute saved {_fmt(s['compute_saved_mean'], '.0%')} vs score lost "
-                 f"{_fmt(s['normalized_score_lost_mean'], '+.3f')} (mean)")
+    ax.set_title(
+        f"compute saved {_fmt(s['compute_saved_mean'], '.0%')} vs score lost "
+        f"{_fmt(s['normalized_score_lost_mean'], '+.3f')} (mean)"
+    )
     ax.legend(fontsize=8, loc="lower right")
     st = doc["settings"]
     mode = " (QUICK: validation only)" if st["quick"] else ""
-    fig.suptitle(f"{st['env']} '{st['description']}', offline designer: {st['iterations']} iterations × {st['samples']} "
-                 f"samples × {st['timesteps']:,} steps; {doc['machine']['cpu_count']} CPUs{mode}", fontsize=10)
+    fig.suptitle(
+        f"{st['env']} '{st['description']}', offline designer: {st['iterations']} iterations × {st['samples']} "
+        f"samples × {st['timesteps']:,} steps; {doc['machine']['cpu_count']} CPUs{mode}",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--env", default="HalfCheetah-v5")
     ap.add_argument("--description", default="make the cheetah run forward as fast as it can")
     ap.add_argument("--fitness", default="forward_distance")
@@ -264,7 +366,11 @@ def main() -> None:
     ap.add_argument("--samples", type=int, help=f"candidates per iteration (default {DEFAULTS['samples']})")
     ap.add_argument("--timesteps", type=int, help=f"budget of each training (default {DEFAULTS['timesteps']:,})")
     ap.add_argument("--final-seeds", type=int, help="re-evaluations of the best on more seeds (default 0)")
-    ap.add_argument("--train-options", type=json.loads, help=f"JSON of training options (default {json.dumps(DEFAULTS['train_options'])})")
+    ap.add_argument(
+        "--train-options",
+        type=json.loads,
+        help=f"JSON of training options (default {json.dumps(DEFAULTS['train_options'])})",
+    )
     ap.add_argument("--screen-fraction", type=float, default=0.25, help="successive halving's screening budget")
     ap.add_argument("--parallel", type=int, default=None, help="parallel trainings (default: the CPU count)")
     ap.add_argument("--keep", action="store_true", help="keep the databases and artifacts (printed path)")
@@ -284,17 +390,32 @@ def main() -> None:
     doc: dict = {
         "benchmark": NAME,
         "issue": "offline designer's best vs the reference reward at equal budget (normalized score, several seeds); "
-                 "successive halving's compute saved vs quality lost",
-        "settings": {"env": args.env, "description": args.description, "fitness": args.fitness, "designer": "offline",
-                     "seeds": list(range(args.seeds)), "iterations": args.iterations, "samples": args.samples,
-                     "timesteps": args.timesteps, "final_seeds": args.final_seeds, "train_options": args.train_options,
-                     "screen_fraction": args.screen_fraction, "parallel": args.parallel, "quick": args.quick},
+        "successive halving's compute saved vs quality lost",
+        "settings": {
+            "env": args.env,
+            "description": args.description,
+            "fitness": args.fitness,
+            "designer": "offline",
+            "seeds": list(range(args.seeds)),
+            "iterations": args.iterations,
+            "samples": args.samples,
+            "timesteps": args.timesteps,
+            "final_seeds": args.final_seeds,
+            "train_options": args.train_options,
+            "screen_fraction": args.screen_fraction,
+            "parallel": args.parallel,
+            "quick": args.quick,
+        },
         "machine": machine_info(),
     }
-    print(f"{NAME}: {args.env} '{args.description}', offline designer, seeds {doc['settings']['seeds']}: "
-          f"{args.iterations} iterations x {args.samples} samples x {args.timesteps:,} steps, train options "
-          f"{args.train_options}, final_seeds {args.final_seeds}")
-    print(f"machine: {doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}), load {doc['machine']['load_average_at_start']}")
+    print(
+        f"{NAME}: {args.env} '{args.description}', offline designer, seeds {doc['settings']['seeds']}: "
+        f"{args.iterations} iterations x {args.samples} samples x {args.timesteps:,} steps, train options "
+        f"{args.train_options}, final_seeds {args.final_seeds}"
+    )
+    print(
+        f"machine: {doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}), load {doc['machine']['load_average_at_start']}"
+    )
     workroot = Path(tempfile.mkdtemp(prefix="rewardsmith-search-bench-"))
     per_seed = []
     started = time.monotonic()
@@ -303,14 +424,24 @@ def main() -> None:
             row = {"seed": seed}
             for key, halving in (("full", False), ("sh", True)):
                 print(f"  seed {seed}: {'successive halving' if halving else 'full search'} ...", flush=True)
-                r = one_search(env=args.env, description=args.description, fitness=args.fitness, seed=seed,
-                               halving=halving, args=args, workroot=workroot)
+                r = one_search(
+                    env=args.env,
+                    description=args.description,
+                    fitness=args.fitness,
+                    seed=seed,
+                    halving=halving,
+                    args=args,
+                    workroot=workroot,
+                )
                 row[key] = r
-                print(f"  seed {seed} {key:>4}: {r['status']}, best {_fmt(r['best_fitness'])}, reference "
-                      f"{_fmt(r['reference_fitness'])}, sparse {_fmt(r['sparse_fitness'])}, normalized "
-                      f"{_fmt(r['normalized_score'])}, candidate steps {r['steps_trained']['search']:,} "
-                      f"(usage.timesteps_trained {r['usage_timesteps_trained']}), {r['wall_seconds']:.0f} s"
-                      + (f" — {r['error']}" if r["error"] else ""), flush=True)
+                print(
+                    f"  seed {seed} {key:>4}: {r['status']}, best {_fmt(r['best_fitness'])}, reference "
+                    f"{_fmt(r['reference_fitness'])}, sparse {_fmt(r['sparse_fitness'])}, normalized "
+                    f"{_fmt(r['normalized_score'])}, candidate steps {r['steps_trained']['search']:,} "
+                    f"(usage.timesteps_trained {r['usage_timesteps_trained']}), {r['wall_seconds']:.0f} s"
+                    + (f" — {r['error']}" if r["error"] else ""),
+                    flush=True,
+                )
             per_seed.append(row)
     finally:
         if not args.keep:
@@ -329,26 +460,36 @@ def report(doc: dict, out: Path) -> None:
     doc["summary"] = s = summarise(per_seed)
     quick = doc["settings"]["quick"]
 
-    print(f"\n{'seed':>4} {'mode':>5} {'best F':>9} {'ref F':>9} {'sparse F':>9} {'norm':>7} {'steps':>9} {'usage steps':>11} {'wall s':>7}")
+    print(
+        f"\n{'seed':>4} {'mode':>5} {'best F':>9} {'ref F':>9} {'sparse F':>9} {'norm':>7} {'steps':>9} {'usage steps':>11} {'wall s':>7}"
+    )
     for p in per_seed:
         for key in ("full", "sh"):
             r = p[key]
-            print(f"{p['seed']:>4} {key:>5} {_fmt(r['best_fitness'], '9.3f')} {_fmt(r['reference_fitness'], '9.3f')} "
-                  f"{_fmt(r['sparse_fitness'], '9.3f')} {_fmt(r['normalized_score'], '7.3f')} {r['steps_trained']['search']:>9,} "
-                  f"{r['usage_timesteps_trained'] or 0:>11,} {r['wall_seconds']:>7.0f}")
+            print(
+                f"{p['seed']:>4} {key:>5} {_fmt(r['best_fitness'], '9.3f')} {_fmt(r['reference_fitness'], '9.3f')} "
+                f"{_fmt(r['sparse_fitness'], '9.3f')} {_fmt(r['normalized_score'], '7.3f')} {r['steps_trained']['search']:>9,} "
+                f"{r['usage_timesteps_trained'] or 0:>11,} {r['wall_seconds']:>7.0f}"
+            )
     print("\nsummary")
-    print(f"  normalized score (offline designer's best vs the reference reward, equal budget): mean "
-          f"{_fmt(s['normalized_score_full_mean'])} full search, {_fmt(s['normalized_score_sh_mean'])} with successive halving "
-          "(1 = as good as the reference reward, 0 = as good as training on the fitness itself)")
-    print(f"  best fitness / reference reward's fitness (equal budget and seed): "
-          f"{', '.join(_fmt(x, '.2f') for x in s['best_over_reference_full'])} full search (mean "
-          f"{_fmt(s['best_over_reference_full_mean'], '.2f')}), "
-          f"{', '.join(_fmt(x, '.2f') for x in s['best_over_reference_sh'])} with successive halving (mean "
-          f"{_fmt(s['best_over_reference_sh_mean'], '.2f')}); reference minus sparse fitness per seed: "
-          f"{', '.join(_fmt(x, '.1f') for x in s['reference_minus_sparse'])} (near 0: the normalized score is noise)")
-    print(f"  successive halving: compute saved {_fmt(s['compute_saved_mean'], '.1%')} of candidate training steps "
-          f"(wall time saved {_fmt(s['wall_saved_mean'], '.1%')}), best fitness lost {_fmt(s['best_fitness_lost_mean'], '+.3f')}, "
-          f"normalized score lost {_fmt(s['normalized_score_lost_mean'], '+.3f')} (mean over seeds; positive = SH worse)")
+    print(
+        f"  normalized score (offline designer's best vs the reference reward, equal budget): mean "
+        f"{_fmt(s['normalized_score_full_mean'])} full search, {_fmt(s['normalized_score_sh_mean'])} with successive halving "
+        "(1 = as good as the reference reward, 0 = as good as training on the fitness itself)"
+    )
+    print(
+        f"  best fitness / reference reward's fitness (equal budget and seed): "
+        f"{', '.join(_fmt(x, '.2f') for x in s['best_over_reference_full'])} full search (mean "
+        f"{_fmt(s['best_over_reference_full_mean'], '.2f')}), "
+        f"{', '.join(_fmt(x, '.2f') for x in s['best_over_reference_sh'])} with successive halving (mean "
+        f"{_fmt(s['best_over_reference_sh_mean'], '.2f')}); reference minus sparse fitness per seed: "
+        f"{', '.join(_fmt(x, '.1f') for x in s['reference_minus_sparse'])} (near 0: the normalized score is noise)"
+    )
+    print(
+        f"  successive halving: compute saved {_fmt(s['compute_saved_mean'], '.1%')} of candidate training steps "
+        f"(wall time saved {_fmt(s['wall_saved_mean'], '.1%')}), best fitness lost {_fmt(s['best_fitness_lost_mean'], '+.3f')}, "
+        f"normalized score lost {_fmt(s['normalized_score_lost_mean'], '+.3f')} (mean over seeds; positive = SH worse)"
+    )
     if s["runs_not_succeeded"]:
         print(f"  runs that did not succeed: {s['runs_not_succeeded']}")
     if quick:

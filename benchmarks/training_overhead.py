@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, ROOT, machine_info, median, pyplot, save_figure, write_outputs  # noqa: E402
+from benchmarks._common import RESULTS, ROOT, machine_info, median, pyplot, save_figure, write_outputs
 
 NAME = "training_overhead"
 TARGET = 0.95
@@ -67,22 +67,38 @@ def baseline_child(env_id: str, timesteps: int, seed: int) -> None:
     model.learn(total_timesteps=timesteps)
     learn_seconds = time.perf_counter() - start
     vec.close()
-    print(json.dumps({
-        "timesteps": int(model.num_timesteps),
-        "learn_seconds": learn_seconds,
-        "steps_per_second": model.num_timesteps / learn_seconds,
-        "import_seconds": imported - t0,
-        "setup_seconds": start - imported,
-        "torch_threads": torch.get_num_threads(),
-    }))
+    print(
+        json.dumps(
+            {
+                "timesteps": int(model.num_timesteps),
+                "learn_seconds": learn_seconds,
+                "steps_per_second": model.num_timesteps / learn_seconds,
+                "import_seconds": imported - t0,
+                "setup_seconds": start - imported,
+                "torch_threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def run_baseline(env_id: str, timesteps: int, seed: int) -> dict:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, __file__, "--baseline-child", "--env", env_id, "--timesteps", str(timesteps), "--seed", str(seed)],
+        [
+            sys.executable,
+            __file__,
+            "--baseline-child",
+            "--env",
+            env_id,
+            "--timesteps",
+            str(timesteps),
+            "--seed",
+            str(seed),
+        ],
         env={**os.environ, **THREAD_ENV, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     wall = time.monotonic() - started
     if proc.returncode != 0:
@@ -103,13 +119,24 @@ def run_contract(env_id: str, timesteps: int, seed: int, workdir: Path, wall_lim
     spec = envs.get_spec(env_id)
     out = workdir / f"contract-{time.monotonic_ns()}"
     started = time.monotonic()
-    result = evaluate_reward(env=env_id, reward_source=spec.reference_reward, fitness_name=spec.default_fitness,
-                             fitness_source=None, timesteps=timesteps, seed=seed, out=out,
-                             limits=Limits(wall_seconds=wall_limit), video=False, options=dict(SANDBOX_OPTIONS))
+    result = evaluate_reward(
+        env=env_id,
+        reward_source=spec.reference_reward,
+        fitness_name=spec.default_fitness,
+        fitness_source=None,
+        timesteps=timesteps,
+        seed=seed,
+        out=out,
+        limits=Limits(wall_seconds=wall_limit),
+        video=False,
+        options=dict(SANDBOX_OPTIONS),
+    )
     wall = time.monotonic() - started
     if result.get("status") != "ok":
-        raise RuntimeError(f"the sandboxed training ended '{result.get('status')}': {result.get('error')}\n"
-                           f"{result.get('stderr_tail', '')[-3000:]}")
+        raise RuntimeError(
+            f"the sandboxed training ended '{result.get('status')}': {result.get('error')}\n"
+            f"{result.get('stderr_tail', '')[-3000:]}"
+        )
     return {
         "timesteps": int(result["timesteps"]),
         "learn_seconds": float(result["learn_seconds"]),
@@ -263,9 +290,14 @@ def plot(doc: dict, path: Path) -> None:
     b = [p["baseline"]["steps_per_second"] for p in pairs]
     ax.bar([i - w / 2 for i in idx], b, w, label="plain SB3 (Gymnasium reward)", color="#888888")
     ax.bar([i + w / 2 for i in idx], a, w, label="rewardsmith (contract + wrapper + sandbox)", color="#1f77b4")
-    for i, p in zip(idx, pairs):
-        ax.annotate(f"{p['ratio_learn']:.3f}", (i, max(p["contract"]["steps_per_second"], p["baseline"]["steps_per_second"])),
-                    ha="center", va="bottom", fontsize=9)
+    for i, p in zip(idx, pairs, strict=False):
+        ax.annotate(
+            f"{p['ratio_learn']:.3f}",
+            (i, max(p["contract"]["steps_per_second"], p["baseline"]["steps_per_second"])),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     ax.set_xticks(idx)
     ax.set_xlabel("pair (ratio A/B above the bars)")
     ax.set_ylabel("PPO steps/s (learn phase)")
@@ -287,11 +319,23 @@ def plot(doc: dict, path: Path) -> None:
 
     if raw:
         ax = axes[2]
-        labels = ["MuJoCo env\nstep", "StateCapture\n(extra)", "build_state\n(/N envs)", "call_reward\n(/N envs)",
-                  f"vec x{raw['n_envs']}\nplain", f"vec x{raw['n_envs']}\n+contract"]
+        labels = [
+            "MuJoCo env\nstep",
+            "StateCapture\n(extra)",
+            "build_state\n(/N envs)",
+            "call_reward\n(/N envs)",
+            f"vec x{raw['n_envs']}\nplain",
+            f"vec x{raw['n_envs']}\n+contract",
+        ]
         n = raw["n_envs"]
-        vals = [raw["plain_env_us_per_step"], raw["statecapture_us_per_step"], raw["build_state_us_per_vector_step"] / n,
-                raw["call_reward_us_per_vector_step"] / n, raw["plain_vec_us_per_env_step"], raw["contract_vec_us_per_env_step"]]
+        vals = [
+            raw["plain_env_us_per_step"],
+            raw["statecapture_us_per_step"],
+            raw["build_state_us_per_vector_step"] / n,
+            raw["call_reward_us_per_vector_step"] / n,
+            raw["plain_vec_us_per_env_step"],
+            raw["contract_vec_us_per_env_step"],
+        ]
         colors = ["#888888", "#1f77b4", "#1f77b4", "#1f77b4", "#888888", "#1f77b4"]
         ax.bar(range(len(vals)), vals, color=colors)
         for i, v in enumerate(vals):
@@ -300,15 +344,22 @@ def plot(doc: dict, path: Path) -> None:
         ax.set_xticks(range(len(vals)))
         ax.set_xticklabels(labels, fontsize=7)
         ax.set_ylabel("µs per env step (median of interleaved repeats)")
-        ax.set_title(f"raw env: {raw['plain_env_steps_per_second']:,.0f} steps/s; contract {raw['contract_us_per_env_step']:.1f} µs/env step")
+        ax.set_title(
+            f"raw env: {raw['plain_env_steps_per_second']:,.0f} steps/s; contract {raw['contract_us_per_env_step']:.1f} µs/env step"
+        )
     mode = " (QUICK: validation only)" if doc["settings"]["quick"] else ""
-    fig.suptitle(f"{doc['settings']['env']}: {doc['settings']['timesteps']:,} steps × {len(pairs)} pairs, "
-                 f"{doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}){mode}", fontsize=10)
+    fig.suptitle(
+        f"{doc['settings']['env']}: {doc['settings']['timesteps']:,} steps × {len(pairs)} pairs, "
+        f"{doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}){mode}",
+        fontsize=10,
+    )
     save_figure(fig, path)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--env", default="HalfCheetah-v5")
     ap.add_argument("--pairs", type=int, default=3, help="A/B pairs (A = rewardsmith, B = plain SB3)")
     ap.add_argument("--timesteps", type=int, default=100_000, help="PPO steps of each training")
@@ -316,8 +367,12 @@ def main() -> None:
     ap.add_argument("--raw-steps", type=int, default=20_000, help="env steps of each raw-speed measurement")
     ap.add_argument("--raw-calls", type=int, default=5_000, help="timed calls of build_state / call_reward")
     ap.add_argument("--raw-repeats", type=int, default=3, help="interleaved repeats of each raw measurement (median)")
-    ap.add_argument("--warmup-steps", type=int, default=2_048,
-                    help="an unrecorded A and B of this many steps first (page cache, imports); 0 for none")
+    ap.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=2_048,
+        help="an unrecorded A and B of this many steps first (page cache, imports); 0 for none",
+    )
     ap.add_argument("--wall-limit", type=float, default=7200.0, help="sandbox wall-clock limit of one training, s")
     ap.add_argument("--quick", action="store_true", help="1 pair x 8,192 steps, small raw measurements, no warm-up")
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON and PNG")
@@ -334,9 +389,19 @@ def main() -> None:
     doc: dict = {
         "benchmark": NAME,
         "issue": "PPO steps/s with the reference reward through contract + wrapper + sandbox vs plain SB3; target ratio >= 0.95",
-        "settings": {"env": args.env, "pairs": args.pairs, "timesteps": args.timesteps, "seed": args.seed,
-                     "raw_steps": args.raw_steps, "raw_calls": args.raw_calls, "raw_repeats": args.raw_repeats, "warmup_steps": args.warmup_steps,
-                     "quick": args.quick, "sandbox_options": SANDBOX_OPTIONS, "order": "A (rewardsmith), B (plain SB3), A, B, ..."},
+        "settings": {
+            "env": args.env,
+            "pairs": args.pairs,
+            "timesteps": args.timesteps,
+            "seed": args.seed,
+            "raw_steps": args.raw_steps,
+            "raw_calls": args.raw_calls,
+            "raw_repeats": args.raw_repeats,
+            "warmup_steps": args.warmup_steps,
+            "quick": args.quick,
+            "sandbox_options": SANDBOX_OPTIONS,
+            "order": "A (rewardsmith), B (plain SB3), A, B, ...",
+        },
         "machine": machine_info(),
     }
     from dataclasses import asdict
@@ -345,19 +410,31 @@ def main() -> None:
 
     doc["settings"]["ppo"] = asdict(envs.get_spec(args.env).ppo)
     print(f"{NAME}: {args.env}, {args.pairs} pair(s) x {args.timesteps:,} steps, PPO {doc['settings']['ppo']}")
-    print(f"machine: {doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}), load {doc['machine']['load_average_at_start']}")
+    print(
+        f"machine: {doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu_model']}), load {doc['machine']['load_average_at_start']}"
+    )
 
     t = time.monotonic()
     raw = raw_env_speed(args.env, args.raw_steps, args.raw_calls, args.seed, args.raw_repeats)
     doc["raw_env"] = raw
-    print(f"\nraw env ({args.raw_steps:,} random-action steps, median of {args.raw_repeats}, {time.monotonic() - t:.0f} s):")
-    print(f"  plain {args.env}:                 {raw['plain_env_steps_per_second']:9,.0f} steps/s  ({raw['plain_env_us_per_step']:.1f} µs/step)")
-    print(f"  make_env (single-env StateCapture, eval only):{raw['statecapture_env_steps_per_second']:9,.0f} steps/s  (+{raw['statecapture_us_per_step']:.1f} µs/step)")
+    print(
+        f"\nraw env ({args.raw_steps:,} random-action steps, median of {args.raw_repeats}, {time.monotonic() - t:.0f} s):"
+    )
+    print(
+        f"  plain {args.env}:                 {raw['plain_env_steps_per_second']:9,.0f} steps/s  ({raw['plain_env_us_per_step']:.1f} µs/step)"
+    )
+    print(
+        f"  make_env (single-env StateCapture, eval only):{raw['statecapture_env_steps_per_second']:9,.0f} steps/s  (+{raw['statecapture_us_per_step']:.1f} µs/step)"
+    )
     print(f"  DummyVecEnv x{raw['n_envs']} plain:             {raw['plain_vec_steps_per_second']:9,.0f} env steps/s")
-    print(f"  DummyVecEnv x{raw['n_envs']} + ContractReward:  {raw['contract_vec_steps_per_second']:9,.0f} env steps/s  (ratio {raw['contract_vec_ratio']:.3f})")
-    print(f"  contract per vector step of {raw['n_envs']}: build_state {raw['build_state_us_per_vector_step']:.1f} µs + "
-          f"call_reward {raw['call_reward_us_per_vector_step']:.1f} µs = {raw['contract_us_per_vector_step']:.1f} µs "
-          f"({raw['contract_us_per_env_step']:.1f} µs per env step)")
+    print(
+        f"  DummyVecEnv x{raw['n_envs']} + ContractReward:  {raw['contract_vec_steps_per_second']:9,.0f} env steps/s  (ratio {raw['contract_vec_ratio']:.3f})"
+    )
+    print(
+        f"  contract per vector step of {raw['n_envs']}: build_state {raw['build_state_us_per_vector_step']:.1f} µs + "
+        f"call_reward {raw['call_reward_us_per_vector_step']:.1f} µs = {raw['contract_us_per_vector_step']:.1f} µs "
+        f"({raw['contract_us_per_env_step']:.1f} µs per env step)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="rewardsmith-bench-") as tmp:
         workdir = Path(tmp)
@@ -366,28 +443,43 @@ def main() -> None:
             run_contract(args.env, args.warmup_steps, args.seed, workdir, args.wall_limit)
             run_baseline(args.env, args.warmup_steps, args.seed)
         pairs = []
-        print(f"\n{'pair':>4} {'A steps/s':>10} {'B steps/s':>10} {'ratio':>7}   {'A wall s':>9} {'B wall s':>9} {'ratio':>7}")
+        print(
+            f"\n{'pair':>4} {'A steps/s':>10} {'B steps/s':>10} {'ratio':>7}   {'A wall s':>9} {'B wall s':>9} {'ratio':>7}"
+        )
         for i in range(args.pairs):
             a = run_contract(args.env, args.timesteps, args.seed, workdir, args.wall_limit)
             b = run_baseline(args.env, args.timesteps, args.seed)
-            pair = {"pair": i + 1, "contract": a, "baseline": b,
-                    "ratio_learn": a["steps_per_second"] / b["steps_per_second"],
-                    # steps per whole-process second, so that > 1 still means A is faster
-                    "ratio_wall": (a["timesteps"] / a["wall_seconds"]) / (b["timesteps"] / b["wall_seconds"])}
+            pair = {
+                "pair": i + 1,
+                "contract": a,
+                "baseline": b,
+                "ratio_learn": a["steps_per_second"] / b["steps_per_second"],
+                # steps per whole-process second, so that > 1 still means A is faster
+                "ratio_wall": (a["timesteps"] / a["wall_seconds"]) / (b["timesteps"] / b["wall_seconds"]),
+            }
             pairs.append(pair)
-            print(f"{i + 1:>4} {a['steps_per_second']:>10,.0f} {b['steps_per_second']:>10,.0f} {pair['ratio_learn']:>7.3f}   "
-                  f"{a['wall_seconds']:>9.1f} {b['wall_seconds']:>9.1f} {pair['ratio_wall']:>7.3f}", flush=True)
+            print(
+                f"{i + 1:>4} {a['steps_per_second']:>10,.0f} {b['steps_per_second']:>10,.0f} {pair['ratio_learn']:>7.3f}   "
+                f"{a['wall_seconds']:>9.1f} {b['wall_seconds']:>9.1f} {pair['ratio_wall']:>7.3f}",
+                flush=True,
+            )
     doc["pairs"] = pairs
     doc["summary"] = s = summarise(pairs)
     doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
     print("\nsummary (A = rewardsmith contract + wrapper + sandbox, B = plain SB3, same PPO settings and seed)")
-    print(f"  learn-phase steps/s ratio A/B: median {s['ratio_learn_median']:.3f} (min {s['ratio_learn_min']:.3f}, "
-          f"max {s['ratio_learn_max']:.3f}) — target ≥ {TARGET}: {'MET' if s['meets_target'] else 'NOT MET'}")
-    print(f"  median learn steps/s: A {s['contract_steps_per_second_median']:,.0f}, B {s['baseline_steps_per_second_median']:,.0f}")
-    print(f"  whole-process wall: median A {s['contract_wall_seconds_median']:.1f} s, B {s['baseline_wall_seconds_median']:.1f} s; "
-          f"steps per wall second ratio {s['ratio_wall_median']:.3f} (A also pays the sandbox start, dry run, a 1-episode "
-          "checkpoint and evaluation, saving)")
+    print(
+        f"  learn-phase steps/s ratio A/B: median {s['ratio_learn_median']:.3f} (min {s['ratio_learn_min']:.3f}, "
+        f"max {s['ratio_learn_max']:.3f}) — target ≥ {TARGET}: {'MET' if s['meets_target'] else 'NOT MET'}"
+    )
+    print(
+        f"  median learn steps/s: A {s['contract_steps_per_second_median']:,.0f}, B {s['baseline_steps_per_second_median']:,.0f}"
+    )
+    print(
+        f"  whole-process wall: median A {s['contract_wall_seconds_median']:.1f} s, B {s['baseline_wall_seconds_median']:.1f} s; "
+        f"steps per wall second ratio {s['ratio_wall_median']:.3f} (A also pays the sandbox start, dry run, a 1-episode "
+        "checkpoint and evaluation, saving)"
+    )
     if args.quick:
         print("  (--quick: too short for the target; run without --quick for the real figures)")
     write_outputs(args.out, NAME, doc, plot)

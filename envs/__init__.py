@@ -7,9 +7,7 @@ import difflib
 from envs import ant, halfcheetah, hopper, humanoid, walker2d
 from envs.spec import EnvSpec
 
-REGISTRY: dict[str, EnvSpec] = {
-    m.SPEC.name: m.SPEC for m in (halfcheetah, hopper, walker2d, ant, humanoid)
-}
+REGISTRY: dict[str, EnvSpec] = {m.SPEC.name: m.SPEC for m in (halfcheetah, hopper, walker2d, ant, humanoid)}
 
 
 class UnknownEnvError(ValueError):

@@ -118,8 +118,12 @@ class Recorder:
         self._before, self._now = row[:k], row[k : 2 * k]
         self._qvel = row[layout.qvel_at : layout.bodies_at]
         nb, nc, nf = len(layout.body_ids), len(layout.contact_body_names), len(layout.foot_geoms)
-        self._bodies = row[layout.bodies_at : layout.forces_at].reshape(nb, 3) if nb and wanted("body_positions") else None
-        self._forces = row[layout.forces_at : layout.feet_at].reshape(nc, 6) if nc and wanted("contact_forces") else None
+        self._bodies = (
+            row[layout.bodies_at : layout.forces_at].reshape(nb, 3) if nb and wanted("body_positions") else None
+        )
+        self._forces = (
+            row[layout.forces_at : layout.feet_at].reshape(nc, 6) if nc and wanted("contact_forces") else None
+        )
         self._feet = row[layout.feet_at : layout.step_at] if nf and wanted("feet_contact") else None
         self._com = layout.spec.center_of_mass and wanted("com_position", "com_x_velocity", "com_y_velocity")
         self._foot_of = np.full(model.ngeom, -1)  # geom id -> index of the foot it belongs to

@@ -51,8 +51,6 @@ SPEC = EnvSpec(
     bodies=("torso", "pelvis", "right_foot", "left_foot", "right_lower_arm", "left_lower_arm"),
     contact_forces=True,
     center_of_mass=True,
-    ppo=PPODefaults(
-        n_envs=8, n_steps=256, gamma=0.99, gae_lambda=0.95, net_arch=(256, 256)
-    ),
+    ppo=PPODefaults(n_envs=8, n_steps=256, gamma=0.99, gae_lambda=0.95, net_arch=(256, 256)),
     default_timesteps=10_000_000,
 )

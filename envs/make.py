@@ -39,7 +39,9 @@ def layout_of(spec: EnvSpec) -> Layout:
         env.close()
 
 
-def sample_rows(spec: EnvSpec, *, count: int = 256, seed: int = 0, episode_steps: int = 120) -> tuple[Layout, np.ndarray]:
+def sample_rows(
+    spec: EnvSpec, *, count: int = 256, seed: int = 0, episode_steps: int = 120
+) -> tuple[Layout, np.ndarray]:
     """Raw rows of states visited under random actions, spread over several short episodes.
 
     Dry runs call candidate programs on these, so that a program sees the values it will

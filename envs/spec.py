@@ -29,16 +29,27 @@ COMMON_FIELDS: tuple[Field, ...] = (
     Field("pitch", "(N,)", "rad", "torso rotation about y"),
     Field("yaw", "(N,)", "rad", "torso rotation about z (heading)"),
     Field("upright", "(N,)", "1", "z-component of the torso's up axis: 1 upright, -1 upside down"),
-    Field("angular_velocity", "(N, 3)", "rad/s", "torso angular velocity about world x, y, z, mean over the last control step"),
-    Field("joint_positions", "(N, J)", "rad", "actuated joint angles, in the order of state.joint_names (= action order)"),
+    Field(
+        "angular_velocity",
+        "(N, 3)",
+        "rad/s",
+        "torso angular velocity about world x, y, z, mean over the last control step",
+    ),
+    Field(
+        "joint_positions", "(N, J)", "rad", "actuated joint angles, in the order of state.joint_names (= action order)"
+    ),
     Field("joint_velocities", "(N, J)", "rad/s", "actuated joint angular velocities, same order"),
     Field("is_healthy", "(N,)", "bool", "the env's own health test (the episode ends when it turns False)"),
     Field("dt", "float", "s", "control time step"),
     Field("step", "(N,)", "int", "step index within the episode, 1 after the first action"),
 )
 
-FEET_FIELD = Field("feet_contact", "(N, F)", "bool", "whether each foot touches the floor, in the order of state.feet_names")
-BODY_FIELD = Field("body_positions", "(N, B, 3)", "m", "world positions of named bodies, in the order of state.body_names")
+FEET_FIELD = Field(
+    "feet_contact", "(N, F)", "bool", "whether each foot touches the floor, in the order of state.feet_names"
+)
+BODY_FIELD = Field(
+    "body_positions", "(N, B, 3)", "m", "world positions of named bodies, in the order of state.body_names"
+)
 CONTACT_FIELD = Field(
     "contact_forces",
     "(N, C, 6)",

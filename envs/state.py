@@ -32,8 +32,11 @@ def _velocities(lay: Layout, raw: np.ndarray) -> dict:
     before, now = _kin(lay, raw)
     nq, dt = lay.nq, lay.dt
     if lay.spec.planar:
-        return {"x_velocity": (now[:, 0] - before[:, 0]) / dt, "y_velocity": np.zeros(len(raw)),
-                "z_velocity": (now[:, nq + 2] - before[:, nq + 2]) / dt}
+        return {
+            "x_velocity": (now[:, 0] - before[:, 0]) / dt,
+            "y_velocity": np.zeros(len(raw)),
+            "z_velocity": (now[:, nq + 2] - before[:, nq + 2]) / dt,
+        }
     vel = (now[:, nq : nq + 3] - before[:, nq : nq + 3]) / dt
     return {"x_velocity": vel[:, 0], "y_velocity": vel[:, 1], "z_velocity": vel[:, 2]}
 
@@ -63,8 +66,11 @@ def _com(lay: Layout, raw: np.ndarray) -> dict:
     before, now = _kin(lay, raw)
     c = slice(lay.nq + 7, lay.nq + 10)
     com, com_before = now[:, c], before[:, c]
-    return {"com_position": com.copy(), "com_x_velocity": (com[:, 0] - com_before[:, 0]) / lay.dt,
-            "com_y_velocity": (com[:, 1] - com_before[:, 1]) / lay.dt}
+    return {
+        "com_position": com.copy(),
+        "com_x_velocity": (com[:, 0] - com_before[:, 0]) / lay.dt,
+        "com_y_velocity": (com[:, 1] - com_before[:, 1]) / lay.dt,
+    }
 
 
 def _qpos_qvel(lay: Layout, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +88,17 @@ def _health(lay: Layout, raw: np.ndarray) -> dict:
 
 
 def _bodies(lay: Layout, raw: np.ndarray) -> dict:
-    return {"body_positions": raw[:, lay.bodies_at : lay.forces_at].reshape(len(raw), -1, 3),
-            "body_names": lay.spec.bodies}
+    return {
+        "body_positions": raw[:, lay.bodies_at : lay.forces_at].reshape(len(raw), -1, 3),
+        "body_names": lay.spec.bodies,
+    }
 
 
 def _contacts(lay: Layout, raw: np.ndarray) -> dict:
-    return {"contact_forces": raw[:, lay.forces_at : lay.feet_at].reshape(len(raw), -1, 6),
-            "contact_body_names": lay.contact_body_names}
+    return {
+        "contact_forces": raw[:, lay.forces_at : lay.feet_at].reshape(len(raw), -1, 6),
+        "contact_body_names": lay.contact_body_names,
+    }
 
 
 def _feet(lay: Layout, raw: np.ndarray) -> dict:
@@ -100,15 +110,36 @@ def _step(lay: Layout, raw: np.ndarray) -> dict:
 
 
 _GROUPS: list[Callable[[Layout, np.ndarray], dict]] = [
-    _positions, _velocities, _orientation, _spin, _com, _joints, _health, _bodies, _contacts, _feet, _step,
+    _positions,
+    _velocities,
+    _orientation,
+    _spin,
+    _com,
+    _joints,
+    _health,
+    _bodies,
+    _contacts,
+    _feet,
+    _step,
 ]
 _GROUP_OF: dict[str, Callable[[Layout, np.ndarray], dict]] = {}
-for _group, _names in zip(_GROUPS, (
-    ("x_position", "y_position", "z_position"), ("x_velocity", "y_velocity", "z_velocity"),
-    ("roll", "pitch", "yaw", "upright"), ("angular_velocity",), ("com_position", "com_x_velocity", "com_y_velocity"),
-    ("joint_positions", "joint_velocities"), ("is_healthy",), ("body_positions", "body_names"),
-    ("contact_forces", "contact_body_names"), ("feet_contact", "feet_names"), ("step",),
-)):
+for _group, _names in zip(
+    _GROUPS,
+    (
+        ("x_position", "y_position", "z_position"),
+        ("x_velocity", "y_velocity", "z_velocity"),
+        ("roll", "pitch", "yaw", "upright"),
+        ("angular_velocity",),
+        ("com_position", "com_x_velocity", "com_y_velocity"),
+        ("joint_positions", "joint_velocities"),
+        ("is_healthy",),
+        ("body_positions", "body_names"),
+        ("contact_forces", "contact_body_names"),
+        ("feet_contact", "feet_names"),
+        ("step",),
+    ),
+    strict=False,
+):
     _GROUP_OF.update(dict.fromkeys(_names, _group))
 
 
@@ -118,8 +149,9 @@ class State:
     Built from raw rows (``build_state``) or, in tests, from a dict of ready fields.
     """
 
-    def __init__(self, fields: dict[str, object] | None = None, *, layout: Layout | None = None,
-                 raw: np.ndarray | None = None) -> None:
+    def __init__(
+        self, fields: dict[str, object] | None = None, *, layout: Layout | None = None, raw: np.ndarray | None = None
+    ) -> None:
         self.__dict__["_layout"] = layout
         self.__dict__["_raw"] = raw
         self.__dict__.update(fields or {})

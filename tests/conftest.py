@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.db", "tests.support.fixtures"]
+"""Fixtures every test module may take by name: databases (``db_sf``, ``pg_sf``, ``sqlite_sf``) and the fake LLM."""
+
 ROOT = Path(__file__).resolve().parents[1]
-LLM_FIXTURES = ROOT.parent / "shared" / "fixtures" / "llm"
+LLM_FIXTURES = ROOT / "tests" / "fixtures" / "llm"
 ARTIFACTS = ROOT / "test-artifacts"
 
 

@@ -30,7 +30,7 @@ def container_env(env: dict, shell: dict[str, str]) -> dict[str, str]:
 def substitute(value: str, shell: dict[str, str]) -> str:
     def one(m: re.Match) -> str:
         name, op, arg = m.group(1), m.group(2), m.group(3)
-        if name in shell and shell[name]:
+        if shell.get(name):
             return shell[name]
         if op == ":?":
             raise AssertionError(f"compose would refuse to start: {arg}")
@@ -70,11 +70,14 @@ def test_api_and_worker_share_the_data_volume_and_dependencies_wait_for_health(c
     assert "rewardsmith-data:/data" in services["worker"]["volumes"]
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
     assert {"pgdata", "rewardsmith-data"} <= set(compose["volumes"])
-    assert services["api"]["depends_on"] == {"postgres": {"condition": "service_healthy"},
-                                             "redis": {"condition": "service_healthy"}}
+    assert services["api"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
     assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"
-    commented = [line.strip() for line in (ROOT / "compose.yaml").read_text().splitlines()
-                 if line.strip().startswith("#")]
+    commented = [
+        line.strip() for line in (ROOT / "compose.yaml").read_text().splitlines() if line.strip().startswith("#")
+    ]
     assert "# deploy:" in commented  # the GPU reservation block
     assert any(line.replace(" ", "") == "#-driver:nvidia" for line in commented)
 

@@ -22,7 +22,9 @@ def configure(app: Celery, settings: Settings) -> Celery:
     """Apply ``settings`` to ``app``: broker, acks_late, prefetch 1, time limit below the visibility timeout."""
     url = settings.resolved_broker_url
     # Redis and SQS redeliver unacknowledged messages after the visibility timeout; AMQP on connection loss.
-    options = {"visibility_timeout": settings.broker_visibility_timeout} if url.startswith(("redis", "rediss", "sqs")) else {}
+    options = (
+        {"visibility_timeout": settings.broker_visibility_timeout} if url.startswith(("redis", "rediss", "sqs")) else {}
+    )
     app.conf.update(
         broker_url=url,
         broker_connection_retry_on_startup=True,

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 from app.db.models import Candidate, Run, Task, User
 from app.errors import NotFound
 
-
 MAX_ID = 2**31 - 1
 """Ids are 32-bit integer columns; a larger (or non-positive) id names nothing, and the database must not see it
 (SQLite raises OverflowError on integers above 64 bits)."""

@@ -54,13 +54,18 @@ def token_from_cookie(request: Request, settings: Settings) -> str | None:
         return None
 
 
-bearer = HTTPBearer(auto_error=False, scheme_name="token",
-                    description="An API token: `rewardsmith users create NAME` prints one.")
+bearer = HTTPBearer(
+    auto_error=False, scheme_name="token", description="An API token: `rewardsmith users create NAME` prints one."
+)
 """Declares the Bearer scheme in the OpenAPI document (so /api/v1/docs can authorize); never refuses by itself."""
 
 
-def optional_user(request: Request, session: SessionDep, settings: SettingsDep,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User | None:
+def optional_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User | None:
     """The user behind the Bearer token or the dashboard's session cookie, if any."""
     token = credentials.credentials.strip() if credentials else None
     if not token:

@@ -14,11 +14,22 @@ from app.search.report import designer_label
 def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
     run = task.runs[-1] if task.runs else None
     return schemas.TaskOut(
-        id=task.id, run_id=run.id if run else None, env=task.env, description=task.description,
-        fitness=task.fitness_name, fitness_source=task.fitness_source, designer=task.designer,
-        iterations=task.iterations, samples=task.samples, timesteps=task.timesteps, seed=task.seed,
-        wait_for_feedback=task.wait_for_feedback, options=task.options, owner=owner.name if owner else None,
-        status=run.status if run else None, created_at=task.created_at,
+        id=task.id,
+        run_id=run.id if run else None,
+        env=task.env,
+        description=task.description,
+        fitness=task.fitness_name,
+        fitness_source=task.fitness_source,
+        designer=task.designer,
+        iterations=task.iterations,
+        samples=task.samples,
+        timesteps=task.timesteps,
+        seed=task.seed,
+        wait_for_feedback=task.wait_for_feedback,
+        options=task.options,
+        owner=owner.name if owner else None,
+        status=run.status if run else None,
+        created_at=task.created_at,
     )
 
 
@@ -27,8 +38,11 @@ def progress(run: Run) -> schemas.Progress:
     trainings: list[Training] = [t for c in run.candidates for t in c.trainings]
     done = sum(1 for t in trainings if t.status not in ("queued", "running"))
     return schemas.Progress(
-        iteration=len(run.iterations), iterations=run.task.iterations, candidates=dict(counts),
-        trainings_done=done, trainings_total=len(trainings),
+        iteration=len(run.iterations),
+        iterations=run.task.iterations,
+        candidates=dict(counts),
+        trainings_done=done,
+        trainings_total=len(trainings),
         timesteps_trained=int((run.usage or {}).get("timesteps_trained", 0)),
     )
 
@@ -36,17 +50,34 @@ def progress(run: Run) -> schemas.Progress:
 def run_out(session: Session, run: Run, model: str | None) -> schemas.RunOut:
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     return schemas.RunOut(
-        id=run.id, task_id=run.task_id, status=run.status, phase=run.phase, error=run.error, progress=progress(run),
-        best_candidate_id=run.best_candidate_id, best_fitness=best.fitness if best else None,
-        designer=designer_label(run, model), usage=run.usage or {}, final=run.final or {},
-        created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at,
+        id=run.id,
+        task_id=run.task_id,
+        status=run.status,
+        phase=run.phase,
+        error=run.error,
+        progress=progress(run),
+        best_candidate_id=run.best_candidate_id,
+        best_fitness=best.fitness if best else None,
+        designer=designer_label(run, model),
+        usage=run.usage or {},
+        final=run.final or {},
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
     )
 
 
 def candidate_summary(c: Candidate) -> schemas.CandidateSummary:
     return schemas.CandidateSummary(
-        id=c.id, run_id=c.run_id, iteration=c.iteration.index if c.iteration is not None else None, index=c.index,
-        origin=c.origin, parent_id=c.parent_id, status=c.status, fitness=c.fitness, fitness_std=c.fitness_std,
+        id=c.id,
+        run_id=c.run_id,
+        iteration=c.iteration.index if c.iteration is not None else None,
+        index=c.index,
+        origin=c.origin,
+        parent_id=c.parent_id,
+        status=c.status,
+        fitness=c.fitness,
+        fitness_std=c.fitness_std,
         error=c.error,
     )
 
@@ -72,15 +103,27 @@ def artifacts(c: Candidate, base: str = "/api/v1") -> list[schemas.ArtifactLink]
             continue
         for name in ARTIFACT_NAMES:
             if (Path(t.artifacts_dir) / name).is_file():
-                links.append(schemas.ArtifactLink(training_id=t.id, purpose=t.purpose, name=name,
-                                                  url=f"{base}/candidates/{c.id}/artifacts/{t.id}/{name}"))
+                links.append(
+                    schemas.ArtifactLink(
+                        training_id=t.id,
+                        purpose=t.purpose,
+                        name=name,
+                        url=f"{base}/candidates/{c.id}/artifacts/{t.id}/{name}",
+                    )
+                )
     return links
 
 
 def feedback_out(f: Feedback, user: User | None) -> schemas.FeedbackOut:
-    return schemas.FeedbackOut(id=f.id, candidate_id=f.candidate_id, text=f.text, rating=f.rating,
-                               user=user.name if user else None, used_in_iteration=f.used_in_iteration,
-                               created_at=f.created_at)
+    return schemas.FeedbackOut(
+        id=f.id,
+        candidate_id=f.candidate_id,
+        text=f.text,
+        rating=f.rating,
+        user=user.name if user else None,
+        used_in_iteration=f.used_in_iteration,
+        created_at=f.created_at,
+    )
 
 
 def candidate_out(session: Session, c: Candidate) -> schemas.CandidateOut:
@@ -88,14 +131,28 @@ def candidate_out(session: Session, c: Candidate) -> schemas.CandidateOut:
     result = (main.result or {}) if main else {}
     return schemas.CandidateOut(
         **candidate_summary(c).model_dump(),
-        code=c.code, answer=c.answer, critic=c.critic or [], dry_run=c.dry_run or {}, reflection=c.reflection,
-        diagnostics=(c.diagnostics or {}).get("items", []), components=result.get("components", {}),
-        checkpoints=result.get("checkpoints", []), episodes=result.get("episodes", []),
+        code=c.code,
+        answer=c.answer,
+        critic=c.critic or [],
+        dry_run=c.dry_run or {},
+        reflection=c.reflection,
+        diagnostics=(c.diagnostics or {}).get("items", []),
+        components=result.get("components", {}),
+        checkpoints=result.get("checkpoints", []),
+        episodes=result.get("episodes", []),
         trainings=[
-            schemas.TrainingOut(id=t.id, purpose=t.purpose, seed=t.seed, timesteps=t.timesteps, status=t.status,
-                                attempts=t.attempts, error=t.error, fitness=(t.result or {}).get("fitness"),
-                                progress=(t.result or {}).get("progress"),
-                                steps_per_second=(t.result or {}).get("steps_per_second"))
+            schemas.TrainingOut(
+                id=t.id,
+                purpose=t.purpose,
+                seed=t.seed,
+                timesteps=t.timesteps,
+                status=t.status,
+                attempts=t.attempts,
+                error=t.error,
+                fitness=(t.result or {}).get("fitness"),
+                progress=(t.result or {}).get("progress"),
+                steps_per_second=(t.result or {}).get("steps_per_second"),
+            )
             for t in c.trainings
         ],
         artifacts=artifacts(c),

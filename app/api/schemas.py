@@ -72,8 +72,12 @@ class TaskCreate(BaseModel):
 
     env: str = Field(..., max_length=64, examples=["HalfCheetah-v5"], json_schema_extra={"enum": envs.names()})
     description: str = Field(..., min_length=1, max_length=4000, examples=["make the cheetah run backwards"])
-    fitness: str = Field("forward_distance", max_length=20000, examples=list(METRICS),
-                         description="a built-in metric name, or a fitness program defining compute_fitness(traj)")
+    fitness: str = Field(
+        "forward_distance",
+        max_length=20000,
+        examples=list(METRICS),
+        description="a built-in metric name, or a fitness program defining compute_fitness(traj)",
+    )
     designer: Literal["llm", "offline"] | None = None
     iterations: int = Field(3, ge=1, le=50)
     samples: int = Field(4, ge=1, le=32)

@@ -48,7 +48,9 @@ def envs_show(env: str = typer.Argument(..., help="Env name, e.g. HalfCheetah-v5
 def check(
     file: Path | None = typer.Argument(None, help="Reward program to check."),
     env: str = typer.Option(..., "--env", help="Env whose states the dry run uses."),
-    fitness: Path | None = typer.Option(None, "--fitness", help="Check this fitness program instead of a reward program."),
+    fitness: Path | None = typer.Option(
+        None, "--fitness", help="Check this fitness program instead of a reward program."
+    ),
 ) -> None:
     """Check a reward (or fitness) program: static rules, then a dry run on states sampled from the env."""
     if (file is None) == (fitness is None):
@@ -89,7 +91,9 @@ def evaluate(
     reward: Path = typer.Option(..., "--reward", help="Reward program file."),
     out: Path = typer.Option(..., "--out", help="Directory for result.json, the policy and the video."),
     fitness: str | None = typer.Option(None, "--fitness", help="Built-in fitness metric (default forward_distance)."),
-    fitness_file: Path | None = typer.Option(None, "--fitness-file", help="A fitness program instead of a built-in metric."),
+    fitness_file: Path | None = typer.Option(
+        None, "--fitness-file", help="A fitness program instead of a built-in metric."
+    ),
     timesteps: int = typer.Option(50_000, "--timesteps", help="PPO training steps."),
     seed: int = typer.Option(0, "--seed"),
     video: bool = typer.Option(False, "--video", help="Record an mp4 of the trained policy."),
@@ -108,8 +112,13 @@ def evaluate(
     source = read_text(reward, "reward")
     fsource = read_text(fitness_file, "fitness") if fitness_file else None
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps"),
-        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
     ) as progress:
         bar = progress.add_task(f"training {env}", total=timesteps, note="checking")
 
@@ -121,8 +130,16 @@ def evaluate(
 
         try:
             result = evaluate_reward(
-                env=env, reward_source=source, fitness_name=fitness, fitness_source=fsource, timesteps=timesteps,
-                seed=seed, out=out, limits=sandbox_limits(), video=video, options={"eval_episodes": eval_episodes},
+                env=env,
+                reward_source=source,
+                fitness_name=fitness,
+                fitness_source=fsource,
+                timesteps=timesteps,
+                seed=seed,
+                out=out,
+                limits=sandbox_limits(),
+                video=video,
+                options={"eval_episodes": eval_episodes},
                 on_event=on_event,
             )
         except (UnknownFitnessError, ProgramRejected) as e:
@@ -145,7 +162,10 @@ def _summary(result: dict, out: Path) -> None:
     for name, series in (result.get("components") or {}).items():
         last = next((s for s in reversed(series) if s), None)
         if last:
-            table.add_row(f"component {escape(name)}", f"mean {last['mean']:.4g} (min {last['min']:.3g}, max {last['max']:.3g}) at the end")
+            table.add_row(
+                f"component {escape(name)}",
+                f"mean {last['mean']:.4g} (min {last['min']:.3g}, max {last['max']:.3g}) at the end",
+            )
     if result.get("timesteps"):
         table.add_row("timesteps", f"{result['timesteps']:,}")
     if result.get("steps_per_second"):

@@ -31,12 +31,20 @@ def run(
     samples: int = typer.Option(4, "--samples", help="Candidates per round (K)."),
     timesteps: int = typer.Option(50_000, "--timesteps", help="PPO steps per candidate."),
     seed: int = typer.Option(0, "--seed"),
-    successive_halving: bool = typer.Option(False, "--successive-halving", help="Screen all K on a fraction, continue the better half."),
+    successive_halving: bool = typer.Option(
+        False, "--successive-halving", help="Screen all K on a fraction, continue the better half."
+    ),
     final_seeds: int = typer.Option(3, "--final-seeds", help="Extra seeds to re-evaluate the best on (0: none)."),
-    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Train the reference and sparse rewards for a normalized score."),
-    critic_review: bool = typer.Option(False, "--critic-review", help="Let the LLM review each candidate before training."),
+    baselines: bool = typer.Option(
+        True, "--baselines/--no-baselines", help="Train the reference and sparse rewards for a normalized score."
+    ),
+    critic_review: bool = typer.Option(
+        False, "--critic-review", help="Let the LLM review each candidate before training."
+    ),
     eval_episodes: int = typer.Option(5, "--eval-episodes", help="Deterministic episodes per final evaluation."),
-    episode_steps: int | None = typer.Option(None, "--episode-steps", help="Cap on episode length (default: the env's 1000)."),
+    episode_steps: int | None = typer.Option(
+        None, "--episode-steps", help="Cap on episode length (default: the env's 1000)."
+    ),
     parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
 ) -> None:
     """Search for a reward: K candidates × N iterations, trained in the sandbox; writes run.json and best_reward.py."""
@@ -47,29 +55,47 @@ def run(
     train_opts = {"eval_episodes": eval_episodes}
     if episode_steps:
         train_opts["episode_steps"] = episode_steps
-    spec = TaskSpec(env=env, description=task, fitness=fitness_value, designer=designer, iterations=iterations,
-                    samples=samples, timesteps=timesteps, seed=seed,
-                    options={"successive_halving": successive_halving, "final_seeds": final_seeds,
-                             "baselines": baselines, "critic_review": critic_review, "train": train_opts})
+    spec = TaskSpec(
+        env=env,
+        description=task,
+        fitness=fitness_value,
+        designer=designer,
+        iterations=iterations,
+        samples=samples,
+        timesteps=timesteps,
+        seed=seed,
+        options={
+            "successive_halving": successive_halving,
+            "final_seeds": final_seeds,
+            "baselines": baselines,
+            "critic_review": critic_review,
+            "train": train_opts,
+        },
+    )
     upgrade(settings.resolved_database_url)
     sf = session_factory(settings.resolved_database_url)
     dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=parallel)
     try:
         with session_scope(sf) as s:
-            t, r = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
+            _t, r = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
             run_id = r.id
             label = designer_label(r, settings.llm_model)
     except InvalidInput as e:
         fail(f"{e.field}: {e.message}" if e.field else e.message)
-    console.print(f"run {run_id}: {env}, '{task}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
-                  f"designer: [bold]{label}[/]", highlight=False)
+    console.print(
+        f"run {run_id}: {env}, '{task}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
+        f"designer: [bold]{label}[/]",
+        highlight=False,
+    )
     seen: dict[int, tuple] = {}
 
     def on_tick() -> None:
         with session_scope(sf) as s:
             for c in s.query(Candidate).filter(Candidate.run_id == run_id).order_by(Candidate.id):
-                progress = next((t.result.get("progress") for t in reversed(c.trainings)
-                                 if t.status == "running" and t.result), None)
+                progress = next(
+                    (t.result.get("progress") for t in reversed(c.trainings) if t.status == "running" and t.result),
+                    None,
+                )
                 key = (c.status, c.fitness, progress.get("timesteps") if progress else None)
                 if seen.get(c.id) == key:
                     continue
@@ -78,8 +104,9 @@ def run(
                 fit = f", fitness {c.fitness:.4g}" if c.fitness is not None else ""
                 prog = f" ({progress['timesteps']:,}/{progress['total']:,} steps)" if progress else ""
                 note = f" — {c.error.splitlines()[0][:160]}" if c.error and c.status != "trained" else ""
-                console.print(escape(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"),
-                              highlight=False)
+                console.print(
+                    escape(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
+                )
 
     status = dispatcher.run_until_settled(run_id, on_tick=on_tick)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,15 +121,30 @@ def run(
     colour = "green" if status == "succeeded" else "red"
     console.print(f"run {run_id}: [{colour}]{status}[/]" + (f" — {doc['error']}" if doc["error"] else ""))
     if best:
-        console.print(f"best candidate {best['id']}: fitness {best['fitness']:.4g}"
-                      + (f"; over {len(final['fitness_per_seed'])} seeds {final['fitness_mean']:.4g} ± {final['fitness_std']:.3g}"
-                         if final.get("fitness_per_seed") else "")
-                      + (f"; {final['fitness_over_reference']:.2f}x the reference reward's fitness"
-                         if final.get("fitness_over_reference") is not None else "")
-                      + (f"; normalized score {final['normalized_score']:.3g}" if final.get("normalized_score") is not None else ""))
+        console.print(
+            f"best candidate {best['id']}: fitness {best['fitness']:.4g}"
+            + (
+                f"; over {len(final['fitness_per_seed'])} seeds {final['fitness_mean']:.4g} ± {final['fitness_std']:.3g}"
+                if final.get("fitness_per_seed")
+                else ""
+            )
+            + (
+                f"; {final['fitness_over_reference']:.2f}x the reference reward's fitness"
+                if final.get("fitness_over_reference") is not None
+                else ""
+            )
+            + (
+                f"; normalized score {final['normalized_score']:.3g}"
+                if final.get("normalized_score") is not None
+                else ""
+            )
+        )
     usage = doc["usage"] or {}
-    console.print(f"tokens: {usage.get('total_tokens', 0):,} ({usage.get('requests', 0)} requests, "
-                  f"{usage.get('cached_requests', 0)} from cache); designer: {doc['designer']}", highlight=False)
+    console.print(
+        f"tokens: {usage.get('total_tokens', 0):,} ({usage.get('requests', 0)} requests, "
+        f"{usage.get('cached_requests', 0)} from cache); designer: {doc['designer']}",
+        highlight=False,
+    )
     console.print(f"wrote {out / 'run.json'}" + (f" and {out / 'best_reward.py'}" if best else ""), highlight=False)
     if status != "succeeded":
         err.print("the run did not succeed; see run.json for each candidate's error")

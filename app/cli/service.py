@@ -21,8 +21,24 @@ users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_he
 
 def worker_command(queues: str, concurrency: int, *, pool: str = "prefork", name: str | None = None) -> list[str]:
     """The command line of a Celery worker for ``queues``."""
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app:celery_app", "worker", "-Q", queues,
-           "-c", str(concurrency), "-P", pool, "-l", "warning", "--without-gossip", "--without-mingle"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app:celery_app",
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-P",
+        pool,
+        "-l",
+        "warning",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if name:
         cmd += ["-n", name]
     return cmd
@@ -32,8 +48,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(os.cpu_count() or 1, "--workers", help="Parallel trainings of the embedded worker."),
-    embedded_worker: bool = typer.Option(True, "--embedded-worker/--no-embedded-worker",
-                                         help="Also run Celery workers here (off when workers run elsewhere)."),
+    embedded_worker: bool = typer.Option(
+        True,
+        "--embedded-worker/--no-embedded-worker",
+        help="Also run Celery workers here (off when workers run elsewhere).",
+    ),
     api_workers: int = typer.Option(1, "--api-workers", help="API processes (more serve more requests at once)."),
 ) -> None:
     """Run the API and the dashboard (and, by default, Celery workers) on this machine."""
@@ -61,19 +80,25 @@ def serve(
 
     threading.Thread(target=sweeper, daemon=True).start()
     designer = "LLM " + settings.llm_model if settings.llm_configured else "offline designer (no LLM configured)"
-    console.print(f"rewardsmith on http://{host}:{port}  (API http://{host}:{port}/api/v1/docs); data in "
-                  f"{settings.data_dir}; database {settings.resolved_database_url.split('@')[-1]}; default designer: "
-                  f"{designer}", highlight=False)
+    console.print(
+        f"rewardsmith on http://{host}:{port}  (API http://{host}:{port}/api/v1/docs); data in "
+        f"{settings.data_dir}; database {settings.resolved_database_url.split('@')[-1]}; default designer: "
+        f"{designer}",
+        highlight=False,
+    )
     if first_token:
-        console.print(f"first start: created the admin user 'admin'. Log in at http://{host}:{port}/login with the "
-                      f"token below (shown once; more with `rewardsmith users create NAME`):\n{first_token}",
-                      highlight=False)
+        console.print(
+            f"first start: created the admin user 'admin'. Log in at http://{host}:{port}/login with the "
+            f"token below (shown once; more with `rewardsmith users create NAME`):\n{first_token}",
+            highlight=False,
+        )
     else:
         console.print("log in with your token; create users with: rewardsmith users create NAME", highlight=False)
     try:
         if api_workers > 1:  # each process builds the app from the same environment
-            uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=api_workers,
-                        log_level="warning")
+            uvicorn.run(
+                "app.main:create_app", factory=True, host=host, port=port, workers=api_workers, log_level="warning"
+            )
         else:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:

@@ -27,7 +27,8 @@ def mount(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={exc.next}", status_code=303)
 
     def html_error(request: Request, exc: RewardsmithError):
-        return templates.TemplateResponse(request, "error.html", {"error": exc, "user": None},
-                                          status_code=exc.status_code)
+        return templates.TemplateResponse(
+            request, "error.html", {"error": exc, "user": None}, status_code=exc.status_code
+        )
 
     app.state.html_error = html_error

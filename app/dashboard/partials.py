@@ -29,7 +29,9 @@ def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
 
 
 @router.post("/check-fitness", response_class=HTMLResponse)
-def check_fitness(request: Request, user: PageUser, env: str = Form(...), fitness_program: str = Form("")) -> HTMLResponse:
+def check_fitness(
+    request: Request, user: PageUser, env: str = Form(...), fitness_program: str = Form("")
+) -> HTMLResponse:
     if not fitness_program.strip():
         return HTMLResponse('<p class="muted">Write a fitness program to check it.</p>')
     try:
@@ -41,8 +43,16 @@ def check_fitness(request: Request, user: PageUser, env: str = Form(...), fitnes
 
 
 @router.get("/compute", response_class=HTMLResponse)
-def compute(request: Request, user: PageUser, settings: SettingsDep, iterations: str = "0", samples: str = "0",
-            timesteps: str = "0", final_seeds: str = "0", successive_halving: str = "") -> HTMLResponse:
+def compute(
+    request: Request,
+    user: PageUser,
+    settings: SettingsDep,
+    iterations: str = "0",
+    samples: str = "0",
+    timesteps: str = "0",
+    final_seeds: str = "0",
+    successive_halving: str = "",
+) -> HTMLResponse:
     try:
         n, k, t, s = int(iterations), int(samples), int(timesteps), int(final_seeds)
     except ValueError:
@@ -54,18 +64,39 @@ def compute(request: Request, user: PageUser, settings: SettingsDep, iterations:
         total = n * (k * int(t * 0.25) + kept * (t - int(t * 0.25)))
     total += s * t
     over = n * k * t > settings.max_task_timesteps
-    return templates.TemplateResponse(request, "_compute.html", {
-        "total": total, "trainings": trainings, "over": over, "cap": settings.max_task_timesteps,
-        "hours": total / 2500 / 3600})
+    return templates.TemplateResponse(
+        request,
+        "_compute.html",
+        {
+            "total": total,
+            "trainings": trainings,
+            "over": over,
+            "cap": settings.max_task_timesteps,
+            "hours": total / 2500 / 3600,
+        },
+    )
 
 
 @router.get("/runs-table", response_class=HTMLResponse)
-def runs_table(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, status: str = "",
-               env: str = "", q: str = "") -> HTMLResponse:
+def runs_table(
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: str = "",
+    env: str = "",
+    q: str = "",
+) -> HTMLResponse:
     rows = views.run_rows(session, user, status=status, env=env, q=q, model=settings.llm_model)
-    return templates.TemplateResponse(request, "_runs_table.html", {
-        "rows": rows, "filters": {"status": status, "env": env, "q": q},
-        "active": any(r["status"] in ("queued", "running") for r in rows)})
+    return templates.TemplateResponse(
+        request,
+        "_runs_table.html",
+        {
+            "rows": rows,
+            "filters": {"status": status, "env": env, "q": q},
+            "active": any(r["status"] in ("queued", "running") for r in rows),
+        },
+    )
 
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
@@ -75,8 +106,15 @@ def run_live(run_id: int, request: Request, user: PageUser, session: SessionDep,
 
 
 @router.post("/runs/{run_id}/{action}", response_class=HTMLResponse)
-def run_action(run_id: int, action: str, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep,
-               dispatcher: DispatcherDep) -> HTMLResponse:
+def run_action(
+    run_id: int,
+    action: str,
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
     message = None
     try:

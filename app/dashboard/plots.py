@@ -53,8 +53,17 @@ def _spread(ys: list[float], gap: float = 13.0) -> list[float]:
     return out
 
 
-def line_plot(series: list[Series], *, title: str, x_label: str, y_label: str, width: int = 520, height: int = 270,
-              label_last: bool = True, mode: str = "lines") -> str:
+def line_plot(
+    series: list[Series],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 520,
+    height: int = 270,
+    label_last: bool = True,
+    mode: str = "lines",
+) -> str:
     """An inline SVG of ``series``; the last value of each series is written next to it."""
     pts = [p for s in series for p in s.points if p[1] is not None and math.isfinite(p[1])]
     if not pts:
@@ -71,19 +80,29 @@ def line_plot(series: list[Series], *, title: str, x_label: str, y_label: str, w
     def sy(y: float) -> float:
         return top + ph - (y - y0) / ((y1 - y0) or 1) * ph
 
-    out = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-           f'xmlns="http://www.w3.org/2000/svg">',
-           f'<text x="{left}" y="16" class="plot-title">{escape(title)}</text>']
+    out = [
+        f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<text x="{left}" y="16" class="plot-title">{escape(title)}</text>',
+    ]
     for t in y_ticks:
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
-                   f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{fmt(t)}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{fmt(t)}</text>'
+        )
     for t in x_ticks:
         out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 16}" class="tick" text-anchor="middle">{fmt(t)}</text>')
-    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" class="axis"/>'
-               f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" class="axis"/>')
-    out.append(f'<text x="{left + pw / 2:.0f}" y="{height - 6}" class="axis-label" text-anchor="middle">{escape(x_label)}</text>')
-    out.append(f'<text x="14" y="{top + ph / 2:.0f}" class="axis-label" text-anchor="middle" '
-               f'transform="rotate(-90 14 {top + ph / 2:.0f})">{escape(y_label)}</text>')
+    out.append(
+        f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" class="axis"/>'
+        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" class="axis"/>'
+    )
+    out.append(
+        f'<text x="{left + pw / 2:.0f}" y="{height - 6}" class="axis-label" text-anchor="middle">{escape(x_label)}</text>'
+    )
+    out.append(
+        f'<text x="14" y="{top + ph / 2:.0f}" class="axis-label" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + ph / 2:.0f})">{escape(y_label)}</text>'
+    )
     if y0 < 0 < y1:
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" class="zero"/>')
     for i, s in enumerate(series):
@@ -96,16 +115,23 @@ def line_plot(series: list[Series], *, title: str, x_label: str, y_label: str, w
             dash = ' stroke-dasharray="5 4"' if s.dashed else ""
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
         for x, y in good:
-            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{colour}"><title>{escape(s.name)}: '
-                       f'{fmt(y)}</title></circle>')
+            out.append(
+                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{colour}"><title>{escape(s.name)}: '
+                f"{fmt(y)}</title></circle>"
+            )
     if label_last:
-        ends = [(i, s.points[-1]) for i, s in enumerate(series)
-                if s.points and s.points[-1][1] is not None and math.isfinite(s.points[-1][1])]
+        ends = [
+            (i, s.points[-1])
+            for i, s in enumerate(series)
+            if s.points and s.points[-1][1] is not None and math.isfinite(s.points[-1][1])
+        ]
         spots = _spread([sy(p[1]) + 4 for _, p in ends])
-        for (i, (x, y)), ty in zip(ends, spots):
+        for (i, (x, y)), ty in zip(ends, spots, strict=False):
             colour = PALETTE[i % len(PALETTE)]
-            out.append(f'<text x="{sx(x) + 8:.1f}" y="{ty:.1f}" class="series-label" fill="{colour}">'
-                       f'{escape(series[i].name)} {fmt(y)}</text>')
+            out.append(
+                f'<text x="{sx(x) + 8:.1f}" y="{ty:.1f}" class="series-label" fill="{colour}">'
+                f"{escape(series[i].name)} {fmt(y)}</text>"
+            )
     out.append("</svg>")
     return "".join(out)
 
@@ -128,16 +154,22 @@ def scatter_by_iteration(points: list[tuple[int, float, str, bool]], *, title: s
     def sy(y: float) -> float:
         return top + ph - (y - y0) / ((y1 - y0) or 1) * ph
 
-    out = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-           f'xmlns="http://www.w3.org/2000/svg"><text x="{left}" y="16" class="plot-title">{escape(title)}</text>']
+    out = [
+        f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><text x="{left}" y="16" class="plot-title">{escape(title)}</text>'
+    ]
     for t in y_ticks:
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
-                   f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{fmt(t)}</text>')
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" class="tick" text-anchor="end">{fmt(t)}</text>'
+        )
     for i in range(n):
         out.append(f'<text x="{sx(i):.1f}" y="{top + ph + 16}" class="tick" text-anchor="middle">{i + 1}</text>')
-    out.append(f'<text x="{left + pw / 2:.0f}" y="{height - 6}" class="axis-label" text-anchor="middle">iteration</text>'
-               f'<text x="14" y="{top + ph / 2:.0f}" class="axis-label" text-anchor="middle" '
-               f'transform="rotate(-90 14 {top + ph / 2:.0f})">{escape(y_label)}</text>')
+    out.append(
+        f'<text x="{left + pw / 2:.0f}" y="{height - 6}" class="axis-label" text-anchor="middle">iteration</text>'
+        f'<text x="14" y="{top + ph / 2:.0f}" class="axis-label" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + ph / 2:.0f})">{escape(y_label)}</text>'
+    )
     per_iter: dict[int, int] = {}
     for it, y, label, best in points:
         k = per_iter.get(it, 0)
@@ -145,7 +177,9 @@ def scatter_by_iteration(points: list[tuple[int, float, str, bool]], *, title: s
         x = sx(it) + (k % 4 - 1.5) * 10
         colour = "#d62728" if best else "#1f77b4"
         r = 6 if best else 4
-        out.append(f'<circle cx="{x:.1f}" cy="{sy(y):.1f}" r="{r}" fill="{colour}"><title>{escape(label)}: {fmt(y)}</title></circle>'
-                   f'<text x="{x + 8:.1f}" y="{sy(y) + 4:.1f}" class="point-label">{escape(label)}</text>')
+        out.append(
+            f'<circle cx="{x:.1f}" cy="{sy(y):.1f}" r="{r}" fill="{colour}"><title>{escape(label)}: {fmt(y)}</title></circle>'
+            f'<text x="{x + 8:.1f}" y="{sy(y) + 4:.1f}" class="point-label">{escape(label)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)

@@ -26,8 +26,14 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
             if status and run.status != status:
                 continue
             out = present.run_out(session, run, model)
-            rows.append({"run": out, "task": task, "status": run.status,
-                         "owner": session.get(User, task.owner_id).name if task.owner_id else "cli"})
+            rows.append(
+                {
+                    "run": out,
+                    "task": task,
+                    "status": run.status,
+                    "owner": session.get(User, task.owner_id).name if task.owner_id else "cli",
+                }
+            )
     return rows
 
 
@@ -42,51 +48,87 @@ def task_spec_from_form(values: dict) -> TaskSpec:
     fitness = values.get("metric", "forward_distance")
     if values.get("fitness_kind") == "program":
         fitness = values.get("fitness_program", "")
-    train: dict = {"eval_episodes": _int(values, "eval_episodes", "Evaluation episodes"), "video": bool(values.get("video"))}
+    train: dict = {
+        "eval_episodes": _int(values, "eval_episodes", "Evaluation episodes"),
+        "video": bool(values.get("video")),
+    }
     if str(values.get("episode_steps", "")).strip():
         train["episode_steps"] = _int(values, "episode_steps", "Episode length cap")
     return TaskSpec(
-        env=values.get("env", ""), description=values.get("description", ""), fitness=fitness,
-        designer=values.get("designer") or None, iterations=_int(values, "iterations", "Iterations"),
-        samples=_int(values, "samples", "Candidates per iteration"), timesteps=_int(values, "timesteps", "Timesteps"),
-        seed=_int(values, "seed", "Seed"), wait_for_feedback=bool(values.get("wait_for_feedback")),
-        options={"successive_halving": bool(values.get("successive_halving")),
-                 "final_seeds": _int(values, "final_seeds", "Final seeds"), "train": train},
+        env=values.get("env", ""),
+        description=values.get("description", ""),
+        fitness=fitness,
+        designer=values.get("designer") or None,
+        iterations=_int(values, "iterations", "Iterations"),
+        samples=_int(values, "samples", "Candidates per iteration"),
+        timesteps=_int(values, "timesteps", "Timesteps"),
+        seed=_int(values, "seed", "Seed"),
+        wait_for_feedback=bool(values.get("wait_for_feedback")),
+        options={
+            "successive_halving": bool(values.get("successive_halving")),
+            "final_seeds": _int(values, "final_seeds", "Final seeds"),
+            "train": train,
+        },
     )
 
 
 def fitness_plot(run: Run) -> str:
     best = run.best_candidate_id
-    pts = [(c.iteration.index, c.fitness, f"#{c.id}", c.id == best) for c in run.candidates
-           if c.iteration is not None and c.fitness is not None]
-    return scatter_by_iteration(pts, title=f"fitness ({run.task.fitness_name}) of each candidate",
-                                y_label=run.task.fitness_name)
+    pts = [
+        (c.iteration.index, c.fitness, f"#{c.id}", c.id == best)
+        for c in run.candidates
+        if c.iteration is not None and c.fitness is not None
+    ]
+    return scatter_by_iteration(
+        pts, title=f"fitness ({run.task.fitness_name}) of each candidate", y_label=run.task.fitness_name
+    )
 
 
 def run_view(session: Session, run: Run, model: str | None) -> dict:
     out = present.run_out(session, run, model)
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     baselines = [c for c in run.candidates if c.origin.startswith("baseline")]
-    return {"run": run, "out": out, "task": run.task, "iterations": run.iterations, "best": best,
-            "baselines": baselines, "plot": fitness_plot(run), "designer": designer_label(run, model),
-            "live": run.status in ("queued", "running")}
+    return {
+        "run": run,
+        "out": out,
+        "task": run.task,
+        "iterations": run.iterations,
+        "best": best,
+        "baselines": baselines,
+        "plot": fitness_plot(run),
+        "designer": designer_label(run, model),
+        "live": run.status in ("queued", "running"),
+    }
 
 
 def component_plots(result: dict) -> list[str]:
     cps = result.get("checkpoints") or []
     plots = []
     if cps:
-        plots.append(line_plot([Series("fitness", [(c["timesteps"], c.get("fitness")) for c in cps])],
-                               title="fitness over training", x_label="training steps", y_label="fitness"))
-        rets = [Series("this reward", [(c["timesteps"], c.get("episode_return")) for c in cps]),
-                Series("env's own reward", [(c["timesteps"], c.get("episode_env_return")) for c in cps], dashed=True)]
+        plots.append(
+            line_plot(
+                [Series("fitness", [(c["timesteps"], c.get("fitness")) for c in cps])],
+                title="fitness over training",
+                x_label="training steps",
+                y_label="fitness",
+            )
+        )
+        rets = [
+            Series("this reward", [(c["timesteps"], c.get("episode_return")) for c in cps]),
+            Series("env's own reward", [(c["timesteps"], c.get("episode_env_return")) for c in cps], dashed=True),
+        ]
         plots.append(line_plot(rets, title="episode return over training", x_label="training steps", y_label="return"))
     comps = result.get("components") or {}
     if comps and cps:
-        series = [Series(name, [(cp["timesteps"], (s or {}).get("mean")) for cp, s in zip(cps, stats)])
-                  for name, stats in comps.items()]
-        plots.append(line_plot(series, title="reward components (mean per step)", x_label="training steps",
-                               y_label="per-step value"))
+        series = [
+            Series(name, [(cp["timesteps"], (s or {}).get("mean")) for cp, s in zip(cps, stats, strict=False)])
+            for name, stats in comps.items()
+        ]
+        plots.append(
+            line_plot(
+                series, title="reward components (mean per step)", x_label="training steps", y_label="per-step value"
+            )
+        )
     return plots
 
 
@@ -98,12 +140,23 @@ def candidate_view(session: Session, c: Candidate) -> dict:
     video = next((a for a in reversed(links) if a.name == "video.mp4"), None)
     siblings = list(session.scalars(select(Candidate).where(Candidate.run_id == c.run_id).order_by(Candidate.id)))
     return {
-        "c": c, "task": c.run.task, "run": c.run, "code": code_html(c.code), "parent": parent,
+        "c": c,
+        "task": c.run.task,
+        "run": c.run,
+        "code": code_html(c.code),
+        "parent": parent,
         "diff": diff_html(parent.code, c.code, f"candidate {parent.id}", f"candidate {c.id}") if parent else None,
-        "plots": component_plots(result), "result": result, "episodes": result.get("episodes", []),
-        "fitness": result.get("fitness"), "links": links, "video": video, "main": main,
-        "diagnostics": (c.diagnostics or {}).get("items", []), "siblings": siblings,
-        "feedback": c.feedback, "waiting": c.run.status == "waiting_feedback",
+        "plots": component_plots(result),
+        "result": result,
+        "episodes": result.get("episodes", []),
+        "fitness": result.get("fitness"),
+        "links": links,
+        "video": video,
+        "main": main,
+        "diagnostics": (c.diagnostics or {}).get("items", []),
+        "siblings": siblings,
+        "feedback": c.feedback,
+        "waiting": c.run.status == "waiting_feedback",
     }
 
 
@@ -113,7 +166,13 @@ def compare_view(session: Session, a: Candidate, b: Candidate) -> dict:
         main = present.main_training(c)
         result = (main.result or {}) if main else {}
         links = present.artifacts(c)
-        sides.append({"c": c, "code": code_html(c.code), "plots": component_plots(result),
-                      "video": next((x for x in reversed(links) if x.name == "video.mp4"), None),
-                      "fitness": result.get("fitness")})
+        sides.append(
+            {
+                "c": c,
+                "code": code_html(c.code),
+                "plots": component_plots(result),
+                "video": next((x for x in reversed(links) if x.name == "video.mp4"), None),
+                "fitness": result.get("fitness"),
+            }
+        )
     return {"sides": sides, "diff": diff_html(a.code, b.code, f"candidate {a.id}", f"candidate {b.id}")}

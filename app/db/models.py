@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -30,7 +42,7 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict: JSON, list: JSON}
+    type_annotation_map: ClassVar[dict] = {dict: JSON, list: JSON}
 
 
 class TimestampMixin:
@@ -92,7 +104,9 @@ class Run(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
     phase: Mapped[str] = mapped_column(String(16), default="search")
     """search → final (re-evaluating the best) → done; guards the completion hook."""
-    best_candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", use_alter=True, ondelete="SET NULL"))
+    best_candidate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("candidates.id", use_alter=True, ondelete="SET NULL")
+    )
     error: Mapped[str | None] = mapped_column(Text)
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
     final: Mapped[dict] = mapped_column(JSON, default=dict)

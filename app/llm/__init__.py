@@ -8,9 +8,17 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Completion": "client", "Ledger": "client", "LLMClient": "client", "LLMConfig": "client", "LLMError": "client",
-    "Usage": "client", "Extracted": "extraction", "ExtractionError": "extraction", "extract_program": "extraction",
-    "ExchangeStore": "store", "MemoryStore": "store",
+    "Completion": "client",
+    "Ledger": "client",
+    "LLMClient": "client",
+    "LLMConfig": "client",
+    "LLMError": "client",
+    "Usage": "client",
+    "Extracted": "extraction",
+    "ExtractionError": "extraction",
+    "extract_program": "extraction",
+    "ExchangeStore": "store",
+    "MemoryStore": "store",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import openai
 
@@ -25,15 +25,17 @@ from app.llm.store import ExchangeStore, MemoryStore
 
 log = logging.getLogger(__name__)
 
-ADVICE = ("check OPENAI_BASE_URL, REWARDSMITH_LLM_MODEL and OPENAI_API_KEY, or submit the task with designer "
-          "'offline' (no LLM)")
+ADVICE = (
+    "check OPENAI_BASE_URL, REWARDSMITH_LLM_MODEL and OPENAI_API_KEY, or submit the task with designer "
+    "'offline' (no LLM)"
+)
 _REFUSED = {
     400: "the server rejected the request as invalid (HTTP 400); check that the model accepts these parameters "
-         "(temperature, n, max_tokens) and that the prompt fits its context",
+    "(temperature, n, max_tokens) and that the prompt fits its context",
     401: "the API key was refused (HTTP 401); set OPENAI_API_KEY to a key this server accepts",
     403: "the API key has no access to this model (HTTP 403); check the key's permissions and the model name",
     404: "the endpoint or the model was not found (HTTP 404); OPENAI_BASE_URL usually ends in /v1, and the model "
-         "must be one this server serves",
+    "must be one this server serves",
     422: "the server rejected the request as invalid (HTTP 422); check the model name and the parameters",
 }
 
@@ -154,8 +156,15 @@ class _Answer:
 class _Failure(Exception):
     """One failed attempt: what happened, and whether trying again can help."""
 
-    def __init__(self, message: str, *, retryable: bool, http_status: int | None = None,
-                 retry_after: float | None = None, body: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        body: str = "",
+    ) -> None:
         super().__init__(message)
         self.message, self.retryable, self.http_status = message, retryable, http_status
         self.retry_after, self.body = retry_after, body
@@ -180,7 +189,7 @@ def _retry_after(headers) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         try:
-            return max(0.0, (email.utils.parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+            return max(0.0, (email.utils.parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None
 
@@ -200,18 +209,31 @@ def _parse(text: str) -> tuple[list[str], list[str | None], int, dict]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise _Failure(f"the server answered HTTP 200 with a body that is not JSON: {text[:120]!r}", retryable=True,
-                       http_status=200, body=text[:2000]) from None
+        raise _Failure(
+            f"the server answered HTTP 200 with a body that is not JSON: {text[:120]!r}",
+            retryable=True,
+            http_status=200,
+            body=text[:2000],
+        ) from None
     if not isinstance(data, dict):
-        raise _Failure("the server answered HTTP 200 with JSON that is not a chat completion", retryable=True,
-                       http_status=200, body=text[:2000])
+        raise _Failure(
+            "the server answered HTTP 200 with JSON that is not a chat completion",
+            retryable=True,
+            http_status=200,
+            body=text[:2000],
+        )
     if data.get("error"):
-        raise _Failure(f"the server answered HTTP 200 with an error: {_server_message(data, text)}", retryable=True,
-                       http_status=200, body=text[:2000])
+        raise _Failure(
+            f"the server answered HTTP 200 with an error: {_server_message(data, text)}",
+            retryable=True,
+            http_status=200,
+            body=text[:2000],
+        )
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
-        raise _Failure("the server answered HTTP 200 with no choices", retryable=True, http_status=200,
-                       body=text[:2000])
+        raise _Failure(
+            "the server answered HTTP 200 with no choices", retryable=True, http_status=200, body=text[:2000]
+        )
     texts, reasons = [], []
     for choice in choices:
         message = choice.get("message") if isinstance(choice, dict) else None
@@ -224,8 +246,13 @@ def _parse(text: str) -> tuple[list[str], list[str | None], int, dict]:
     if not texts:
         reasons = sorted({str(c.get("finish_reason")) for c in choices if isinstance(c, dict)})
         hint = "; the model ran out of tokens before answering (raise max_tokens)" if "length" in reasons else ""
-        raise _Failure(f"the server answered HTTP 200 but its {len(choices)} choice(s) have no content "
-                       f"(finish_reason {', '.join(reasons)}){hint}", retryable=True, http_status=200, body=text[:2000])
+        raise _Failure(
+            f"the server answered HTTP 200 but its {len(choices)} choice(s) have no content "
+            f"(finish_reason {', '.join(reasons)}){hint}",
+            retryable=True,
+            http_status=200,
+            body=text[:2000],
+        )
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     return texts, reasons, len(choices), usage
 
@@ -237,8 +264,12 @@ class LLMClient:
         self.config = config
         self.store: ExchangeStore = store if store is not None else MemoryStore()
         # max_retries=0: our loop retries, so that every failed attempt is recorded and backs off our way.
-        self._openai = openai.OpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed",
-                                     timeout=config.timeout_seconds, max_retries=0)
+        self._openai = openai.OpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key or "not-needed",
+            timeout=config.timeout_seconds,
+            max_retries=0,
+        )
         self.base_url = str(self._openai.base_url)
         self.endpoint = self.base_url.rstrip("/") + "/chat/completions"
         self._lock = threading.Lock()
@@ -270,8 +301,10 @@ class LLMClient:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if not self.config.model:
-            raise LLMError(f"no LLM model is configured for {self.endpoint}: set REWARDSMITH_LLM_MODEL, or submit "
-                           "the task with designer 'offline'")
+            raise LLMError(
+                f"no LLM model is configured for {self.endpoint}: set REWARDSMITH_LLM_MODEL, or submit "
+                "the task with designer 'offline'"
+            )
         messages = [dict(m) for m in messages]
         parts: list[_Answer] = []
         refused_n = False
@@ -301,9 +334,13 @@ class LLMClient:
         usage = Usage(cost=0.0 if self._priced else None)
         for p in parts:
             usage = usage + p.usage
-        return Completion(texts=[t for p in parts for t in p.texts], usage=usage, cached=all(p.cached for p in parts),
-                          attempts=sum(p.attempts for p in parts),
-                          finish_reasons=[r for p in parts for r in p.finish_reasons])
+        return Completion(
+            texts=[t for p in parts for t in p.texts],
+            usage=usage,
+            cached=all(p.cached for p in parts),
+            attempts=sum(p.attempts for p in parts),
+            finish_reasons=[r for p in parts for r in p.finish_reasons],
+        )
 
     # -- one request ------------------------------------------------------------------------------------------------
 
@@ -314,8 +351,10 @@ class LLMClient:
     def _cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if not self._priced:
             return None
-        return (prompt_tokens * (self.config.price_per_1k_input or 0.0)
-                + completion_tokens * (self.config.price_per_1k_output or 0.0)) / 1000
+        return (
+            prompt_tokens * (self.config.price_per_1k_input or 0.0)
+            + completion_tokens * (self.config.price_per_1k_output or 0.0)
+        ) / 1000
 
     def _params(self, n: int) -> dict:
         params: dict = {"model": self.config.model}
@@ -329,15 +368,20 @@ class LLMClient:
 
     def _request_record(self, messages: list[dict], n: int, sample: int) -> dict:
         params = self._params(n) | ({"extra_body": self.config.extra_body} if self.config.extra_body else {})
-        request = {"base_url": self.base_url, "model": self.config.model, "messages": messages,
-                   "params": {k: v for k, v in params.items() if k != "model"} | {"n": n}, "sample": sample}
+        request = {
+            "base_url": self.base_url,
+            "model": self.config.model,
+            "messages": messages,
+            "params": {k: v for k, v in params.items() if k != "model"} | {"n": n},
+            "sample": sample,
+        }
         return request | {"key": _digest(request)}
 
     def _sample(self, messages: list[dict], sample: int, purpose: str, run_id: int | None) -> _Answer:
         return self._cached(messages, 1, sample, purpose, run_id) or self._request(messages, 1, sample, purpose, run_id)
 
     def _record(self, exchange: dict) -> None:
-        exchange = {"error": None, "cost": None, "created_at": datetime.now(timezone.utc)} | exchange
+        exchange = {"error": None, "cost": None, "created_at": datetime.now(UTC)} | exchange
         self.store.record(exchange)
         with self._lock:
             self._ledgers.setdefault(exchange["run_id"], Ledger()).add(exchange)
@@ -349,11 +393,26 @@ class LLMClient:
             return None
         texts = list(hit["texts"])
         reasons = list(hit.get("finish_reasons") or [None] * len(texts))
-        self._record({"run_id": run_id, "purpose": purpose, "request": request, "status": "cached", "attempt": 0,
-                      "response": {"texts": texts, "finish_reasons": reasons, "usage": hit.get("usage") or {},
-                                   "choices": hit.get("choices", len(texts))},
-                      "latency_ms": 0.0, "prompt_tokens": 0, "completion_tokens": 0, "cost": self._cost(0, 0),
-                      "cached": True})
+        self._record(
+            {
+                "run_id": run_id,
+                "purpose": purpose,
+                "request": request,
+                "status": "cached",
+                "attempt": 0,
+                "response": {
+                    "texts": texts,
+                    "finish_reasons": reasons,
+                    "usage": hit.get("usage") or {},
+                    "choices": hit.get("choices", len(texts)),
+                },
+                "latency_ms": 0.0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost": self._cost(0, 0),
+                "cached": True,
+            }
+        )
         return _Answer(texts, reasons, int(hit.get("choices", len(texts))), Usage(cost=self._cost(0, 0)), True, 0)
 
     def _request(self, messages: list[dict], n: int, sample: int, purpose: str, run_id: int | None) -> _Answer:
@@ -370,9 +429,13 @@ class LLMClient:
             except openai.APIStatusError as e:
                 status = e.status_code
                 text = e.response.text if e.response is not None else ""
-                failure = _Failure(f"HTTP {status}: {_server_message(e.body, text) or e.message}",
-                                   retryable=status in (408, 409, 429) or status >= 500, http_status=status,
-                                   retry_after=_retry_after(e.response.headers), body=text[:2000])
+                failure = _Failure(
+                    f"HTTP {status}: {_server_message(e.body, text) or e.message}",
+                    retryable=status in (408, 409, 429) or status >= 500,
+                    http_status=status,
+                    retry_after=_retry_after(e.response.headers),
+                    body=text[:2000],
+                )
             except openai.APITimeoutError:
                 failure = _Failure(f"no answer within {self.config.timeout_seconds:g} s (timeout)", retryable=True)
             except openai.APIConnectionError as e:
@@ -381,24 +444,57 @@ class LLMClient:
                 latency = (time.perf_counter() - start) * 1000
                 p, c = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
                 answer = _Answer(texts, reasons, choices, Usage(p, c, self._cost(p, c)), False, attempt)
-                self.store.cache_put(request["key"], {"texts": texts, "finish_reasons": reasons, "usage": usage,
-                                                      "choices": choices})
-                self._record({"run_id": run_id, "purpose": purpose, "request": request, "status": "ok",
-                              "response": {"texts": texts, "finish_reasons": reasons, "choices": choices,
-                                           "usage": usage, "http_status": raw.status_code},
-                              "attempt": attempt, "latency_ms": latency, "prompt_tokens": p, "completion_tokens": c,
-                              "cost": answer.usage.cost, "cached": False})
+                self.store.cache_put(
+                    request["key"], {"texts": texts, "finish_reasons": reasons, "usage": usage, "choices": choices}
+                )
+                self._record(
+                    {
+                        "run_id": run_id,
+                        "purpose": purpose,
+                        "request": request,
+                        "status": "ok",
+                        "response": {
+                            "texts": texts,
+                            "finish_reasons": reasons,
+                            "choices": choices,
+                            "usage": usage,
+                            "http_status": raw.status_code,
+                        },
+                        "attempt": attempt,
+                        "latency_ms": latency,
+                        "prompt_tokens": p,
+                        "completion_tokens": c,
+                        "cost": answer.usage.cost,
+                        "cached": False,
+                    }
+                )
                 return answer
-            self._record({"run_id": run_id, "purpose": purpose, "request": request, "status": "error",
-                          "error": failure.message, "attempt": attempt,
-                          "response": {"http_status": failure.http_status, "body": failure.body},
-                          "latency_ms": (time.perf_counter() - start) * 1000, "prompt_tokens": 0,
-                          "completion_tokens": 0, "cached": False})
+            self._record(
+                {
+                    "run_id": run_id,
+                    "purpose": purpose,
+                    "request": request,
+                    "status": "error",
+                    "error": failure.message,
+                    "attempt": attempt,
+                    "response": {"http_status": failure.http_status, "body": failure.body},
+                    "latency_ms": (time.perf_counter() - start) * 1000,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "cached": False,
+                }
+            )
             if not failure.retryable or attempt == tries:
                 raise LLMError(self._explain(failure, attempt), http_status=failure.http_status, attempts=attempt)
             delay = self._delay(attempt, failure.retry_after)
-            log.warning("LLM attempt %d/%d at %s failed: %s; retrying in %.2f s", attempt, tries, self.endpoint,
-                        failure.message, delay)
+            log.warning(
+                "LLM attempt %d/%d at %s failed: %s; retrying in %.2f s",
+                attempt,
+                tries,
+                self.endpoint,
+                failure.message,
+                delay,
+            )
             time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -419,5 +515,7 @@ class LLMClient:
         hint = ""
         if failure.http_status == 429:
             hint = " (rate limited: wait, ask for fewer samples, or raise the account's quota)"
-        return (f"the LLM at {where} gave no usable answer after {attempts} attempt(s); the last one: "
-                f"{failure.message}{hint}. Try again later, {ADVICE}.")
+        return (
+            f"the LLM at {where} gave no usable answer after {attempts} attempt(s); the last one: "
+            f"{failure.message}{hint}. Try again later, {ADVICE}."
+        )

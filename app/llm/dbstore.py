@@ -8,8 +8,20 @@ from sqlalchemy.orm import sessionmaker
 from app.db import session_scope
 from app.db.models import LLMCacheEntry, LLMExchange
 
-_COLUMNS = {"run_id", "purpose", "request", "response", "status", "error", "attempt", "latency_ms", "prompt_tokens",
-            "completion_tokens", "cost", "cached"}
+_COLUMNS = {
+    "run_id",
+    "purpose",
+    "request",
+    "response",
+    "status",
+    "error",
+    "attempt",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "cached",
+}
 
 
 class DatabaseStore:

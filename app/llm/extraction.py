@@ -106,7 +106,8 @@ def _only_definitions(code: str) -> bool:
 
 def _signature(entry: str) -> str:
     return {"compute_reward": "compute_reward(state, action)", "compute_fitness": "compute_fitness(traj)"}.get(
-        entry, f"{entry}(...)")
+        entry, f"{entry}(...)"
+    )
 
 
 def _join(blocks: list[_Block]) -> str:
@@ -133,19 +134,26 @@ def extract_program(text: str, entry: str = "compute_reward") -> Extracted:
     sig = _signature(entry)
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise ExtractionError(f"the answer is empty; reply with the whole program in one ```python block that "
-                              f"defines `def {sig}:`")
+        raise ExtractionError(
+            f"the answer is empty; reply with the whole program in one ```python block that defines `def {sig}:`"
+        )
     blocks, prose = _split(text)
     warnings: list[str] = []
     if not blocks:
         if re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", text):
-            raise ExtractionError(f"the answer has `def {entry}(` in plain text, outside a code fence; the code must "
-                                  f"be fenced: put the whole program in one ```python ... ``` block")
+            raise ExtractionError(
+                f"the answer has `def {entry}(` in plain text, outside a code fence; the code must "
+                f"be fenced: put the whole program in one ```python ... ``` block"
+            )
         if _is_program(text) and re.search(r"^\s*(def|import|from)\s", text, re.M):
-            raise ExtractionError("the answer has code outside a code fence; the code must be fenced: put the whole "
-                                  f"program, defining `def {sig}:`, in one ```python ... ``` block")
-        raise ExtractionError(f"the answer has no fenced ```python code block; put the whole program, defining "
-                              f"`def {sig}:`, in one ```python block")
+            raise ExtractionError(
+                "the answer has code outside a code fence; the code must be fenced: put the whole "
+                f"program, defining `def {sig}:`, in one ```python ... ``` block"
+            )
+        raise ExtractionError(
+            f"the answer has no fenced ```python code block; put the whole program, defining "
+            f"`def {sig}:`, in one ```python block"
+        )
 
     code: list[_Block] = []
     for b in blocks:
@@ -156,38 +164,51 @@ def extract_program(text: str, entry: str = "compute_reward") -> Extracted:
         else:
             warnings.append(f"ignored a ```{b.label} block (not Python)")
     if not code:
-        raise ExtractionError(f"the answer's code blocks ({', '.join(sorted({b.label for b in blocks}))}) hold no "
-                              f"Python; put the whole program, defining `def {sig}:`, in one ```python block")
+        raise ExtractionError(
+            f"the answer's code blocks ({', '.join(sorted({b.label for b in blocks}))}) hold no "
+            f"Python; put the whole program, defining `def {sig}:`, in one ```python block"
+        )
 
     with_entry = [i for i, b in enumerate(code) if _defines(b.code, entry)]
     if not with_entry:
         truncated = [b for b in code if not b.closed]
         if truncated:
-            raise ExtractionError(f"the answer ends inside a code block that was never closed and has no "
-                                  f"`def {entry}(`: it was probably cut off; write a shorter program, defining "
-                                  f"`def {sig}:`, in one complete ```python block")
+            raise ExtractionError(
+                f"the answer ends inside a code block that was never closed and has no "
+                f"`def {entry}(`: it was probably cut off; write a shorter program, defining "
+                f"`def {sig}:`, in one complete ```python block"
+            )
         if re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", prose):
-            raise ExtractionError(f"`def {entry}(` appears outside the code blocks; the code must be fenced: put the "
-                                  f"whole program in one ```python block")
-        raise ExtractionError(f"the code blocks define no `{entry}` function; the program must define "
-                              f"`def {sig}:` at the top level of a ```python block")
+            raise ExtractionError(
+                f"`def {entry}(` appears outside the code blocks; the code must be fenced: put the "
+                f"whole program in one ```python block"
+            )
+        raise ExtractionError(
+            f"the code blocks define no `{entry}` function; the program must define "
+            f"`def {sig}:` at the top level of a ```python block"
+        )
 
     complete = [i for i in with_entry if code[i].closed]
     last = complete[-1] if complete else with_entry[-1]
     if not code[last].closed:
-        warnings.append(f"the answer ended inside the code block that defines `{entry}` (no closing ```); it was "
-                        "taken as it stands and may be cut off")
+        warnings.append(
+            f"the answer ended inside the code block that defines `{entry}` (no closing ```); it was "
+            "taken as it stands and may be cut off"
+        )
     elif with_entry[-1] != last:
-        warnings.append(f"a later definition of `{entry}` was cut off (no closing ```); the last complete one "
-                        "was taken")
+        warnings.append(
+            f"a later definition of `{entry}` was cut off (no closing ```); the last complete one was taken"
+        )
     chosen: list[_Block] = []
     for i, b in enumerate(code):
         if i == last:
             chosen.append(b)
         elif i in with_entry:
             if i < last:
-                warnings.append(f"an earlier draft of `{entry}` (code block {i + 1}) was dropped; the last complete "
-                                "definition was taken")
+                warnings.append(
+                    f"an earlier draft of `{entry}` (code block {i + 1}) was dropped; the last complete "
+                    "definition was taken"
+                )
         elif i < last and _is_program(b.code):
             chosen.append(b)
         elif i < last:
@@ -195,6 +216,8 @@ def extract_program(text: str, entry: str = "compute_reward") -> Extracted:
         elif b.closed and _only_definitions(b.code):
             chosen.append(b)
         else:
-            warnings.append(f"code block {i + 1} after `{entry}` is not only definitions (an example or statements); "
-                            "it was left out")
+            warnings.append(
+                f"code block {i + 1} after `{entry}` is not only definitions (an example or statements); "
+                "it was left out"
+            )
     return Extracted(source=_join(chosen), blocks=len(chosen), prose=prose, warnings=warnings)

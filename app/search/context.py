@@ -38,12 +38,20 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
     )
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     if best is not None and best.code:
-        ctx.parent = Parent(best.id, best.code, best.fitness or 0.0, best.reflection or "(no reflection)",
-                            best.design or {}, (best.diagnostics or {}).get("items", []), label=label(best))
+        ctx.parent = Parent(
+            best.id,
+            best.code,
+            best.fitness or 0.0,
+            best.reflection or "(no reflection)",
+            best.design or {},
+            (best.diagnostics or {}).get("items", []),
+            label=label(best),
+        )
     for fb in pending_feedback(session, run_id=run.id, iteration=index):
         fb.used_in_iteration = index
-        ctx.feedback.append({"candidate_id": fb.candidate_id, "candidate": label(fb.candidate), "rating": fb.rating,
-                             "text": fb.text})
+        ctx.feedback.append(
+            {"candidate_id": fb.candidate_id, "candidate": label(fb.candidate), "rating": fb.rating, "text": fb.text}
+        )
     last = next((it for it in reversed(run.iterations) if it.index < index), None)
     if last is not None:
         for c in last.candidates:
@@ -53,7 +61,9 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
                 # errors that a repair fixed are still worth not repeating
                 for note in c.critic or []:
                     if note.get("stage") == "check" and note.get("verdict") == "rejected":
-                        ctx.errors.append({"id": c.id, "label": label(c), "error": f"(fixed by a repair) {note['text']}"})
+                        ctx.errors.append(
+                            {"id": c.id, "label": label(c), "error": f"(fixed by a repair) {note['text']}"}
+                        )
             if c.status == "trained" and (best is None or c.id != best.id):
                 ctx.others.append({"id": c.id, "label": label(c), "summary": summarize(c)})
     return ctx
@@ -83,4 +93,3 @@ def iteration_record(ctx: DesignContext) -> dict:
         "errors": ctx.errors,
         "others": ctx.others,
     }
-

@@ -68,16 +68,22 @@ def vet(
             error = res.error or res.outcome
         notes.append({"stage": "check", "verdict": "rejected", "text": error})
         if repairs >= max_repairs:
-            return Vetted("rejected", current.code, current.answer, current.origin, error, notes, {}, current.design, repairs)
+            return Vetted(
+                "rejected", current.code, current.answer, current.origin, error, notes, {}, current.design, repairs
+            )
         try:
             fixed = designer.repair(ctx, current, error)
         except LLMError as e:
             notes.append({"stage": "repair", "verdict": "failed", "text": str(e)})
             fixed = None
         if fixed is None:
-            return Vetted("rejected", current.code, current.answer, current.origin, error, notes, {}, current.design, repairs)
+            return Vetted(
+                "rejected", current.code, current.answer, current.origin, error, notes, {}, current.design, repairs
+            )
         repairs += 1
-        notes.append({"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"})
+        notes.append(
+            {"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"}
+        )
         current = fixed
     notes.append({"stage": "check", "verdict": "accepted", "text": dry_run_text(report)})
     code, origin = current.code, current.origin
@@ -93,12 +99,23 @@ def vet(
         if review.verdict == "accept":
             break
         if not review.fixed_code:
-            return Vetted("rejected", code, current.answer, origin, "the critic rejected it: " + "; ".join(review.reasons),
-                          notes, report, current.design, repairs)
+            return Vetted(
+                "rejected",
+                code,
+                current.answer,
+                origin,
+                "the critic rejected it: " + "; ".join(review.reasons),
+                notes,
+                report,
+                current.design,
+                repairs,
+            )
         res = check(review.fixed_code)
         if res.outcome != "ok":
             notes.append({"stage": "review", "verdict": "fix rejected", "text": res.error or res.outcome})
             break
         code, origin, report = review.fixed_code, "critic", res.payload.get("report", {})
-        notes.append({"stage": "review", "verdict": "fixed", "text": "the critic's corrected program passed the checks"})
+        notes.append(
+            {"stage": "review", "verdict": "fixed", "text": "the critic's corrected program passed the checks"}
+        )
     return Vetted("accepted", code, current.answer, origin, None, notes, report, current.design, repairs)

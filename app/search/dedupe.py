@@ -12,8 +12,12 @@ class _Normalise(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
         saved = self.names
         self.names = dict(saved)
@@ -37,7 +41,11 @@ def normalised_hash(source: str) -> str:
         tree = ast.parse(source)
     except SyntaxError:
         return hashlib.sha256(source.encode()).hexdigest()
-    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(getattr(tree.body[0], "value", None), ast.Constant):
+    if (
+        tree.body
+        and isinstance(tree.body[0], ast.Expr)
+        and isinstance(getattr(tree.body[0], "value", None), ast.Constant)
+    ):
         tree.body = tree.body[1:]
     tree = _Normalise().visit(tree)
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()

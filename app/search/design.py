@@ -28,7 +28,9 @@ DesignerFactory = Callable[[Run], Designer]
 """Builds the designer a run asked for (``app.search.factory.designer_factory``)."""
 
 
-def design(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory) -> None:
+def design(
+    sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory
+) -> None:
     """Design the next iteration: ask the designer for K programs, vet them, store them, schedule their training."""
     with session_scope(sf) as s:
         run = s.get(Run, run_id)
@@ -59,9 +61,13 @@ def design(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Sett
     try:
         proposals = designer.propose(ctx, k)
     except LLMError as e:
-        _fail_run(sf, run_id, f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
-                              f"answers again, resume the run (the Resume button on its dashboard page, or "
-                              f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.")
+        _fail_run(
+            sf,
+            run_id,
+            f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
+            f"answers again, resume the run (the Resume button on its dashboard page, or "
+            f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.",
+        )
         return
     limits = sandbox_limits(settings, wall=120)
 
@@ -69,28 +75,47 @@ def design(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Sett
         return sandbox_check(env, code, "reward", limits)
 
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
-        vetted = list(pool.map(lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs,
-                                             review_rounds=review_rounds), proposals))
+        vetted = list(
+            pool.map(
+                lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs, review_rounds=review_rounds),
+                proposals,
+            )
+        )
     _store_iteration(sf, run_id, iteration_id, vetted, dispatcher, settings)
 
 
-def _store_iteration(sf: sessionmaker, run_id: int, iteration_id: int, vetted: list[Vetted], dispatcher: Dispatcher,
-                     settings: Settings) -> None:
+def _store_iteration(
+    sf: sessionmaker, run_id: int, iteration_id: int, vetted: list[Vetted], dispatcher: Dispatcher, settings: Settings
+) -> None:
     with session_scope(sf) as s:
         run = s.get(Run, run_id)
         it = s.get(Iteration, iteration_id)
         if it.status != "designing":
             return  # another delivery of this step already stored it
         task = run.task
-        known = {c.code_hash: c.id for c in run.candidates if c.code_hash and c.status not in ("rejected", "duplicate")
-                 and not c.origin.startswith("baseline")}
+        known = {
+            c.code_hash: c.id
+            for c in run.candidates
+            if c.code_hash and c.status not in ("rejected", "duplicate") and not c.origin.startswith("baseline")
+        }
         halving = bool(task.options.get("successive_halving")) and len(vetted) > 1
         screen_steps = max(1000, int(task.timesteps * float(task.options.get("screen_fraction", 0.25))))
         trainings = []
         for i, v in enumerate(vetted):
-            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, parent_id=it.parent_id, origin=v.origin,
-                          code=v.code, answer=v.answer, status=v.status, error=v.error, critic=v.notes,
-                          dry_run=v.dry_run, design=v.design)
+            c = Candidate(
+                run_id=run.id,
+                iteration_id=it.id,
+                index=i,
+                parent_id=it.parent_id,
+                origin=v.origin,
+                code=v.code,
+                answer=v.answer,
+                status=v.status,
+                error=v.error,
+                critic=v.notes,
+                dry_run=v.dry_run,
+                design=v.design,
+            )
             if v.code:
                 c.code_hash = normalised_hash(v.code)
             s.add(c)

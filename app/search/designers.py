@@ -128,21 +128,38 @@ class LLMDesigner:
         if ctx.parent is None:
             user = render("designer_initial", **ctx.task_vars())
         else:
-            user = render("designer_iteration", **ctx.task_vars(), parent=ctx.parent, feedback=ctx.feedback,
-                          others=ctx.others, errors=ctx.errors)
+            user = render(
+                "designer_iteration",
+                **ctx.task_vars(),
+                parent=ctx.parent,
+                feedback=ctx.feedback,
+                others=ctx.others,
+                errors=ctx.errors,
+            )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _proposal(self, text: str, messages: list[dict], origin: str) -> Proposal:
         from app.llm.extraction import ExtractionError, extract_program
 
-        convo = messages + [{"role": "assistant", "content": text}]
+        convo = [*messages, {"role": "assistant", "content": text}]
         try:
             extracted = extract_program(text)
         except ExtractionError as e:
-            return Proposal(None, text, origin, error=f"no program could be taken from the answer: {e}", messages=convo,
-                            design={"designer": self.label})
-        return Proposal(extracted.source, text, origin, design={"designer": self.label, "warnings": extracted.warnings},
-                        messages=convo)
+            return Proposal(
+                None,
+                text,
+                origin,
+                error=f"no program could be taken from the answer: {e}",
+                messages=convo,
+                design={"designer": self.label},
+            )
+        return Proposal(
+            extracted.source,
+            text,
+            origin,
+            design={"designer": self.label, "warnings": extracted.warnings},
+            messages=convo,
+        )
 
     def propose(self, ctx: DesignContext, k: int) -> list[Proposal]:
         messages = self._messages(ctx)
@@ -160,7 +177,9 @@ class LLMDesigner:
         if not self.reviews:
             return None
         prompt = render("critic", code=code, dry_run=dry_run, **ctx.task_vars())
-        completion = self.client.complete([{"role": "user", "content": prompt}], n=1, purpose="critic", run_id=ctx.run_id)
+        completion = self.client.complete(
+            [{"role": "user", "content": prompt}], n=1, purpose="critic", run_id=ctx.run_id
+        )
         return parse_review(completion.texts[0])
 
 
@@ -172,11 +191,16 @@ def parse_review(text: str) -> Review:
     except json.JSONDecodeError:
         data = None
     if not isinstance(data, dict) or data.get("verdict") not in ("accept", "reject"):
-        return Review("accept", [f"the critic's answer could not be read as a verdict; accepted unreviewed: {text[:200]!r}"])
+        return Review(
+            "accept", [f"the critic's answer could not be read as a verdict; accepted unreviewed: {text[:200]!r}"]
+        )
     fixed = data.get("fixed_code")
     if isinstance(fixed, str):
         fence = re.search(r"```(?:python)?\n(.*?)```", fixed, re.S)
         fixed = fence.group(1) if fence else fixed
     reasons = data.get("reasons") or []
-    return Review(data["verdict"], [str(r) for r in reasons] if isinstance(reasons, list) else [str(reasons)],
-                  fixed if isinstance(fixed, str) and fixed.strip() else None)
+    return Review(
+        data["verdict"],
+        [str(r) for r in reasons] if isinstance(reasons, list) else [str(reasons)],
+        fixed if isinstance(fixed, str) and fixed.strip() else None,
+    )

@@ -6,8 +6,8 @@ from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
 from app.db.models import Run
-from app.search.designers import Designer, LLMDesigner, OfflineDesigner
 from app.search.design import DesignerFactory
+from app.search.designers import Designer, LLMDesigner, OfflineDesigner
 
 
 def designer_factory(sf: sessionmaker, settings: Settings) -> DesignerFactory:
@@ -30,7 +30,8 @@ def designer_factory(sf: sessionmaker, settings: Settings) -> DesignerFactory:
             price_per_1k_input=settings.llm_price_per_1k_input,
             price_per_1k_output=settings.llm_price_per_1k_output,
         )
-        return LLMDesigner(LLMClient(config, DatabaseStore(sf)), config.model,
-                           review=bool(run.task.options.get("critic_review")))
+        return LLMDesigner(
+            LLMClient(config, DatabaseStore(sf)), config.model, review=bool(run.task.options.get("critic_review"))
+        )
 
     return make

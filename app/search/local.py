@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 class LocalDispatcher:
     """A dispatcher whose queue is in memory; ``run_until_settled`` works it off."""
 
-    def __init__(self, sf: sessionmaker, settings: Settings, designer_for: DesignerFactory,
-                 max_parallel: int | None = None) -> None:
+    def __init__(
+        self, sf: sessionmaker, settings: Settings, designer_for: DesignerFactory, max_parallel: int | None = None
+    ) -> None:
         self.sf = sf
         self.settings = settings
         self.designer_for = designer_for

@@ -29,22 +29,25 @@ class Term:
     """'feet', '3d' or None: when the env must offer it."""
 
 
-TERMS: dict[str, Term] = {t.name: t for t in (
-    Term("forward", "state.x_velocity", 1.0, 1.0, saturable=True),
-    Term("backward", "-state.x_velocity", 1.0, 1.0, saturable=True),
-    Term("sideways", "state.y_velocity", 1.0, 1.0, saturable=True, needs="3d"),
-    Term("lateral_drift", "np.square(state.y_velocity)", -1.0, 0.5, needs="3d"),
-    Term("healthy", "state.is_healthy.astype(np.float64)", 1.0, 1.0),
-    Term("upright", "state.upright", 1.0, 0.5),
-    Term("height", "state.z_position", 1.0, 1.0),
-    Term("jump", "np.maximum(state.z_velocity, 0.0)", 1.0, 1.0, saturable=True),
-    Term("pitch_spin", "state.angular_velocity[:, 1]", 1.0, 1.0, saturable=True),
-    Term("reverse_pitch_spin", "-state.angular_velocity[:, 1]", 1.0, 1.0, saturable=True),
-    Term("ctrl_cost", "np.sum(np.square(action), axis=-1)", -1.0, 0.1),
-    Term("joint_speed_cost", "np.mean(np.square(state.joint_velocities), axis=-1)", -1.0, 0.001),
-    Term("feet_contact", "np.mean(state.feet_contact.astype(np.float64), axis=-1)", 1.0, 0.2, needs="feet"),
-    Term("airborne", "1.0 - np.max(state.feet_contact.astype(np.float64), axis=-1)", 1.0, 0.5, needs="feet"),
-)}
+TERMS: dict[str, Term] = {
+    t.name: t
+    for t in (
+        Term("forward", "state.x_velocity", 1.0, 1.0, saturable=True),
+        Term("backward", "-state.x_velocity", 1.0, 1.0, saturable=True),
+        Term("sideways", "state.y_velocity", 1.0, 1.0, saturable=True, needs="3d"),
+        Term("lateral_drift", "np.square(state.y_velocity)", -1.0, 0.5, needs="3d"),
+        Term("healthy", "state.is_healthy.astype(np.float64)", 1.0, 1.0),
+        Term("upright", "state.upright", 1.0, 0.5),
+        Term("height", "state.z_position", 1.0, 1.0),
+        Term("jump", "np.maximum(state.z_velocity, 0.0)", 1.0, 1.0, saturable=True),
+        Term("pitch_spin", "state.angular_velocity[:, 1]", 1.0, 1.0, saturable=True),
+        Term("reverse_pitch_spin", "-state.angular_velocity[:, 1]", 1.0, 1.0, saturable=True),
+        Term("ctrl_cost", "np.sum(np.square(action), axis=-1)", -1.0, 0.1),
+        Term("joint_speed_cost", "np.mean(np.square(state.joint_velocities), axis=-1)", -1.0, 0.001),
+        Term("feet_contact", "np.mean(state.feet_contact.astype(np.float64), axis=-1)", 1.0, 0.2, needs="feet"),
+        Term("airborne", "1.0 - np.max(state.feet_contact.astype(np.float64), axis=-1)", 1.0, 0.5, needs="feet"),
+    )
+}
 
 FITNESS_SEEDS: dict[str, dict[str, float]] = {
     "forward_distance": {"forward": 1.0, "ctrl_cost": 0.1},

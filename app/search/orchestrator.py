@@ -35,7 +35,12 @@ def baseline_programs(task) -> list[tuple[str, str]]:
     """(origin, code) of the baselines for a normalized score: the env's reference reward and the fitness as reward."""
     spec = get_spec(task.env)
     metric = METRICS.get(task.fitness_name)
-    if task.fitness_source or task.fitness_name not in spec.reference_fitness or metric is None or not metric.sparse_reward:
+    if (
+        task.fitness_source
+        or task.fitness_name not in spec.reference_fitness
+        or metric is None
+        or not metric.sparse_reward
+    ):
         return []
     return [("baseline-reference", spec.reference_reward), ("baseline-sparse", metric.sparse_reward)]
 
@@ -70,7 +75,9 @@ def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settin
         if run is None or run.status != "running":
             return
         pending = []
-        for t in s.scalars(select(Training).where(Training.run_id == run_id, Training.status.in_(("queued", "cancelled", "running")))):
+        for t in s.scalars(
+            select(Training).where(Training.run_id == run_id, Training.status.in_(("queued", "cancelled", "running")))
+        ):
             if t.status == "running":
                 if t.heartbeat_at is not None and t.heartbeat_at.timestamp() > stale_before:
                     continue
@@ -83,7 +90,12 @@ def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settin
         if not full:
             return
         last = run.iterations[-1] if run.iterations else None
-        if run.phase == "search" and last is not None and last.status == "done" and last.index + 1 >= run.task.iterations:
+        if (
+            run.phase == "search"
+            and last is not None
+            and last.status == "done"
+            and last.index + 1 >= run.task.iterations
+        ):
             # the last iteration ended while the run was stopped: go on to the final evaluation
             if not _finalize(s, run, dispatcher):
                 after_commit(s, lambda: maybe_finish(sf, run_id))
@@ -165,7 +177,9 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
         for c in it.candidates:
             if c.status == "screened":
                 c.status = "trained"
-        scored = [c for c in run.candidates if c.status == "trained" and c.iteration_id is not None and c.fitness is not None]
+        scored = [
+            c for c in run.candidates if c.status == "trained" and c.iteration_id is not None and c.fitness is not None
+        ]
         # A candidate stopped after screening was measured on a fraction of the budget: it only wins when
         # no candidate reached the full budget.
         full = [c for c in scored if any(t.purpose == "full" and t.status == "ok" for t in c.trainings)]
@@ -195,11 +209,19 @@ def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatc
     for c in keep:
         screen = next(t for t in reversed(c.trainings) if t.purpose == "screen" and t.status == "ok")
         c.status = "queued"
-        made.append(new_training(s, c, purpose="full", timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen))
-    for c in screened[len(keep):]:
+        made.append(
+            new_training(s, c, purpose="full", timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen)
+        )
+    for c in screened[len(keep) :]:
         c.status = "trained"
-        c.critic = list(c.critic or []) + [{"stage": "successive halving", "verdict": "stopped",
-                                            "text": "stopped after screening: its fitness was in the lower half"}]
+        c.critic = [
+            *list(c.critic or []),
+            {
+                "stage": "successive halving",
+                "verdict": "stopped",
+                "text": "stopped after screening: its fitness was in the lower half",
+            },
+        ]
     if run.status != "running":
         for t in made:
             t.status = "cancelled"
@@ -213,13 +235,19 @@ def _finalize(s: Session, run: Run, dispatcher: Dispatcher) -> bool:
     best = s.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     if best is None:
         errors = [c.error for c in run.candidates if c.error][:3]
-        set_status(run, "failed", error="no candidate could be trained; the last errors were: " + " | ".join(errors or ["none recorded"]))
+        set_status(
+            run,
+            "failed",
+            error="no candidate could be trained; the last errors were: " + " | ".join(errors or ["none recorded"]),
+        )
         run.phase = "done"
         return True
     run.phase = "final"
     seeds = int(run.task.options.get("final_seeds", 3))
-    made = [new_training(s, best, purpose="final", timesteps=run.task.timesteps, seed=run.task.seed + 1000 + i)
-            for i in range(seeds)]
+    made = [
+        new_training(s, best, purpose="final", timesteps=run.task.timesteps, seed=run.task.seed + 1000 + i)
+        for i in range(seeds)
+    ]
     dispatch_after_commit(s, dispatcher, made)
     return bool(made)
 
@@ -230,8 +258,13 @@ def maybe_finish(sf: sessionmaker, run_id: int) -> None:
         run = s.get(Run, run_id)
         if run is None or run.phase != "final" or run.status != "running":
             return
-        pending = s.scalar(select(func.count(Training.id)).where(
-            Training.run_id == run_id, Training.purpose.in_(("final", "baseline")), Training.status.not_in(TRAINING_TERMINAL)))
+        pending = s.scalar(
+            select(func.count(Training.id)).where(
+                Training.run_id == run_id,
+                Training.purpose.in_(("final", "baseline")),
+                Training.status.not_in(TRAINING_TERMINAL),
+            )
+        )
         if pending:
             return
         res = s.execute(update(Run).where(Run.id == run_id, Run.phase == "final").values(phase="done"))
@@ -262,7 +295,9 @@ def final_figures(s: Session, run: Run) -> dict:
         out["fitness_over_reference"] = best.fitness / ref.fitness
     if ref and sparse and ref.fitness is not None and sparse.fitness is not None:
         out["baselines"] = {"reference": ref.fitness, "sparse": sparse.fitness}
-        out["normalized_score"], out["normalized_score_note"] = normalized_score(best.fitness, ref.fitness, sparse.fitness)
+        out["normalized_score"], out["normalized_score_note"] = normalized_score(
+            best.fitness, ref.fitness, sparse.fitness
+        )
     return out
 
 
@@ -274,10 +309,14 @@ def normalized_score(best: float, reference: float, sparse: float) -> tuple[floa
     """Eureka's (F - F_sparse) / (F_reference - F_sparse), or None with the reason when it would be noise."""
     gap = reference - sparse
     if abs(gap) < SEPARATION * max(abs(reference), abs(sparse), 1e-9):
-        return None, (f"not given: the reference reward ({reference:.4g}) and the fitness used as reward "
-                      f"({sparse:.4g}) reached about the same fitness, so the ratio would be noise; "
-                      "compare with the reference reward directly (fitness_over_reference)")
-    return (best - sparse) / gap, "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
+        return None, (
+            f"not given: the reference reward ({reference:.4g}) and the fitness used as reward "
+            f"({sparse:.4g}) reached about the same fitness, so the ratio would be noise; "
+            "compare with the reference reward directly (fitness_over_reference)"
+        )
+    return (
+        best - sparse
+    ) / gap, "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
 
 
 def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
@@ -285,7 +324,9 @@ def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
     waited = utcnow().timestamp() - settings.sweep_seconds
     with session_scope(sf) as s:
         ids = list(s.scalars(select(Run.id).where(Run.status == "running")))
-        queued = [r.id for r in s.scalars(select(Run).where(Run.status == "queued")) if r.created_at.timestamp() < waited]
+        queued = [
+            r.id for r in s.scalars(select(Run).where(Run.status == "queued")) if r.created_at.timestamp() < waited
+        ]
     for run_id in queued:
         start(sf, run_id, dispatcher, settings)
     for run_id in ids:

@@ -50,18 +50,28 @@ def diagnose(result: dict) -> list[dict]:
         low = min(s["min"] for s in stats)
         high = max(s["max"] for s in stats)
         if high - low <= CONSTANT_TOLERANCE * max(1.0, abs(high)):
-            out.append({"kind": "constant", "component": name,
-                        "text": f"component '{name}' stayed constant at {fmt(high)} for the whole training: it carries no "
-                                "learning signal; remove it or make it depend on the state"})
+            out.append(
+                {
+                    "kind": "constant",
+                    "component": name,
+                    "text": f"component '{name}' stayed constant at {fmt(high)} for the whole training: it carries no "
+                    "learning signal; remove it or make it depend on the state",
+                }
+            )
     last = {k: v[-1] for k, v in comps.items() if v and v[-1]}
     if len(last) > 1:
         total = sum(abs(s["mean"]) for s in last.values())
         for name, s in last.items():
             share = abs(s["mean"]) / total if total > 0 else 0.0
             if share > DOMINANCE_SHARE:
-                out.append({"kind": "dominant", "component": name,
-                            "text": f"component '{name}' makes up {share:.0%} of the reward's magnitude: the other terms "
-                                    "barely matter; rescale them or it"})
+                out.append(
+                    {
+                        "kind": "dominant",
+                        "component": name,
+                        "text": f"component '{name}' makes up {share:.0%} of the reward's magnitude: the other terms "
+                        "barely matter; rescale them or it",
+                    }
+                )
     fit = _thirds([c.get("fitness") for c in cps])
     ret = _thirds([c.get("episode_return") if c.get("episode_return") is not None else None for c in cps])
     if ret is None:
@@ -69,27 +79,43 @@ def diagnose(result: dict) -> list[dict]:
     if fit and ret:
         (f0, f1), (r0, r1) = fit, ret
         if r1 > r0 + 0.05 * max(abs(r0), 1e-6) and f1 < f0 - 0.05 * max(abs(f0), 1e-6):
-            out.append({"kind": "reward_hacking",
-                        "text": f"suspected reward hacking: the return of this reward rose ({fmt(r0)} → {fmt(r1)}) while "
-                                f"the fitness fell ({fmt(f0)} → {fmt(f1)}); the policy found a way to collect reward "
-                                "without doing the task"})
+            out.append(
+                {
+                    "kind": "reward_hacking",
+                    "text": f"suspected reward hacking: the return of this reward rose ({fmt(r0)} → {fmt(r1)}) while "
+                    f"the fitness fell ({fmt(f0)} → {fmt(f1)}); the policy found a way to collect reward "
+                    "without doing the task",
+                }
+            )
         elif abs(f1 - f0) <= 0.02 * max(abs(f0), abs(f1), 1e-6):
-            out.append({"kind": "flat_fitness",
-                        "text": f"the fitness hardly changed during training ({fmt(f0)} → {fmt(f1)}): the reward may not "
-                                "point towards the task, or its scale is too small to learn from"})
+            out.append(
+                {
+                    "kind": "flat_fitness",
+                    "text": f"the fitness hardly changed during training ({fmt(f0)} → {fmt(f1)}): the reward may not "
+                    "point towards the task, or its scale is too small to learn from",
+                }
+            )
     ended = sum(c.get("terminated", 0) for c in cps)
     total_eps = ended + sum(c.get("truncated", 0) for c in cps)
     if total_eps and ended / total_eps > EARLY_TERMINATION_SHARE:
         mean_len = np.mean([c["episode_length"] for c in cps if c.get("episode_length")] or [0])
-        out.append({"kind": "early_termination",
-                    "text": f"{ended} of {total_eps} training episodes ended early (the robot became unhealthy) after "
-                            f"{mean_len:.0f} steps on average: reward staying healthy, or stop paying for what leads to falls"})
+        out.append(
+            {
+                "kind": "early_termination",
+                "text": f"{ended} of {total_eps} training episodes ended early (the robot became unhealthy) after "
+                f"{mean_len:.0f} steps on average: reward staying healthy, or stop paying for what leads to falls",
+            }
+        )
     eps = result.get("episodes") or []
     early = [e for e in eps if str(e.get("ended", "")).startswith("terminated")]
     if eps and len(early) == len(eps):
-        out.append({"kind": "eval_termination",
-                    "text": f"every evaluation episode ended early (after {fmt(float(np.mean([e['steps'] for e in eps])))} "
-                            "steps on average)"})
+        out.append(
+            {
+                "kind": "eval_termination",
+                "text": f"every evaluation episode ended early (after {fmt(float(np.mean([e['steps'] for e in eps])))} "
+                "steps on average)",
+            }
+        )
     return out
 
 
@@ -102,13 +128,15 @@ def reflect(result: dict, *, fitness_name: str) -> Reflection:
     components = []
     for name, stats in comps.items():
         seen = [s for s in stats if s]
-        components.append({
-            "name": name,
-            "means": [s["mean"] if s else None for s in stats],
-            "min": min((s["min"] for s in seen), default=None),
-            "max": max((s["max"] for s in seen), default=None),
-            "share": abs(last[name]["mean"]) / total if total and name in last else None,
-        })
+        components.append(
+            {
+                "name": name,
+                "means": [s["mean"] if s else None for s in stats],
+                "min": min((s["min"] for s in seen), default=None),
+                "max": max((s["max"] for s in seen), default=None),
+                "share": abs(last[name]["mean"]) / total if total and name in last else None,
+            }
+        )
     diagnostics = diagnose(result)
     text = render(
         "reflection",

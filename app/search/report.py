@@ -29,9 +29,17 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict:
         "diagnostics": (c.diagnostics or {}).get("items", []),
         "duplicate_of": c.duplicate_of_id,
         "trainings": [
-            {"id": t.id, "purpose": t.purpose, "seed": t.seed, "timesteps": t.timesteps, "status": t.status,
-             "error": t.error, "fitness": (t.result or {}).get("fitness"), "attempts": t.attempts,
-             "artifacts_dir": t.artifacts_dir}
+            {
+                "id": t.id,
+                "purpose": t.purpose,
+                "seed": t.seed,
+                "timesteps": t.timesteps,
+                "status": t.status,
+                "error": t.error,
+                "fitness": (t.result or {}).get("fitness"),
+                "attempts": t.attempts,
+                "artifacts_dir": t.artifacts_dir,
+            }
             for t in c.trainings
         ],
     }
@@ -54,13 +62,24 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict:
         "error": run.error,
         "designer": designer_label(run, model),
         "task": {
-            "env": task.env, "description": task.description, "fitness": task.fitness_name,
-            "fitness_source": task.fitness_source, "iterations": task.iterations, "samples": task.samples,
-            "timesteps": task.timesteps, "seed": task.seed, "options": task.options,
+            "env": task.env,
+            "description": task.description,
+            "fitness": task.fitness_name,
+            "fitness_source": task.fitness_source,
+            "iterations": task.iterations,
+            "samples": task.samples,
+            "timesteps": task.timesteps,
+            "seed": task.seed,
+            "options": task.options,
         },
         "iterations": [
-            {"index": it.index, "status": it.status, "parent_id": it.parent_id, "context": it.context,
-             "candidates": [candidate_dict(c) for c in it.candidates]}
+            {
+                "index": it.index,
+                "status": it.status,
+                "parent_id": it.parent_id,
+                "context": it.context,
+                "candidates": [candidate_dict(c) for c in it.candidates],
+            }
             for it in run.iterations
         ],
         "baselines": [candidate_dict(c, with_code=False) for c in run.candidates if c.origin.startswith("baseline")],

@@ -67,9 +67,13 @@ def validate(spec: TaskSpec, settings: Settings) -> dict:
         raise InvalidInput(str(e), field="env") from None
     description = (spec.description or "").strip()
     if not description:
-        raise InvalidInput("describe the behaviour in words, e.g. 'make the cheetah run backwards'", field="description")
+        raise InvalidInput(
+            "describe the behaviour in words, e.g. 'make the cheetah run backwards'", field="description"
+        )
     if len(description) > 4000:
-        raise InvalidInput(f"the description has {len(description)} characters; keep it under 4000", field="description")
+        raise InvalidInput(
+            f"the description has {len(description)} characters; keep it under 4000", field="description"
+        )
     fitness = (spec.fitness or "").strip()
     if fitness in METRICS:
         fitness_name, fitness_source = fitness, None
@@ -106,7 +110,9 @@ def validate(spec: TaskSpec, settings: Settings) -> dict:
         raise InvalidInput(f"unknown options {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}", field="options")
     bad_train = set(options["train"]) - TRAIN_OPTIONS
     if bad_train:
-        raise InvalidInput(f"unknown training options {sorted(bad_train)}; known: {sorted(TRAIN_OPTIONS)}", field="options")
+        raise InvalidInput(
+            f"unknown training options {sorted(bad_train)}; known: {sorted(TRAIN_OPTIONS)}", field="options"
+        )
     if not 0.05 <= float(options["screen_fraction"]) <= 0.9:
         raise InvalidInput("screen_fraction must be between 0.05 and 0.9", field="options")
     if not 0 <= int(options["final_seeds"]) <= 10:
@@ -126,8 +132,9 @@ def validate(spec: TaskSpec, settings: Settings) -> dict:
     }
 
 
-def create_task(session: Session, *, spec: TaskSpec, owner_id: int | None, settings: Settings,
-                dispatcher: Dispatcher) -> tuple[Task, Run]:
+def create_task(
+    session: Session, *, spec: TaskSpec, owner_id: int | None, settings: Settings, dispatcher: Dispatcher
+) -> tuple[Task, Run]:
     """Validate and store a task with its first run; the run starts once the transaction commits."""
     task = Task(owner_id=owner_id, **validate(spec, settings))
     run = Run(task=task, status="queued", usage={}, final={})
@@ -173,19 +180,23 @@ def cancel_run(session: Session, *, run: Run) -> Run:
 def resume_run(session: Session, *, run: Run, dispatcher: Dispatcher) -> Run:
     """Continue a run that waits for feedback, was cancelled, or failed; nothing done so far is redone."""
     if run.status == "queued":
-        raise Conflict(f"run {run.id} is queued: it starts by itself as soon as a worker takes it; there is nothing to "
-                       "resume")
+        raise Conflict(
+            f"run {run.id} is queued: it starts by itself as soon as a worker takes it; there is nothing to resume"
+        )
     if run.status == "failed" and run.phase == "done":
-        raise Conflict(f"run {run.id} ended with no candidate that could be trained, so there is nothing left to "
-                       "resume: submit the task again, perhaps with another description, designer or budget")
+        raise Conflict(
+            f"run {run.id} ended with no candidate that could be trained, so there is nothing left to "
+            "resume: submit the task again, perhaps with another description, designer or budget"
+        )
     set_status(run, "running")
     run_id = run.id
     after_commit(session, lambda: dispatcher.kick(run_id))
     return run
 
 
-def add_feedback(session: Session, *, candidate: Candidate, text: str, rating: int | None,
-                 user_id: int | None) -> Feedback:
+def add_feedback(
+    session: Session, *, candidate: Candidate, text: str, rating: int | None, user_id: int | None
+) -> Feedback:
     """Record a person's view of a candidate; the next iteration's prompt carries it."""
     text = (text or "").strip()
     if not text:

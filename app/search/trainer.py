@@ -29,9 +29,26 @@ from workers.engine.evaluate import evaluate_reward
 
 log = logging.getLogger(__name__)
 
-KEEP_IN_DB = ("fitness", "checkpoints", "components", "episodes", "dry_run", "warnings", "timesteps", "seconds",
-              "learn_seconds", "steps_per_second", "ppo", "seeds", "artifacts", "isolation", "resumed_from_timesteps",
-              "fitness_name", "traceback", "stderr_tail")
+KEEP_IN_DB = (
+    "fitness",
+    "checkpoints",
+    "components",
+    "episodes",
+    "dry_run",
+    "warnings",
+    "timesteps",
+    "seconds",
+    "learn_seconds",
+    "steps_per_second",
+    "ppo",
+    "seeds",
+    "artifacts",
+    "isolation",
+    "resumed_from_timesteps",
+    "fitness_name",
+    "traceback",
+    "stderr_tail",
+)
 
 
 class Cancelled(Exception):
@@ -47,7 +64,7 @@ def _claim(sf: sessionmaker, training_id: int, settings: Settings) -> dict | Non
     stale = utcnow() - timedelta(seconds=settings.training_lease_seconds)
     with session_scope(sf) as s:
         t = s.get(Training, training_id)
-        if t is None or t.status in TRAINING_TERMINAL and t.status != "cancelled":
+        if t is None or (t.status in TRAINING_TERMINAL and t.status != "cancelled"):
             return None
         run = s.get(Run, t.run_id)
         if run.status != "running":
@@ -55,19 +72,31 @@ def _claim(sf: sessionmaker, training_id: int, settings: Settings) -> dict | Non
             return None
         res = s.execute(
             update(Training)
-            .where(Training.id == training_id,
-                   or_(Training.status.in_(("queued", "cancelled")),
-                       (Training.status == "running") & or_(Training.heartbeat_at.is_(None), Training.heartbeat_at < stale)))
-            .values(status="running", attempts=Training.attempts + 1, heartbeat_at=utcnow(), started_at=utcnow(),
-                    worker=f"{socket.gethostname()}:{threading.get_ident()}")
+            .where(
+                Training.id == training_id,
+                or_(
+                    Training.status.in_(("queued", "cancelled")),
+                    (Training.status == "running")
+                    & or_(Training.heartbeat_at.is_(None), Training.heartbeat_at < stale),
+                ),
+            )
+            .values(
+                status="running",
+                attempts=Training.attempts + 1,
+                heartbeat_at=utcnow(),
+                started_at=utcnow(),
+                worker=f"{socket.gethostname()}:{threading.get_ident()}",
+            )
         )
         if res.rowcount != 1:
             return None
         s.refresh(t)
         if t.attempts > settings.training_max_attempts:
             t.status = "failed"
-            t.error = (f"the training was interrupted {t.attempts - 1} times (its worker died each time); "
-                       "check the workers' memory and logs, then resume the run")
+            t.error = (
+                f"the training was interrupted {t.attempts - 1} times (its worker died each time); "
+                "check the workers' memory and logs, then resume the run"
+            )
             t.finished_at = utcnow()
             return {"finished": True}
         if t.purpose in ("screen", "full", "baseline"):
@@ -80,9 +109,16 @@ def _claim(sf: sessionmaker, training_id: int, settings: Settings) -> dict | Non
         if resume is not None and resume.artifacts_dir:
             options["resume_from"] = resume.artifacts_dir
         return {
-            "env": task.env, "reward_source": t.candidate.code, "fitness_name": fname,
-            "fitness_source": fsource if task.fitness_source else None, "builtin": None if task.fitness_source else fname,
-            "timesteps": t.timesteps, "seed": t.seed, "out": out, "options": options, "run_id": run.id,
+            "env": task.env,
+            "reward_source": t.candidate.code,
+            "fitness_name": fname,
+            "fitness_source": fsource if task.fitness_source else None,
+            "builtin": None if task.fitness_source else fname,
+            "timesteps": t.timesteps,
+            "seed": t.seed,
+            "out": out,
+            "options": options,
+            "run_id": run.id,
         }
 
 
@@ -113,7 +149,10 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
         if event.get("event") == "checkpoint":
             with session_scope(sf) as s:
                 t = s.get(Training, training_id)
-                t.result = {**(t.result or {}), "progress": {k: event.get(k) for k in ("timesteps", "total", "fitness")}}
+                t.result = {
+                    **(t.result or {}),
+                    "progress": {k: event.get(k) for k in ("timesteps", "total", "fitness")},
+                }
                 t.heartbeat_at = utcnow()
 
     heart = threading.Thread(target=beat, daemon=True)
@@ -121,9 +160,16 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
     started = time.monotonic()
     try:
         result = evaluate_reward(
-            env=job["env"], reward_source=job["reward_source"], fitness_name=job["builtin"],
-            fitness_source=job["fitness_source"], timesteps=job["timesteps"], seed=job["seed"], out=job["out"],
-            limits=sandbox_limits(settings), video=bool(job["options"].pop("video", False)), options=job["options"],
+            env=job["env"],
+            reward_source=job["reward_source"],
+            fitness_name=job["builtin"],
+            fitness_source=job["fitness_source"],
+            timesteps=job["timesteps"],
+            seed=job["seed"],
+            out=job["out"],
+            limits=sandbox_limits(settings),
+            video=bool(job["options"].pop("video", False)),
+            options=job["options"],
             on_event=on_event,
         )
         status, error = result["status"], result.get("error")
@@ -142,5 +188,3 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
     if status != "cancelled":
         training_finished(sf, training_id, dispatcher, settings)
     return status
-
-

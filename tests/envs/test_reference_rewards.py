@@ -47,7 +47,7 @@ def _transitions(name: str, steps: int = 400):
 @pytest.mark.parametrize("name", FIVE)
 def test_the_reference_reward_equals_gymnasiums_on_the_same_transitions(name: str) -> None:
     spec = envs.get_spec(name)
-    layout, rows, actions, env_rewards, healthy, ended = _transitions(name)
+    layout, rows, actions, env_rewards, _healthy, ended = _transitions(name)
     if name != "HalfCheetah-v5":
         assert ended.sum() >= 2, "the sample should include steps where the env terminates"
     program = load_program(spec.reference_reward)
@@ -58,7 +58,7 @@ def test_the_reference_reward_equals_gymnasiums_on_the_same_transitions(name: st
     np.testing.assert_allclose(reward[ended], env_rewards[ended], rtol=0, atol=1e-6)
     np.testing.assert_allclose(sum(components.values()), reward, atol=1e-9)
     # and one env at a time gives the same
-    for i in np.flatnonzero(ended)[:3].tolist() + [0, len(rows) - 1]:
+    for i in [*np.flatnonzero(ended)[:3].tolist(), 0, len(rows) - 1]:
         single, _, _ = call_reward(program, build_state(layout, rows[i : i + 1]), actions[i : i + 1])
         assert single[0] == pytest.approx(env_rewards[i], abs=1e-6)
 

@@ -14,11 +14,22 @@ FIVE = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5"]
 
 # The state view table of DESIGN.md ("every locomotion env has at least these fields").
 DESIGN_FIELDS = {
-    "x_position": "(N,)", "y_position": "(N,)", "z_position": "(N,)",
-    "x_velocity": "(N,)", "y_velocity": "(N,)", "z_velocity": "(N,)",
-    "roll": "(N,)", "pitch": "(N,)", "yaw": "(N,)", "upright": "(N,)",
-    "angular_velocity": "(N, 3)", "joint_positions": "(N, J)", "joint_velocities": "(N, J)",
-    "is_healthy": "(N,)", "dt": "float", "step": "(N,)",
+    "x_position": "(N,)",
+    "y_position": "(N,)",
+    "z_position": "(N,)",
+    "x_velocity": "(N,)",
+    "y_velocity": "(N,)",
+    "z_velocity": "(N,)",
+    "roll": "(N,)",
+    "pitch": "(N,)",
+    "yaw": "(N,)",
+    "upright": "(N,)",
+    "angular_velocity": "(N, 3)",
+    "joint_positions": "(N, J)",
+    "joint_velocities": "(N, J)",
+    "is_healthy": "(N,)",
+    "dt": "float",
+    "step": "(N,)",
 }
 
 

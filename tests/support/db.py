@@ -76,6 +76,12 @@ def db_sf(request: pytest.FixtureRequest) -> sessionmaker:
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:
     """Settings for a test: its own data directory, no .env file, small limits."""
-    values = {"data_dir": tmp_path / "data", "sandbox_wall_seconds": 300.0, "llm_backoff_seconds": 0.05,
-              "llm_timeout_seconds": 5.0, "llm_max_retries": 3, **overrides}
+    values = {
+        "data_dir": tmp_path / "data",
+        "sandbox_wall_seconds": 300.0,
+        "llm_backoff_seconds": 0.05,
+        "llm_timeout_seconds": 5.0,
+        "llm_max_retries": 3,
+        **overrides,
+    }
     return Settings(_env_file=None, **values)

@@ -98,8 +98,9 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -125,8 +126,9 @@ class FakeOpenAI:
             if not self._script:
                 if self.default is not None:
                     return Reply(choices=[self.default] * n)
-                return Reply(status=500,
-                             message="script exhausted: the fake OpenAI server has no more scripted answers")
+                return Reply(
+                    status=500, message="script exhausted: the fake OpenAI server has no more scripted answers"
+                )
             item = self._script.popleft()
             if isinstance(item, Reply):
                 return item
@@ -146,10 +148,20 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "fake"),
-            "choices": [{"index": i, "message": {"role": "assistant", "content": c},
-                         "finish_reason": reply.finish_reason, "logprobs": None} for i, c in enumerate(choices)],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": c},
+                    "finish_reason": reply.finish_reason,
+                    "logprobs": None,
+                }
+                for i, c in enumerate(choices)
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
 
 
@@ -210,8 +222,9 @@ def _handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             elif reply.body is not None:
                 self._json(reply.status, reply.body, reply.headers)
             elif reply.status >= 400:
-                self._json(reply.status, _error(reply.status, reply.message or f"scripted HTTP {reply.status}"),
-                           reply.headers)
+                self._json(
+                    reply.status, _error(reply.status, reply.message or f"scripted HTTP {reply.status}"), reply.headers
+                )
             else:
                 self._json(reply.status, server._completion(body, reply), reply.headers)
 

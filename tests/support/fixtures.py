@@ -1,6 +1,6 @@
 """Pytest fixtures for the fake LLM and its scripted answers.
 
-Import the fixture into a test module: ``from tests.support.fixtures import fake_llm  # noqa: F401``.
+Registered for every test by ``tests/conftest.py`` (``pytest_plugins``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI
 
-LLM_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "llm"
-"""Scripted answers (one assistant message per ``.md`` file), shared by the whole project."""
+LLM_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llm"
+"""Scripted answers (one assistant message per ``.md`` file), copied from the project's shared fixtures."""
 
 
 def load_fixture(name: str) -> str:
-    """The text of ``shared/fixtures/llm/<name>.md`` (``name`` with or without ``.md``)."""
+    """The text of ``tests/fixtures/llm/<name>.md`` (``name`` with or without ``.md``)."""
     path = LLM_FIXTURES / (name if name.endswith(".md") else f"{name}.md")
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in LLM_FIXTURES.glob("*.md") if p.stem != "README"))

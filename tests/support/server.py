@@ -46,13 +46,25 @@ def start_server(data_dir: Path, *, extra_env: dict | None = None, workers: int 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
     env.update({"REWARDSMITH_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})})
     data_dir.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run([*CLI, "users", "create", "tester", "--admin"], env=env, capture_output=True, text=True,
-                         check=True, cwd=data_dir)
+    out = subprocess.run(
+        [*CLI, "users", "create", "tester", "--admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=data_dir,
+    )
     token = out.stdout.strip().splitlines()[-1].split()[-1]
     port = free_port()
     log = data_dir / "serve.log"
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", str(workers)], env=env, cwd=data_dir,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=data_dir,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

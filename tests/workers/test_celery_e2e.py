@@ -6,6 +6,7 @@ completes (the sweep re-dispatches the training once its heartbeat is stale); a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,9 +37,17 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "app.cli"]
 HEARTBEAT_SECONDS, LEASE_SECONDS = 2, 8
 """A running training beats every 2 s; one whose last heartbeat is older than 8 s is taken to be orphaned."""
-TINY = {"env": "HalfCheetah-v5", "designer": "llm", "iterations": 1, "timesteps": 2048,
-        "options": {"final_seeds": 0, "baselines": False,
-                    "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2}}}
+TINY = {
+    "env": "HalfCheetah-v5",
+    "designer": "llm",
+    "iterations": 1,
+    "timesteps": 2048,
+    "options": {
+        "final_seeds": 0,
+        "baselines": False,
+        "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2},
+    },
+}
 
 
 # ------------------------------------------------------------------------------------------------- processes
@@ -73,23 +82,20 @@ class Processes:
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = self.logs / f"{name}-{len(self.started)}.log"
-        proc = subprocess.Popen(argv, env=env, cwd=self.logs, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=self.logs, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.started.append((proc, log))
         return proc
 
     def kill(self, proc: subprocess.Popen) -> None:
         """SIGKILL to the process group, and to every descendant that left it."""
         below = descendants(proc.pid)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         for pid in below:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         proc.wait(timeout=30)
 
     def stop(self, proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -97,15 +103,11 @@ class Processes:
         if proc.poll() is None:
             below = descendants(proc.pid)
             os.killpg(proc.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
             for pid in below:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         if proc.poll() is None:
             self.kill(proc)
 
@@ -138,8 +140,9 @@ class Stack:
 
     def start_api(self) -> None:
         port = free_port()
-        self.api_proc = self.processes.start("api", [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port),
-                                                     "--no-embedded-worker"], self.env)
+        self.api_proc = self.processes.start(
+            "api", [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-embedded-worker"], self.env
+        )
         self.url = f"http://127.0.0.1:{port}"
         self.wait_for(lambda: self._ready(), 90, "the API to answer /readyz with 200")
 
@@ -216,21 +219,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_db: str) -> Iterator[S
     processes = Processes(logs)
     with fresh_postgres_database("rs_e2e") as db_url, FakeOpenAI(default=load_fixture("cheetah_forward_v2")) as llm:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
-        env.update({
-            "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl",
-            "REWARDSMITH_DATABASE_URL": db_url, "REWARDSMITH_BROKER_URL": redis_db,
-            "REWARDSMITH_DATA_DIR": str(logs / "data"),
-            "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test", "REWARDSMITH_LLM_MODEL": "fake-model",
-            "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05",
-            "REWARDSMITH_TRAINING_LEASE_SECONDS": str(LEASE_SECONDS),
-            "REWARDSMITH_TRAINING_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-            "REWARDSMITH_SWEEP_SECONDS": "3",
-            # Redis hands an unacknowledged message to another worker after the visibility timeout, which must
-            # exceed the longest training (sandbox limit + 120 s); recovery here comes from the sweep, well before.
-            "REWARDSMITH_SANDBOX_WALL_SECONDS": "120", "REWARDSMITH_BROKER_VISIBILITY_TIMEOUT": "300",
-        })
-        out = subprocess.run([*CLI, "users", "create", "tester"], env=env, cwd=logs, capture_output=True, text=True,
-                             timeout=120)
+        env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "MUJOCO_GL": "egl",
+                "REWARDSMITH_DATABASE_URL": db_url,
+                "REWARDSMITH_BROKER_URL": redis_db,
+                "REWARDSMITH_DATA_DIR": str(logs / "data"),
+                "OPENAI_BASE_URL": llm.base_url,
+                "OPENAI_API_KEY": "sk-test",
+                "REWARDSMITH_LLM_MODEL": "fake-model",
+                "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05",
+                "REWARDSMITH_TRAINING_LEASE_SECONDS": str(LEASE_SECONDS),
+                "REWARDSMITH_TRAINING_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+                "REWARDSMITH_SWEEP_SECONDS": "3",
+                # Redis hands an unacknowledged message to another worker after the visibility timeout, which must
+                # exceed the longest training (sandbox limit + 120 s); recovery here comes from the sweep, well before.
+                "REWARDSMITH_SANDBOX_WALL_SECONDS": "120",
+                "REWARDSMITH_BROKER_VISIBILITY_TIMEOUT": "300",
+            }
+        )
+        out = subprocess.run(
+            [*CLI, "users", "create", "tester"], env=env, cwd=logs, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         db = create_engine(db_url)
         probe = Celery("e2e-probe", broker=redis_db)
@@ -272,14 +283,20 @@ def test_a_task_runs_to_success_and_survives_an_api_restart(stack: Stack) -> Non
     assert policy.status_code == 200 and policy.content[:2] == b"PK"  # the api reads what the worker wrote
 
     stack.processes.stop(worker)  # the next test kills its own worker; this one ends gracefully
-    before = {"run": stack.get(f"/runs/{task['run_id']}"), "task": stack.get(f"/tasks/{task['id']}"),
-              "candidate": stack.get(f"/candidates/{run['best_candidate_id']}")}
+    before = {
+        "run": stack.get(f"/runs/{task['run_id']}"),
+        "task": stack.get(f"/tasks/{task['id']}"),
+        "candidate": stack.get(f"/candidates/{run['best_candidate_id']}"),
+    }
     stack.processes.stop(stack.api_proc)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{stack.url}/healthz", timeout=2)
     stack.start_api()
-    after = {"run": stack.get(f"/runs/{task['run_id']}"), "task": stack.get(f"/tasks/{task['id']}"),
-             "candidate": stack.get(f"/candidates/{run['best_candidate_id']}")}
+    after = {
+        "run": stack.get(f"/runs/{task['run_id']}"),
+        "task": stack.get(f"/tasks/{task['id']}"),
+        "candidate": stack.get(f"/candidates/{run['best_candidate_id']}"),
+    }
     assert after == before
 
 
@@ -296,8 +313,9 @@ def test_a_worker_killed_mid_training_is_replaced_and_the_run_completes(stack: S
     stack.processes.kill(first)  # kill -9 of the worker's process group (and its sandboxed training)
     assert first.returncode == -signal.SIGKILL
     [orphan] = stack.trainings(run_id)
-    assert (orphan.id, orphan.status, orphan.attempts) == (training.id, "running", 1), \
+    assert (orphan.id, orphan.status, orphan.attempts) == (training.id, "running", 1), (
         "the training ended before the worker was killed; the test did not kill it mid-training"
+    )
     assert stack.get(f"/runs/{run_id}")["status"] == "running"
 
     stack.start_worker()

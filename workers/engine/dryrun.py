@@ -8,15 +8,16 @@ would only show up hours into training show up here.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from envs import get_spec
+from envs.capture import Layout
 from envs.make import sample_rows
 from envs.spec import EnvSpec
-from envs.capture import Layout
 from envs.state import build_state
 from workers.sandbox.policy import ProgramRejected, Violation
 from workers.sandbox.program import Program, ProgramError, call_fitness, call_reward, load_program
@@ -155,8 +156,8 @@ def _check_per_env(
 
 def _episodes(rows: np.ndarray) -> list[np.ndarray]:
     """Split sampled rows into episodes (the last column of a row is its step index, 1 at an episode's start)."""
-    starts = list(np.flatnonzero(rows[:, -1] == 1)) + [rows.shape[0]]
-    return [rows[a:b] for a, b in zip(starts, starts[1:]) if b > a]
+    starts = [*list(np.flatnonzero(rows[:, -1] == 1)), rows.shape[0]]
+    return [rows[a:b] for a, b in itertools.pairwise(starts) if b > a]
 
 
 def dry_run_fitness(env: str, source: str, *, seed: int = 0) -> DryRunReport:

@@ -30,7 +30,9 @@ def resolve_fitness(name: str | None, source: str | None) -> tuple[str, str]:
 
 def check_budget(timesteps: int, maximum: int) -> None:
     if timesteps < MIN_TIMESTEPS:
-        raise BudgetError(f"--timesteps {timesteps} is too small: PPO needs at least {MIN_TIMESTEPS} steps to make one update.")
+        raise BudgetError(
+            f"--timesteps {timesteps} is too small: PPO needs at least {MIN_TIMESTEPS} steps to make one update."
+        )
     if timesteps > maximum:
         raise BudgetError(
             f"--timesteps {timesteps:,} is above this installation's cap of {maximum:,} steps per training "
@@ -66,7 +68,9 @@ def evaluate_reward(
     started = time.monotonic()
     get_spec(env)
     if timesteps < MIN_TIMESTEPS:
-        raise BudgetError(f"timesteps {timesteps} is too small: PPO needs at least {MIN_TIMESTEPS} steps to make one update.")
+        raise BudgetError(
+            f"timesteps {timesteps} is too small: PPO needs at least {MIN_TIMESTEPS} steps to make one update."
+        )
     fname, fsource = resolve_fitness(fitness_name, fitness_source)  # a bad fitness leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.capture import Layout
 from envs.make import make_env
 from envs.spec import EnvSpec
-from envs.capture import Layout
 from envs.state import State, build_state
 from workers.sandbox.program import Program, call_fitness, call_reward
 
@@ -38,12 +38,14 @@ class Episode:
 Policy = Callable[[np.ndarray], np.ndarray]
 
 
-def rollout(spec: EnvSpec, policy: Policy, seeds: list[int], *, max_steps: int | None = None) -> tuple[Layout, list[Episode]]:
+def rollout(
+    spec: EnvSpec, policy: Policy, seeds: list[int], *, max_steps: int | None = None
+) -> tuple[Layout, list[Episode]]:
     """Run one episode per seed, all in lockstep so the policy sees one batch per step."""
     m = len(seeds)
     envs = [make_env(spec, max_episode_steps=max_steps) for _ in seeds]
     layout = envs[0].layout
-    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)])
+    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=False)])
     rows: list[list[np.ndarray]] = [[] for _ in seeds]
     acts: list[list[np.ndarray]] = [[] for _ in seeds]
     returns = np.zeros(m)
@@ -87,7 +89,11 @@ def analyse_episode(layout: Layout, ep: Episode, reward: Program | None = None) 
         "distance_x": float(np.sum(s.x_velocity) * s.dt),
         "distance_y": float(np.sum(s.y_velocity) * s.dt),
         "mean_x_velocity": float(np.mean(s.x_velocity)),
-        "height": {"min": float(np.min(s.z_position)), "mean": float(np.mean(s.z_position)), "max": float(np.max(s.z_position))},
+        "height": {
+            "min": float(np.min(s.z_position)),
+            "mean": float(np.mean(s.z_position)),
+            "max": float(np.max(s.z_position)),
+        },
         "upright_mean": float(np.mean(s.upright)),
         "upside_down_fraction": float(np.mean(s.upright < 0.0)),
         "pitch_turns": float(np.sum(s.angular_velocity[:, 1]) * s.dt / (2 * np.pi)),
@@ -95,7 +101,9 @@ def analyse_episode(layout: Layout, ep: Episode, reward: Program | None = None) 
         "action_magnitude": float(np.mean(np.abs(ep.actions))),
     }
     if s.has("feet_contact"):
-        summary["feet_contact_fraction"] = dict(zip(s.feet_names, np.mean(s.feet_contact, axis=0).round(3).tolist()))
+        summary["feet_contact_fraction"] = dict(
+            zip(s.feet_names, np.mean(s.feet_contact, axis=0).round(3).tolist(), strict=False)
+        )
     if ep.terminated:
         last = build_state(layout, ep.rows[-1:])
         summary["at_end"] = {

@@ -17,8 +17,8 @@ from envs import get_spec
 from envs.make import make_env, make_gym_env
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.dryrun import dry_run_reward
-from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.ppo import new_ppo
+from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.vec import CaptureVecEnv
 from workers.engine.wrapper import ContractReward
 from workers.sandbox.program import ProgramError, load_program
@@ -122,13 +122,22 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     def checkpoint(timesteps: int) -> None:
         t = time.perf_counter()
         window = contract.take_window().summary()
-        _, episodes = rollout(spec, policy, eval_seeds(config.seed, config.checkpoint_episodes), max_steps=config.episode_steps)
+        _, episodes = rollout(
+            spec, policy, eval_seeds(config.seed, config.checkpoint_episodes), max_steps=config.episode_steps
+        )
         values = episode_fitness(fitness, layout, episodes)
         eval_time[0] += time.perf_counter() - t
         entry = {"timesteps": timesteps, "fitness": float(np.mean(values)), **window}
         checkpoints.append(entry)
-        emit({"event": "checkpoint", "timesteps": timesteps, "total": config.timesteps, "fitness": entry["fitness"],
-              "episode_return": window["episode_return"]})
+        emit(
+            {
+                "event": "checkpoint",
+                "timesteps": timesteps,
+                "total": config.timesteps,
+                "fitness": entry["fitness"],
+                "episode_return": window["episode_return"],
+            }
+        )
 
     class Checkpoints(BaseCallback):
         def __init__(self) -> None:
@@ -148,9 +157,15 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     stage = "training"
 
     def failed(e: ProgramError) -> dict:
-        return {"outcome": "failed", "error": f"during {stage}: {e}", "checkpoints": checkpoints,
-                "dry_run": dry.to_dict(), "timesteps": int(model.num_timesteps),
-                "resumed_from_timesteps": start_timesteps, "seconds": time.perf_counter() - started}
+        return {
+            "outcome": "failed",
+            "error": f"during {stage}: {e}",
+            "checkpoints": checkpoints,
+            "dry_run": dry.to_dict(),
+            "timesteps": int(model.num_timesteps),
+            "resumed_from_timesteps": start_timesteps,
+            "seconds": time.perf_counter() - started,
+        }
 
     try:
         remaining = config.timesteps - model.num_timesteps
@@ -161,7 +176,9 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
         checkpoint(int(model.num_timesteps))
         model.save(workdir / "policy.zip")
         venv.save(str(workdir / "vecnormalize.pkl"))
-        _, episodes = rollout(spec, policy, eval_seeds(config.seed, config.eval_episodes), max_steps=config.episode_steps)
+        _, episodes = rollout(
+            spec, policy, eval_seeds(config.seed, config.eval_episodes), max_steps=config.episode_steps
+        )
         values = episode_fitness(fitness, layout, episodes)
         analysis = [analyse_episode(layout, ep, reward) for ep in episodes]
     except ProgramError as e:
@@ -171,9 +188,7 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
         "fitness_name": config.fitness_name,
         "fitness": {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_episode": values},
         "checkpoints": checkpoints,
-        "components": {
-            name: [c["components"].get(name) for c in checkpoints] for name in dry.components
-        },
+        "components": {name: [c["components"].get(name) for c in checkpoints] for name in dry.components},
         "episodes": analysis,
         "dry_run": dry.to_dict(),
         "warnings": list(dict.fromkeys(dry.warnings + contract.warnings)),
@@ -188,8 +203,14 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     if config.video:
         from workers.engine.video import record_video
 
-        result["artifacts"]["video"] = record_video(spec, policy, workdir / "video.mp4", seed=eval_seeds(config.seed, 1)[0],
-                                                    steps=config.video_steps, max_steps=config.episode_steps)
+        result["artifacts"]["video"] = record_video(
+            spec,
+            policy,
+            workdir / "video.mp4",
+            seed=eval_seeds(config.seed, 1)[0],
+            steps=config.video_steps,
+            max_steps=config.episode_steps,
+        )
     vec.close()
     result["seconds"] = time.perf_counter() - started
     return result

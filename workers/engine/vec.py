@@ -19,8 +19,13 @@ from envs.capture import Layout, Recorder
 class CaptureVecEnv(DummyVecEnv):
     """A DummyVecEnv whose envs write their raw state into ``buffer`` (N, layout.size)."""
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], layout: Layout, buffer: np.ndarray,
-                 needs: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        env_fns: list[Callable[[], gym.Env]],
+        layout: Layout,
+        buffer: np.ndarray,
+        needs: frozenset[str] | None = None,
+    ) -> None:
         super().__init__(env_fns)
         self.buffer = buffer
         self.recorders = [Recorder(env, layout, buffer[i], needs) for i, env in enumerate(self.envs)]
@@ -32,7 +37,7 @@ class CaptureVecEnv(DummyVecEnv):
         return obs
 
     def step_wait(self):
-        for i, (env, recorder) in enumerate(zip(self.envs, self.recorders)):
+        for i, (env, recorder) in enumerate(zip(self.envs, self.recorders, strict=False)):
             obs, self.buf_rews[i], terminated, truncated, self.buf_infos[i] = env.step(self.actions[i])
             recorder.capture()
             self.buf_dones[i] = terminated or truncated

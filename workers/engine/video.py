@@ -36,6 +36,6 @@ def record_video(
         if terminated or truncated:
             break
     env.close()
-    fps = int(round(1.0 / env.unwrapped.dt))
+    fps = round(1.0 / env.unwrapped.dt)
     imageio.mimwrite(path, frames, fps=min(fps, 60), codec="libx264", macro_block_size=1)
     return path.name

@@ -133,7 +133,9 @@ class ContractReward(VecEnvWrapper):
         try:
             reward, components, warnings = call_reward(self.program, state, self._actions)
         except ProgramError as e:
-            raise ProgramError(f"at training step {self.steps * self.num_envs}: {e}", line=e.line, column=e.column) from None
+            raise ProgramError(
+                f"at training step {self.steps * self.num_envs}: {e}", line=e.line, column=e.column
+            ) from None
         for w in warnings:
             if w not in self.warnings:
                 self.warnings.append(w)

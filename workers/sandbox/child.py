@@ -78,7 +78,9 @@ def main() -> None:
             "reduce array sizes or the number of parallel envs",
         )
     except Exception as e:  # an engine fault, not the program's: keep the full traceback for the operator
-        result.update(outcome="failed", error=f"internal error: {type(e).__name__}: {e}", traceback=traceback.format_exc())
+        result.update(
+            outcome="failed", error=f"internal error: {type(e).__name__}: {e}", traceback=traceback.format_exc()
+        )
     tmp = Path("result.json.tmp")
     tmp.write_text(json.dumps(result, default=float))
     tmp.replace("result.json")

@@ -15,21 +15,176 @@ from types import MappingProxyType
 
 import numpy
 
-NUMPY_NAMES = """
-abs absolute add all allclose amax amin any arange arccos arccosh arcsin arcsinh arctan arctan2
-arctanh argmax argmin argsort array array_equal asarray atleast_1d atleast_2d average bool bool_
-broadcast_to ceil clip column_stack concatenate copysign cos cosh count_nonzero cross cumprod cumsum
-deg2rad degrees diff digitize divide dot e einsum equal euler_gamma exp exp2 expand_dims expm1 eye
-fabs flip float16 float32 float64 floor floor_divide fmax fmin fmod full full_like gradient greater
-greater_equal heaviside hstack hypot inf inner int8 int16 int32 int64 int_ interp isclose isfinite
-isinf isnan linspace log log10 log1p log2 logaddexp logical_and logical_not logical_or logical_xor
-matmul max maximum mean median min minimum mod moveaxis multiply nan nan_to_num nanmax nanmean
-nanmin nansum ndarray negative newaxis not_equal ones ones_like outer percentile pi piecewise power
-prod ptp quantile rad2deg radians reciprocal remainder repeat reshape rint roll round searchsorted
-select sign sin sinc sinh sort sqrt square squeeze stack std subtract sum swapaxes take
-take_along_axis tan tanh tensordot tile trace transpose trapezoid true_divide trunc uint8 unique
-unwrap var vdot vstack where zeros zeros_like
-""".split()
+NUMPY_NAMES = [
+    "abs",
+    "absolute",
+    "add",
+    "all",
+    "allclose",
+    "amax",
+    "amin",
+    "any",
+    "arange",
+    "arccos",
+    "arccosh",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
+    "argmax",
+    "argmin",
+    "argsort",
+    "array",
+    "array_equal",
+    "asarray",
+    "atleast_1d",
+    "atleast_2d",
+    "average",
+    "bool",
+    "bool_",
+    "broadcast_to",
+    "ceil",
+    "clip",
+    "column_stack",
+    "concatenate",
+    "copysign",
+    "cos",
+    "cosh",
+    "count_nonzero",
+    "cross",
+    "cumprod",
+    "cumsum",
+    "deg2rad",
+    "degrees",
+    "diff",
+    "digitize",
+    "divide",
+    "dot",
+    "e",
+    "einsum",
+    "equal",
+    "euler_gamma",
+    "exp",
+    "exp2",
+    "expand_dims",
+    "expm1",
+    "eye",
+    "fabs",
+    "flip",
+    "float16",
+    "float32",
+    "float64",
+    "floor",
+    "floor_divide",
+    "fmax",
+    "fmin",
+    "fmod",
+    "full",
+    "full_like",
+    "gradient",
+    "greater",
+    "greater_equal",
+    "heaviside",
+    "hstack",
+    "hypot",
+    "inf",
+    "inner",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "int_",
+    "interp",
+    "isclose",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "linspace",
+    "log",
+    "log10",
+    "log1p",
+    "log2",
+    "logaddexp",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "median",
+    "min",
+    "minimum",
+    "mod",
+    "moveaxis",
+    "multiply",
+    "nan",
+    "nan_to_num",
+    "nanmax",
+    "nanmean",
+    "nanmin",
+    "nansum",
+    "ndarray",
+    "negative",
+    "newaxis",
+    "not_equal",
+    "ones",
+    "ones_like",
+    "outer",
+    "percentile",
+    "pi",
+    "piecewise",
+    "power",
+    "prod",
+    "ptp",
+    "quantile",
+    "rad2deg",
+    "radians",
+    "reciprocal",
+    "remainder",
+    "repeat",
+    "reshape",
+    "rint",
+    "roll",
+    "round",
+    "searchsorted",
+    "select",
+    "sign",
+    "sin",
+    "sinc",
+    "sinh",
+    "sort",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "subtract",
+    "sum",
+    "swapaxes",
+    "take",
+    "take_along_axis",
+    "tan",
+    "tanh",
+    "tensordot",
+    "tile",
+    "trace",
+    "transpose",
+    "trapezoid",
+    "true_divide",
+    "trunc",
+    "uint8",
+    "unique",
+    "unwrap",
+    "var",
+    "vdot",
+    "vstack",
+    "where",
+    "zeros",
+    "zeros_like",
+]
 
 LINALG_NAMES = ["norm", "det", "inv", "solve", "eigvalsh"]
 
@@ -68,14 +223,14 @@ class _NdarrayType(type):
         return isinstance(obj, numpy.ndarray)
 
 
-class ndarray(metaclass=_NdarrayType):  # noqa: N801 - stands in for numpy.ndarray
+class ndarray(metaclass=_NdarrayType):
     """``isinstance(x, np.ndarray)`` works; constructing arrays from raw buffers does not.
 
     ``numpy.ndarray(shape, dtype, buffer, offset)`` accepts a negative offset and then reads
     and writes memory outside the buffer, so programs never get the real constructor.
     """
 
-    def __new__(cls, *args: object, **kwargs: object) -> "ndarray":
+    def __new__(cls, *args: object, **kwargs: object) -> ndarray:
         raise TypeError("np.ndarray(...) cannot create arrays in reward programs; use np.zeros, np.full or np.array")
 
 
@@ -95,7 +250,7 @@ MATH = Facade(
 MODULES = {"numpy": NUMPY, "math": MATH}
 
 
-def _import(name: str, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - builtins signature
+def _import(name: str, globals=None, locals=None, fromlist=(), level=0):
     if level == 0 and name in MODULES:
         module = MODULES[name]
         for member in fromlist or ():
@@ -107,11 +262,41 @@ def _import(name: str, globals=None, locals=None, fromlist=(), level=0):  # noqa
     raise ImportError(f"importing `{name}` is not allowed; only `numpy` and `math` may be imported")
 
 
-BUILTIN_NAMES = """
-abs all any bool dict divmod enumerate filter float int isinstance len list map max min pow range
-reversed round set slice sorted str sum tuple zip True False None
-ArithmeticError ValueError ZeroDivisionError
-""".split()
+BUILTIN_NAMES = [
+    "abs",
+    "all",
+    "any",
+    "bool",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "int",
+    "isinstance",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "pow",
+    "range",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+    "True",
+    "False",
+    "None",
+    "ArithmeticError",
+    "ValueError",
+    "ZeroDivisionError",
+]
 
 
 def safe_builtins() -> dict[str, object]:

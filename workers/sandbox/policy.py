@@ -14,34 +14,159 @@ ENTRY_POINTS = {"reward": ("compute_reward", ("state", "action")), "fitness": ("
 ALLOWED_MODULES = {"numpy", "math"}
 
 FORBIDDEN_NAMES = {
-    "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "vars", "globals",
-    "locals", "dir", "type", "object", "super", "__import__", "breakpoint", "input", "help",
-    "memoryview", "classmethod", "staticmethod", "property", "exit", "quit", "print", "id",
-    "bytearray", "bytes", "format", "issubclass", "callable", "iter", "next", "aiter", "anext",
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "getattr",
+    "setattr",
+    "delattr",
+    "hasattr",
+    "vars",
+    "globals",
+    "locals",
+    "dir",
+    "type",
+    "object",
+    "super",
+    "__import__",
+    "breakpoint",
+    "input",
+    "help",
+    "memoryview",
+    "classmethod",
+    "staticmethod",
+    "property",
+    "exit",
+    "quit",
+    "print",
+    "id",
+    "bytearray",
+    "bytes",
+    "format",
+    "issubclass",
+    "callable",
+    "iter",
+    "next",
+    "aiter",
+    "anext",
 }
 
 # Attribute names that lead out of the array world: file I/O, raw memory, frames, code objects,
 # string formatting (which can reach attributes through "{0.__class__}").
 FORBIDDEN_ATTRIBUTES = {
-    "tofile", "dump", "dumps", "ctypes", "ctypeslib", "load", "loads", "save", "savez", "savetxt",
-    "savez_compressed", "fromfile", "loadtxt", "genfromtxt", "memmap", "DataSource", "lib", "os", "sys",
-    "format", "format_map", "mro", "setflags", "getfield", "setfield", "f2py", "testing", "distutils",
-    "frombuffer", "from_dlpack", "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "f_globals",
-    "f_locals", "f_back", "f_builtins", "f_code", "tb_frame", "tb_next", "co_code", "func_globals",
-    "im_func", "builtins", "emath", "random", "show_config", "show_runtime", "info", "source", "who",
+    "tofile",
+    "dump",
+    "dumps",
+    "ctypes",
+    "ctypeslib",
+    "load",
+    "loads",
+    "save",
+    "savez",
+    "savetxt",
+    "savez_compressed",
+    "fromfile",
+    "loadtxt",
+    "genfromtxt",
+    "memmap",
+    "DataSource",
+    "lib",
+    "os",
+    "sys",
+    "format",
+    "format_map",
+    "mro",
+    "setflags",
+    "getfield",
+    "setfield",
+    "f2py",
+    "testing",
+    "distutils",
+    "frombuffer",
+    "from_dlpack",
+    "gi_frame",
+    "gi_code",
+    "cr_frame",
+    "cr_code",
+    "ag_frame",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "f_builtins",
+    "f_code",
+    "tb_frame",
+    "tb_next",
+    "co_code",
+    "func_globals",
+    "im_func",
+    "builtins",
+    "emath",
+    "random",
+    "show_config",
+    "show_runtime",
+    "info",
+    "source",
+    "who",
     # ndarray.resize(..., refcheck=False) frees memory that views still point to.
     "resize",
 }
 FORBIDDEN_PREFIXES = ("_", "f_", "gi_", "cr_", "ag_", "tb_", "co_")
 
 ALLOWED_NODES = (
-    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.FunctionDef,
-    ast.arguments, ast.arg, ast.If, ast.For, ast.While, ast.Break, ast.Continue, ast.Pass, ast.Assert,
-    ast.Import, ast.ImportFrom, ast.alias, ast.Name, ast.Load, ast.Store, ast.Del, ast.Constant,
-    ast.Attribute, ast.Subscript, ast.Slice, ast.Call, ast.keyword, ast.Starred, ast.BinOp, ast.UnaryOp,
-    ast.BoolOp, ast.Compare, ast.IfExp, ast.Lambda, ast.Tuple, ast.List, ast.Dict, ast.Set,
-    ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.NamedExpr,
-    ast.JoinedStr, ast.FormattedValue, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context,
+    ast.Module,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Return,
+    ast.FunctionDef,
+    ast.arguments,
+    ast.arg,
+    ast.If,
+    ast.For,
+    ast.While,
+    ast.Break,
+    ast.Continue,
+    ast.Pass,
+    ast.Assert,
+    ast.Import,
+    ast.ImportFrom,
+    ast.alias,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Del,
+    ast.Constant,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.Call,
+    ast.keyword,
+    ast.Starred,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Lambda,
+    ast.Tuple,
+    ast.List,
+    ast.Dict,
+    ast.Set,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.comprehension,
+    ast.NamedExpr,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+    ast.expr_context,
 )
 
 NODE_ADVICE = {
@@ -123,7 +248,13 @@ class _Checker(ast.NodeVisitor):
 
     def flag(self, node: ast.AST, rule: str, message: str) -> None:
         self.violations.append(
-            Violation(rule, getattr(node, "lineno", 0), getattr(node, "col_offset", 0) + 1, message, _snippet(self.lines, node))
+            Violation(
+                rule,
+                getattr(node, "lineno", 0),
+                getattr(node, "col_offset", 0) + 1,
+                message,
+                _snippet(self.lines, node),
+            )
         )
 
     def generic_visit(self, node: ast.AST) -> None:
@@ -136,12 +267,18 @@ class _Checker(ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name not in ALLOWED_MODULES:
-                self.flag(node, "imports", f"importing `{alias.name}` is not allowed; only `numpy` and `math` may be imported")
+                self.flag(
+                    node, "imports", f"importing `{alias.name}` is not allowed; only `numpy` and `math` may be imported"
+                )
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.module not in ALLOWED_MODULES or node.level:
-            self.flag(node, "imports", f"importing from `{node.module}` is not allowed; only `numpy` and `math` may be imported")
+            self.flag(
+                node,
+                "imports",
+                f"importing from `{node.module}` is not allowed; only `numpy` and `math` may be imported",
+            )
         for alias in node.names:
             if alias.name == "*":
                 self.flag(node, "imports", "`import *` is not allowed; import names one by one or use `np.`")
@@ -193,7 +330,9 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
     if not source.strip():
         raise ProgramRejected("static check", [Violation("entry point", 1, 1, "the program is empty")], kind)
     if len(source) > 100_000:
-        raise ProgramRejected("static check", [Violation("size", 1, 1, "the program is longer than 100,000 characters")], kind)
+        raise ProgramRejected(
+            "static check", [Violation("size", 1, 1, "the program is longer than 100,000 characters")], kind
+        )
     try:
         tree = ast.parse(source, filename=f"<{kind}>")
     except SyntaxError as e:
@@ -205,10 +344,13 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
 
     checker = _Checker(source)
     for stmt in tree.body:
-        if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign, ast.Expr)):
-            checker.flag(stmt, "module level", "only imports, constants and function definitions may stand at module level")
-        elif isinstance(stmt, ast.Expr) and not (isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)):
-            checker.flag(stmt, "module level", "only imports, constants and function definitions may stand at module level")
+        if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign, ast.Expr)) or (
+            isinstance(stmt, ast.Expr)
+            and not (isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str))
+        ):
+            checker.flag(
+                stmt, "module level", "only imports, constants and function definitions may stand at module level"
+            )
     try:
         checker.visit(tree)
     except RecursionError:

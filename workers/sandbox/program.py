@@ -49,7 +49,7 @@ class Program:
         shown = []
         for f in frames:
             code = lines[f.lineno - 1].strip() if f.lineno and 0 < f.lineno <= len(lines) else ""
-            shown.append(f'  line {f.lineno}, in {f.name}: {code}')
+            shown.append(f"  line {f.lineno}, in {f.name}: {code}")
         if not frames:
             return None, None, ""
         col = getattr(frames[-1], "colno", None)
@@ -64,13 +64,15 @@ def load_program(source: str, kind: str = "reward") -> Program:
     attributes = frozenset(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute))
     program = Program(kind, source, lambda *a: None, attributes)
     try:
-        exec(code, namespace)  # noqa: S102 - the sandboxed program, after the AST allow-list
+        exec(code, namespace)
     except MemoryError:
         raise
     except Exception as e:  # module-level code failed: a constant or an import
         line, _, _ = program.where(e)
         raise ProgramRejected(
-            "load", [Violation("module level", line or 0, 1, f"running the module failed: {type(e).__name__}: {e}")], kind
+            "load",
+            [Violation("module level", line or 0, 1, f"running the module failed: {type(e).__name__}: {e}")],
+            kind,
         ) from None
     program.fn = namespace[ENTRY_POINTS[kind][0]]  # type: ignore[assignment]
     return program
@@ -90,7 +92,9 @@ def describe_exception(program: Program, exc: BaseException, call: str) -> Progr
         )
     elif isinstance(exc, AttributeError) and "state has no field" in str(exc):
         advice = "Use only the fields of the state view listed in the env description."
-    elif isinstance(exc, IndexError | ValueError) and ("shape" in str(exc) or "index" in str(exc) or "axis" in str(exc)):
+    elif isinstance(exc, IndexError | ValueError) and (
+        "shape" in str(exc) or "index" in str(exc) or "axis" in str(exc)
+    ):
         advice = "Check array shapes: scalar fields are (N,), vector fields (N, k); reduce with axis=-1."
     else:
         advice = "Fix the program so that it runs on every state of the batch."
@@ -155,10 +159,12 @@ def _fast_path(out: tuple, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]] |
     stack = np.array(values, dtype=np.float64)
     if not np.abs(stack).max() <= REWARD_BOUND:  # False for NaN and inf too
         return None
-    return stack[0], dict(zip(components, stack[1:]))
+    return stack[0], dict(zip(components, stack[1:], strict=False))
 
 
-def call_reward(program: Program, state: object, action: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+def call_reward(
+    program: Program, state: object, action: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
     """Call ``compute_reward`` on a batch; returns (reward, components, warnings) checked against the contract."""
     n = action.shape[0]
     try:

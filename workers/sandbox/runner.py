@@ -8,6 +8,7 @@ child's whole process group. Outcomes: ok, rejected, failed, timeout, resource_l
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -127,17 +128,15 @@ def run_job(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_preexec(limits),  # noqa: PLW1509 - single-threaded setup before exec
+        preexec_fn=_preexec(limits),
         text=True,
     )
     killed = threading.Event()
 
     def kill() -> None:
         killed.set()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     timer = threading.Timer(limits.wall_seconds, kill)
     timer.daemon = True
@@ -196,7 +195,9 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
             stderr_tail=stderr,
         )
     if data.get("outcome") in OUTCOMES:
-        return SandboxResult(data.pop("outcome"), data.pop("error", None), payload=data, isolation=isolation, stderr_tail=stderr)
+        return SandboxResult(
+            data.pop("outcome"), data.pop("error", None), payload=data, isolation=isolation, stderr_tail=stderr
+        )
     if returncode < 0:
         sig = signal.Signals(-returncode)
         if sig in (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU, signal.SIGSEGV, signal.SIGBUS):
@@ -211,7 +212,13 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
             )
     last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
     if "MemoryError" in stderr or "std::bad_alloc" in stderr:
-        return SandboxResult("resource_limit", f"the sandboxed process ran out of memory ({limits.memory_mb} MiB): {last}", payload=data, isolation=isolation, stderr_tail=stderr)
+        return SandboxResult(
+            "resource_limit",
+            f"the sandboxed process ran out of memory ({limits.memory_mb} MiB): {last}",
+            payload=data,
+            isolation=isolation,
+            stderr_tail=stderr,
+        )
     return SandboxResult(
         "failed",
         f"the sandboxed process exited with code {returncode} without a result: {last}",

@@ -16,11 +16,20 @@ from app.search.service import add_feedback
 
 router = APIRouter(prefix="/candidates", tags=["candidates"], responses=UNAUTHORIZED)
 NOT_FOUND = {404: {"description": "no such candidate or file"}}
-MEDIA = {".mp4": "video/mp4", ".zip": "application/zip", ".json": "application/json", ".py": "text/x-python",
-         ".pkl": "application/octet-stream"}
+MEDIA = {
+    ".mp4": "video/mp4",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".py": "text/x-python",
+    ".pkl": "application/octet-stream",
+}
 PYTHON_FILE = {200: {"description": "a Python module", "content": {"text/x-python": {"schema": {"type": "string"}}}}}
-ARTIFACT_FILE = {200: {"description": "the file, as the training wrote it",
-                       "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in MEDIA.values()}}}
+ARTIFACT_FILE = {
+    200: {
+        "description": "the file, as the training wrote it",
+        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in MEDIA.values()},
+    }
+}
 # Downloads declare response_class=Response so that FastAPI documents their error answers as JSON, not as files.
 
 
@@ -36,8 +45,9 @@ def get_reward_file(candidate_id: int, user: CurrentUser, session: SessionDep) -
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     if not c.code:
         raise NotFound(f"candidate {candidate_id} has no program (the designer's answer held none)")
-    return PlainTextResponse(c.code, media_type="text/x-python",
-                             headers={"Content-Disposition": f'attachment; filename="reward_{c.id}.py"'})
+    return PlainTextResponse(
+        c.code, media_type="text/x-python", headers={"Content-Disposition": f'attachment; filename="reward_{c.id}.py"'}
+    )
 
 
 @router.get("/{candidate_id}/wrapper.py", response_class=Response, responses={**PYTHON_FILE, **NOT_FOUND})
@@ -46,13 +56,19 @@ def get_wrapper_file(candidate_id: int, user: CurrentUser, session: SessionDep) 
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     if not c.code:
         raise NotFound(f"candidate {candidate_id} has no program")
-    return PlainTextResponse(wrapper_module(c.code, env=c.run.task.env, candidate_id=c.id), media_type="text/x-python",
-                             headers={"Content-Disposition": f'attachment; filename="reward_wrapper_{c.id}.py"'})
+    return PlainTextResponse(
+        wrapper_module(c.code, env=c.run.task.env, candidate_id=c.id),
+        media_type="text/x-python",
+        headers={"Content-Disposition": f'attachment; filename="reward_wrapper_{c.id}.py"'},
+    )
 
 
-@router.get("/{candidate_id}/artifacts/{training_id}/{name}", response_class=Response,
-            responses={**ARTIFACT_FILE, **NOT_FOUND})
-def get_artifact(candidate_id: int, training_id: int, name: str, user: CurrentUser, session: SessionDep) -> FileResponse:
+@router.get(
+    "/{candidate_id}/artifacts/{training_id}/{name}", response_class=Response, responses={**ARTIFACT_FILE, **NOT_FOUND}
+)
+def get_artifact(
+    candidate_id: int, training_id: int, name: str, user: CurrentUser, session: SessionDep
+) -> FileResponse:
     """A file a training produced: video.mp4, policy.zip, vecnormalize.pkl, result.json, reward.py."""
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     t = next((t for t in c.trainings if t.id == training_id), None)
@@ -61,8 +77,11 @@ def get_artifact(candidate_id: int, training_id: int, name: str, user: CurrentUs
     path = Path(t.artifacts_dir) / name
     if not path.is_file():
         raise NotFound(f"training {training_id} did not produce '{name}'")
-    return FileResponse(path, media_type=MEDIA.get(path.suffix, "application/octet-stream"),
-                        filename=f"candidate-{c.id}-training-{t.id}-{name}")
+    return FileResponse(
+        path,
+        media_type=MEDIA.get(path.suffix, "application/octet-stream"),
+        filename=f"candidate-{c.id}-training-{t.id}-{name}",
+    )
 
 
 @router.post("/{candidate_id}/feedback", status_code=201, response_model=FeedbackOut, responses=NOT_FOUND)

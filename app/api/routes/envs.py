@@ -15,8 +15,13 @@ router = APIRouter(prefix="/envs", tags=["envs"], responses=UNAUTHORIZED)
 
 
 def _summary(spec) -> dict:
-    return {"name": spec.name, "title": spec.title, "summary": spec.summary, "planar": spec.planar,
-            "reference_fitness": list(spec.reference_fitness)}
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "summary": spec.summary,
+        "planar": spec.planar,
+        "reference_fitness": list(spec.reference_fitness),
+    }
 
 
 @router.get("", response_model=list[EnvSummary])
@@ -33,9 +38,11 @@ def get_env(env: str, user: CurrentUser) -> EnvDetail:
     except envs.UnknownEnvError as e:
         raise NotFound(str(e)) from None
     return EnvDetail(
-        **_summary(spec), description=describe(spec),
+        **_summary(spec),
+        description=describe(spec),
         fields=[FieldOut(name=f.name, shape=f.shape, unit=f.unit, meaning=f.meaning) for f in spec.fields()],
-        action=spec.action, termination=spec.termination,
+        action=spec.action,
+        termination=spec.termination,
         fitness_metrics=[MetricOut(name=m.name, meaning=m.meaning) for m in METRICS.values()],
         reference_reward=spec.reference_reward,
     )

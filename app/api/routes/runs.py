@@ -29,8 +29,9 @@ def post_cancel(run_id: int, user: CurrentUser, session: SessionDep, settings: S
 
 
 @router.post("/{run_id}/resume", response_model=RunOut, responses={**NOT_FOUND, **CONFLICT})
-def post_resume(run_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep,
-                dispatcher: DispatcherDep) -> RunOut:
+def post_resume(
+    run_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
+) -> RunOut:
     """Continue a run that waits for feedback, was cancelled, or failed."""
     run = resume_run(session, run=access.run_or_404(session, run_id=run_id, user=user), dispatcher=dispatcher)
     return present.run_out(session, run, settings.llm_model)

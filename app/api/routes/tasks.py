@@ -17,27 +17,46 @@ from app.search.service import TaskSpec, create_task
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=UNAUTHORIZED)
 
 
-@router.post("", status_code=201, response_model=TaskOut,
-             responses={422: {"description": "invalid task or budget above the cap"}, 429: {"description": "rate limited"}})
-def post_task(body: TaskCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep,
-              dispatcher: DispatcherDep) -> TaskOut:
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskOut,
+    responses={422: {"description": "invalid task or budget above the cap"}, 429: {"description": "rate limited"}},
+)
+def post_task(
+    body: TaskCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
+) -> TaskOut:
     """Submit a task; its run starts at once (status 'queued', then 'running')."""
     since = utcnow() - timedelta(seconds=60)
     recent = session.scalar(select(func.count(Task.id)).where(Task.owner_id == user.id, Task.created_at >= since))
     if recent >= settings.task_rate_per_minute:
-        raise RateLimited(f"at most {settings.task_rate_per_minute} tasks per minute; wait a minute and retry",
-                          retry_after=60)
-    spec = TaskSpec(env=body.env, description=body.description, fitness=body.fitness, designer=body.designer,
-                    iterations=body.iterations, samples=body.samples, timesteps=body.timesteps, seed=body.seed,
-                    wait_for_feedback=body.wait_for_feedback, options=body.options.model_dump())
+        raise RateLimited(
+            f"at most {settings.task_rate_per_minute} tasks per minute; wait a minute and retry", retry_after=60
+        )
+    spec = TaskSpec(
+        env=body.env,
+        description=body.description,
+        fitness=body.fitness,
+        designer=body.designer,
+        iterations=body.iterations,
+        samples=body.samples,
+        timesteps=body.timesteps,
+        seed=body.seed,
+        wait_for_feedback=body.wait_for_feedback,
+        options=body.options.model_dump(),
+    )
     task, _ = create_task(session, spec=spec, owner_id=user.id, settings=settings, dispatcher=dispatcher)
     session.refresh(task)
     return present.task_out(task, user)
 
 
 @router.get("", response_model=list[TaskOut])
-def list_tasks(user: CurrentUser, session: SessionDep, limit: int = Query(50, ge=1, le=500),
-               offset: int = Query(0, ge=0, le=access.MAX_ID)) -> list[TaskOut]:
+def list_tasks(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=access.MAX_ID),
+) -> list[TaskOut]:
     """Your tasks, newest first (admins: everyone's)."""
     tasks = session.scalars(access.visible_tasks(user).limit(limit).offset(offset))
     return [present.task_out(t, session.get(User, t.owner_id) if t.owner_id else None) for t in tasks]

@@ -1,4 +1,14 @@
 """Fixtures of the REST API tests (each test that takes ``api`` runs on SQLite and on PostgreSQL)."""
 
-from tests.app.api.harness import api  # noqa: F401
-from tests.support.db import db_sf, pg_sf, pg_url, sqlite_sf  # noqa: F401
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from tests.app.api.harness import Api, make_api
+
+
+@pytest.fixture
+def api(db_sf: sessionmaker, tmp_path: Path) -> Api:
+    """The app on this test's database: SQLite, then PostgreSQL (rolled back after the test)."""
+    return make_api(db_sf, tmp_path)

@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -19,15 +18,24 @@ from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training, User, utcnow
 from app.main import create_app
 from app.search.service import TaskSpec, create_task
-from tests.support.dispatch import RecordingDispatcher
 from tests.support.db import make_settings
+from tests.support.dispatch import RecordingDispatcher
 from tests.support.fixtures import load_fixture
 
 API = "/api/v1"
-TINY = {"env": "HalfCheetah-v5", "description": "make the cheetah run forward", "designer": "offline",
-        "iterations": 1, "samples": 1, "timesteps": 2048,
-        "options": {"final_seeds": 0, "baselines": False,
-                    "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2}}}
+TINY = {
+    "env": "HalfCheetah-v5",
+    "description": "make the cheetah run forward",
+    "designer": "offline",
+    "iterations": 1,
+    "samples": 1,
+    "timesteps": 2048,
+    "options": {
+        "final_seeds": 0,
+        "baselines": False,
+        "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2},
+    },
+}
 """A task body on the smallest budget (nothing trains in these tests: the dispatcher only records)."""
 
 
@@ -56,25 +64,43 @@ def make_api(sf: sessionmaker, tmp_path: Path, *, broker_check=lambda: "ok", **o
     return Api(app, TestClient(app), sf, settings, dispatcher)
 
 
-@pytest.fixture
-def api(db_sf: sessionmaker, tmp_path: Path) -> Api:
-    """The app on this test's database: SQLite, then PostgreSQL (rolled back after the test)."""
-    return make_api(db_sf, tmp_path)
-
-
 def _stats(mean: float) -> dict:
     return {"mean": mean, "min": mean - 1.0, "max": mean + 1.0}
 
 
 RESULT = {
-    "fitness": {"mean": 12.5, "std": 0.5, "per_episode": [12.0, 13.0]}, "steps_per_second": 900.0, "timesteps": 2048,
+    "fitness": {"mean": 12.5, "std": 0.5, "per_episode": [12.0, 13.0]},
+    "steps_per_second": 900.0,
+    "timesteps": 2048,
     "components": {"forward": [_stats(0.5), _stats(1.0)], "ctrl_cost": [_stats(-0.2), _stats(-0.1)]},
-    "checkpoints": [{"timesteps": t, "fitness": f, "components": {"forward": _stats(fw), "ctrl_cost": _stats(cc)},
-                     "reward": _stats(fw + cc), "episodes": 1, "episode_return": 10 * f, "episode_env_return": 9 * f,
-                     "episode_length": 100, "terminated": 0, "truncated": 1}
-                    for t, f, fw, cc in ((1024, 3.0, 0.5, -0.2), (2048, 12.5, 1.0, -0.1))],
-    "episodes": [{"seed": 1000, "steps": 100, "ended": "time limit", "env_return": 11.0, "distance_x": 12.5,
-                  "distance_y": 0.0, "mean_x_velocity": 2.5, "height": _stats(0.6), "upright_mean": 0.98}],
+    "checkpoints": [
+        {
+            "timesteps": t,
+            "fitness": f,
+            "components": {"forward": _stats(fw), "ctrl_cost": _stats(cc)},
+            "reward": _stats(fw + cc),
+            "episodes": 1,
+            "episode_return": 10 * f,
+            "episode_env_return": 9 * f,
+            "episode_length": 100,
+            "terminated": 0,
+            "truncated": 1,
+        }
+        for t, f, fw, cc in ((1024, 3.0, 0.5, -0.2), (2048, 12.5, 1.0, -0.1))
+    ],
+    "episodes": [
+        {
+            "seed": 1000,
+            "steps": 100,
+            "ended": "time limit",
+            "env_return": 11.0,
+            "distance_x": 12.5,
+            "distance_y": 0.0,
+            "mean_x_velocity": 2.5,
+            "height": _stats(0.6),
+            "upright_mean": 0.98,
+        }
+    ],
 }
 """A training's result in the shape the engine writes (see workers/engine), on a tiny budget."""
 
@@ -96,21 +122,50 @@ def seed_finished_run(api: Api, *, owner: str, status: str = "succeeded") -> See
     with session_scope(api.sf) as s:
         owner_id = s.scalar(select(User.id).where(User.name == owner))
         spec = TaskSpec(**TINY)
-        task, run = create_task(s, spec=spec, owner_id=owner_id, settings=api.settings,
-                                dispatcher=RecordingDispatcher())
+        task, run = create_task(
+            s, spec=spec, owner_id=owner_id, settings=api.settings, dispatcher=RecordingDispatcher()
+        )
         run.status, run.phase, run.started_at = status, "done" if status == "succeeded" else "search", utcnow()
         it = Iteration(run_id=run.id, index=0, status="done", context={})
         s.add(it)
         s.flush()
-        good = Candidate(run_id=run.id, iteration_id=it.id, index=0, origin="llm", code=code, status="trained",
-                         fitness=12.5, fitness_std=0.5, reflection="forward dominates", critic=[], dry_run={},
-                         diagnostics={"items": [{"kind": "dominant", "text": "forward dominates"}]})
-        bad = Candidate(run_id=run.id, iteration_id=it.id, index=1, origin="llm", code="def compute_reward(:",
-                        status="rejected", error="the program does not parse: line 1", critic=[], dry_run={})
+        good = Candidate(
+            run_id=run.id,
+            iteration_id=it.id,
+            index=0,
+            origin="llm",
+            code=code,
+            status="trained",
+            fitness=12.5,
+            fitness_std=0.5,
+            reflection="forward dominates",
+            critic=[],
+            dry_run={},
+            diagnostics={"items": [{"kind": "dominant", "text": "forward dominates"}]},
+        )
+        bad = Candidate(
+            run_id=run.id,
+            iteration_id=it.id,
+            index=1,
+            origin="llm",
+            code="def compute_reward(:",
+            status="rejected",
+            error="the program does not parse: line 1",
+            critic=[],
+            dry_run={},
+        )
         s.add_all([good, bad])
         s.flush()
-        t = Training(candidate_id=good.id, run_id=run.id, purpose="full", timesteps=2048, seed=0, status="ok",
-                     attempts=1, result=RESULT)
+        t = Training(
+            candidate_id=good.id,
+            run_id=run.id,
+            purpose="full",
+            timesteps=2048,
+            seed=0,
+            status="ok",
+            attempts=1,
+            result=RESULT,
+        )
         s.add(t)
         s.flush()
         out = api.settings.data_dir / "artifacts" / f"run-{run.id}" / f"candidate-{good.id}" / f"training-{t.id}"
@@ -120,8 +175,13 @@ def seed_finished_run(api: Api, *, owner: str, status: str = "succeeded") -> See
         (out / "policy.zip").write_bytes(b"PK\x05\x06" + bytes(18))
         t.artifacts_dir = str(out)
         run.best_candidate_id = good.id
-        run.usage = {"requests": 2, "prompt_tokens": 800, "completion_tokens": 300, "total_tokens": 1100,
-                     "timesteps_trained": 2048}
+        run.usage = {
+            "requests": 2,
+            "prompt_tokens": 800,
+            "completion_tokens": 300,
+            "total_tokens": 1100,
+            "timesteps_trained": 2048,
+        }
         if status == "succeeded":
             run.finished_at = utcnow()
         s.add(Feedback(candidate_id=good.id, run_id=run.id, user_id=owner_id, text="earlier note", rating=3))

@@ -24,11 +24,22 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def protected_routes(s) -> list[tuple[str, str]]:
     c, t, r = s.candidate_id, s.training_id, s.run_id
-    return [("GET", "/envs"), ("GET", "/envs/HalfCheetah-v5"), ("POST", "/tasks"), ("GET", "/tasks"),
-            ("GET", f"/tasks/{s.task_id}"), ("GET", f"/runs/{r}"), ("POST", f"/runs/{r}/cancel"),
-            ("POST", f"/runs/{r}/resume"), ("GET", f"/runs/{r}/candidates"), ("GET", f"/candidates/{c}"),
-            ("GET", f"/candidates/{c}/reward.py"), ("GET", f"/candidates/{c}/wrapper.py"),
-            ("GET", f"/candidates/{c}/artifacts/{t}/policy.zip"), ("POST", f"/candidates/{c}/feedback")]
+    return [
+        ("GET", "/envs"),
+        ("GET", "/envs/HalfCheetah-v5"),
+        ("POST", "/tasks"),
+        ("GET", "/tasks"),
+        ("GET", f"/tasks/{s.task_id}"),
+        ("GET", f"/runs/{r}"),
+        ("POST", f"/runs/{r}/cancel"),
+        ("POST", f"/runs/{r}/resume"),
+        ("GET", f"/runs/{r}/candidates"),
+        ("GET", f"/candidates/{c}"),
+        ("GET", f"/candidates/{c}/reward.py"),
+        ("GET", f"/candidates/{c}/wrapper.py"),
+        ("GET", f"/candidates/{c}/artifacts/{t}/policy.zip"),
+        ("POST", f"/candidates/{c}/feedback"),
+    ]
 
 
 def body_for(path: str) -> dict | None:
@@ -40,8 +51,12 @@ def body_for(path: str) -> dict | None:
 def test_every_route_needs_a_valid_token(api: Api) -> None:
     api.user("alice")
     seeded = seed_finished_run(api, owner="alice", status="running")
-    for headers in ({}, {"Authorization": "Bearer rs_not-a-token"}, {"Authorization": "Basic YWxpY2U6eA=="},
-                    {"Authorization": f"Token {api.tokens['alice']}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer rs_not-a-token"},
+        {"Authorization": "Basic YWxpY2U6eA=="},
+        {"Authorization": f"Token {api.tokens['alice']}"},
+    ):
         for method, path in protected_routes(seeded):
             r = api.client.request(method, f"{API}{path}", headers=headers, json=body_for(path))
             assert r.status_code == 401, (headers, method, path, r.status_code)
@@ -93,8 +108,12 @@ def test_other_users_get_404_and_admins_see_everything(api: Api) -> None:
     assert [(t["id"], t["owner"]) for t in everyone] == [(bobs["id"], "bob"), (seeded.task_id, "alice")]
     assert [t["id"] for t in api.client.get(f"{API}/tasks", headers=alice).json()] == [seeded.task_id]
     assert api.client.get(f"{API}/runs/{seeded.run_id}", headers=root).status_code == 200
-    assert api.client.get(f"{API}/candidates/{seeded.candidate_id}/artifacts/{seeded.training_id}/policy.zip",
-                          headers=root).status_code == 200
+    assert (
+        api.client.get(
+            f"{API}/candidates/{seeded.candidate_id}/artifacts/{seeded.training_id}/policy.zip", headers=root
+        ).status_code
+        == 200
+    )
     assert api.client.post(f"{API}/runs/{seeded.run_id}/cancel", headers=root).json()["status"] == "cancelled"
     assert api.client.get(f"{API}/runs/{bobs['run_id']}", headers=alice).status_code == 404
 
@@ -105,10 +124,14 @@ def test_bodies_over_the_limit_are_413_with_or_without_content_length(db_sf: ses
     big = {**TINY, "description": "run " * 2000}
     r = api.client.post(f"{API}/tasks", headers=alice, json=big)
     assert r.status_code == 413, r.text
-    assert r.json()["error"] == {"code": "payload_too_large", "message": "request bodies are limited to 4,096 bytes",
-                                 "field": None}
-    streamed = api.client.post(f"{API}/tasks", headers={**alice, "Content-Type": "application/json"},
-                               content=(b" " * 1024 for _ in range(8)))  # chunked: no Content-Length
+    assert r.json()["error"] == {
+        "code": "payload_too_large",
+        "message": "request bodies are limited to 4,096 bytes",
+        "field": None,
+    }
+    streamed = api.client.post(
+        f"{API}/tasks", headers={**alice, "Content-Type": "application/json"}, content=(b" " * 1024 for _ in range(8))
+    )  # chunked: no Content-Length
     assert streamed.status_code == 413, streamed.text
     assert api.client.get(f"{API}/tasks", headers=alice).json() == []
     assert api.client.post(f"{API}/tasks", headers=alice, json=TINY).status_code == 201  # under the limit
@@ -134,8 +157,14 @@ def cli_env(data_dir: Path) -> dict[str, str]:
 
 def test_users_create_prints_a_token_that_authenticates(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    out = subprocess.run([sys.executable, "-m", "app.cli", "users", "create", "carol", "--admin"], env=cli_env(data),
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "create", "carol", "--admin"],
+        env=cli_env(data),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1].split()[-1]
     assert token.startswith("rs_") and len(token) > 30
@@ -144,8 +173,13 @@ def test_users_create_prints_a_token_that_authenticates(tmp_path: Path) -> None:
     assert client.get(f"{API}/tasks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert client.get(f"{API}/tasks", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
 
-    again = subprocess.run([sys.executable, "-m", "app.cli", "users", "create", "carol"], env=cli_env(data),
-                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    again = subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "create", "carol"],
+        env=cli_env(data),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert again.returncode != 0
     assert "already exists" in again.stdout + again.stderr
-

@@ -42,12 +42,14 @@ def test_missing_or_foreign_artifacts_are_404(api: Api) -> None:
     alice = api.user("alice")
     seeded = seed_finished_run(api, owner="alice")
     base = f"{API}/candidates/{seeded.candidate_id}/artifacts"
-    for path in (f"{base}/{seeded.training_id}/video.mp4",  # allowed name, not produced
-                 f"{base}/{seeded.training_id}/secret_key",  # not an artifact name
-                 f"{base}/{seeded.training_id}/..%2F..%2F..%2Fsecret_key",
-                 f"{base}/{seeded.training_id + 1}/policy.zip",  # no such training
-                 f"{API}/candidates/{seeded.rejected_id}/artifacts/{seeded.training_id}/policy.zip",  # another's
-                 f"{base}/{2**70}/policy.zip"):
+    for path in (
+        f"{base}/{seeded.training_id}/video.mp4",  # allowed name, not produced
+        f"{base}/{seeded.training_id}/secret_key",  # not an artifact name
+        f"{base}/{seeded.training_id}/..%2F..%2F..%2Fsecret_key",
+        f"{base}/{seeded.training_id + 1}/policy.zip",  # no such training
+        f"{API}/candidates/{seeded.rejected_id}/artifacts/{seeded.training_id}/policy.zip",  # another's
+        f"{base}/{2**70}/policy.zip",
+    ):
         r = api.client.get(path, headers=alice)
         assert r.status_code == 404, (path, r.text)
 
@@ -68,12 +70,19 @@ def test_reward_and_wrapper_downloads(api: Api) -> None:
 def test_feedback_is_stored_and_shown_on_the_candidate(api: Api) -> None:
     alice = api.user("alice")
     seeded = seed_finished_run(api, owner="alice")
-    r = api.client.post(f"{API}/candidates/{seeded.candidate_id}/feedback", headers=alice,
-                        json={"text": "  it hops on its back; keep the torso level  ", "rating": 2})
+    r = api.client.post(
+        f"{API}/candidates/{seeded.candidate_id}/feedback",
+        headers=alice,
+        json={"text": "  it hops on its back; keep the torso level  ", "rating": 2},
+    )
     assert r.status_code == 201, r.text
     fb = r.json()
     assert (fb["candidate_id"], fb["text"], fb["rating"], fb["user"]) == (
-        seeded.candidate_id, "it hops on its back; keep the torso level", 2, "alice")
+        seeded.candidate_id,
+        "it hops on its back; keep the torso level",
+        2,
+        "alice",
+    )
     assert fb["used_in_iteration"] is None
     shown = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["feedback"]
     assert [f["text"] for f in shown] == ["earlier note", "it hops on its back; keep the torso level"]
@@ -83,8 +92,13 @@ def test_bad_feedback_is_422(api: Api) -> None:
     alice = api.user("alice")
     seeded = seed_finished_run(api, owner="alice")
     url = f"{API}/candidates/{seeded.candidate_id}/feedback"
-    for body, field in (({"text": ""}, "text"), ({"text": "   "}, "text"), ({"text": "ok", "rating": 6}, "rating"),
-                        ({"text": "x" * 4001}, "text"), ({"rating": 3}, "text")):
+    for body, field in (
+        ({"text": ""}, "text"),
+        ({"text": "   "}, "text"),
+        ({"text": "ok", "rating": 6}, "rating"),
+        ({"text": "x" * 4001}, "text"),
+        ({"rating": 3}, "text"),
+    ):
         r = api.client.post(url, headers=alice, json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["error"]["field"] == field, body
@@ -93,7 +107,11 @@ def test_bad_feedback_is_422(api: Api) -> None:
 
 def test_unknown_candidates_are_404(api: Api) -> None:
     alice = api.user("alice")
-    for method, path in (("GET", "/candidates/999"), ("GET", "/candidates/999/reward.py"),
-                         ("GET", "/candidates/999/wrapper.py"), ("POST", "/candidates/999/feedback")):
+    for method, path in (
+        ("GET", "/candidates/999"),
+        ("GET", "/candidates/999/reward.py"),
+        ("GET", "/candidates/999/wrapper.py"),
+        ("POST", "/candidates/999/feedback"),
+    ):
         r = api.client.request(method, f"{API}{path}", headers=alice, json={"text": "hi"})
         assert r.status_code == 404, (path, r.text)

@@ -35,8 +35,9 @@ def test_readyz_is_503_and_says_why_when_the_broker_is_down(db_sf: sessionmaker,
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
-    gone = sessionmaker(bind=make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing",
-                                         connect_args={"connect_timeout": 2}))
+    gone = sessionmaker(
+        bind=make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing", connect_args={"connect_timeout": 2})
+    )
     api = make_api(gone, tmp_path)
     r = api.client.get("/readyz")
     assert r.status_code == 503

@@ -21,8 +21,14 @@ def test_a_new_run_is_queued_with_empty_progress(api: Api) -> None:
     run = r.json()
     assert (run["status"], run["phase"]) == ("queued", "search")
     assert (run["best_candidate_id"], run["best_fitness"]) == (None, None)
-    assert run["progress"] == {"iteration": 0, "iterations": 1, "candidates": {}, "trainings_done": 0,
-                               "trainings_total": 0, "timesteps_trained": 0}
+    assert run["progress"] == {
+        "iteration": 0,
+        "iterations": 1,
+        "candidates": {},
+        "trainings_done": 0,
+        "trainings_total": 0,
+        "timesteps_trained": 0,
+    }
     assert run["usage"] == {} and run["designer"].startswith("offline")
 
 
@@ -44,7 +50,9 @@ def test_run_candidates_lists_every_candidate_in_creation_order(api: Api) -> Non
     r = api.client.get(f"{API}/runs/{seeded.run_id}/candidates", headers=alice)
     assert r.status_code == 200
     assert [(c["id"], c["status"], c["iteration"]) for c in r.json()] == [
-        (seeded.candidate_id, "trained", 0), (seeded.rejected_id, "rejected", 0)]
+        (seeded.candidate_id, "trained", 0),
+        (seeded.rejected_id, "rejected", 0),
+    ]
     assert r.json()[1]["error"].startswith("the program does not parse")
 
 
@@ -63,13 +71,16 @@ def test_cancel_then_resume_changes_the_stored_status_and_kicks_the_run(api: Api
     assert api.dispatcher.calls[-1] == ("kick", run_id)
 
 
-@pytest.mark.parametrize(("status", "action", "words"), [
-    ("queued", "resume", "is queued"),
-    ("cancelled", "cancel", "from 'cancelled' to 'cancelled'"),
-    ("running", "resume", "from 'running' to 'running'"),
-    ("succeeded", "cancel", "'succeeded' is final"),
-    ("succeeded", "resume", "'succeeded' is final"),
-])
+@pytest.mark.parametrize(
+    ("status", "action", "words"),
+    [
+        ("queued", "resume", "is queued"),
+        ("cancelled", "cancel", "from 'cancelled' to 'cancelled'"),
+        ("running", "resume", "from 'running' to 'running'"),
+        ("succeeded", "cancel", "'succeeded' is final"),
+        ("succeeded", "resume", "'succeeded' is final"),
+    ],
+)
 def test_illegal_transitions_are_409_and_change_nothing(api: Api, status: str, action: str, words: str) -> None:
     alice = api.user("alice")
     seeded = seed_finished_run(api, owner="alice", status=status)
@@ -83,8 +94,14 @@ def test_illegal_transitions_are_409_and_change_nothing(api: Api, status: str, a
 
 def test_unknown_runs_are_404(api: Api) -> None:
     alice = api.user("alice")
-    for method, path in (("GET", "/runs/4242"), ("POST", "/runs/4242/cancel"), ("POST", "/runs/4242/resume"),
-                         ("GET", "/runs/4242/candidates"), ("GET", f"/runs/{2**70}"), ("GET", "/runs/0")):
+    for method, path in (
+        ("GET", "/runs/4242"),
+        ("POST", "/runs/4242/cancel"),
+        ("POST", "/runs/4242/resume"),
+        ("GET", "/runs/4242/candidates"),
+        ("GET", f"/runs/{2**70}"),
+        ("GET", "/runs/0"),
+    ):
         r = api.client.request(method, f"{API}{path}", headers=alice)
         assert r.status_code == 404, (path, r.text)
         assert r.json()["error"]["code"] == "not_found"

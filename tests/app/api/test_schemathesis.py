@@ -25,8 +25,11 @@ from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
 from tests.app.api.harness import API, Api, RecordingDispatcher, make_api, seed_finished_run  # noqa: E402
 
-APP = create_app(Settings(_env_file=None, data_dir=Path("/nonexistent/rewardsmith")), dispatcher=RecordingDispatcher(),
-                 broker_check=lambda: "ok")
+APP = create_app(
+    Settings(_env_file=None, data_dir=Path("/nonexistent/rewardsmith")),
+    dispatcher=RecordingDispatcher(),
+    broker_check=lambda: "ok",
+)
 """One app for the whole module (schemathesis sends its probes to the app it loaded the document from); each test
 points its state at that test's database and settings."""
 schema = schemathesis.openapi.from_asgi(f"{API}/openapi.json", APP)

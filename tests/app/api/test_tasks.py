@@ -13,12 +13,12 @@ from app.db import session_scope
 from app.db.models import Run, Task
 from tests.app.api.harness import API, TINY, Api, RecordingDispatcher, make_api
 
-FITNESS_PROGRAM = '''
+FITNESS_PROGRAM = """
 import numpy as np
 
 def compute_fitness(traj):
     return float(np.mean(traj.x_velocity))
-'''
+"""
 
 
 class CommitCheckingDispatcher(RecordingDispatcher):
@@ -57,8 +57,10 @@ def test_post_task_creates_a_queued_run_and_starts_it_after_the_commit(api: Api)
 
 def test_list_and_get_tasks_newest_first(api: Api) -> None:
     alice = api.user("alice")
-    ids = [api.client.post(f"{API}/tasks", headers=alice, json={**TINY, "description": f"task {i}"}).json()["id"]
-           for i in range(3)]
+    ids = [
+        api.client.post(f"{API}/tasks", headers=alice, json={**TINY, "description": f"task {i}"}).json()["id"]
+        for i in range(3)
+    ]
     r = api.client.get(f"{API}/tasks", headers=alice)
     assert r.status_code == 200
     assert [t["id"] for t in r.json()] == ids[::-1]
@@ -75,22 +77,31 @@ def test_a_fitness_program_is_accepted_as_custom_fitness(api: Api) -> None:
     assert r.json()["fitness"] == "custom" and "compute_fitness" in r.json()["fitness_source"]
 
 
-@pytest.mark.parametrize(("change", "field", "words"), [
-    ({"env": "Cheetah-v1"}, "env", ["unknown env 'Cheetah-v1'", "HalfCheetah-v5"]),
-    ({"fitness": "speed"}, "fitness", ["unknown fitness 'speed'", "forward_distance", "compute_fitness(traj)"]),
-    ({"fitness": "def compute_fitness(traj):\n    import os\n    return 1.0\n"}, "fitness",
-     ["line 2", "importing `os` is not allowed"]),
-    ({"fitness": "def compute_fitness(traj:\n    return 1.0\n"}, "fitness", ["fitness program"]),
-    ({"designer": "llm"}, "designer", ["REWARDSMITH_LLM_MODEL", "designer 'offline'"]),
-    ({"description": "   "}, "description", ["describe the behaviour"]),
-    ({"iterations": 50, "samples": 32, "timesteps": 200_000}, "timesteps",
-     ["320,000,000 steps", "50 × 32 × 200,000", "cap of 200,000,000"]),
-    ({"timesteps": 6_000_000}, "timesteps", ["timesteps must be an integer from 1,000 to 5,000,000"]),
-    ({"options": {"turbo": True}}, "options.turbo", ["Extra inputs are not permitted"]),
-    ({"options": {"train": {"gpus": 8}}}, "options", ["unknown training options ['gpus']"]),
-    ({"samples": 0}, "samples", ["greater than or equal to 1"]),
-    ({"designer": "gpt"}, "designer", ["'llm' or 'offline'"]),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"env": "Cheetah-v1"}, "env", ["unknown env 'Cheetah-v1'", "HalfCheetah-v5"]),
+        ({"fitness": "speed"}, "fitness", ["unknown fitness 'speed'", "forward_distance", "compute_fitness(traj)"]),
+        (
+            {"fitness": "def compute_fitness(traj):\n    import os\n    return 1.0\n"},
+            "fitness",
+            ["line 2", "importing `os` is not allowed"],
+        ),
+        ({"fitness": "def compute_fitness(traj:\n    return 1.0\n"}, "fitness", ["fitness program"]),
+        ({"designer": "llm"}, "designer", ["REWARDSMITH_LLM_MODEL", "designer 'offline'"]),
+        ({"description": "   "}, "description", ["describe the behaviour"]),
+        (
+            {"iterations": 50, "samples": 32, "timesteps": 200_000},
+            "timesteps",
+            ["320,000,000 steps", "50 × 32 × 200,000", "cap of 200,000,000"],
+        ),
+        ({"timesteps": 6_000_000}, "timesteps", ["timesteps must be an integer from 1,000 to 5,000,000"]),
+        ({"options": {"turbo": True}}, "options.turbo", ["Extra inputs are not permitted"]),
+        ({"options": {"train": {"gpus": 8}}}, "options", ["unknown training options ['gpus']"]),
+        ({"samples": 0}, "samples", ["greater than or equal to 1"]),
+        ({"designer": "gpt"}, "designer", ["'llm' or 'offline'"]),
+    ],
+)
 def test_bad_tasks_get_a_422_that_names_the_field(api: Api, change: dict, field: str, words: list[str]) -> None:
     alice = api.user("alice")
     r = api.client.post(f"{API}/tasks", headers=alice, json={**TINY, **change})
@@ -131,11 +142,15 @@ def test_a_body_that_is_not_json_is_a_422(api: Api) -> None:
 
 def test_a_body_that_is_not_utf8_is_a_422_in_the_api_error_shape(api: Api) -> None:
     alice = api.user("alice")
-    r = api.client.post(f"{API}/tasks", headers={**alice, "Content-Type": "application/json"},
-                        content=b'{"env": "\xff\xfe"}')
+    r = api.client.post(
+        f"{API}/tasks", headers={**alice, "Content-Type": "application/json"}, content=b'{"env": "\xff\xfe"}'
+    )
     assert r.status_code == 422
-    assert r.json()["error"] == {"code": "invalid_input", "field": None,
-                                 "message": "the request body is not valid JSON (send UTF-8 encoded JSON)"}
+    assert r.json()["error"] == {
+        "code": "invalid_input",
+        "field": None,
+        "message": "the request body is not valid JSON (send UTF-8 encoded JSON)",
+    }
     assert count_tasks(api) == 0
 
 

@@ -44,7 +44,12 @@ def test_envs_show_prints_the_state_description_and_the_reference_reward() -> No
     result = rewardsmith("envs", "show", "Hopper-v5")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("# Hopper-v5")
-    for line in ("- x_velocity", "- is_healthy", "- feet_contact", "joint_names (J=3): thigh_joint, leg_joint, foot_joint"):
+    for line in (
+        "- x_velocity",
+        "- is_healthy",
+        "- feet_contact",
+        "joint_names (J=3): thigh_joint, leg_joint, foot_joint",
+    ):
         assert line in result.output
     assert envs.get_spec("Hopper-v5").reference_reward.strip() in result.output
 
@@ -83,10 +88,14 @@ def test_check_accepts_a_sound_program_with_a_summary(tmp_path: Path, llm_fixtur
 
 @pytest.mark.slow
 def test_check_prints_program_text_as_text_not_markup(tmp_path: Path) -> None:
-    path = write(tmp_path, "reward.py", (
-        "import numpy as np\n\n\ndef compute_reward(state, action):\n"
-        "    return state.x_velocity, {'[/x]': state.x_velocity, '[bold]flat': 0.0 * state.x_velocity}\n"
-    ))
+    path = write(
+        tmp_path,
+        "reward.py",
+        (
+            "import numpy as np\n\n\ndef compute_reward(state, action):\n"
+            "    return state.x_velocity, {'[/x]': state.x_velocity, '[bold]flat': 0.0 * state.x_velocity}\n"
+        ),
+    )
     result = rewardsmith("check", "--env", "HalfCheetah-v5", str(path))
     assert result.exit_code == 0, result.output
     assert "│ [/x]" in result.output and "│ [bold]flat" in result.output
@@ -95,7 +104,11 @@ def test_check_prints_program_text_as_text_not_markup(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_check_accepts_a_fitness_program(tmp_path: Path) -> None:
-    path = write(tmp_path, "fit.py", "import numpy as np\n\n\ndef compute_fitness(traj):\n    return float(np.max(traj.z_position))\n")
+    path = write(
+        tmp_path,
+        "fit.py",
+        "import numpy as np\n\n\ndef compute_fitness(traj):\n    return float(np.max(traj.z_position))\n",
+    )
     result = rewardsmith("check", "--env", "Walker2d-v5", "--fitness", str(path))
     assert result.exit_code == 0, result.output
     assert "accepted (fitness program" in result.output and "fitness on a sampled episode: 1." in result.output
@@ -111,8 +124,9 @@ def test_check_accepts_a_fitness_program(tmp_path: Path) -> None:
         ("python_branching", "rejected", "np.where"),
     ],
 )
-def test_check_rejects_a_bad_program_with_the_reason(fixture: str, outcome: str, reason: str, tmp_path: Path,
-                                                     llm_fixtures: Path) -> None:
+def test_check_rejects_a_bad_program_with_the_reason(
+    fixture: str, outcome: str, reason: str, tmp_path: Path, llm_fixtures: Path
+) -> None:
     path = write(tmp_path, "reward.py", fenced_python(llm_fixtures / f"{fixture}.md"))
     result = rewardsmith("check", "--env", "HalfCheetah-v5", str(path))
     assert result.exit_code == 1, result.output
@@ -122,7 +136,11 @@ def test_check_rejects_a_bad_program_with_the_reason(fixture: str, outcome: str,
 
 @pytest.mark.slow
 def test_check_rejects_a_reward_that_sums_over_the_batch(tmp_path: Path) -> None:
-    path = write(tmp_path, "reward.py", SOUND.replace("return state.x_velocity,", "return np.sum(state.x_velocity) + 0 * state.x_velocity,"))
+    path = write(
+        tmp_path,
+        "reward.py",
+        SOUND.replace("return state.x_velocity,", "return np.sum(state.x_velocity) + 0 * state.x_velocity,"),
+    )
     result = rewardsmith("check", "--env", "HalfCheetah-v5", str(path))
     assert result.exit_code == 1
     assert "depends on the other envs in the batch" in result.output
@@ -147,8 +165,9 @@ def test_check_rejects_a_fitness_program_that_returns_an_array(tmp_path: Path) -
 def test_evaluate_refuses_an_absurd_budget_and_writes_nothing(timesteps: str, message: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     reward = write(tmp_path, "reward.py", SOUND)
-    result = rewardsmith("evaluate", "--env", "HalfCheetah-v5", "--reward", str(reward), "--out", str(out),
-                         "--timesteps", timesteps)
+    result = rewardsmith(
+        "evaluate", "--env", "HalfCheetah-v5", "--reward", str(reward), "--out", str(out), "--timesteps", timesteps
+    )
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
@@ -181,8 +200,18 @@ def test_evaluate_refuses_bad_options_before_training(extra: list[str], message:
 def test_evaluate_with_a_rejected_reward_records_why_and_exits_non_zero(tmp_path: Path) -> None:
     out = tmp_path / "out"
     reward = write(tmp_path, "reward.py", "import os\n" + SOUND)
-    result = rewardsmith("evaluate", "--env", "HalfCheetah-v5", "--reward", str(reward), "--out", str(out),
-                         "--timesteps", "2000", columns=1000)
+    result = rewardsmith(
+        "evaluate",
+        "--env",
+        "HalfCheetah-v5",
+        "--reward",
+        str(reward),
+        "--out",
+        str(out),
+        "--timesteps",
+        "2000",
+        columns=1000,
+    )
     assert result.exit_code == 1
     assert "HalfCheetah-v5: rejected" in result.output
     # the whole reason, rule included, as the program's author needs it
@@ -196,8 +225,21 @@ def test_evaluate_with_a_rejected_reward_records_why_and_exits_non_zero(tmp_path
 def test_evaluate_trains_and_writes_the_result(tmp_path: Path) -> None:
     out = tmp_path / "out"
     reward = write(tmp_path, "reward.py", envs.get_spec("Hopper-v5").reference_reward)
-    result = rewardsmith("evaluate", "--env", "Hopper-v5", "--reward", str(reward), "--out", str(out),
-                         "--timesteps", "1000", "--eval-episodes", "1", "--fitness", "survival_steps")
+    result = rewardsmith(
+        "evaluate",
+        "--env",
+        "Hopper-v5",
+        "--reward",
+        str(reward),
+        "--out",
+        str(out),
+        "--timesteps",
+        "1000",
+        "--eval-episodes",
+        "1",
+        "--fitness",
+        "survival_steps",
+    )
     assert result.exit_code == 0, result.output
     assert "Hopper-v5: ok" in result.output and "fitness (survival_steps)" in result.output
     doc = json.loads((out / "result.json").read_text())

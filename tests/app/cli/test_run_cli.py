@@ -12,29 +12,62 @@ import pytest
 
 from app.llm.extraction import extract_program
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.fixtures import fake_llm, load_fixture  # noqa: F401
+from tests.support.fixtures import load_fixture
 
-TINY = ["--env", "HalfCheetah-v5", "--task", "make the cheetah run forward", "--timesteps", "2048",
-        "--final-seeds", "0", "--no-baselines", "--eval-episodes", "1", "--episode-steps", "100", "--parallel", "2"]
+TINY = [
+    "--env",
+    "HalfCheetah-v5",
+    "--task",
+    "make the cheetah run forward",
+    "--timesteps",
+    "2048",
+    "--final-seeds",
+    "0",
+    "--no-baselines",
+    "--eval-episodes",
+    "1",
+    "--episode-steps",
+    "100",
+    "--parallel",
+    "2",
+]
 
 
 def rewardsmith(args: list[str], tmp_path: Path, server: FakeOpenAI | None, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
-    clean |= {"REWARDSMITH_DATA_DIR": str(tmp_path / "data"), "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05",
-              "COLUMNS": "200"}
+    clean |= {
+        "REWARDSMITH_DATA_DIR": str(tmp_path / "data"),
+        "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05",
+        "COLUMNS": "200",
+    }
     if server is not None:
-        clean |= {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test", "REWARDSMITH_LLM_MODEL": "fake-model"}
-    return subprocess.run([sys.executable, "-m", "app.cli", "run", *args], cwd=tmp_path, env=clean | env,
-                          capture_output=True, text=True, timeout=300)
+        clean |= {
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "REWARDSMITH_LLM_MODEL": "fake-model",
+        }
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", *args],
+        cwd=tmp_path,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
-def test_a_two_by_two_llm_run_writes_run_json_and_the_best_reward(fake_llm, tmp_path) -> None:  # noqa: F811
-    fake_llm.script([load_fixture(n) for n in ("cheetah_forward", "syntax_error", "cheetah_helpers",
-                                               "cheetah_forward_v2", "cheetah_flip_hack")])
+def test_a_two_by_two_llm_run_writes_run_json_and_the_best_reward(fake_llm, tmp_path) -> None:
+    fake_llm.script(
+        [
+            load_fixture(n)
+            for n in ("cheetah_forward", "syntax_error", "cheetah_helpers", "cheetah_forward_v2", "cheetah_flip_hack")
+        ]
+    )
     out = tmp_path / "out"
-    proc = rewardsmith([*TINY, "--designer", "llm", "--iterations", "2", "--samples", "2", "--out", str(out)],
-                       tmp_path, fake_llm)
+    proc = rewardsmith(
+        [*TINY, "--designer", "llm", "--iterations", "2", "--samples", "2", "--out", str(out)], tmp_path, fake_llm
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert fake_llm.remaining == 0 and len(fake_llm.requests) == 3
     doc = json.loads((out / "run.json").read_text())
@@ -46,8 +79,10 @@ def test_a_two_by_two_llm_run_writes_run_json_and_the_best_reward(fake_llm, tmp_
     best = doc["best_candidate"]
     assert best["fitness"] == max(c["fitness"] for it in doc["iterations"] for c in it["candidates"])
     assert (out / "best_reward.py").read_text() == best["code"]
-    assert best["code"] in {extract_program(load_fixture(n)).source
-                            for n in ("cheetah_forward", "cheetah_helpers", "cheetah_forward_v2", "cheetah_flip_hack")}
+    assert best["code"] in {
+        extract_program(load_fixture(n)).source
+        for n in ("cheetah_forward", "cheetah_helpers", "cheetah_forward_v2", "cheetah_flip_hack")
+    }
     assert doc["usage"]["requests"] == 3 and doc["usage"]["total_tokens"] > 0
     assert "designer: LLM designer (fake-model)" in proc.stdout
     assert f"best candidate {best['id']}: fitness" in proc.stdout
@@ -57,10 +92,14 @@ def test_a_two_by_two_llm_run_writes_run_json_and_the_best_reward(fake_llm, tmp_
     assert (tmp_path / "data" / "rewardsmith.sqlite3").is_file()
 
 
-def test_an_unreachable_llm_fails_the_run_with_what_to_do(fake_llm, tmp_path) -> None:  # noqa: F811
+def test_an_unreachable_llm_fails_the_run_with_what_to_do(fake_llm, tmp_path) -> None:
     out = tmp_path / "out"
-    proc = rewardsmith([*TINY, "--designer", "llm", "--iterations", "1", "--samples", "1", "--out", str(out)],
-                       tmp_path, fake_llm, REWARDSMITH_LLM_MAX_RETRIES="0")
+    proc = rewardsmith(
+        [*TINY, "--designer", "llm", "--iterations", "1", "--samples", "1", "--out", str(out)],
+        tmp_path,
+        fake_llm,
+        REWARDSMITH_LLM_MAX_RETRIES="0",
+    )
     assert proc.returncode == 1
     doc = json.loads((out / "run.json").read_text())
     assert doc["status"] == "failed" and doc["best_candidate"] is None

@@ -39,9 +39,16 @@ def llm():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, llm):
-    server = start_server(tmp_path_factory.mktemp("serve") / "data", extra_env={
-        "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test", "REWARDSMITH_LLM_MODEL": "fake-model",
-        "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05", "MUJOCO_GL": "egl"})
+    server = start_server(
+        tmp_path_factory.mktemp("serve") / "data",
+        extra_env={
+            "OPENAI_BASE_URL": llm.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "REWARDSMITH_LLM_MODEL": "fake-model",
+            "REWARDSMITH_LLM_BACKOFF_SECONDS": "0.05",
+            "MUJOCO_GL": "egl",
+        },
+    )
     yield server
     server.stop()
 
@@ -53,9 +60,18 @@ def page(live):
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
         pg = browser.new_page(viewport={"width": 1280, "height": 800})
         pg.set_default_timeout(30_000)
         yield pg
@@ -105,8 +121,14 @@ def test_review_and_steer_a_search(page, live, llm):
     page.wait_for_function("document.querySelector('#env-info').innerText.includes('HalfCheetah-v5')")
     page.fill("#description", "make the cheetah run forward")
     page.check("input[name=designer][value=llm]")
-    for field, value in {"#iterations": "2", "#samples": "1", "#timesteps": "2048", "#final_seeds": "0",
-                         "#eval_episodes": "1", "#episode_steps": "100"}.items():
+    for field, value in {
+        "#iterations": "2",
+        "#samples": "1",
+        "#timesteps": "2048",
+        "#final_seeds": "0",
+        "#eval_episodes": "1",
+        "#episode_steps": "100",
+    }.items():
         page.fill(field, value)
     page.check("input[name=wait_for_feedback]")
     page.wait_for_function("document.querySelector('#compute').innerText.includes('4,096')")

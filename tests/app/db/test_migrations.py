@@ -17,8 +17,19 @@ from app.db.migrate import alembic_config, upgrade
 from app.db.models import Base
 from tests.support.db import fresh_postgres_database
 
-TABLES = {"users", "api_tokens", "tasks", "runs", "iterations", "candidates", "trainings", "feedback", "llm_exchanges",
-          "llm_cache", "alembic_version"}
+TABLES = {
+    "users",
+    "api_tokens",
+    "tasks",
+    "runs",
+    "iterations",
+    "candidates",
+    "trainings",
+    "feedback",
+    "llm_exchanges",
+    "llm_cache",
+    "alembic_version",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,20 +10,40 @@ import pytest
 from app.llm.client import Completion, Ledger, LLMClient, LLMConfig, LLMError
 from app.llm.store import MemoryStore
 from tests.support.fake_openai import FakeOpenAI, Reply, count_tokens
-from tests.support.fixtures import fake_llm, load_fixture  # noqa: F401
+from tests.support.fixtures import load_fixture
 
 MESSAGES = [
     {"role": "system", "content": "You write reward functions for MuJoCo robots as batched numpy code."},
     {"role": "user", "content": "HalfCheetah-v5: make the cheetah run forward as fast as it can."},
 ]
 ANSWERS = [load_fixture(n) for n in ("cheetah_forward", "cheetah_forward_v2", "cheetah_helpers", "hopper_backflip")]
-EXCHANGE_KEYS = {"run_id", "purpose", "request", "response", "status", "error", "attempt", "latency_ms",
-                 "prompt_tokens", "completion_tokens", "cost", "cached", "created_at"}
+EXCHANGE_KEYS = {
+    "run_id",
+    "purpose",
+    "request",
+    "response",
+    "status",
+    "error",
+    "attempt",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "cached",
+    "created_at",
+}
 
 
 def make_client(server: FakeOpenAI, store: MemoryStore | None = None, **overrides) -> LLMClient:
-    settings = dict(base_url=server.base_url, api_key=None, model="fake-coder", temperature=0.7, timeout_seconds=5.0,
-                    max_retries=2, backoff_seconds=0.01)
+    settings = dict(
+        base_url=server.base_url,
+        api_key=None,
+        model="fake-coder",
+        temperature=0.7,
+        timeout_seconds=5.0,
+        max_retries=2,
+        backoff_seconds=0.01,
+    )
     config = LLMConfig(**(settings | overrides))
     return LLMClient(config, store if store is not None else MemoryStore())
 
@@ -64,7 +84,7 @@ def test_a_server_that_ignores_n_gets_the_rest_as_parallel_single_requests() -> 
 
         # Now known: the next multi-sample request goes straight to single requests.
         server.script(ANSWERS[:2])
-        other = MESSAGES + [{"role": "user", "content": "Faster, please."}]
+        other = [*MESSAGES, {"role": "user", "content": "Faster, please."}]
         assert sorted(client.complete(other, n=2, purpose="design").texts) == sorted(ANSWERS[:2])
         assert [b.get("n", 1) for b in server.requests[3:]] == [1, 1]
 
@@ -93,8 +113,9 @@ def test_a_rate_limit_then_success_is_survived_and_both_attempts_recorded(fake_l
     assert (failed["status"], failed["attempt"], failed["response"]["http_status"]) == ("error", 1, 429)
     assert "HTTP 429" in failed["error"] and failed["prompt_tokens"] == 0
     assert (ok["status"], ok["attempt"], ok["error"]) == ("ok", 2, None)
-    assert client.ledger(3) == Ledger(requests=2, errors=1, cache_hits=0, prompt_tokens=ok["prompt_tokens"],
-                                      completion_tokens=ok["completion_tokens"])
+    assert client.ledger(3) == Ledger(
+        requests=2, errors=1, cache_hits=0, prompt_tokens=ok["prompt_tokens"], completion_tokens=ok["completion_tokens"]
+    )
 
 
 def test_retry_after_is_honoured_up_to_its_cap(fake_llm: FakeOpenAI) -> None:
@@ -129,13 +150,17 @@ def test_a_timeout_is_survived(fake_llm: FakeOpenAI) -> None:
     assert "timeout" in exchanges(client)[0]["error"]
 
 
-@pytest.mark.parametrize("garbage", [
-    Reply(raw_body="not json"),
-    Reply(raw_body="<html>Bad gateway</html>", content_type="text/html"),
-    Reply(body={"id": "x", "object": "chat.completion", "choices": []}),
-    Reply(content=""),
-    Reply(body={"error": {"message": "model is loading"}}),
-], ids=["not-json", "html", "no-choices", "empty-content", "error-body"])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        Reply(raw_body="not json"),
+        Reply(raw_body="<html>Bad gateway</html>", content_type="text/html"),
+        Reply(body={"id": "x", "object": "chat.completion", "choices": []}),
+        Reply(content=""),
+        Reply(body={"error": {"message": "model is loading"}}),
+    ],
+    ids=["not-json", "html", "no-choices", "empty-content", "error-body"],
+)
 def test_a_garbage_answer_is_retried(fake_llm: FakeOpenAI, garbage: Reply) -> None:
     fake_llm.script([garbage, ANSWERS[0]])
     client = make_client(fake_llm)
@@ -178,7 +203,7 @@ def test_a_refused_key_fails_at_once(fake_llm: FakeOpenAI) -> None:
 
 def test_a_wrong_base_url_fails_at_once_and_says_where_to_look(fake_llm: FakeOpenAI) -> None:
     client = LLMClient(LLMConfig(base_url=fake_llm.url + "/api", model="m", max_retries=3, backoff_seconds=0.01))
-    with pytest.raises(LLMError, match="HTTP 404.*OPENAI_BASE_URL usually ends in /v1"):
+    with pytest.raises(LLMError, match=r"HTTP 404.*OPENAI_BASE_URL usually ends in /v1"):
         client.complete(MESSAGES, purpose="design")
 
 
@@ -186,9 +211,12 @@ def test_an_unreachable_server_is_retried_then_reported() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again below: nothing listens there
-    client = LLMClient(LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=1,
-                                 backoff_seconds=0.01, timeout_seconds=2))
-    with pytest.raises(LLMError, match="after 2 attempt.*could not connect"):
+    client = LLMClient(
+        LLMConfig(
+            base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=1, backoff_seconds=0.01, timeout_seconds=2
+        )
+    )
+    with pytest.raises(LLMError, match=r"after 2 attempt.*could not connect"):
         client.complete(MESSAGES, purpose="design")
 
 
@@ -220,12 +248,15 @@ def test_the_ledger_adds_up_tokens_and_cost(fake_llm: FakeOpenAI) -> None:
     fake_llm.script(ANSWERS)
     client = make_client(fake_llm, price_per_1k_input=0.5, price_per_1k_output=2.0)
     prompt = "".join(m["content"] for m in MESSAGES)
-    completions: list[Completion] = [client.complete(MESSAGES, n=3, purpose="design", run_id=9),
-                                     client.complete(MESSAGES[:1], purpose="repair", run_id=9)]
+    completions: list[Completion] = [
+        client.complete(MESSAGES, n=3, purpose="design", run_id=9),
+        client.complete(MESSAGES[:1], purpose="repair", run_id=9),
+    ]
     assert completions[0].usage.prompt_tokens == count_tokens(prompt)
     assert completions[0].usage.completion_tokens == sum(count_tokens(a) for a in ANSWERS[:3])
     assert completions[0].usage.cost == pytest.approx(
-        (count_tokens(prompt) * 0.5 + sum(count_tokens(a) for a in ANSWERS[:3]) * 2.0) / 1000)
+        (count_tokens(prompt) * 0.5 + sum(count_tokens(a) for a in ANSWERS[:3]) * 2.0) / 1000
+    )
     ledger = client.ledger(9)
     assert ledger.prompt_tokens == sum(c.usage.prompt_tokens for c in completions) > 0
     assert ledger.completion_tokens == sum(c.usage.completion_tokens for c in completions) > 0

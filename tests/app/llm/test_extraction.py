@@ -17,8 +17,11 @@ RUNNABLE = ["cheetah_forward", "cheetah_forward_v2", "cheetah_helpers", "cheetah
 def batch_state() -> SimpleNamespace:
     rng = np.random.default_rng(0)
     return SimpleNamespace(
-        x_velocity=rng.normal(size=N), z_position=rng.uniform(0.5, 1.5, N), upright=rng.uniform(-1, 1, N),
-        angular_velocity=rng.normal(size=(N, 3)), is_healthy=np.ones(N, bool),
+        x_velocity=rng.normal(size=N),
+        z_position=rng.uniform(0.5, 1.5, N),
+        upright=rng.uniform(-1, 1, N),
+        angular_velocity=rng.normal(size=(N, 3)),
+        is_healthy=np.ones(N, bool),
     )
 
 
@@ -96,8 +99,18 @@ def test_a_draft_then_a_final_takes_the_final_with_the_helpers_before_it() -> No
     assert set(components) == {"forward", "ctrl"} and reward.shape == (N,)
 
 
-@pytest.mark.parametrize("fence,close", [("```python", "```"), ("```py", "```"), ("```Python", "```"), ("```", "```"),
-                                         ("``` python", "```"), ("~~~python", "~~~"), ("````python", "````")])
+@pytest.mark.parametrize(
+    "fence,close",
+    [
+        ("```python", "```"),
+        ("```py", "```"),
+        ("```Python", "```"),
+        ("```", "```"),
+        ("``` python", "```"),
+        ("~~~python", "~~~"),
+        ("````python", "````"),
+    ],
+)
 def test_python_fences_are_recognised(fence: str, close: str) -> None:
     code = "def compute_reward(state, action):\n    return state.x_velocity, {}\n"
     text = f"Here it is.\n\n{fence}\n{code}{close}\nDone."
@@ -107,8 +120,9 @@ def test_python_fences_are_recognised(fence: str, close: str) -> None:
 
 
 def test_blocks_in_other_languages_are_ignored() -> None:
-    text = ("Install first:\n\n```bash\npip install numpy\n```\n\n```json\n{\"weights\": [1, 2]}\n```\n\n"
-            + load_fixture("cheetah_forward"))
+    text = 'Install first:\n\n```bash\npip install numpy\n```\n\n```json\n{"weights": [1, 2]}\n```\n\n' + load_fixture(
+        "cheetah_forward"
+    )
     extracted = extract_program(text)
     assert "pip install" not in extracted.source and "weights" not in extracted.source
     assert extracted.blocks == 1
@@ -116,14 +130,18 @@ def test_blocks_in_other_languages_are_ignored() -> None:
 
 
 def test_an_indented_block_inside_a_list_is_dedented() -> None:
-    text = ("1. The reward:\n\n   ```python\n   def compute_reward(state, action):\n"
-            "       return state.x_velocity, {}\n   ```\n")
+    text = (
+        "1. The reward:\n\n   ```python\n   def compute_reward(state, action):\n"
+        "       return state.x_velocity, {}\n   ```\n"
+    )
     assert extract_program(text).source.startswith("def compute_reward(state, action):\n    return")
 
 
 def test_code_without_a_fence_is_refused_with_a_reason() -> None:
-    text = ("Here is the reward:\n\ndef compute_reward(state, action):\n    forward = state.x_velocity\n"
-            "    return forward, {'forward': forward}\n")
+    text = (
+        "Here is the reward:\n\ndef compute_reward(state, action):\n    forward = state.x_velocity\n"
+        "    return forward, {'forward': forward}\n"
+    )
     with pytest.raises(ExtractionError, match="must be fenced") as err:
         extract_program(text)
     assert "```python" in str(err.value)
@@ -148,7 +166,7 @@ def test_a_truncated_final_falls_back_to_the_last_complete_definition() -> None:
 
 def test_an_unclosed_fence_without_the_reward_is_refused() -> None:
     text = "Let me start with a helper:\n\n```python\nimport numpy as np\n\ndef _speed(v):\n    return np.tanh("
-    with pytest.raises(ExtractionError, match="never closed.*cut off"):
+    with pytest.raises(ExtractionError, match=r"never closed.*cut off"):
         extract_program(text)
 
 
@@ -160,8 +178,7 @@ def test_code_blocks_without_the_entry_are_refused() -> None:
 
 
 def test_an_entry_written_outside_its_block_is_refused() -> None:
-    text = ("```python\nimport numpy as np\n```\n\ndef compute_reward(state, action):\n"
-            "    return state.x_velocity, {}\n")
+    text = "```python\nimport numpy as np\n```\n\ndef compute_reward(state, action):\n    return state.x_velocity, {}\n"
     with pytest.raises(ExtractionError, match="outside the code blocks"):
         extract_program(text)
 
@@ -190,9 +207,11 @@ def test_windows_line_endings() -> None:
 
 
 def test_helpers_after_the_reward_are_kept() -> None:
-    text = ("```python\nimport numpy as np\n\ndef compute_reward(state, action):\n    v = _clip(state.x_velocity)\n"
-            "    return v, {'forward': v}\n```\n\nwith the helper:\n\n```python\nLIMIT = 3.0\n\ndef _clip(v):\n"
-            "    return np.clip(v, -LIMIT, LIMIT)\n```\n")
+    text = (
+        "```python\nimport numpy as np\n\ndef compute_reward(state, action):\n    v = _clip(state.x_velocity)\n"
+        "    return v, {'forward': v}\n```\n\nwith the helper:\n\n```python\nLIMIT = 3.0\n\ndef _clip(v):\n"
+        "    return np.clip(v, -LIMIT, LIMIT)\n```\n"
+    )
     extracted = extract_program(text)
     assert extracted.blocks == 2 and extracted.warnings == []
     reward, _ = run(extracted.source)

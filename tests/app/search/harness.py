@@ -27,8 +27,15 @@ MODEL = "fake-model"
 def task_spec(**fields) -> TaskSpec:
     """A HalfCheetah task of one iteration with one candidate of 2,048 steps, no final seeds, no baselines."""
     options = {"final_seeds": 0, "baselines": False, "train": dict(TRAIN)} | fields.pop("options", {})
-    values = {"env": "HalfCheetah-v5", "description": "make the cheetah run forward as fast as it can",
-              "designer": "llm", "iterations": 1, "samples": 1, "timesteps": 2048, "seed": 0} | fields
+    values = {
+        "env": "HalfCheetah-v5",
+        "description": "make the cheetah run forward as fast as it can",
+        "designer": "llm",
+        "iterations": 1,
+        "samples": 1,
+        "timesteps": 2048,
+        "seed": 0,
+    } | fields
     return TaskSpec(options=options, **values)
 
 
@@ -42,8 +49,11 @@ class Search:
         self.overrides = settings
 
     def settings(self) -> Settings:
-        llm = {"openai_base_url": self.server.base_url, "openai_api_key": "sk-test", "llm_model": MODEL} \
-            if self.server is not None else {}
+        llm = (
+            {"openai_base_url": self.server.base_url, "openai_api_key": "sk-test", "llm_model": MODEL}
+            if self.server is not None
+            else {}
+        )
         return make_settings(self.tmp_path, **(llm | self.overrides))
 
     def dispatcher(self, max_parallel: int = 2) -> LocalDispatcher:
@@ -65,8 +75,12 @@ class Search:
             if time.monotonic() > deadline:
                 with session_scope(self.sf) as s:
                     run = s.get(Run, run_id)
-                    state = (run.status, run.phase, [it.status for it in run.iterations],
-                             [(t.purpose, t.status) for t in s.scalars(select(Training).where(Training.run_id == run_id))])
+                    state = (
+                        run.status,
+                        run.phase,
+                        [it.status for it in run.iterations],
+                        [(t.purpose, t.status) for t in s.scalars(select(Training).where(Training.run_id == run_id))],
+                    )
                 raise TimeoutError(f"run {run_id} did not settle within {timeout:g} s: {state}")
 
         return dispatcher.run_until_settled(run_id, on_tick=tick, poll=0.2)
@@ -95,9 +109,19 @@ class Search:
     def exchanges(self, run_id: int) -> list[dict]:
         with session_scope(self.sf) as s:
             rows = s.scalars(select(LLMExchange).where(LLMExchange.run_id == run_id).order_by(LLMExchange.id))
-            return [{"purpose": e.purpose, "status": e.status, "error": e.error, "attempt": e.attempt,
-                     "cached": e.cached, "prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens,
-                     "http_status": (e.response or {}).get("http_status")} for e in rows]
+            return [
+                {
+                    "purpose": e.purpose,
+                    "status": e.status,
+                    "error": e.error,
+                    "attempt": e.attempt,
+                    "cached": e.cached,
+                    "prompt_tokens": e.prompt_tokens,
+                    "completion_tokens": e.completion_tokens,
+                    "http_status": (e.response or {}).get("http_status"),
+                }
+                for e in rows
+            ]
 
     def trainings(self, run_id: int) -> list[Training]:
         with session_scope(self.sf) as s:

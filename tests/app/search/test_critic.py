@@ -16,7 +16,7 @@ from envs import get_spec
 from envs.describe import describe
 from envs.fitness import METRICS
 from tests.support.fake_openai import FakeOpenAI, Reply
-from tests.support.fixtures import fake_llm, load_fixture  # noqa: F401
+from tests.support.fixtures import load_fixture
 from workers.engine.evaluate import sandbox_check
 from workers.sandbox.runner import Limits
 
@@ -32,14 +32,29 @@ def check(code: str):
 
 def context() -> DesignContext:
     metric = METRICS["forward_distance"]
-    return DesignContext(run_id=None, iteration=0, seed=0, env=ENV, env_description=describe(get_spec(ENV)),
-                         task="make the cheetah run forward", fitness_name=metric.name, fitness_meaning=metric.meaning,
-                         fitness_source=metric.source, eval_episodes=1)
+    return DesignContext(
+        run_id=None,
+        iteration=0,
+        seed=0,
+        env=ENV,
+        env_description=describe(get_spec(ENV)),
+        task="make the cheetah run forward",
+        fitness_name=metric.name,
+        fitness_meaning=metric.meaning,
+        fitness_source=metric.source,
+        eval_episodes=1,
+    )
 
 
 def designer(server: FakeOpenAI, *, review: bool = False) -> LLMDesigner:
-    config = LLMConfig(base_url=server.base_url, api_key="sk-test", model="fake-model", max_retries=0,
-                       backoff_seconds=0.01, timeout_seconds=5.0)
+    config = LLMConfig(
+        base_url=server.base_url,
+        api_key="sk-test",
+        model="fake-model",
+        max_retries=0,
+        backoff_seconds=0.01,
+        timeout_seconds=5.0,
+    )
     return LLMDesigner(LLMClient(config, MemoryStore()), "fake-model", review=review)
 
 
@@ -48,13 +63,16 @@ def proposal(d: LLMDesigner, fixture: str) -> Proposal:
     return d._proposal(load_fixture(fixture), d._messages(context()), "llm")
 
 
-@pytest.mark.parametrize("fixture, stage, words", [
-    ("syntax_error", "parse", "expected ':'"),
-    ("wrong_field", "dry run", "the state has no field 'torso_velocity_x'"),
-    ("python_branching", "dry run", "A Python `if`, `and`, `or`, `not` or `while` was applied to a batched array"),
-    ("forbidden_import", "static check", "importing `os` is not allowed"),
-])
-def test_a_rejected_program_goes_back_to_the_llm_with_the_error(fake_llm, fixture, stage, words) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    "fixture, stage, words",
+    [
+        ("syntax_error", "parse", "expected ':'"),
+        ("wrong_field", "dry run", "the state has no field 'torso_velocity_x'"),
+        ("python_branching", "dry run", "A Python `if`, `and`, `or`, `not` or `while` was applied to a batched array"),
+        ("forbidden_import", "static check", "importing `os` is not allowed"),
+    ],
+)
+def test_a_rejected_program_goes_back_to_the_llm_with_the_error(fake_llm, fixture, stage, words) -> None:
     fake_llm.script([load_fixture("cheetah_forward")])
     d = designer(fake_llm)
     v = vet(proposal(d, fixture), context(), d, check=check)
@@ -71,7 +89,7 @@ def test_a_rejected_program_goes_back_to_the_llm_with_the_error(fake_llm, fixtur
     assert words in v.notes[0]["text"]
 
 
-def test_an_answer_without_code_is_repaired_not_dropped(fake_llm) -> None:  # noqa: F811
+def test_an_answer_without_code_is_repaired_not_dropped(fake_llm) -> None:
     fake_llm.script([load_fixture("cheetah_helpers")])
     d = designer(fake_llm)
     p = proposal(d, "no_code")
@@ -83,7 +101,7 @@ def test_an_answer_without_code_is_repaired_not_dropped(fake_llm) -> None:  # no
     assert "To make the cheetah run forward you should reward" in repair  # the answer itself is shown
 
 
-def test_when_the_repairs_fail_too_the_candidate_is_rejected_with_the_last_error(fake_llm) -> None:  # noqa: F811
+def test_when_the_repairs_fail_too_the_candidate_is_rejected_with_the_last_error(fake_llm) -> None:
     fake_llm.script([load_fixture("python_branching"), load_fixture("wrong_field")])
     d = designer(fake_llm)
     v = vet(proposal(d, "no_code"), context(), d, check=check, max_repairs=2)
@@ -97,14 +115,14 @@ def test_when_the_repairs_fail_too_the_candidate_is_rejected_with_the_last_error
     assert "A Python `if`" in second and "no program could be taken" not in second
 
 
-def test_repairs_are_bounded(fake_llm) -> None:  # noqa: F811
+def test_repairs_are_bounded(fake_llm) -> None:
     d = designer(fake_llm)
     v = vet(proposal(d, "syntax_error"), context(), d, check=check, max_repairs=0)
     assert v.status == "rejected" and "expected ':'" in v.error
     assert fake_llm.requests == []
 
 
-def test_an_llm_that_fails_during_a_repair_leaves_the_candidate_rejected_with_its_own_error(fake_llm) -> None:  # noqa: F811
+def test_an_llm_that_fails_during_a_repair_leaves_the_candidate_rejected_with_its_own_error(fake_llm) -> None:
     fake_llm.script([Reply(status=500)])
     d = designer(fake_llm)
     v = vet(proposal(d, "wrong_field"), context(), d, check=check)
@@ -114,11 +132,14 @@ def test_an_llm_that_fails_during_a_repair_leaves_the_candidate_rejected_with_it
 
 
 def review_answer(verdict: str, reasons: list[str], fixed_code: str | None) -> str:
-    return ("I read the reward and its dry run.\n\n```json\n"
-            + json.dumps({"verdict": verdict, "reasons": reasons, "fixed_code": fixed_code}, indent=2) + "\n```\n")
+    return (
+        "I read the reward and its dry run.\n\n```json\n"
+        + json.dumps({"verdict": verdict, "reasons": reasons, "fixed_code": fixed_code}, indent=2)
+        + "\n```\n"
+    )
 
 
-def test_the_llm_review_can_reject_a_program_and_its_fix_is_used_as_a_critic_candidate(fake_llm) -> None:  # noqa: F811
+def test_the_llm_review_can_reject_a_program_and_its_fix_is_used_as_a_critic_candidate(fake_llm) -> None:
     hack = extract_program(load_fixture("cheetah_flip_hack")).source
     fake_llm.script([review_answer("reject", ["it pays height, not progress: standing tall earns reward"], FORWARD)])
     d = designer(fake_llm, review=True)
@@ -133,14 +154,14 @@ def test_the_llm_review_can_reject_a_program_and_its_fix_is_used_as_a_critic_can
     assert "it pays height, not progress" in v.notes[-2]["text"]
 
 
-def test_a_review_rejection_without_a_fix_rejects_the_candidate(fake_llm) -> None:  # noqa: F811
+def test_a_review_rejection_without_a_fix_rejects_the_candidate(fake_llm) -> None:
     fake_llm.script([review_answer("reject", ["it pays height, not progress"], None)])
     d = designer(fake_llm, review=True)
     v = vet(proposal(d, "cheetah_flip_hack"), context(), d, check=check, review_rounds=1)
     assert v.status == "rejected" and v.error == "the critic rejected it: it pays height, not progress"
 
 
-def test_a_review_fix_that_fails_the_checks_keeps_the_original(fake_llm) -> None:  # noqa: F811
+def test_a_review_fix_that_fails_the_checks_keeps_the_original(fake_llm) -> None:
     broken = extract_program(load_fixture("wrong_field")).source
     fake_llm.script([review_answer("reject", ["pays height"], broken)])
     d = designer(fake_llm, review=True)
@@ -149,7 +170,7 @@ def test_a_review_fix_that_fails_the_checks_keeps_the_original(fake_llm) -> None
     assert v.notes[-1]["verdict"] == "fix rejected" and "torso_velocity_x" in v.notes[-1]["text"]
 
 
-def test_an_accepting_review_changes_nothing_and_no_review_is_asked_when_off(fake_llm) -> None:  # noqa: F811
+def test_an_accepting_review_changes_nothing_and_no_review_is_asked_when_off(fake_llm) -> None:
     fake_llm.script([review_answer("accept", ["fine"], None)])
     d = designer(fake_llm, review=True)
     v = vet(proposal(d, "cheetah_forward"), context(), d, check=check, review_rounds=1)
@@ -160,7 +181,7 @@ def test_an_accepting_review_changes_nothing_and_no_review_is_asked_when_off(fak
     assert len(fake_llm.requests) == 1
 
 
-def test_a_failing_review_is_skipped_not_fatal(fake_llm) -> None:  # noqa: F811
+def test_a_failing_review_is_skipped_not_fatal(fake_llm) -> None:
     fake_llm.script([Reply(status=503)])
     d = designer(fake_llm, review=True)
     v = vet(proposal(d, "cheetah_forward"), context(), d, check=check, review_rounds=1)
@@ -168,8 +189,10 @@ def test_a_failing_review_is_skipped_not_fatal(fake_llm) -> None:  # noqa: F811
 
 
 def test_review_answers_are_read_leniently() -> None:
-    fenced = parse_review('Verdict:\n```json\n{"verdict": "reject", "reasons": "too sparse", '
-                          '"fixed_code": "```python\\nimport numpy as np\\n```"}\n```')
+    fenced = parse_review(
+        'Verdict:\n```json\n{"verdict": "reject", "reasons": "too sparse", '
+        '"fixed_code": "```python\\nimport numpy as np\\n```"}\n```'
+    )
     assert (fenced.verdict, fenced.reasons, fenced.fixed_code) == ("reject", ["too sparse"], "import numpy as np\n")
     bare = parse_review('{"verdict": "accept", "reasons": [], "fixed_code": ""}')
     assert (bare.verdict, bare.fixed_code) == ("accept", None)

@@ -18,7 +18,7 @@ from app.errors import Conflict
 from app.llm.extraction import extract_program
 from app.search.service import resume_run
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
-from tests.support.db import fresh_postgres_database, sqlite_database, sqlite_sf  # noqa: F401
+from tests.support.db import fresh_postgres_database, sqlite_database
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.fixtures import load_fixture
 
@@ -108,8 +108,10 @@ def test_the_second_round_carries_the_first_rounds_errors_and_reflection(two_by_
     assert "## The best reward so far (candidate 1.1, fitness" in iteration
     assert parent["reflection"].strip() in iteration
     assert parent["code"].strip() in iteration
-    assert "## Errors in the last round (avoid them)\n- candidate 1.2: The reward program was rejected at the parse" \
+    assert (
+        "## Errors in the last round (avoid them)\n- candidate 1.2: The reward program was rejected at the parse"
         in iteration
+    )
     assert rejected["error"][:200] in iteration
     # the repair in round 2 went back with its own error, in the conversation of the round-2 design
     repair = two_by_two.server.requests[-1]
@@ -132,25 +134,42 @@ def test_a_rerun_of_the_same_task_is_served_from_the_cache(two_by_two: Finished)
     assert usage["cached_requests"] == 4
     exchanges = search.exchanges(run_id)
     assert [(e["purpose"], e["status"], e["cached"]) for e in exchanges] == [
-        ("design", "cached", True), ("repair", "cached", True), ("design", "cached", True), ("repair", "cached", True)]
+        ("design", "cached", True),
+        ("repair", "cached", True),
+        ("design", "cached", True),
+        ("repair", "cached", True),
+    ]
     before, after = (search.candidates(r) for r in (two_by_two.run_id, run_id))
-    assert [(c["origin"], c["status"], c["code"]) for c in before] == [(c["origin"], c["status"], c["code"]) for c in after]
+    assert [(c["origin"], c["status"], c["code"]) for c in before] == [
+        (c["origin"], c["status"], c["code"]) for c in after
+    ]
     with session_scope(search.sf) as s:
         assert len(list(s.scalars(select(LLMCacheEntry)))) >= 4
 
 
-def test_rate_limits_server_errors_timeouts_and_garbage_are_retried_and_recorded(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_rate_limits_server_errors_timeouts_and_garbage_are_retried_and_recorded(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
-        server.script([Reply(status=429, headers={"Retry-After": "0"}), Reply(status=500),
-                       Reply(content=load_fixture("cheetah_forward"), delay=3.0), Reply(raw_body="garbage"),
-                       load_fixture("cheetah_forward")])
+        server.script(
+            [
+                Reply(status=429, headers={"Retry-After": "0"}),
+                Reply(status=500),
+                Reply(content=load_fixture("cheetah_forward"), delay=3.0),
+                Reply(raw_body="garbage"),
+                load_fixture("cheetah_forward"),
+            ]
+        )
         search = Search(sqlite_sf, tmp_path, server, llm_timeout_seconds=0.5, llm_max_retries=4)
         run_id, status = search.run(task_spec())
         assert status == "succeeded", search.doc(run_id)["error"]
         assert len(server.requests) == 5
     exchanges = search.exchanges(run_id)
-    assert [(e["status"], e["attempt"]) for e in exchanges] == [("error", 1), ("error", 2), ("error", 3), ("error", 4),
-                                                                 ("ok", 5)]
+    assert [(e["status"], e["attempt"]) for e in exchanges] == [
+        ("error", 1),
+        ("error", 2),
+        ("error", 3),
+        ("error", 4),
+        ("ok", 5),
+    ]
     errors = [e["error"] for e in exchanges[:4]]
     assert errors[0].startswith("HTTP 429") and exchanges[0]["http_status"] == 429
     assert errors[1].startswith("HTTP 500") and exchanges[1]["http_status"] == 500
@@ -163,7 +182,7 @@ def test_rate_limits_server_errors_timeouts_and_garbage_are_retried_and_recorded
     assert c["status"] == "trained" and c["origin"] == "llm"
 
 
-def test_an_llm_that_keeps_failing_fails_the_run_which_resumes_once_it_answers(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_an_llm_that_keeps_failing_fails_the_run_which_resumes_once_it_answers(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:  # an empty script: every request is answered HTTP 500
         search = Search(sqlite_sf, tmp_path, server, llm_max_retries=1)
         run_id, status = search.run(task_spec())
@@ -188,8 +207,9 @@ def test_an_llm_that_keeps_failing_fails_the_run_which_resumes_once_it_answers(s
 
 def test_identical_programs_are_trained_once(run_sf, tmp_path) -> None:
     forward = load_fixture("cheetah_forward")
-    restyled = forward.replace("    # Main objective: forward speed of the torso along +x.\n", "") \
-        .replace("forward_temp", "speed_gain")
+    restyled = forward.replace("    # Main objective: forward speed of the torso along +x.\n", "").replace(
+        "forward_temp", "speed_gain"
+    )
     assert restyled != forward
     with FakeOpenAI() as server:
         server.script([forward, forward, restyled])
@@ -206,7 +226,7 @@ def test_identical_programs_are_trained_once(run_sf, tmp_path) -> None:
     assert search.doc(run_id)["usage"]["timesteps_trained"] == 2048
 
 
-def test_a_program_the_llm_repeats_in_a_later_round_is_not_trained_again(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_a_program_the_llm_repeats_in_a_later_round_is_not_trained_again(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward"), load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server)
@@ -218,7 +238,7 @@ def test_a_program_the_llm_repeats_in_a_later_round_is_not_trained_again(sqlite_
     assert search.doc(run_id)["best_candidate"]["id"] == first["id"]
 
 
-def test_a_run_whose_candidates_are_all_rejected_fails_with_their_errors(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_a_run_whose_candidates_are_all_rejected_fails_with_their_errors(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("forbidden_import"), load_fixture("no_code")])
         search = Search(sqlite_sf, tmp_path, server)
@@ -234,11 +254,13 @@ def test_a_run_whose_candidates_are_all_rejected_fails_with_their_errors(sqlite_
         assert search.doc(run_id)["status"] == "failed"
 
 
-def test_with_critic_review_a_rejected_program_is_replaced_by_the_critics_fix(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_with_critic_review_a_rejected_program_is_replaced_by_the_critics_fix(sqlite_sf, tmp_path) -> None:
     fixed = extract_program(load_fixture("cheetah_forward")).source
-    verdict = ("It pays torso height, which the cheetah gets by standing still.\n\n```json\n"
-               + json.dumps({"verdict": "reject", "reasons": ["pays height, not progress"], "fixed_code": fixed})
-               + "\n```\n")
+    verdict = (
+        "It pays torso height, which the cheetah gets by standing still.\n\n```json\n"
+        + json.dumps({"verdict": "reject", "reasons": ["pays height, not progress"], "fixed_code": fixed})
+        + "\n```\n"
+    )
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_flip_hack"), verdict])
         search = Search(sqlite_sf, tmp_path, server)
@@ -248,13 +270,17 @@ def test_with_critic_review_a_rejected_program_is_replaced_by_the_critics_fix(sq
     [c] = search.candidates(run_id)
     assert (c["origin"], c["status"], c["code"]) == ("critic", "trained", fixed)
     assert "forward" in c["components"]
-    assert ("review", "reject", "pays height, not progress") in [(n["stage"], n["verdict"], n["text"]) for n in c["critic"]]
+    assert ("review", "reject", "pays height, not progress") in [
+        (n["stage"], n["verdict"], n["text"]) for n in c["critic"]
+    ]
     assert [e["purpose"] for e in search.exchanges(run_id)] == ["design", "critic"]
 
 
-def test_extraction_warnings_are_kept_with_the_candidate(sqlite_sf, tmp_path) -> None:  # noqa: F811
-    drafts = ("First a draft:\n\n```python\ndef compute_reward(state, action):\n    return state.x_velocity, {}\n```\n\n"
-              "Better:\n\n" + load_fixture("cheetah_forward"))
+def test_extraction_warnings_are_kept_with_the_candidate(sqlite_sf, tmp_path) -> None:
+    drafts = (
+        "First a draft:\n\n```python\ndef compute_reward(state, action):\n    return state.x_velocity, {}\n```\n\n"
+        "Better:\n\n" + load_fixture("cheetah_forward")
+    )
     with FakeOpenAI() as server:
         server.script([drafts])
         search = Search(sqlite_sf, tmp_path, server)

@@ -11,26 +11,47 @@ from app.search.designers import DesignContext, OfflineDesigner, Parent
 from envs import get_spec
 from envs.describe import describe
 from tests.app.search.harness import Search, task_spec
-from tests.support.db import sqlite_sf  # noqa: F401
 from workers.engine.evaluate import sandbox_check
 from workers.sandbox.policy import check_source
 from workers.sandbox.runner import Limits
 
 
-def context(env: str = "HalfCheetah-v5", *, task: str = "run forward", fitness: str = "forward_distance",
-            parent: Parent | None = None, iteration: int = 0) -> DesignContext:
-    return DesignContext(run_id=1, iteration=iteration, seed=0, env=env, env_description=describe(get_spec(env)),
-                         task=task, fitness_name=fitness, fitness_meaning="", fitness_source="", eval_episodes=1,
-                         parent=parent)
+def context(
+    env: str = "HalfCheetah-v5",
+    *,
+    task: str = "run forward",
+    fitness: str = "forward_distance",
+    parent: Parent | None = None,
+    iteration: int = 0,
+) -> DesignContext:
+    return DesignContext(
+        run_id=1,
+        iteration=iteration,
+        seed=0,
+        env=env,
+        env_description=describe(get_spec(env)),
+        task=task,
+        fitness_name=fitness,
+        fitness_meaning="",
+        fitness_source="",
+        eval_episodes=1,
+        parent=parent,
+    )
 
 
 def test_the_first_genome_follows_the_fitness_then_the_words_of_the_task() -> None:
-    assert offline.seed_genome("HalfCheetah-v5", "backward_distance", "anything")["weights"] == {"backward": 1.0,
-                                                                                                 "ctrl_cost": 0.1}
+    assert offline.seed_genome("HalfCheetah-v5", "backward_distance", "anything")["weights"] == {
+        "backward": 1.0,
+        "ctrl_cost": 0.1,
+    }
     custom = offline.seed_genome("HalfCheetah-v5", "custom", "make it do a backflip, smoothly")["weights"]
     assert set(custom) == {"pitch_spin", "ctrl_cost"} and custom["ctrl_cost"] == 0.3
     assert "backward" not in custom  # 'backflip' is not 'backwards'
-    assert set(offline.seed_genome("Hopper-v5", "forward_distance", "hop")["weights"]) == {"forward", "ctrl_cost", "healthy"}
+    assert set(offline.seed_genome("Hopper-v5", "forward_distance", "hop")["weights"]) == {
+        "forward",
+        "ctrl_cost",
+        "healthy",
+    }
 
 
 def test_terms_the_env_cannot_offer_are_left_out() -> None:
@@ -82,13 +103,17 @@ def test_the_first_round_starts_from_the_seed_genome_and_labels_itself() -> None
     for p in proposals:
         assert p.origin == "offline" and p.error is None and p.code == p.answer
         assert p.design["designer"] == "offline designer (no LLM)"
-        assert p.code.splitlines()[0] == "# Written by the offline designer (no LLM): weighted reward terms evolved towards the fitness."
+        assert (
+            p.code.splitlines()[0]
+            == "# Written by the offline designer (no LLM): weighted reward terms evolved towards the fitness."
+        )
 
 
 def test_later_rounds_mutate_the_parent_genome() -> None:
     parent_genome = {"weights": {"forward": 3.0, "ctrl_cost": 0.2, "upright": 0.4}, "saturation": {"forward": 2.0}}
-    parent = Parent(id=7, code=offline.render_program(parent_genome), fitness=1.0, reflection="",
-                    design={"genome": parent_genome})
+    parent = Parent(
+        id=7, code=offline.render_program(parent_genome), fitness=1.0, reflection="", design={"genome": parent_genome}
+    )
     for p in OfflineDesigner().propose(context(parent=parent, iteration=1), 4):
         child = p.design["genome"]
         assert child != parent_genome
@@ -99,10 +124,17 @@ def test_later_rounds_mutate_the_parent_genome() -> None:
 
 def test_components_diagnosed_as_constant_are_dropped_and_never_come_back() -> None:
     parent_genome = {"weights": {"forward": 1.0, "ctrl_cost": 0.1, "healthy": 0.5}, "saturation": {}}
-    parent = Parent(id=7, code=offline.render_program(parent_genome), fitness=1.0, reflection="",
-                    design={"genome": parent_genome},
-                    diagnostics=[{"kind": "constant", "component": "healthy", "text": "..."},
-                                 {"kind": "dominant", "component": "forward", "text": "..."}])
+    parent = Parent(
+        id=7,
+        code=offline.render_program(parent_genome),
+        fitness=1.0,
+        reflection="",
+        design={"genome": parent_genome},
+        diagnostics=[
+            {"kind": "constant", "component": "healthy", "text": "..."},
+            {"kind": "dominant", "component": "forward", "text": "..."},
+        ],
+    )
     children = []
     for seed in range(40):  # many rounds, so that the 'add a term' mutation gets its chances
         ctx = context(parent=parent, iteration=1)
@@ -120,7 +152,7 @@ def test_the_offline_designer_needs_no_repairs_or_reviews() -> None:
 
 
 @pytest.mark.slow
-def test_an_offline_search_runs_without_an_llm_and_evolves_from_the_best(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_an_offline_search_runs_without_an_llm_and_evolves_from_the_best(sqlite_sf, tmp_path) -> None:
     search = Search(sqlite_sf, tmp_path)  # no server, no model: the LLM is not configured at all
     assert not search.settings().llm_configured
     run_id, status = search.run(task_spec(designer=None, iterations=2, samples=2))

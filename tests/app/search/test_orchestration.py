@@ -23,9 +23,8 @@ from app.search.service import (
 )
 from app.search.states import RUN_STATUSES, RUN_TRANSITIONS, IllegalTransition, check_transition
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
-from tests.support.dispatch import RecordingDispatcher as Recorder
-from tests.support.db import db_sf, pg_sf, pg_url, sqlite_sf  # noqa: F401
 from tests.support.db import make_settings
+from tests.support.dispatch import RecordingDispatcher as Recorder
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.fixtures import load_fixture
 
@@ -55,11 +54,13 @@ def test_an_illegal_transition_says_where_the_run_can_go() -> None:
         check_transition("run 5", "queued", "waiting_feedback")
 
 
-def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:  # noqa: F811
+def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
     settings = offline_settings(tmp_path)
     recorder = Recorder()
     with session_scope(db_sf) as s:
-        _, run = create_task(s, spec=task_spec(designer="offline"), owner_id=None, settings=settings, dispatcher=recorder)
+        _, run = create_task(
+            s, spec=task_spec(designer="offline"), owner_id=None, settings=settings, dispatcher=recorder
+        )
         run_id = run.id
         assert run.status == "queued"
     assert recorder.calls == [("start", run_id)]  # only once the task was committed
@@ -88,19 +89,26 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:  # noq
         assert run.status == "succeeded"
 
 
-@pytest.mark.parametrize("change, field, words", [
-    ({"env": "Cheetah-v9"}, "env", "Cheetah-v9"),
-    ({"description": "   "}, "description", "describe the behaviour in words"),
-    ({"fitness": "speed"}, "fitness", "unknown fitness 'speed': give a built-in metric"),
-    ({"fitness": "import os\ndef compute_fitness(traj):\n    return 0.0\n"}, "fitness", "importing `os` is not allowed"),
-    ({"samples": 0}, "samples", "samples must be an integer from 1 to 32, got 0"),
-    ({"timesteps": 10}, "timesteps", "timesteps must be an integer from 1,000"),
-    ({"designer": "gpt"}, "designer", "designer must be 'llm' or 'offline'"),
-    ({"designer": "llm"}, "designer", "set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL"),
-    ({"options": {"halving": True}}, "options", "unknown options ['halving']"),
-    ({"options": {"train": {"eval_episodes": 1, "epochs": 3}}}, "options", "unknown training options ['epochs']"),
-    ({"options": {"screen_fraction": 0.95}}, "options", "screen_fraction must be between 0.05 and 0.9"),
-])
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"env": "Cheetah-v9"}, "env", "Cheetah-v9"),
+        ({"description": "   "}, "description", "describe the behaviour in words"),
+        ({"fitness": "speed"}, "fitness", "unknown fitness 'speed': give a built-in metric"),
+        (
+            {"fitness": "import os\ndef compute_fitness(traj):\n    return 0.0\n"},
+            "fitness",
+            "importing `os` is not allowed",
+        ),
+        ({"samples": 0}, "samples", "samples must be an integer from 1 to 32, got 0"),
+        ({"timesteps": 10}, "timesteps", "timesteps must be an integer from 1,000"),
+        ({"designer": "gpt"}, "designer", "designer must be 'llm' or 'offline'"),
+        ({"designer": "llm"}, "designer", "set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL"),
+        ({"options": {"halving": True}}, "options", "unknown options ['halving']"),
+        ({"options": {"train": {"eval_episodes": 1, "epochs": 3}}}, "options", "unknown training options ['epochs']"),
+        ({"options": {"screen_fraction": 0.95}}, "options", "screen_fraction must be between 0.05 and 0.9"),
+    ],
+)
 def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, field, words) -> None:
     spec = task_spec(designer="offline")
     for k, v in change.items():
@@ -112,9 +120,13 @@ def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, f
 
 def test_the_total_budget_is_capped_with_the_arithmetic_shown(tmp_path) -> None:
     settings = make_settings(tmp_path, max_task_timesteps=100_000)
-    with pytest.raises(InvalidInput, match=r"train 120,000 steps \(iterations × samples × timesteps = 3 × 4 × 10,000\)"):
-        validate(TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4,
-                          timesteps=10_000), settings)
+    with pytest.raises(
+        InvalidInput, match=r"train 120,000 steps \(iterations × samples × timesteps = 3 × 4 × 10,000\)"
+    ):
+        validate(
+            TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4, timesteps=10_000),
+            settings,
+        )
 
 
 def test_without_an_llm_the_offline_designer_is_chosen_and_options_get_defaults(tmp_path) -> None:
@@ -130,23 +142,44 @@ def _iteration_with(sf, tmp_path, statuses: list[str]) -> tuple[int, int, Record
     """A running run whose first iteration has one full training per status."""
     recorder = Recorder()
     with session_scope(sf) as s:
-        _, run = create_task(s, spec=task_spec(designer="offline", iterations=2, samples=len(statuses)), owner_id=None,
-                             settings=offline_settings(tmp_path), dispatcher=recorder)
+        _, run = create_task(
+            s,
+            spec=task_spec(designer="offline", iterations=2, samples=len(statuses)),
+            owner_id=None,
+            settings=offline_settings(tmp_path),
+            dispatcher=recorder,
+        )
         set_status(run, "running")
         it = Iteration(run=run, index=0, status="training", context={})
         s.add(it)
         s.flush()
         for i, status in enumerate(statuses):
-            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, origin="offline", code="x",
-                          status="trained" if status == "ok" else "queued", fitness=1.0 + i if status == "ok" else None)
+            c = Candidate(
+                run_id=run.id,
+                iteration_id=it.id,
+                index=i,
+                origin="offline",
+                code="x",
+                status="trained" if status == "ok" else "queued",
+                fitness=1.0 + i if status == "ok" else None,
+            )
             s.add(c)
             s.flush()
-            s.add(Training(candidate_id=c.id, run_id=run.id, purpose="full", timesteps=2048, seed=0, status=status,
-                           result={"fitness": {"mean": 1.0 + i, "std": 0.0}} if status == "ok" else {}))
+            s.add(
+                Training(
+                    candidate_id=c.id,
+                    run_id=run.id,
+                    purpose="full",
+                    timesteps=2048,
+                    seed=0,
+                    status=status,
+                    result={"fitness": {"mean": 1.0 + i, "std": 0.0}} if status == "ok" else {},
+                )
+            )
         return run.id, it.id, recorder
 
 
-def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is_redone(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is_redone(sqlite_sf, tmp_path) -> None:
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "cancelled"])
     settings = offline_settings(tmp_path)
     orchestrator.advance(sqlite_sf, it_id, recorder, settings)
@@ -161,7 +194,7 @@ def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is
     assert recorder.calls[-1] == ("train", cancelled.id)
 
 
-def test_an_iteration_whose_trainings_all_ended_closes_and_the_next_is_designed(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_an_iteration_whose_trainings_all_ended_closes_and_the_next_is_designed(sqlite_sf, tmp_path) -> None:
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "ok", "failed"])
     orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
     orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))  # a second delivery changes nothing
@@ -173,11 +206,13 @@ def test_an_iteration_whose_trainings_all_ended_closes_and_the_next_is_designed(
     assert recorder.calls.count(("design", run_id)) == 1
 
 
-def test_a_candidate_stopped_at_screening_does_not_beat_fully_trained_ones(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_a_candidate_stopped_at_screening_does_not_beat_fully_trained_ones(sqlite_sf, tmp_path) -> None:
     """Its fitness was measured on a fraction of the budget; comparing it with full trainings would be unfair."""
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "ok"])
     with session_scope(sqlite_sf) as s:
-        screened_only = s.scalars(select(Candidate).where(Candidate.iteration_id == it_id).order_by(Candidate.id)).all()[1]
+        screened_only = s.scalars(
+            select(Candidate).where(Candidate.iteration_id == it_id).order_by(Candidate.id)
+        ).all()[1]
         screened_only.fitness = 100.0
         for t in screened_only.trainings:
             t.purpose = "screen"
@@ -191,12 +226,20 @@ def test_a_candidate_stopped_at_screening_does_not_beat_fully_trained_ones(sqlit
 
 
 @pytest.mark.slow
-def test_successive_halving_screens_all_and_continues_the_better_half(sqlite_sf, tmp_path) -> None:  # noqa: F811
-    answers = [load_fixture(n) for n in ("cheetah_forward", "cheetah_forward_v2", "cheetah_helpers", "cheetah_flip_hack")]
+def test_successive_halving_screens_all_and_continues_the_better_half(sqlite_sf, tmp_path) -> None:
+    answers = [
+        load_fixture(n) for n in ("cheetah_forward", "cheetah_forward_v2", "cheetah_helpers", "cheetah_flip_hack")
+    ]
     # 8 envs × 128 steps: a PPO rollout is 1,024 steps, so a quarter of 4,096 is one rollout
-    spec = task_spec(samples=4, timesteps=4096, options={
-        "successive_halving": True, "screen_fraction": 0.25,
-        "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2, "ppo": {"n_steps": 128}}})
+    spec = task_spec(
+        samples=4,
+        timesteps=4096,
+        options={
+            "successive_halving": True,
+            "screen_fraction": 0.25,
+            "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2, "ppo": {"n_steps": 128}},
+        },
+    )
     with FakeOpenAI() as server:
         server.script(answers)
         search = Search(sqlite_sf, tmp_path, server)
@@ -221,13 +264,16 @@ def test_successive_halving_screens_all_and_continues_the_better_half(sqlite_sf,
         assert c["status"] == "trained"
         stopped = [n for n in c["critic"] if n["stage"] == "successive halving"]
         if c["id"] in top_two:
-            assert not stopped and c["fitness"] == next(t for t in fulls if t.candidate_id == c["id"]).result["fitness"]["mean"]
+            assert (
+                not stopped
+                and c["fitness"] == next(t for t in fulls if t.candidate_id == c["id"]).result["fitness"]["mean"]
+            )
         else:
             assert stopped[0]["text"] == "stopped after screening: its fitness was in the lower half"
 
 
 @pytest.mark.slow
-def test_a_run_waits_for_feedback_and_the_next_round_carries_it(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_a_run_waits_for_feedback_and_the_next_round_carries_it(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server)
@@ -241,14 +287,21 @@ def test_a_run_waits_for_feedback_and_the_next_round_carries_it(sqlite_sf, tmp_p
                 add_feedback(s, candidate=candidate, text="  ", rating=None, user_id=None)
             with pytest.raises(InvalidInput, match="rating must be an integer from 1 to 5"):
                 add_feedback(s, candidate=candidate, text="fine", rating=6, user_id=None)
-            fb = add_feedback(s, candidate=candidate, text="It rocks on its back foot; make it stride with both legs.",
-                              rating=2, user_id=None)
+            fb = add_feedback(
+                s,
+                candidate=candidate,
+                text="It rocks on its back foot; make it stride with both legs.",
+                rating=2,
+                user_id=None,
+            )
             fb_id = fb.id
         server.script([load_fixture("cheetah_forward_v2")])
         assert search.resume(run_id) == "succeeded"
     second = user_prompt(design_requests(server)[-1])
-    assert ("## Feedback from a person who watched the policies\n- On candidate 1.1 (rating 2/5): It rocks on its "
-            "back foot; make it stride with both legs.") in second
+    assert (
+        "## Feedback from a person who watched the policies\n- On candidate 1.1 (rating 2/5): It rocks on its "
+        "back foot; make it stride with both legs."
+    ) in second
     with session_scope(search.sf) as s:
         assert s.get(Feedback, fb_id).used_in_iteration == 1
     context = search.iterations(run_id)[1].context
@@ -256,7 +309,7 @@ def test_a_run_waits_for_feedback_and_the_next_round_carries_it(sqlite_sf, tmp_p
 
 
 @pytest.mark.slow
-def test_feedback_is_not_lost_when_the_llm_fails_while_designing_the_next_round(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_feedback_is_not_lost_when_the_llm_fails_while_designing_the_next_round(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server, llm_max_retries=0)
@@ -264,7 +317,9 @@ def test_feedback_is_not_lost_when_the_llm_fails_while_designing_the_next_round(
         assert status == "waiting_feedback"
         [c] = search.candidates(run_id)
         with session_scope(search.sf) as s:
-            add_feedback(s, candidate=s.get(Candidate, c["id"]), text="Keep the torso level.", rating=None, user_id=None)
+            add_feedback(
+                s, candidate=s.get(Candidate, c["id"]), text="Keep the torso level.", rating=None, user_id=None
+            )
         server.script([Reply(status=503)])
         assert search.resume(run_id) == "failed"
         server.script([load_fixture("cheetah_forward_v2")])
@@ -275,7 +330,7 @@ def test_feedback_is_not_lost_when_the_llm_fails_while_designing_the_next_round(
 
 
 @pytest.mark.slow
-def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server)
@@ -286,8 +341,9 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
         def cancel_while_training() -> None:
             with session_scope(search.sf) as s:
                 run = s.get(Run, run_id)
-                if not cancelled and any(t.status == "running" for t in s.scalars(
-                        select(Training).where(Training.run_id == run_id))):
+                if not cancelled and any(
+                    t.status == "running" for t in s.scalars(select(Training).where(Training.run_id == run_id))
+                ):
                     cancel_run(s, run=run)
                     cancelled.append(True)
 
@@ -316,7 +372,7 @@ def test_the_normalized_score_is_eurekas_ratio_unless_the_baselines_are_too_clos
     assert score is None and "about the same fitness" in note and "fitness_over_reference" in note
 
 
-def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:  # noqa: F811
+def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server)

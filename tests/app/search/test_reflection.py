@@ -9,27 +9,54 @@ def stats(mean: float, low: float | None = None, high: float | None = None) -> d
     return {"mean": mean, "min": mean if low is None else low, "max": mean if high is None else high}
 
 
-def checkpoint(step: int, *, fitness: float, ret: float, length: float = 1000.0, terminated: int = 0,
-               truncated: int = 8) -> dict:
-    return {"timesteps": step, "fitness": fitness, "episode_return": ret, "episode_env_return": ret / 2,
-            "episode_length": length, "terminated": terminated, "truncated": truncated, "episodes": terminated + truncated,
-            "reward": stats(ret / 1000)}
+def checkpoint(
+    step: int, *, fitness: float, ret: float, length: float = 1000.0, terminated: int = 0, truncated: int = 8
+) -> dict:
+    return {
+        "timesteps": step,
+        "fitness": fitness,
+        "episode_return": ret,
+        "episode_env_return": ret / 2,
+        "episode_length": length,
+        "terminated": terminated,
+        "truncated": truncated,
+        "episodes": terminated + truncated,
+        "reward": stats(ret / 1000),
+    }
 
 
 def episode(steps: int = 1000, ended: str = "time limit") -> dict:
-    return {"steps": steps, "ended": ended, "distance_x": 3.2, "distance_y": 0.0, "mean_x_velocity": 0.064,
-            "height": {"min": 0.4, "mean": 0.6, "max": 0.8}, "upright_mean": 0.9, "upside_down_fraction": 0.0,
-            "pitch_turns": 0.0}
+    return {
+        "steps": steps,
+        "ended": ended,
+        "distance_x": 3.2,
+        "distance_y": 0.0,
+        "mean_x_velocity": 0.064,
+        "height": {"min": 0.4, "mean": 0.6, "max": 0.8},
+        "upright_mean": 0.9,
+        "upside_down_fraction": 0.0,
+        "pitch_turns": 0.0,
+    }
 
 
 def result(*, components: dict, fitness: list[float], returns: list[float], **cp) -> dict:
-    cps = [checkpoint(1000 * (i + 1), fitness=f, ret=r, **cp) for i, (f, r) in enumerate(zip(fitness, returns))]
-    return {"timesteps": 1000 * len(cps), "checkpoints": cps, "components": components,
-            "fitness": {"mean": fitness[-1], "std": 0.1, "per_episode": [fitness[-1]]}, "episodes": [episode()]}
+    cps = [
+        checkpoint(1000 * (i + 1), fitness=f, ret=r, **cp)
+        for i, (f, r) in enumerate(zip(fitness, returns, strict=False))
+    ]
+    return {
+        "timesteps": 1000 * len(cps),
+        "checkpoints": cps,
+        "components": components,
+        "fitness": {"mean": fitness[-1], "std": 0.1, "per_episode": [fitness[-1]]},
+        "episodes": [episode()],
+    }
 
 
-HEALTHY = {"forward": [stats(0.1, -1, 1), stats(0.5, -1, 2), stats(1.0, -1, 3)],
-           "ctrl_cost": [stats(-0.3, -0.6, 0.0), stats(-0.3, -0.6, 0.0), stats(-0.3, -0.6, 0.0)]}
+HEALTHY = {
+    "forward": [stats(0.1, -1, 1), stats(0.5, -1, 2), stats(1.0, -1, 3)],
+    "ctrl_cost": [stats(-0.3, -0.6, 0.0), stats(-0.3, -0.6, 0.0), stats(-0.3, -0.6, 0.0)],
+}
 LEARNING = {"fitness": [1.0, 2.0, 4.0], "returns": [10.0, 20.0, 40.0]}
 
 
@@ -62,8 +89,11 @@ def test_a_dominant_component_is_named_with_its_share() -> None:
 
 
 def test_return_up_while_fitness_down_is_suspected_reward_hacking() -> None:
-    found = diagnose(result(components=HEALTHY, fitness=[4.0, 4.0, 3.0, 1.0, 0.5, 0.2],
-                            returns=[10.0, 20.0, 40.0, 80.0, 160.0, 320.0]))
+    found = diagnose(
+        result(
+            components=HEALTHY, fitness=[4.0, 4.0, 3.0, 1.0, 0.5, 0.2], returns=[10.0, 20.0, 40.0, 80.0, 160.0, 320.0]
+        )
+    )
     assert kinds(found) == ["reward_hacking"]
     assert "rose (15 → 240)" in found[0]["text"] and "fell (4 → 0.35)" in found[0]["text"]
 
@@ -117,4 +147,10 @@ def test_the_reflection_of_a_result_without_checkpoints_still_renders() -> None:
 
 
 def test_numbers_are_short_and_never_negative_zero() -> None:
-    assert [fmt(None), fmt(-0.0), fmt(0.000123456), fmt(12345.678), fmt(-2.5)] == ["n/a", "0", "0.000123", "1.235e+04", "-2.5"]
+    assert [fmt(None), fmt(-0.0), fmt(0.000123456), fmt(12345.678), fmt(-2.5)] == [
+        "n/a",
+        "0",
+        "0.000123",
+        "1.235e+04",
+        "-2.5",
+    ]

@@ -61,20 +61,38 @@ def test_python_branching_on_a_batch_passes_at_n1_fails_at_n8_and_says_use_np_wh
         ("    return {'forward': state.x_velocity}, state.x_velocity\n", "expected a tuple (reward, components)"),
         ("    r = np.square(action)\n    return r, {'r': r}\n", "has shape (1, 6), expected (1,)"),
         # reduced over the batch axis: one number for everyone
-        ("    cost = 0.1 * np.sum(np.square(action))\n    r = state.x_velocity - cost\n"
-         "    return r, {'forward': state.x_velocity, 'cost': -cost}\n",
-         "depends on the other envs in the batch"),
+        (
+            "    cost = 0.1 * np.sum(np.square(action))\n    r = state.x_velocity - cost\n"
+            "    return r, {'forward': state.x_velocity, 'cost': -cost}\n",
+            "depends on the other envs in the batch",
+        ),
         # reduced over the batch axis, shape (N,) all the same
-        ("    r = state.x_velocity - np.mean(state.x_velocity)\n    return r, {'r': r}\n",
-         "depends on the other envs in the batch"),
+        (
+            "    r = state.x_velocity - np.mean(state.x_velocity)\n    return r, {'r': r}\n",
+            "depends on the other envs in the batch",
+        ),
         ("    r = np.log(state.z_position - 10.0)\n    return r, {'r': r}\n", "is not finite (NaN or inf)"),
-        ("    r = state.x_velocity / (state.step - state.step)\n    return r, {'r': r}\n", "is not finite (NaN or inf)"),
-        ("    name = 'single' if action.shape[0] == 1 else 'batch'\n    return state.x_velocity, {name: state.x_velocity}\n",
-         "component names differ between calls: ['single'] at N=1, ['batch'] at N=8"),
+        (
+            "    r = state.x_velocity / (state.step - state.step)\n    return r, {'r': r}\n",
+            "is not finite (NaN or inf)",
+        ),
+        (
+            "    name = 'single' if action.shape[0] == 1 else 'batch'\n    return state.x_velocity, {name: state.x_velocity}\n",
+            "component names differ between calls: ['single'] at N=1, ['batch'] at N=8",
+        ),
         ("    return state.x_velocity, {'r': None}\n", "component 'r' is not numeric (None)"),
     ],
-    ids=["bare array", "swapped tuple", "per-joint reward", "np.sum without axis", "minus the batch mean",
-         "log of a negative", "division by zero", "names change", "None component"],
+    ids=[
+        "bare array",
+        "swapped tuple",
+        "per-joint reward",
+        "np.sum without axis",
+        "minus the batch mean",
+        "log of a negative",
+        "division by zero",
+        "names change",
+        "None component",
+    ],
 )
 def test_a_program_that_breaks_the_contract_at_run_time_is_rejected(body: str, expected: str) -> None:
     error = rejection(reward_program(body))
@@ -85,18 +103,21 @@ def test_a_program_that_breaks_the_contract_at_run_time_is_rejected(body: str, e
 
 
 def test_components_that_do_not_add_up_are_a_warning_not_a_rejection() -> None:
-    report = dry_run_reward(CHEETAH, reward_program(
-        "    forward = state.x_velocity\n    effort = 0.1 * np.sum(np.square(action), axis=-1)\n"
-        "    return forward - effort, {'forward': forward, 'effort': effort}\n"  # the sign is lost
-    ))
+    report = dry_run_reward(
+        CHEETAH,
+        reward_program(
+            "    forward = state.x_velocity\n    effort = 0.1 * np.sum(np.square(action), axis=-1)\n"
+            "    return forward - effort, {'forward': forward, 'effort': effort}\n"  # the sign is lost
+        ),
+    )
     assert report.components == ["forward", "effort"]
     assert any("do not add up to the reward" in w for w in report.warnings)
 
 
 def test_a_scalar_component_is_broadcast_with_a_warning() -> None:
-    report = dry_run_reward(CHEETAH, reward_program(
-        "    return state.x_velocity + 1.0, {'forward': state.x_velocity, 'alive': 1.0}\n"
-    ))
+    report = dry_run_reward(
+        CHEETAH, reward_program("    return state.x_velocity + 1.0, {'forward': state.x_velocity, 'alive': 1.0}\n")
+    )
     assert any("component 'alive' is a scalar" in w for w in report.warnings)
     assert any("component 'alive' is constant (1)" in w for w in report.warnings)
     assert not any("add up" in w for w in report.warnings)

@@ -22,8 +22,16 @@ TINY = {"episode_steps": 200, "eval_episodes": 2, "checkpoints": 2, "ppo": TINY_
 
 def evaluate(env: str, source: str, out: Path, timesteps: int = 2048, events: list | None = None) -> dict:
     return evaluate_reward(
-        env=env, reward_source=source, fitness_name=None, fitness_source=None, timesteps=timesteps, seed=0,
-        out=out, limits=Limits(wall_seconds=300), options=TINY, on_event=None if events is None else events.append,
+        env=env,
+        reward_source=source,
+        fitness_name=None,
+        fitness_source=None,
+        timesteps=timesteps,
+        seed=0,
+        out=out,
+        limits=Limits(wall_seconds=300),
+        options=TINY,
+        on_event=None if events is None else events.append,
     )
 
 
@@ -89,7 +97,7 @@ def test_a_reward_that_turns_nan_during_training_fails_with_what_happened(tmp_pa
     assert result["status"] == "failed"
     error = result["error"]
     assert "at training step" in error and "the reward is not finite (NaN or inf)" in error
-    assert "File \"" not in error and "workers/" not in error and "site-packages" not in error
+    assert 'File "' not in error and "workers/" not in error and "site-packages" not in error
     assert 0 < result["timesteps"] < 2048
     on_disk = json.loads((tmp_path / "result.json").read_text())
     assert on_disk["status"] == "failed" and on_disk["error"] == error
@@ -103,13 +111,20 @@ def test_a_reward_that_raises_during_training_shows_only_its_own_lines(tmp_path:
     assert "IndexError: list index out of range" in error
     assert "line 10, in compute_reward: forward = lookup(state.x_velocity, state.step)" in error
     assert "line 6, in lookup: return values * table[int(np.max(step))]" in error
-    assert "File \"" not in error and "wrapper.py" not in error and "stable_baselines3" not in error
+    assert 'File "' not in error and "wrapper.py" not in error and "stable_baselines3" not in error
 
 
 def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tmp_path: Path) -> None:
     spec = envs.get_spec("Hopper-v5")
-    base = dict(env=spec.name, reward_source=spec.reference_reward, fitness_source=get_metric("forward_distance").source,
-                episode_steps=100, eval_episodes=1, checkpoints=2, ppo=TINY_PPO)
+    base = dict(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        episode_steps=100,
+        eval_episodes=1,
+        checkpoints=2,
+        ppo=TINY_PPO,
+    )
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
@@ -126,8 +141,13 @@ def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tm
 
 def test_a_continued_training_that_already_has_its_budget_trains_no_more(tmp_path: Path) -> None:
     spec = envs.get_spec("HalfCheetah-v5")
-    base = {"env": "HalfCheetah-v5", "reward_source": spec.reference_reward,
-            "fitness_source": get_metric("forward_distance").source, "seed": 0, **TINY}
+    base = {
+        "env": "HalfCheetah-v5",
+        "reward_source": spec.reference_reward,
+        "fitness_source": get_metric("forward_distance").source,
+        "seed": 0,
+        **TINY,
+    }
     first = tmp_path / "first"
     first.mkdir()
     train(TrainConfig(**base, timesteps=1024), first, lambda e: None)
@@ -147,8 +167,14 @@ def test_a_reward_that_breaks_only_in_the_evaluation_fails_saying_so_and_keeps_t
         "        return np.zeros(2)[5], {}\n"
         "    return state.x_velocity, {'forward': state.x_velocity}\n"
     )
-    config = TrainConfig(env="HalfCheetah-v5", reward_source=source, fitness_source=get_metric("forward_distance").source,
-                         timesteps=1024, seed=0, **TINY)
+    config = TrainConfig(
+        env="HalfCheetah-v5",
+        reward_source=source,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=1024,
+        seed=0,
+        **TINY,
+    )
     result = train(config, tmp_path, lambda e: None)
     assert result["outcome"] == "failed"
     assert result["error"].startswith("during the evaluation:") and "IndexError" in result["error"]

@@ -38,7 +38,7 @@ def test_rows_equal_what_a_single_captured_env_records_for_the_same_seed_and_act
 def test_the_step_that_ends_an_episode_is_recorded_before_the_auto_reset() -> None:
     vec, buffer = _vec("HalfCheetah-v5", 2, episode_steps=5)
     vec.reset()
-    for t in range(1, 6):
+    for _t in range(1, 6):
         _, _, dones, infos = vec.step(np.zeros((2, 6), dtype=np.float32))
     assert dones.all() and all(i["TimeLimit.truncated"] for i in infos)
     state = build_state(vec.recorders[0].layout, buffer)
@@ -58,7 +58,9 @@ def test_data_no_program_reads_is_not_captured() -> None:
     layout = lean.recorders[0].layout
     forces = slice(layout.forces_at, layout.feet_at)
     assert np.any(full_buffer[:, forces] != 0) and np.all(lean_buffer[:, forces] == 0)
-    np.testing.assert_array_equal(build_state(layout, lean_buffer).x_velocity, build_state(layout, full_buffer).x_velocity)
+    np.testing.assert_array_equal(
+        build_state(layout, lean_buffer).x_velocity, build_state(layout, full_buffer).x_velocity
+    )
 
 
 def test_the_contract_reward_equals_the_envs_own_reward_through_the_training_stack() -> None:

@@ -39,7 +39,13 @@ REJECTED = [
     ("dunder def", reward("", tail="\n\ndef __getattr__(name):\n    return name\n"), "dunder", 7, "def __getattr__"),
     # frames and tracebacks
     ("gi_frame", reward("    g = (i for i in range(3))\n    f = g.gi_frame\n"), "attributes", 5, "g.gi_frame"),
-    ("f_back", reward("    g = (i for i in range(3))\n    f = g.gi_frame.f_back.f_globals\n"), "attributes", 5, "g.gi_frame"),
+    (
+        "f_back",
+        reward("    g = (i for i in range(3))\n    f = g.gi_frame.f_back.f_globals\n"),
+        "attributes",
+        5,
+        "g.gi_frame",
+    ),
     ("gi_code", reward("    c = (x for x in [1]).gi_code\n"), "attributes", 4, "(x for x"),
     ("tb_frame", reward("    t = state.tb_frame\n"), "attributes", 4, "state.tb_frame"),
     ("cr_frame", reward("    t = state.cr_frame\n"), "attributes", 4, "state.cr_frame"),
@@ -76,7 +82,7 @@ REJECTED = [
     ("open", reward("    f = open('/etc/passwd')\n"), "builtins", 4, "open"),
     ("__import__", reward("    os = __import__('os')\n"), "builtins", 4, "__import__"),
     ("type", reward("    t = type(state)\n"), "builtins", 4, "type"),
-    ("print", reward("    print('{\"event\": \"checkpoint\"}')\n"), "builtins", 4, "print"),
+    ("print", reward('    print(\'{"event": "checkpoint"}\')\n'), "builtins", 4, "print"),
     # imports
     ("import os", reward("", head="import os\nimport numpy as np\n"), "imports", 1, "import os"),
     ("import sys", reward("", head="import numpy as np\nimport sys\n"), "imports", 2, "import sys"),
@@ -98,7 +104,13 @@ REJECTED = [
     ("decorator", reward("", tail="\n\n@np.vectorize\ndef helper(x):\n    return x\n"), "syntax", 7, "np.vectorize"),
     ("bytes literal", reward("    b = b'\\x00'\n"), "syntax", 4, "b'"),
     ("module-level loop", reward("", tail="\n\nfor i in range(3):\n    pass\n"), "module level", 7, "for i"),
-    ("module-level call", reward("", tail="\n\ncompute_reward(None, None)\n"), "module level", 7, "compute_reward(None"),
+    (
+        "module-level call",
+        reward("", tail="\n\ncompute_reward(None, None)\n"),
+        "module level",
+        7,
+        "compute_reward(None",
+    ),
     # the entry point
     ("no entry point", HEAD + "def reward(state, action):\n" + RETURN, "entry point", 1, ""),
     ("wrong signature", HEAD + "def compute_reward(state):\n" + RETURN, "entry point", 3, "def compute_reward"),
@@ -112,8 +124,12 @@ def _location(message: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-@pytest.mark.parametrize(("source", "rule", "line", "points_at"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED])
-def test_an_escape_attempt_is_rejected_with_its_rule_and_place(source: str, rule: str, line: int, points_at: str) -> None:
+@pytest.mark.parametrize(
+    ("source", "rule", "line", "points_at"), [c[1:] for c in REJECTED], ids=[c[0] for c in REJECTED]
+)
+def test_an_escape_attempt_is_rejected_with_its_rule_and_place(
+    source: str, rule: str, line: int, points_at: str
+) -> None:
     with pytest.raises(ProgramRejected) as info:
         check_source(source, "reward")
     message = str(info.value)
@@ -139,7 +155,9 @@ def test_a_fitness_program_needs_compute_fitness() -> None:
     with pytest.raises(ProgramRejected, match=r"no top-level `def compute_fitness\(traj\):`") as info:
         check_source(reward(""), "fitness")
     assert info.value.kind == "fitness"
-    check_source("import numpy as np\n\ndef compute_fitness(traj):\n    return float(np.sum(traj.x_velocity))\n", "fitness")
+    check_source(
+        "import numpy as np\n\ndef compute_fitness(traj):\n    return float(np.sum(traj.x_velocity))\n", "fitness"
+    )
 
 
 @pytest.mark.parametrize("source", ["", "   \n", "x" * 100_001], ids=["empty", "blank", "too long"])
@@ -156,7 +174,7 @@ SOUND = {
         "LIMITS = {'low': -1.0, 'high': 1.0}\n\n\n"
         "def _tanh_speed(v, temp=0.3):\n    return np.tanh(temp * v)\n\n\n"
         "def compute_reward(state, action):\n"
-        "    \"\"\"Run forward, smoothly.\"\"\"\n"
+        '    """Run forward, smoothly."""\n'
         "    forward = SPEED_WEIGHT * _tanh_speed(state.x_velocity)\n"
         "    near = np.min(np.stack([np.abs(state.z_position - t) for t in TARGETS]), axis=0)\n"
         "    upright = np.where(state.upright > math.cos(math.pi / 4), 1.0, 0.0)\n"
@@ -213,6 +231,7 @@ def test_every_sound_llm_answer_in_the_fixtures_is_accepted(name: str, llm_fixtu
 
 # ------------------------------------------- what the static check lets through fails at run time
 
+
 def test_the_numpy_facade_names_what_is_missing() -> None:
     for attr in ("random", "lib", "load", "ctypeslib", "fft", "core", "fromregex", "seterr"):
         with pytest.raises(AttributeError, match=rf"np\.{attr} is not available in reward programs"):
@@ -241,10 +260,21 @@ def test_the_builtins_hold_no_way_out() -> None:
         ("    import numpy\n    v = numpy.polynomial\n", "np.polynomial is not available"),
         ("    np.pi = 3.0\n", "np is read-only"),
         ("    math.pi = 1e-3\n", "math is read-only"),
-        ("    raw = np.ndarray((4,), np.float64, buffer=state.x_velocity, offset=-800)\n", "np.ndarray(...) cannot create"),
+        (
+            "    raw = np.ndarray((4,), np.float64, buffer=state.x_velocity, offset=-800)\n",
+            "np.ndarray(...) cannot create",
+        ),
     ],
-    ids=["np.fft", "np.core", "np.fromregex", "np.char", "import numpy; numpy.polynomial", "np.pi =", "math.pi =",
-         "ndarray buffer offset"],
+    ids=[
+        "np.fft",
+        "np.core",
+        "np.fromregex",
+        "np.char",
+        "import numpy; numpy.polynomial",
+        "np.pi =",
+        "math.pi =",
+        "ndarray buffer offset",
+    ],
 )
 def test_a_route_the_static_check_lets_through_fails_at_run_time_without_harm(body: str, expected: str) -> None:
     source = reward(body, head="import math\nimport numpy as np\n")

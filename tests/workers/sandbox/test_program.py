@@ -20,10 +20,12 @@ def reward_program(body: str, helpers: str = "") -> str:
 
 
 def test_a_loaded_program_returns_checked_float_arrays() -> None:
-    program = load_program(reward_program(
-        "    fwd = state.x_velocity\n    healthy = state.x_velocity > -2\n"
-        "    return fwd + healthy, {'forward': fwd, 'healthy': healthy}\n"
-    ))
+    program = load_program(
+        reward_program(
+            "    fwd = state.x_velocity\n    healthy = state.x_velocity > -2\n"
+            "    return fwd + healthy, {'forward': fwd, 'healthy': healthy}\n"
+        )
+    )
     reward, components, warnings = call_reward(program, batch(4), np.zeros((4, 2)))
     assert reward.dtype == np.float64 and reward.shape == (4,)
     assert components["healthy"].dtype == np.float64 and components["healthy"].tolist() == [1.0] * 4
@@ -44,10 +46,12 @@ def test_an_error_in_a_helper_shows_the_programs_lines_only() -> None:
 
 
 def test_a_python_if_on_a_batch_passes_alone_and_fails_in_a_batch_with_advice() -> None:
-    program = load_program(reward_program(
-        "    if state.x_velocity > 0:\n        bonus = 1.0\n    else:\n        bonus = 0.0\n"
-        "    r = state.x_velocity + bonus\n    return r, {'r': r}\n"
-    ))
+    program = load_program(
+        reward_program(
+            "    if state.x_velocity > 0:\n        bonus = 1.0\n    else:\n        bonus = 0.0\n"
+            "    r = state.x_velocity + bonus\n    return r, {'r': r}\n"
+        )
+    )
     reward, _, _ = call_reward(program, batch(1), np.zeros((1, 2)))
     assert reward.shape == (1,)
     with pytest.raises(ProgramError, match=r"use np\.where\(cond, a, b\)") as info:
@@ -96,8 +100,9 @@ def test_a_module_level_failure_is_a_rejection_at_load_with_its_line() -> None:
 
 
 def test_a_fitness_program_returns_one_float() -> None:
-    program = load_program("import numpy as np\n\ndef compute_fitness(traj):\n    return np.sum(traj.x_velocity) * traj.dt\n",
-                           "fitness")
+    program = load_program(
+        "import numpy as np\n\ndef compute_fitness(traj):\n    return np.sum(traj.x_velocity) * traj.dt\n", "fitness"
+    )
     value = call_fitness(program, batch(5))
     assert isinstance(value, float) and value == pytest.approx(0.0)
 

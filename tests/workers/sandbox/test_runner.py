@@ -17,7 +17,9 @@ SOUND = "import numpy as np\n\n\ndef compute_reward(state, action):\n    return 
 
 
 def dry_run(source: str, limits: Limits | None = None, env: str = "HalfCheetah-v5"):
-    return run_job({"type": "dry_run", "env": env, "kind": "reward", "source": source}, limits or Limits(wall_seconds=60))
+    return run_job(
+        {"type": "dry_run", "env": env, "kind": "reward", "source": source}, limits or Limits(wall_seconds=60)
+    )
 
 
 def reward_program(body: str) -> str:
@@ -132,11 +134,13 @@ def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path) -
     while time.monotonic() < deadline and not mine:
         time.sleep(0.5)
         mine = {p for p in children() if p not in before and os.getppid() != p}
-        mine = {p for p in mine if open(f"/proc/{p}/stat").read().split()[3] == str(parent.pid)}
+        mine = {p for p in mine if Path(f"/proc/{p}/stat").read_text().split()[3] == str(parent.pid)}
     assert mine, "the sandbox child started"
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in mine):
         time.sleep(0.2)
-    assert not any(os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2] for p in mine)
+    assert not any(
+        os.path.exists(f"/proc/{p}") and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2] for p in mine
+    )
