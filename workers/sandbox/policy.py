@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from workers.sandbox.text import MAX_ERROR_TEXT, cap, exception_text, printable
+
 ENTRY_POINTS = {"reward": ("compute_reward", ("state", "action")), "fitness": ("compute_fitness", ("traj",))}
 
 ALLOWED_MODULES = {"numpy", "math"}
@@ -110,6 +112,10 @@ FORBIDDEN_ATTRIBUTES = {
     "who",
     # ndarray.resize(..., refcheck=False) frees memory that views still point to.
     "resize",
+    # The array a view was made from, and the flag that makes a read-only array writable again: together
+    # a way from a state field back to a buffer the engine reads.
+    "base",
+    "flags",
 }
 FORBIDDEN_PREFIXES = ("_", "f_", "gi_", "cr_", "ag_", "tb_", "co_")
 
@@ -185,6 +191,17 @@ NODE_ADVICE = {
 }
 
 
+MAX_VIOLATIONS = 20
+"""Broken rules listed in one rejection; the rest are counted. (Listing all of 30,000 helps nobody.)"""
+
+MAX_SHOWN_NAME = 40
+"""Characters of an identifier quoted in a message."""
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_SHOWN_NAME else name[: MAX_SHOWN_NAME - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Violation:
     """One broken rule, located in the source."""
@@ -204,11 +221,13 @@ class Violation:
 class ProgramRejected(Exception):
     """A program that breaks the contract; ``str()`` is one paragraph that says why and what to do."""
 
-    def __init__(self, stage: str, violations: list[Violation], kind: str = "reward") -> None:
+    def __init__(self, stage: str, violations: list[Violation], kind: str = "reward", *, more: int = 0) -> None:
         self.stage = stage
         self.violations = violations
         self.kind = kind
-        super().__init__(self.paragraph())
+        self.more = more
+        """Broken rules found beyond the ``violations`` listed (see ``MAX_VIOLATIONS``)."""
+        super().__init__(cap(self.paragraph(), MAX_ERROR_TEXT))
 
     def paragraph(self) -> str:
         first = self.violations[0]
@@ -216,6 +235,9 @@ class ProgramRejected(Exception):
         if len(self.violations) > 1:
             more = "; ".join(v.explain() for v in self.violations[1:5])
             lines.append(f"Also: {more}.")
+        hidden = len(self.violations) - 5 + self.more
+        if hidden > 0:
+            lines.append(f"There are {hidden:,} more problems of these kinds; fix the ones shown and check again.")
         lines.append(_CONTRACT_HINT[self.kind])
         return " ".join(lines)
 
@@ -232,30 +254,48 @@ _CONTRACT_HINT = {
 }
 
 
-def _snippet(source_lines: list[str], node: ast.AST) -> str:
-    line = getattr(node, "lineno", 0)
-    if not 0 < line <= len(source_lines):
+def _byte_slice(line: str, start: int, end: int | None) -> str:
+    """``line`` between the UTF-8 byte offsets that the AST reports."""
+    if line.isascii():
+        return line[start:end]
+    return line.encode()[start:end].decode(errors="ignore")
+
+
+def _snippet(lines: list[str], node: ast.AST) -> str:
+    """The node's source, whitespace collapsed, at most 60 characters; reads only the few lines it shows."""
+    first = getattr(node, "lineno", 0)
+    if not 0 < first <= len(lines):
         return ""
-    text = ast.get_source_segment("\n".join(source_lines), node) or source_lines[line - 1].strip()
-    text = " ".join(text.split())
-    return text if len(text) <= 60 else text[:57] + "..."
+    last = min(getattr(node, "end_lineno", None) or first, len(lines))
+    pieces: list[str] = []
+    for number in range(first, last + 1):
+        start = getattr(node, "col_offset", 0) if number == first else 0
+        end = getattr(node, "end_col_offset", None) if number == last else None
+        pieces.append(_byte_slice(lines[number - 1], start, end)[:200])
+        if sum(map(len, pieces)) > 120:
+            break
+    text = " ".join(" ".join(pieces).split())
+    return printable(text if len(text) <= 60 else text[:57] + "...")
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, source: str) -> None:
-        self.lines = source.splitlines()
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
         self.violations: list[Violation] = []
+        self.more = 0
+
+    def add(self, violation: Violation) -> None:
+        if len(self.violations) < MAX_VIOLATIONS:
+            self.violations.append(violation)
+        else:
+            self.more += 1
 
     def flag(self, node: ast.AST, rule: str, message: str) -> None:
-        self.violations.append(
-            Violation(
-                rule,
-                getattr(node, "lineno", 0),
-                getattr(node, "col_offset", 0) + 1,
-                message,
-                _snippet(self.lines, node),
-            )
-        )
+        if len(self.violations) >= MAX_VIOLATIONS:  # counted only: no snippet to build
+            self.more += 1
+            return
+        line, column = getattr(node, "lineno", 0), getattr(node, "col_offset", 0) + 1
+        self.add(Violation(rule, line, column, message, _snippet(self.lines, node)))
 
     def generic_visit(self, node: ast.AST) -> None:
         if not isinstance(node, ALLOWED_NODES):
@@ -264,11 +304,29 @@ class _Checker(ast.NodeVisitor):
             return
         super().generic_visit(node)
 
+    def _check_binding(self, node: ast.AST, name: str | None, what: str) -> None:
+        """A name the program binds other than by assignment (import alias, parameter, keyword)."""
+        if name is not None and name.startswith("__"):
+            self.flag(node, "dunder", f"{what} with double underscores (`{_short(name)}`) are not allowed")
+
+    def visit_alias(self, node: ast.alias) -> None:
+        self._check_binding(node, node.asname, "import aliases")
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self._check_binding(node, node.arg, "parameter names")
+        self.generic_visit(node)
+
+    def visit_keyword(self, node: ast.keyword) -> None:
+        self._check_binding(node, node.arg, "keyword argument names")
+        self.generic_visit(node)
+
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name not in ALLOWED_MODULES:
                 self.flag(
-                    node, "imports", f"importing `{alias.name}` is not allowed; only `numpy` and `math` may be imported"
+                    node,
+                    "imports",
+                    f"importing `{_short(alias.name)}` is not allowed; only `numpy` and `math` may be imported",
                 )
         self.generic_visit(node)
 
@@ -277,7 +335,7 @@ class _Checker(ast.NodeVisitor):
             self.flag(
                 node,
                 "imports",
-                f"importing from `{node.module}` is not allowed; only `numpy` and `math` may be imported",
+                f"importing from `{_short(str(node.module))}` is not allowed; only `numpy` and `math` may be imported",
             )
         for alias in node.names:
             if alias.name == "*":
@@ -290,26 +348,33 @@ class _Checker(ast.NodeVisitor):
         if node.id in FORBIDDEN_NAMES:
             self.flag(node, "builtins", f"`{node.id}` is not available in reward programs")
         elif node.id.startswith("__"):
-            self.flag(node, "dunder", f"names with double underscores (`{node.id}`) are not allowed")
+            self.flag(node, "dunder", f"names with double underscores (`{_short(node.id)}`) are not allowed")
         self.generic_visit(node)
 
     def _check_attr_name(self, node: ast.AST, attr: str) -> None:
         if attr.startswith("__"):
-            self.flag(node, "dunder", f"dunder attributes (`.{attr}`) are not allowed")
+            self.flag(node, "dunder", f"dunder attributes (`.{_short(attr)}`) are not allowed")
         elif attr.startswith(FORBIDDEN_PREFIXES):
-            self.flag(node, "attributes", f"private or interpreter attributes (`.{attr}`) are not allowed")
+            self.flag(node, "attributes", f"private or interpreter attributes (`.{_short(attr)}`) are not allowed")
         elif attr in FORBIDDEN_ATTRIBUTES:
             self.flag(node, "attributes", f"`.{attr}` is not allowed (no file, memory, frame or format access)")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._check_attr_name(node, node.attr)
+        if isinstance(node.ctx, ast.Store | ast.Del):
+            self.flag(
+                node,
+                "attributes",
+                f"setting an attribute (`.{_short(node.attr)} = ...`) is not allowed: the state, np and math are "
+                "read-only and values must not outlive a call; keep values in local variables",
+            )
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         if node.decorator_list:
             self.flag(node.decorator_list[0], "syntax", "decorators are not allowed")
         if node.name.startswith("__"):
-            self.flag(node, "dunder", f"function names with double underscores (`{node.name}`) are not allowed")
+            self.flag(node, "dunder", f"function names with double underscores (`{_short(node.name)}`) are not allowed")
         self.generic_visit(node)
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
@@ -336,13 +401,14 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
     try:
         tree = ast.parse(source, filename=f"<{kind}>")
     except SyntaxError as e:
-        text = (e.text or "").strip()
-        v = Violation("syntax", e.lineno or 0, e.offset or 0, f"Python cannot parse it: {e.msg}", text[:60])
+        text = printable((e.text or "")[:200].strip()[:60])
+        v = Violation("syntax", e.lineno or 0, e.offset or 0, f"Python cannot parse it: {cap(e.msg)}", text)
         raise ProgramRejected("parse", [v], kind) from None
     except (RecursionError, MemoryError, ValueError) as e:
-        raise ProgramRejected("parse", [Violation("syntax", 1, 1, f"Python cannot parse it: {e}")], kind) from None
+        v = Violation("syntax", 1, 1, f"Python cannot parse it: {exception_text(e)}")
+        raise ProgramRejected("parse", [v], kind) from None
 
-    checker = _Checker(source)
+    checker = _Checker(source.splitlines())
     for stmt in tree.body:
         if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign, ast.Expr)) or (
             isinstance(stmt, ast.Expr)
@@ -359,9 +425,7 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
     name, params = ENTRY_POINTS[kind]
     defs = [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == name]
     if not defs:
-        checker.violations.append(
-            Violation("entry point", 1, 1, f"there is no top-level `def {name}({', '.join(params)}):`")
-        )
+        checker.add(Violation("entry point", 1, 1, f"there is no top-level `def {name}({', '.join(params)}):`"))
     else:
         fn = defs[-1]
         args = fn.args
@@ -370,5 +434,5 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
         if required > len(params) or (len(positional) < len(params) and args.vararg is None):
             checker.flag(fn, "entry point", f"`{name}` must take exactly ({', '.join(params)})")
     if checker.violations:
-        raise ProgramRejected("static check", checker.violations, kind)
+        raise ProgramRejected("static check", checker.violations, kind, more=checker.more)
     return tree

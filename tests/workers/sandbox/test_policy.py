@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,14 @@ REJECTED = [
     ("arr.dump", reward("    action.dump('a.pkl')\n"), "attributes", 4, "action.dump"),
     ("arr.resize", reward("    action.resize(10**6, refcheck=False)\n"), "attributes", 4, "action.resize"),
     ("private attribute", reward("    m = np._members\n"), "attributes", 4, "np._members"),
+    # a way back from a state field to the buffer it was cut from
+    ("arr.base", reward("    raw = state.body_positions.base\n"), "attributes", 4, "state.body_positions.base"),
+    ("arr.flags", reward("    action.flags['WRITEABLE'] = True\n"), "attributes", 4, "action.flags"),
+    # setting attributes: the state's counters, the facades, state that outlives a call
+    ("set state.step", reward("    state.step = state.step * 0\n"), "attributes", 4, "state.step"),
+    ("set np.pi", reward("    np.pi = 3.0\n"), "attributes", 4, "np.pi"),
+    ("set math.pi", reward("", head="import math\nmath.pi = 1e-3\n"), "attributes", 2, "math.pi"),
+    ("function attribute", reward("    compute_reward.calls = 1\n"), "attributes", 4, "compute_reward.calls"),
     # builtins that reach names, code or files
     ("getattr", reward("    v = getattr(state, 'x_velocity')\n"), "builtins", 4, "getattr"),
     ("vars", reward("    v = vars(state)\n"), "builtins", 4, "vars"),
@@ -81,6 +90,12 @@ REJECTED = [
     ("compile", reward("    c = compile('1', 'x', 'eval')\n"), "builtins", 4, "compile"),
     ("open", reward("    f = open('/etc/passwd')\n"), "builtins", 4, "open"),
     ("__import__", reward("    os = __import__('os')\n"), "builtins", 4, "__import__"),
+    # dunder names bound by other forms than assignment
+    ("import as __builtins__", reward("", head="import math as __builtins__\n"), "dunder", 1, "math as"),
+    ("from import as dunder", reward("", head="from numpy import where as __all__\n"), "dunder", 1, "where as"),
+    ("dunder parameter", reward("", tail="\n\ndef helper(__builtins__):\n    return 1\n"), "dunder", 7, "__builtins__"),
+    ("dunder lambda parameter", reward("    f = lambda __x: __x\n"), "dunder", 4, "__x"),
+    ("dunder keyword", reward("    r = np.clip(action, __lo=0)\n"), "dunder", 4, "__lo=0"),
     ("type", reward("    t = type(state)\n"), "builtins", 4, "type"),
     ("print", reward('    print(\'{"event": "checkpoint"}\')\n'), "builtins", 4, "print"),
     # imports
@@ -158,6 +173,37 @@ def test_a_fitness_program_needs_compute_fitness() -> None:
     check_source(
         "import numpy as np\n\ndef compute_fitness(traj):\n    return float(np.sum(traj.x_velocity))\n", "fitness"
     )
+
+
+@pytest.mark.timeout(30)
+def test_a_program_with_thousands_of_violations_is_rejected_at_once_listing_twenty() -> None:
+    # 100 KB with 33,000 violations: listing and locating every one took minutes (quadratic in both).
+    source = reward("    x = (" + "__," * 33_000 + ")\n")
+    assert len(source) < 100_000
+    started = time.perf_counter()
+    with pytest.raises(ProgramRejected) as info:
+        check_source(source)
+    assert time.perf_counter() - started < 5.0
+    assert len(info.value.violations) == 20 and info.value.more == 32_980
+    message = str(info.value)
+    assert "There are 32,995 more problems of these kinds" in message
+    assert len(message) < 2_000
+
+
+def test_a_long_line_and_a_long_name_are_quoted_short() -> None:
+    name = "__" + "x" * 50_000
+    with pytest.raises(ProgramRejected) as info:
+        check_source(reward(f"    v = {name} + 1\n"))
+    message = str(info.value)
+    assert len(message) < 1_000 and "__xxxxxxxx" in message and "..." in message
+
+
+def test_a_snippet_shows_no_terminal_escapes() -> None:
+    with pytest.raises(ProgramRejected) as info:
+        check_source(reward("", tail="\n\nnp.where('\x1b]0;pwned\x07')\n"))
+    message = str(info.value)
+    assert "\x1b" not in message and "\x07" not in message
+    assert "np.where('\\x1b]0;pwned\\x07')" in message
 
 
 @pytest.mark.parametrize("source", ["", "   \n", "x" * 100_001], ids=["empty", "blank", "too long"])
@@ -258,8 +304,6 @@ def test_the_builtins_hold_no_way_out() -> None:
         ("    rows = np.fromregex('/etc/passwd', '(.*)', [('x', 'U64')])\n", "np.fromregex is not available"),
         ("    c = np.char.add('a', 'b')\n", "np.char is not available"),
         ("    import numpy\n    v = numpy.polynomial\n", "np.polynomial is not available"),
-        ("    np.pi = 3.0\n", "np is read-only"),
-        ("    math.pi = 1e-3\n", "math is read-only"),
         (
             "    raw = np.ndarray((4,), np.float64, buffer=state.x_velocity, offset=-800)\n",
             "np.ndarray(...) cannot create",
@@ -271,8 +315,6 @@ def test_the_builtins_hold_no_way_out() -> None:
         "np.fromregex",
         "np.char",
         "import numpy; numpy.polynomial",
-        "np.pi =",
-        "math.pi =",
         "ndarray buffer offset",
     ],
 )
@@ -288,10 +330,7 @@ def test_a_route_the_static_check_lets_through_fails_at_run_time_without_harm(bo
 
 @pytest.mark.parametrize(
     ("head", "expected"),
-    [
-        ("import math\nmath.pi = 1e-3\n", "math is read-only"),
-        ("from numpy import fft\n", "`from numpy import fft`: np.fft is not available"),
-    ],
+    [("from numpy import fft\n", "`from numpy import fft`: np.fft is not available")],
 )
 def test_module_level_routes_fail_when_the_program_loads(head: str, expected: str) -> None:
     with pytest.raises(ProgramRejected, match=re.escape(expected)) as info:
