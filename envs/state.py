@@ -143,25 +143,52 @@ for _group, _names in zip(
     _GROUP_OF.update(dict.fromkeys(_names, _group))
 
 
+def _read_only(fields: dict) -> dict:
+    """``fields`` with every array read-only (views of a read-only private copy, or fresh arrays)."""
+    for value in fields.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return fields
+
+
+def _private(raw: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``raw`` that no one else holds: what a program sees cannot reach the engine's buffer."""
+    copy = np.array(raw, dtype=np.float64, copy=True)
+    copy.flags.writeable = False
+    return copy
+
+
 class State:
     """Named, batched fields of the state view, computed when first read; unknown names list the known ones.
 
-    Built from raw rows (``build_state``) or, in tests, from a dict of ready fields.
+    Built from raw rows (``build_state``) or, in tests, from a dict of ready fields. Read-only:
+    its arrays cannot be written and no attribute can be set, and it holds its own copy of the
+    rows, so a program can neither change what it is shown for the next reader nor reach the
+    engine's buffers through it.
     """
 
     def __init__(
         self, fields: dict[str, object] | None = None, *, layout: Layout | None = None, raw: np.ndarray | None = None
     ) -> None:
+        own = {k: _private(v) if isinstance(v, np.ndarray) else v for k, v in (fields or {}).items()}
         self.__dict__["_layout"] = layout
-        self.__dict__["_raw"] = raw
-        self.__dict__.update(fields or {})
+        self.__dict__["_raw"] = None if raw is None else _private(raw)
+        self.__dict__.update(own)
 
     def __getattr__(self, name: str) -> object:
         layout = self.__dict__.get("_layout")
         if layout is not None and name in layout.fields and name in _GROUP_OF:
-            self.__dict__.update(_GROUP_OF[name](layout, self.__dict__["_raw"]))
+            self.__dict__.update(_read_only(_GROUP_OF[name](layout, self.__dict__["_raw"])))
             return self.__dict__[name]
         raise AttributeError(f"the state has no field '{name}'. Fields: {', '.join(self.field_names())}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(
+            f"cannot set state.{name}: the state is read-only; keep your own values in local variables"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete state.{name}: the state is read-only")
 
     def field_names(self) -> list[str]:
         names = {k for k in self.__dict__ if not k.startswith("_")}
@@ -173,5 +200,17 @@ class State:
 
 
 def build_state(layout: Layout, raw: np.ndarray) -> State:
-    """The state view over stacked raw rows of shape (N, layout.size) (or (T, size) for one episode)."""
+    """The state view over (a private copy of) stacked raw rows of shape (N, layout.size) (or (T, size))."""
     return State({"dt": layout.dt, "joint_names": layout.joint_names}, layout=layout, raw=raw)
+
+
+def select(state: State, index: int | slice | np.ndarray) -> State:
+    """The same view over some of its envs (rows) only: ``select(state, [2])`` is env 2 alone, as a batch of one."""
+    own = state.__dict__
+    if own["_raw"] is not None:
+        return State(
+            {k: v for k, v in own.items() if not k.startswith("_") and not isinstance(v, np.ndarray)},
+            layout=own["_layout"],
+            raw=own["_raw"][index],
+        )
+    return State({k: v[index] if isinstance(v, np.ndarray) and v.ndim else v for k, v in own.items() if k[0] != "_"})

@@ -79,4 +79,5 @@ def test_one_full_turn_about_the_pitch_axis_is_one_flip_either_way(direction: fl
     traj = State({"angular_velocity": spin, "dt": dt, "step": np.arange(1, t + 1)})
     assert _fitness("flips", traj) == pytest.approx(1.0)
     spin[: t // 2, 1] *= -1.0  # half a turn forwards, then back: no net flip
+    traj = State({"angular_velocity": spin, "dt": dt, "step": np.arange(1, t + 1)})  # a state holds its own copy
     assert _fitness("flips", traj) == pytest.approx(0.0, abs=1e-12)

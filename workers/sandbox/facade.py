@@ -222,6 +222,9 @@ class _NdarrayType(type):
     def __instancecheck__(cls, obj: object) -> bool:
         return isinstance(obj, numpy.ndarray)
 
+    def __setattr__(cls, attr: str, value: object) -> None:  # one class for every program in the process
+        raise AttributeError(f"cannot set np.ndarray.{attr}: np is read-only in reward programs")
+
 
 class ndarray(metaclass=_NdarrayType):
     """``isinstance(x, np.ndarray)`` works; constructing arrays from raw buffers does not.
@@ -297,6 +300,19 @@ BUILTIN_NAMES = [
     "ValueError",
     "ZeroDivisionError",
 ]
+
+
+def shared_objects() -> list[object]:
+    """Objects every program shares and may keep at module level as they are: the facades and their members.
+
+    (They are immutable to programs already; see ``workers.sandbox.freeze``.)
+    """
+    members = [
+        *object.__getattribute__(NUMPY, "_members").values(),
+        *object.__getattribute__(MATH, "_members").values(),
+    ]
+    linalg = object.__getattribute__(NUMPY, "_members")["linalg"]
+    return [NUMPY, MATH, *members, *object.__getattribute__(linalg, "_members").values(), *safe_builtins().values()]
 
 
 def safe_builtins() -> dict[str, object]:

@@ -15,11 +15,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.sandbox.facade import safe_builtins
+from workers.sandbox.facade import safe_builtins, shared_objects
+from workers.sandbox.freeze import Unfreezable, freeze_namespace
 from workers.sandbox.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source
+from workers.sandbox.text import MAX_ERROR_TEXT, cap, exception_text, safe_repr
 
 REWARD_BOUND = 1e6
 """Largest magnitude a reward or component may take; beyond it PPO's value targets break down."""
+
+MAX_COMPONENTS = 32
+"""Components one reward may return: each is a row of statistics at every checkpoint."""
+MAX_COMPONENT_NAME = 64
+"""Characters in a component name (printable ones only)."""
+RESERVED_COMPONENTS = frozenset({"reward", "env_reward"})
+"""Names the engine reports next to the components; a component may not pass for one of them."""
+
+TRACEBACK_FRAMES = 8
+"""Innermost frames of the program's own traceback shown in an error (deep recursion has a thousand)."""
 
 
 class ProgramError(Exception):
@@ -28,7 +40,7 @@ class ProgramError(Exception):
     def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
         self.line = line
         self.column = column
-        super().__init__(message)
+        super().__init__(cap(message, MAX_ERROR_TEXT))
 
 
 @dataclass
@@ -46,12 +58,12 @@ class Program:
         filename = f"<{self.kind}>"
         lines = self.source.splitlines()
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-        shown = []
-        for f in frames:
-            code = lines[f.lineno - 1].strip() if f.lineno and 0 < f.lineno <= len(lines) else ""
-            shown.append(f"  line {f.lineno}, in {f.name}: {code}")
         if not frames:
             return None, None, ""
+        shown = [f"  ... {len(frames) - TRACEBACK_FRAMES} earlier calls"] if len(frames) > TRACEBACK_FRAMES else []
+        for f in frames[-TRACEBACK_FRAMES:]:
+            code = lines[f.lineno - 1].strip() if f.lineno and 0 < f.lineno <= len(lines) else ""
+            shown.append(f"  line {f.lineno}, in {f.name}: {cap(code, 120)}")
         col = getattr(frames[-1], "colno", None)
         return frames[-1].lineno, (col + 1 if col is not None else None), "\n".join(shown)
 
@@ -70,31 +82,52 @@ def load_program(source: str, kind: str = "reward") -> Program:
     except Exception as e:  # module-level code failed: a constant or an import
         line, _, _ = program.where(e)
         raise ProgramRejected(
-            "load",
-            [Violation("module level", line or 0, 1, f"running the module failed: {type(e).__name__}: {e}")],
-            kind,
+            "load", [Violation("module level", line or 0, 1, f"running the module failed: {exception_text(e)}")], kind
         ) from None
+    try:
+        freeze_namespace(namespace, tree, shared_objects(), f"<{kind}>")
+    except Unfreezable as e:
+        name, line, reason = e.args
+        message = (
+            f"module-level `{name}` cannot be a constant: {reason}. Module-level values must be constants "
+            "(numbers, strings, tuples, lists, dicts, sets, numeric arrays: all read-only once the module has run) "
+            "or functions; compute anything else inside the call"
+        )
+        raise ProgramRejected("load", [Violation("module level", line, 1, message)], kind) from None
     program.fn = namespace[ENTRY_POINTS[kind][0]]  # type: ignore[assignment]
     return program
 
 
 _AMBIGUOUS = "truth value of an array with more than one element is ambiguous"
+_READ_ONLY = (
+    "read-only",
+    "the state is read-only",
+    "'tuple' object does not support item assignment",
+    "'tuple' object has no attribute",
+    "'mappingproxy' object",
+    "'frozenset' object has no attribute",
+)
 
 
 def describe_exception(program: Program, exc: BaseException, call: str) -> ProgramError:
     """Turn an exception raised inside ``program`` into an actionable ``ProgramError``."""
     line, column, frames = program.where(exc)
-    text = f"{type(exc).__name__}: {exc}"
-    if _AMBIGUOUS in str(exc):
+    text = exception_text(exc)
+    if _AMBIGUOUS in text:
         advice = (
             "A Python `if`, `and`, `or`, `not` or `while` was applied to a batched array. Fields carry a "
             "leading axis of N envs: use np.where(cond, a, b), np.logical_and, np.clip instead of branches."
         )
-    elif isinstance(exc, AttributeError) and "state has no field" in str(exc):
+    elif isinstance(exc, AttributeError) and "state has no field" in text:
         advice = "Use only the fields of the state view listed in the env description."
-    elif isinstance(exc, IndexError | ValueError) and (
-        "shape" in str(exc) or "index" in str(exc) or "axis" in str(exc)
-    ):
+    elif any(m in text for m in _READ_ONLY):
+        advice = (
+            "The state's arrays, the action and module-level values are read-only (module-level lists are "
+            "tuples, dicts read-only mappings): build new arrays instead of changing them in place, e.g. "
+            "v = np.clip(state.x_velocity, 0.0, None) or v = np.array(state.x_velocity) before v[...] = ..., "
+            "and keep nothing from one call to the next."
+        )
+    elif isinstance(exc, IndexError | ValueError) and ("shape" in text or "index" in text or "axis" in text):
         advice = "Check array shapes: scalar fields are (N,), vector fields (N, k); reduce with axis=-1."
     else:
         advice = "Fix the program so that it runs on every state of the batch."
@@ -110,8 +143,12 @@ def _as_real(value: object, what: str, expected: str) -> np.ndarray:
     """
     try:
         raw = np.asarray(value)
-    except (TypeError, ValueError) as e:
-        raise ProgramError(f"{what} is not numeric ({type(value).__name__}): {e}. Return {expected}.") from None
+    except MemoryError:
+        raise
+    except Exception as e:
+        raise ProgramError(
+            f"{what} is not numeric ({type(value).__name__}): {exception_text(e)}. Return {expected}."
+        ) from None
     if raw.dtype.kind == "c":
         raise ProgramError(
             f"{what} is complex ({raw.dtype}); a negative number raised to a fractional power gives complex "
@@ -146,6 +183,38 @@ def _as_batch(value: object, n: int, what: str) -> tuple[np.ndarray, str | None]
     return arr, warning
 
 
+def _good_name(name: object) -> bool:
+    return (
+        type(name) is str
+        and 0 < len(name) <= MAX_COMPONENT_NAME
+        and name.isprintable()
+        and name.casefold() not in RESERVED_COMPONENTS
+    )
+
+
+def _check_names(components: dict) -> None:
+    """Raise for too many components or a name that is empty, long, unprintable or reserved."""
+    if len(components) > MAX_COMPONENTS:
+        raise ProgramError(
+            f"compute_reward returned {len(components):,} components; at most {MAX_COMPONENTS} are allowed. "
+            "Group small terms into one component."
+        )
+    for name in components:
+        if _good_name(name):
+            continue
+        if not isinstance(name, str) or not name:
+            raise ProgramError(f"component names must be non-empty strings, got {safe_repr(name, 80)}.")
+        if name.casefold() in RESERVED_COMPONENTS:
+            raise ProgramError(
+                f"component name '{name}' is reserved (the engine reports {', '.join(sorted(RESERVED_COMPONENTS))} "
+                "next to the components); name the term after what it measures, e.g. 'forward' or 'ctrl_cost'."
+            )
+        raise ProgramError(
+            f"component name {safe_repr(name, 80)} is not a short printable name: use at most "
+            f"{MAX_COMPONENT_NAME} printable characters (letters, digits, '_'), e.g. 'forward' or 'ctrl_cost'."
+        )
+
+
 def _fast_path(out: tuple, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
     """The common case checked in a few array operations: float arrays of shape (n,), finite and bounded.
     None sends the output through the detailed checks, which say exactly what is wrong."""
@@ -154,7 +223,7 @@ def _fast_path(out: tuple, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]] |
     for v in values:
         if type(v) is not np.ndarray or v.shape != (n,) or v.dtype.kind != "f":
             return None
-    if not all(type(k) is str and k for k in components):
+    if len(components) > MAX_COMPONENTS or not all(_good_name(k) for k in components):
         return None
     stack = np.array(values, dtype=np.float64)
     if not np.abs(stack).max() <= REWARD_BOUND:  # False for NaN and inf too
@@ -182,13 +251,12 @@ def call_reward(
     if fast is not None:
         return fast[0], fast[1], []
     warnings: list[str] = []
+    _check_names(out[1])
     reward, w = _as_batch(out[0], n, "the reward")
     if w:
         warnings.append(w)
     components: dict[str, np.ndarray] = {}
     for name, value in out[1].items():
-        if not isinstance(name, str) or not name:
-            raise ProgramError(f"component names must be non-empty strings, got {name!r}.")
         components[name], w = _as_batch(value, n, f"component '{name}'")
         if w:
             warnings.append(w)
@@ -203,13 +271,13 @@ def call_fitness(program: Program, traj: object) -> float:
         raise
     except Exception as e:
         raise describe_exception(program, e, "compute_fitness(traj)") from None
-    try:
-        value = float(_as_real(out, "the fitness", "one number per episode").reshape(()))
-    except (TypeError, ValueError):
+    raw = _as_real(out, "the fitness", "one number per episode")
+    if raw.size != 1:
         raise ProgramError(
-            f"compute_fitness returned {type(out).__name__} of shape {np.shape(out)}, expected one number per "
+            f"compute_fitness returned {type(out).__name__} of shape {raw.shape}, expected one number per "
             "episode; reduce over time, e.g. float(np.sum(traj.x_velocity) * traj.dt)."
-        ) from None
+        )
+    value = float(raw.reshape(()))
     if not np.isfinite(value):
         raise ProgramError("compute_fitness returned a non-finite value (NaN or inf).")
     return value

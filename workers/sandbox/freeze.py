@@ -1,0 +1,110 @@
+"""Module-level values become constants once a program's module has run: nothing outlives a call.
+
+A program that can keep state between calls can behave one way in the dry run and another
+in training (count its calls, remember the first batch, grow a list by 200 MB per call).
+Finding every mutation in the source is hopeless (aliases, helpers, numpy's ``out=``), so
+the values are made immutable instead: lists become tuples, dicts read-only mappings, sets
+frozensets, arrays read-only copies, and the defaults and closures of the program's own
+functions are frozen the same way. A value that cannot be frozen (an iterator, a bound
+method) is refused at load, by name. With attribute assignment refused by the static check,
+a program has no place left to keep anything between calls.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from types import FunctionType, MappingProxyType
+
+import numpy as np
+
+_IMMUTABLE = (type(None), bool, int, float, complex, str, range, slice, np.generic, np.dtype)
+
+
+class Unfreezable(Exception):
+    """A module-level value that could carry state from one call to the next."""
+
+
+_BUSY = object()
+
+Memo = dict[int, tuple[object, object]]
+"""id of an original value -> (the original, kept alive so that its id stays its own; its frozen copy)."""
+
+
+def _freeze(value: object, allowed: frozenset[int], memo: Memo, filename: str) -> object:
+    key = id(value)
+    if key in memo:
+        if memo[key][1] is _BUSY:
+            raise Unfreezable("it contains itself")
+        return memo[key][1]
+    if isinstance(value, _IMMUTABLE) or key in allowed:
+        return value
+    memo[key] = (value, _BUSY)  # meeting it again before it is done is a cycle
+
+    def each(items: Iterable[object]) -> list[object]:
+        return [_freeze(v, allowed, memo, filename) for v in items]
+
+    t = type(value)
+    if t is list or t is tuple:
+        out: object = tuple(each(value))  # type: ignore[arg-type]
+    elif t is dict:
+        pairs = value.items()  # type: ignore[attr-defined]
+        out = MappingProxyType(dict(zip(each(k for k, _ in pairs), each(v for _, v in pairs), strict=True)))
+    elif t is set or t is frozenset:
+        out = frozenset(each(value))  # type: ignore[arg-type]
+    elif t is np.ndarray:
+        if value.dtype.hasobject:  # type: ignore[attr-defined]
+            raise Unfreezable("it is an array of Python objects; use a numeric array")
+        out = np.array(value, copy=True)
+        out.flags.writeable = False  # type: ignore[attr-defined]
+    elif t is FunctionType and value.__code__.co_filename == filename:  # type: ignore[attr-defined]
+        memo[key] = (value, value)  # a recursive function reaches itself through its closure
+        _freeze_function(value, allowed, memo, filename)  # type: ignore[arg-type]
+        out = value
+    elif isinstance(value, type) and (issubclass(value, np.generic) or key in allowed):
+        out = value
+    else:
+        raise Unfreezable(f"it is a {t.__name__}, which can keep state from one call to the next")
+    memo[key] = (value, out)
+    return out
+
+
+def _freeze_function(fn: FunctionType, allowed: frozenset[int], memo: Memo, filename: str) -> None:
+    if fn.__defaults__:
+        fn.__defaults__ = tuple(_freeze(v, allowed, memo, filename) for v in fn.__defaults__)
+    if fn.__kwdefaults__:
+        fn.__kwdefaults__ = {k: _freeze(v, allowed, memo, filename) for k, v in fn.__kwdefaults__.items()}
+    for cell in fn.__closure__ or ():
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # a name not bound yet
+            continue
+        cell.cell_contents = _freeze(contents, allowed, memo, filename)
+
+
+def _line_of(tree: ast.Module, name: str) -> int:
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        for target in targets:
+            if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target) if target is not None):
+                return stmt.lineno
+        if isinstance(stmt, ast.FunctionDef) and stmt.name == name:
+            return stmt.lineno
+    return 0
+
+
+def freeze_namespace(namespace: dict[str, object], tree: ast.Module, allowed: Iterable[object], filename: str) -> None:
+    """Replace every module-level value of ``namespace`` with a frozen one.
+
+    ``allowed`` are objects kept as they are (the numpy and math facades and their members,
+    the builtins). Raises ``Unfreezable`` with ``args == (name, line, reason)``.
+    """
+    keep = frozenset(id(a) for a in allowed)
+    memo: Memo = {}
+    for name in [n for n in namespace if not n.startswith("__")]:
+        try:
+            namespace[name] = _freeze(namespace[name], keep, memo, filename)
+        except Unfreezable as e:
+            raise Unfreezable(name, _line_of(tree, name), str(e)) from None
+        except RecursionError:
+            raise Unfreezable(name, _line_of(tree, name), "it is nested too deeply") from None
