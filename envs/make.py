@@ -39,13 +39,19 @@ def layout_of(spec: EnvSpec) -> Layout:
         env.close()
 
 
+def episode_limit(spec: EnvSpec) -> int:
+    """The env's own cap on episode length (Gymnasium's ``max_episode_steps``; 1000 for the locomotion envs)."""
+    return int(gym.spec(spec.gym_id).max_episode_steps or 1000)
+
+
 def sample_rows(
-    spec: EnvSpec, *, count: int = 256, seed: int = 0, episode_steps: int = 120
+    spec: EnvSpec, *, count: int = 256, seed: int = 0, episode_steps: int = 120, every: int = 1
 ) -> tuple[Layout, np.ndarray]:
-    """Raw rows of states visited under random actions, spread over several short episodes.
+    """Raw rows of states visited under random actions, spread over several episodes of at most ``episode_steps``.
 
     Dry runs call candidate programs on these, so that a program sees the values it will
-    meet early in training (including fallen and unhealthy states).
+    meet early in training (including fallen and unhealthy states). ``every`` keeps one
+    step in that many, so that a few rows can span whole episodes.
     """
     env = make_env(spec)
     rng = np.random.default_rng(seed)
@@ -54,13 +60,14 @@ def sample_rows(
     episode = 0
     env.reset(seed=seed)
     steps = 0
-    for i in range(count):
+    for i in range(count * every):
         action = env.action_space.sample()
         # Bias some episodes towards large actions so that falls and flips appear.
         if episode % 2:
             action = np.clip(action * 3.0, env.action_space.low, env.action_space.high)
         _, _, terminated, truncated, _ = env.step(action)
-        rows[i] = env.row
+        if i % every == every - 1:
+            rows[i // every] = env.row
         steps += 1
         if terminated or truncated or steps >= episode_steps:
             episode += 1

@@ -1,9 +1,11 @@
 """Dry runs: call a checked program on states sampled from the env before any training.
 
 A reward program is called at N=1 and N=8 (shapes, finite values, stable component
-names, components that add up, each env's reward independent of the rest of the batch)
-and on every sampled state; a fitness program on two sampled episodes. Problems that
-would only show up hours into training show up here.
+names, components that add up, each env's reward independent of the rest of the batch,
+the cost of a call next to the cost of the simulation), on every sampled state, on states
+spread over whole episodes and on states carrying every step index an episode reaches; a
+fitness program on sampled episodes, a long one among them. Problems that would only show
+up hours into training show up here; training re-checks the rest (``workers.engine.guard``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 
 from envs import get_spec
 from envs.capture import Layout
-from envs.make import sample_rows
+from envs.make import episode_limit, sample_rows
 from envs.spec import EnvSpec
 from envs.state import build_state
+from workers.engine.guard import check_alone, cost_error
 from workers.sandbox.policy import ProgramRejected, Violation
 from workers.sandbox.program import Program, ProgramError, call_fitness, call_reward, load_program
 
@@ -36,6 +39,10 @@ class DryRunReport:
     reward: dict[str, float] = field(default_factory=dict)
     component_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     ms_per_call: dict[str, float] = field(default_factory=dict)
+    simulation_ms: float | None = None
+    """Milliseconds one env step takes on this machine, state captured: what the cost of a call is measured against."""
+    episode_steps: int | None = None
+    """The step indices the program was called with went up to this (the longest episode of the training)."""
     fitness_value: float | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -44,65 +51,110 @@ class DryRunReport:
 
 
 def _reject(program: Program, e: ProgramError, kind: str) -> ProgramRejected:
-    line, column = e.line, e.column
-    if line is None:  # a check of what the program returned: point at the entry function
-        code = getattr(program.fn, "__code__", None)
-        line = code.co_firstlineno if code is not None and code.co_filename == f"<{kind}>" else 0
-        column = 1
-    return ProgramRejected("dry run", [Violation("dry run", line, column or 1, str(e))], kind)
+    if e.line is None:  # a check of what the program returned: point at the entry function
+        return ProgramRejected("dry run", [_at_entry(program, "dry run", str(e), kind)], kind)
+    return ProgramRejected("dry run", [Violation("dry run", e.line, e.column or 1, str(e))], kind)
 
 
 def _actions(spec: EnvSpec, n: int, rng: np.random.Generator) -> np.ndarray:
-    low, high = _action_bounds(spec)
+    low, high = _env_facts(spec)[:2]
     return rng.uniform(low, high, size=(n, low.shape[0])).astype(np.float32)
 
 
-_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_FACTS: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
 
 
-def _action_bounds(spec: EnvSpec) -> tuple[np.ndarray, np.ndarray]:
-    if spec.name not in _BOUNDS:
+def _env_facts(spec: EnvSpec) -> tuple[np.ndarray, np.ndarray, float]:
+    """The action bounds of ``spec``, and the milliseconds one env step takes here (median of 50, state captured)."""
+    if spec.name not in _FACTS:
         from envs.make import make_env
 
         env = make_env(spec)
-        _BOUNDS[spec.name] = (env.action_space.low.copy(), env.action_space.high.copy())
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        times = []
+        for _ in range(50):
+            action = env.action_space.sample()
+            t = time.perf_counter()
+            _, _, terminated, truncated, _ = env.step(action)
+            times.append(time.perf_counter() - t)
+            if terminated or truncated:
+                env.reset()
+        _FACTS[spec.name] = (env.action_space.low.copy(), env.action_space.high.copy(), float(np.median(times)) * 1e3)
         env.close()
-    return _BOUNDS[spec.name]
+    return _FACTS[spec.name]
 
 
-def _time_call(fn, repeats: int = 20) -> float:
-    times = []
-    for _ in range(repeats):
+def _time_call(fn, repeats: int = 20, budget_seconds: float = 1.0) -> float:
+    """Median milliseconds of ``fn()``; fewer repeats when calls are slow."""
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < repeats and (spent < budget_seconds or len(times) < 3):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
+        spent += times[-1]
     return float(np.median(times) * 1000.0)
 
 
-def dry_run_reward(env: str, source: str, *, seed: int = 0) -> DryRunReport:
-    """Load and exercise a reward program; raises ``ProgramRejected`` with the first problem found."""
+def _whole_episode(layout: Layout, rows: np.ndarray, episode_steps: int, rng: np.random.Generator | None = None):
+    """``rows`` repeated to ``episode_steps`` rows that carry the step indices 1 to ``episode_steps``, in order
+    (or shuffled, given ``rng``).
+
+    Random actions rarely keep a robot up for a whole episode, so sampled states stop early;
+    these carry every step index an episode can reach, so that a program that changes late
+    in an episode (NaN after step 150) shows it before training.
+    """
+    out = rows[np.arange(episode_steps) % len(rows)].copy()
+    steps = np.arange(1, episode_steps + 1)
+    out[:, layout.step_at] = steps if rng is None else rng.permutation(steps)
+    return out
+
+
+def dry_run_reward(
+    env: str, source: str, *, seed: int = 0, episode_steps: int | None = None, cost_ratio: float | None = None
+) -> DryRunReport:
+    """Load and exercise a reward program; raises ``ProgramRejected`` with the first problem found.
+
+    ``episode_steps``: the longest episode training will have (default: the env's own limit);
+    ``cost_ratio``: reject a program whose call costs more than this multiple of simulating
+    the same batch (None: only warn).
+    """
     spec = get_spec(env)
     program = load_program(source, "reward")
+    steps = episode_steps or episode_limit(spec)
     layout, rows = sample_rows(spec, seed=seed)
+    _, spread = sample_rows(spec, seed=seed + 1, count=64, episode_steps=steps, every=max(1, steps // 64))
     rng = np.random.default_rng(seed)
-    actions = _actions(spec, rows.shape[0], rng)
-    report = DryRunReport("reward", env, rows.shape[0])
+    swept = _whole_episode(layout, rows, steps, rng)
+    actions = _actions(spec, max(rows.shape[0], steps), rng)
+    report = DryRunReport("reward", env, rows.shape[0], episode_steps=steps)
+    state1, state8 = build_state(layout, rows[:1]), build_state(layout, rows[:8])
     try:
-        _, one, w1 = call_reward(program, build_state(layout, rows[:1]), actions[:1])
-        state8 = build_state(layout, rows[:8])
+        _, one, w1 = call_reward(program, state1, actions[:1])
         reward8, eight, w8 = call_reward(program, state8, actions[:8])
         if sorted(one) != sorted(eight):
             raise ProgramError(
                 f"component names differ between calls: {sorted(one)} at N=1, {sorted(eight)} at N=8. "
                 "Return the same components for every batch."
             )
-        _check_per_env(program, layout, rows[:8], actions[:8], reward8, eight)
-        reward, comps, wall = call_reward(program, build_state(layout, rows), actions)
-        if sorted(comps) != sorted(eight):
-            raise ProgramError(f"component names change with the state: {sorted(eight)} vs {sorted(comps)}.")
+        report.simulation_ms = _env_facts(spec)[2]
+        report.ms_per_call = {"N=8": _time_call(lambda: program.fn(state8, actions[:8]))}
+        error = cost_error(report.ms_per_call["N=8"], 8 * report.simulation_ms, 8, cost_ratio or np.inf, "at N=8")
+        if error:
+            raise ProgramRejected("dry run", [_at_entry(program, "cost", error, "reward")], "reward")
+        check_alone(program, state8, actions[:8], reward8, eight, range(8))
+        reward, comps, wall = call_reward(program, build_state(layout, rows), actions[: rows.shape[0]])
+        late = [call_reward(program, build_state(layout, r), actions[: len(r)]) for r in (spread, swept)]
+        for names in [comps, *(c for _, c, _ in late)]:
+            if sorted(names) != sorted(eight):
+                raise ProgramError(f"component names change with the state: {sorted(eight)} vs {sorted(names)}.")
+        latest = int(np.argmax(swept[:, layout.step_at]))
+        alone = {latest, *(int(i) for i in rng.choice(steps, size=min(3, steps), replace=False))}
+        check_alone(program, build_state(layout, swept), actions[:steps], *late[1][:2], sorted(alone))
     except ProgramError as e:
         raise _reject(program, e, "reward") from None
-    report.warnings.extend(dict.fromkeys(w1 + w8 + wall))
+    report.warnings.extend(dict.fromkeys(w1 + w8 + wall + late[0][2] + late[1][2]))
     report.components = list(comps)
     report.reward = _stats(reward)
     report.component_stats = {k: _stats(v) for k, v in comps.items()}
@@ -119,11 +171,7 @@ def dry_run_reward(env: str, source: str, *, seed: int = 0) -> DryRunReport:
     for name, values in comps.items():
         if np.ptp(values) == 0.0 and values.size > 1:
             report.warnings.append(f"component '{name}' is constant ({values[0] + 0.0:.3g}) on every sampled state")
-    state1 = build_state(layout, rows[:1])
-    report.ms_per_call = {
-        "N=1": _time_call(lambda: program.fn(state1, actions[:1])),
-        "N=8": _time_call(lambda: program.fn(state8, actions[:8])),
-    }
+    report.ms_per_call = {"N=1": _time_call(lambda: program.fn(state1, actions[:1])), **report.ms_per_call}
     if report.ms_per_call["N=8"] > 5.0:
         report.warnings.append(
             f"one call takes {report.ms_per_call['N=8']:.1f} ms at N=8, slower than the simulation; "
@@ -132,26 +180,11 @@ def dry_run_reward(env: str, source: str, *, seed: int = 0) -> DryRunReport:
     return report
 
 
-def _check_per_env(
-    program: Program, layout: Layout, rows: np.ndarray, actions: np.ndarray, reward: np.ndarray, components: dict
-) -> None:
-    """Each env's reward must depend on that env only: a batch of N gives what N batches of one give.
-
-    A reduction without ``axis=-1`` (``np.sum(action ** 2)``, ``x - np.mean(x)``) mixes the
-    envs of a batch; PPO would then credit every env with the others' progress.
-    """
-    for i in range(rows.shape[0]):
-        alone, comps, _ = call_reward(program, build_state(layout, rows[i : i + 1]), actions[i : i + 1])
-        pairs = [("the reward", alone[0], reward[i])]
-        pairs += [(f"component '{k}'", comps[k][0], components[k][i]) for k in components if k in comps]
-        for what, single, batched in pairs:
-            if not np.isclose(single, batched, rtol=1e-6, atol=1e-9):
-                raise ProgramError(
-                    f"{what} of one env depends on the other envs in the batch: env {i} gets {single:.6g} when "
-                    f"called alone and {batched:.6g} in a batch of {rows.shape[0]}. Reduce per env with axis=-1 "
-                    "(np.sum(np.square(action), axis=-1)), never over the batch axis (np.sum(x), np.mean(x) "
-                    "without an axis), and keep no state between calls."
-                )
+def _at_entry(program: Program, rule: str, message: str, kind: str) -> Violation:
+    """A violation located at the entry function (for findings about the program as a whole)."""
+    code = getattr(program.fn, "__code__", None)
+    line = code.co_firstlineno if code is not None and code.co_filename == f"<{kind}>" else 0
+    return Violation(rule, line, 1, message)
 
 
 def _episodes(rows: np.ndarray) -> list[np.ndarray]:
@@ -160,15 +193,18 @@ def _episodes(rows: np.ndarray) -> list[np.ndarray]:
     return [rows[a:b] for a, b in itertools.pairwise(starts) if b > a]
 
 
-def dry_run_fitness(env: str, source: str, *, seed: int = 0) -> DryRunReport:
-    """Load and exercise a fitness program on two sampled episodes (whole episodes, as in evaluation)."""
+def dry_run_fitness(env: str, source: str, *, seed: int = 0, episode_steps: int | None = None) -> DryRunReport:
+    """Load and exercise a fitness program on two sampled episodes (whole episodes, as in evaluation),
+    and on one as long as an evaluation episode can be (``episode_steps``, default the env's limit)."""
     spec = get_spec(env)
     program = load_program(source, "fitness")
     layout, rows = sample_rows(spec, seed=seed, count=240, episode_steps=120)
     episodes = _episodes(rows)[:2]
-    report = DryRunReport("fitness", env, sum(len(ep) for ep in episodes))
+    steps = episode_steps or episode_limit(spec)
+    report = DryRunReport("fitness", env, sum(len(ep) for ep in episodes), episode_steps=steps)
     try:
         values = [call_fitness(program, build_state(layout, ep)) for ep in episodes]
+        call_fitness(program, build_state(layout, _whole_episode(layout, rows, steps)))
     except ProgramError as e:
         raise _reject(program, e, "fitness") from None
     report.fitness_value = values[0]

@@ -17,6 +17,7 @@ from envs import get_spec
 from envs.make import make_env, make_gym_env
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.dryrun import dry_run_reward
+from workers.engine.guard import Guard
 from workers.engine.ppo import new_ppo
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.vec import CaptureVecEnv
@@ -57,6 +58,10 @@ class TrainConfig:
     resume_from: str | None = None
     """Directory with policy.zip and vecnormalize.pkl of an earlier training of the same program to continue
     (successive halving); ``timesteps`` is then the total, including the steps already trained."""
+    report_seconds: float = 5.0
+    """Seconds between two progress events during training (the sandbox sets it from its watchdog's limit)."""
+    reward_cost_ratio: float = 10.0
+    """The most one reward call may cost, as a multiple of simulating the batch (the sandbox sets it)."""
 
 
 def _ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
@@ -79,7 +84,13 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     started = time.perf_counter()
     spec = get_spec(config.env)
     ppo = _ppo_settings(spec, config.ppo)
-    dry = dry_run_reward(config.env, config.reward_source, seed=config.seed)
+    dry = dry_run_reward(
+        config.env,
+        config.reward_source,
+        seed=config.seed,
+        episode_steps=config.episode_steps,
+        cost_ratio=config.reward_cost_ratio,
+    )
     reward = load_program(config.reward_source, "reward")
     fitness = load_program(config.fitness_source, "fitness")
 
@@ -99,7 +110,8 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
 
     vec = CaptureVecEnv([thunk] * n, layout, buffer, needs=reward.attributes & layout.fields)
     vec.seed(config.seed)
-    contract = ContractReward(vec, reward, layout, buffer)
+    guard = Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio)
+    contract = ContractReward(vec, reward, layout, buffer, guard=guard)
     resume = Path(config.resume_from) if config.resume_from else None
     if resume is not None and (resume / "policy.zip").exists() and (resume / "vecnormalize.pkl").exists():
         venv = VecNormalize.load(str(resume / "vecnormalize.pkl"), contract)
@@ -143,8 +155,18 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
         def __init__(self) -> None:
             super().__init__()
             self.next_at = every * (1 + model.num_timesteps // every)
+            self.report_at = time.monotonic() + config.report_seconds
+
+        def _report(self) -> None:  # the sandbox's watchdog kills a training that stops reporting
+            self.report_at = time.monotonic() + config.report_seconds
+            emit({"event": "progress", "timesteps": self.num_timesteps, "total": config.timesteps})
+
+        def _on_rollout_end(self) -> None:  # and before each policy update, which takes no steps
+            self._report()
 
         def _on_step(self) -> bool:
+            if time.monotonic() >= self.report_at:
+                self._report()
             if self.num_timesteps >= self.next_at:
                 self.next_at += every
                 if self.num_timesteps < config.timesteps:

@@ -3,10 +3,13 @@
 The env's own reward stays in ``info["env_reward"]``, so the true return is always
 logged next to the candidate's. Per-component statistics accumulate between
 checkpoints; completed episodes are recorded with both returns and how they ended.
+What is recorded comes from the wrapper's own counters, never from what the program was
+shown, and the program's calls are re-checked during training (``workers.engine.guard``).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +17,8 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from envs.capture import Layout
-from envs.state import build_state
+from envs.state import State, build_state
+from workers.engine.guard import Guard
 from workers.sandbox.program import Program, ProgramError, call_reward
 
 
@@ -103,35 +107,59 @@ class Window:
 class ContractReward(VecEnvWrapper):
     """Replaces the env's reward with the candidate program's, computed on the batched state view.
 
-    ``buffer`` is the (N, layout.size) array that each env's ``StateCapture`` writes its row into.
+    ``buffer`` is the (N, layout.size) array that each env's ``StateCapture`` writes its row into;
+    ``guard`` re-checks the program's calls (defaults: ``Guard()``).
     """
 
-    def __init__(self, venv: VecEnv, program: Program, layout: Layout, buffer: np.ndarray) -> None:
+    def __init__(
+        self, venv: VecEnv, program: Program, layout: Layout, buffer: np.ndarray, *, guard: Guard | None = None
+    ) -> None:
         super().__init__(venv)
         self.program = program
         self.layout = layout
         self.buffer = buffer
+        self.guard = guard or Guard()
         self.window = Window()
         self.warnings: list[str] = []
         self.steps = 0
         self._actions: np.ndarray | None = None
         self._returns = np.zeros(venv.num_envs)
         self._env_returns = np.zeros(venv.num_envs)
+        self._lengths = np.zeros(venv.num_envs, dtype=np.int64)
 
     def reset(self):
         self._returns[:] = 0.0
         self._env_returns[:] = 0.0
+        self._lengths[:] = 0
         return self.venv.reset()
+
+    def batch_state(self) -> State:
+        """The state view of the step just taken: the program's own read-only copy of it."""
+        return build_state(self.layout, self.buffer)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions)
         self.venv.step_async(actions)
 
     def step_wait(self):
+        started = time.perf_counter()
         obs, env_reward, dones, infos = self.venv.step_wait()
-        state = build_state(self.layout, self.buffer)
+        stepped = time.perf_counter()
+        state = self.batch_state()
+        action = np.array(self._actions, copy=True)
+        action.flags.writeable = False
         try:
-            reward, components, warnings = call_reward(self.program, state, self._actions)
+            reward, components, warnings = call_reward(self.program, state, action)
+            called = time.perf_counter()
+            self.guard.after_call(
+                self.program,
+                state,
+                action,
+                reward,
+                components,
+                step_seconds=stepped - started,
+                reward_seconds=called - stepped,
+            )
         except ProgramError as e:
             raise ProgramError(
                 f"at training step {self.steps * self.num_envs}: {e}", line=e.line, column=e.column
@@ -144,17 +172,19 @@ class ContractReward(VecEnvWrapper):
         win.stats.add((REWARD, *components), np.array([reward, *components.values()]))
         self._returns += reward
         self._env_returns += env_reward
+        self._lengths += 1
         for i in np.flatnonzero(dones):
             info = infos[i]
             win.episode_returns.append(float(self._returns[i]))
             win.episode_env_returns.append(float(self._env_returns[i]))
-            win.episode_lengths.append(int(state.step[i]))
+            win.episode_lengths.append(int(self._lengths[i]))
             if info.get("TimeLimit.truncated"):
                 win.truncated += 1
             else:
                 win.terminated += 1
             self._returns[i] = 0.0
             self._env_returns[i] = 0.0
+            self._lengths[i] = 0
         for i, info in enumerate(infos):
             info["env_reward"] = float(env_reward[i])
         return obs, reward.astype(np.float32), dones, infos
