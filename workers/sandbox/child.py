@@ -38,6 +38,10 @@ def _isolation(job: dict) -> dict:
     }
 
 
+TRACEBACK_CHARS = 8000
+"""The end of an engine fault's traceback kept in the result."""
+
+
 def emit(event: dict) -> None:
     """Send one event to the parent."""
     print(json.dumps(event), flush=True)
@@ -45,15 +49,20 @@ def emit(event: dict) -> None:
 
 def _run(job: dict) -> dict:
     kind = job["type"]
+    limits = job.get("limits", {})  # set by the parent from its Limits; they override anything in the job
     if kind == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
 
-        run = dry_run_reward if job["kind"] == "reward" else dry_run_fitness
-        return {"report": run(job["env"], job["source"], seed=job.get("seed", 0)).to_dict()}
+        seed = job.get("seed", 0)
+        if job["kind"] == "reward":
+            report = dry_run_reward(job["env"], job["source"], seed=seed, cost_ratio=limits.get("reward_cost_ratio"))
+        else:
+            report = dry_run_fitness(job["env"], job["source"], seed=seed)
+        return {"report": report.to_dict()}
     if kind == "train":
         from workers.engine.train import TrainConfig, train
 
-        return train(TrainConfig(**job["config"]), Path.cwd(), emit)
+        return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)
     raise ValueError(f"unknown job type {kind!r}")
 
 
@@ -62,6 +71,7 @@ def main() -> None:
     result: dict = {"isolation": _isolation(job)}
     from workers.sandbox.policy import ProgramRejected
     from workers.sandbox.program import ProgramError
+    from workers.sandbox.text import cap, exception_text
 
     try:
         result.update(_run(job))
@@ -77,9 +87,11 @@ def main() -> None:
             error="the job ran out of memory inside the sandbox (a program allocating huge arrays ends here); "
             "reduce array sizes or the number of parallel envs",
         )
-    except Exception as e:  # an engine fault, not the program's: keep the full traceback for the operator
+    except Exception as e:  # an engine fault, not the program's: keep the traceback for the operator
         result.update(
-            outcome="failed", error=f"internal error: {type(e).__name__}: {e}", traceback=traceback.format_exc()
+            outcome="failed",
+            error=f"internal error: {exception_text(e)}",
+            traceback=cap(traceback.format_exc()[-TRACEBACK_CHARS:], TRACEBACK_CHARS),
         )
     tmp = Path("result.json.tmp")
     tmp.write_text(json.dumps(result, default=float))

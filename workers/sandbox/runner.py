@@ -2,8 +2,10 @@
 
 The child gets a scrubbed environment, a private temporary working directory, rlimits
 (address space, processes, file size, no core dumps), its own network namespace where the
-kernel allows, and a wall-clock limit that this process enforces with SIGKILL on the
-child's whole process group. Outcomes: ok, rejected, failed, timeout, resource_limit.
+kernel allows, a wall-clock limit and a progress watchdog that this process enforces with
+SIGKILL on the child's whole process group. Outcomes: ok, rejected, failed, timeout,
+resource_limit. Nothing the child sends is trusted: its lines, its result file and its
+error text are read with bounds, so a program cannot hang or bloat this process either.
 """
 
 from __future__ import annotations
@@ -12,19 +14,32 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+from workers.sandbox.text import MAX_ERROR_TEXT, cap, printable
 
 OUTCOMES = ("ok", "rejected", "failed", "timeout", "resource_limit")
+
+MAX_RESULT_BYTES = 16 * 1024 * 1024
+"""Largest result.json read back; a real one is well under a megabyte."""
+MAX_LINE_CHARS = 64 * 1024
+"""Longest line of the child's output read as one; longer ones are cut (events) or shortened (stderr)."""
+STDERR_LINES = 40
+"""Lines of the child's stderr kept for the report."""
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -44,6 +59,16 @@ class Limits:
     max_processes: int = 512
     max_file_mb: int = 512
     network: bool = False
+    progress_seconds: float | None = 120.0
+    """Kill the job as a timeout when the child reports no progress for this long (None: only the wall clock).
+    A training reports every few seconds; a reward program stuck in a call stops the reports."""
+    reward_cost_ratio: float = 10.0
+    """The most one reward call may cost, as a multiple of simulating the same batch: checked in the dry run and
+    during training."""
+
+    def report_seconds(self) -> float:
+        """How often the child reports progress: often enough that a healthy training never trips the watchdog."""
+        return 5.0 if self.progress_seconds is None else min(5.0, self.progress_seconds / 4)
 
 
 @dataclass
@@ -104,6 +129,148 @@ def _child_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+WORKDIR_PREFIX = "rewardsmith-sandbox-"
+_OURS = re.compile(rf"^{WORKDIR_PREFIX}(\d+)-(\d+)-(\d+)-")
+"""Work dirs are named after the process that made them: pid, its start time, its pid namespace."""
+LEGACY_STALE_SECONDS = 24 * 3600.0
+"""A work dir of an older naming (no owner in its name) is removed only when it is at least this old."""
+
+
+def _start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None when there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])
+
+
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _new_workdir() -> Path:
+    pid = os.getpid()
+    return Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{pid}-{_start_time(pid) or 0}-{_pid_namespace()}-"))
+
+
+_swept: set[str] = set()
+_sweep_lock = threading.Lock()
+
+
+def clean_stale_workdirs() -> list[Path]:
+    """Remove the work dirs that killed processes left in the temp dir; returns what was removed.
+
+    Only ours: directories (not links) of this user named like ours. Only stale: their owner
+    process (pid and start time, in this pid namespace) is gone; a dir named the old way is
+    removed only after a day. Runs once per temp dir and process on the first job; a worker
+    may call it at start-up.
+    """
+    root = tempfile.gettempdir()
+    with _sweep_lock:
+        if root in _swept:
+            return []
+        _swept.add(root)
+    removed = []
+    uid, ns, now = os.getuid(), _pid_namespace(), time.time()
+    for entry in os.scandir(root):
+        if not entry.name.startswith(WORKDIR_PREFIX):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
+            continue
+        owner = _OURS.match(entry.name)
+        pid, started, namespace = (int(g) for g in owner.groups()) if owner else (0, 0, 0)
+        if started == 0 or namespace != ns:  # no owner we can look up: only its age can tell
+            stale = now - info.st_mtime > LEGACY_STALE_SECONDS
+        else:
+            stale = _start_time(pid) != started
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _bounded_lines(stream: IO[str]):
+    """The lines of ``stream``, each at most ``MAX_LINE_CHARS`` (a longer line yields its start, then is skipped)."""
+    skipping = False
+    while True:
+        line = stream.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        complete = line.endswith("\n")
+        if not skipping:
+            yield line if complete else line + "…\n"
+        skipping = not complete
+
+
+class _Watchdog:
+    """Kills the child when it runs past its wall clock, or reports no progress for ``progress_seconds``."""
+
+    def __init__(self, proc: subprocess.Popen, limits: Limits) -> None:
+        self.proc = proc
+        self.limits = limits
+        self.started = self.last = time.monotonic()
+        self.last_event: dict = {}
+        self.reason: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def progress(self, event: dict) -> None:
+        self.last = time.monotonic()
+        self.last_event = event
+
+    def kill(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        lim = self.limits
+        while not self._done.wait(0.2):
+            now = time.monotonic()
+            if now - self.started >= lim.wall_seconds:
+                self.kill("wall")
+            elif lim.progress_seconds is not None and now - self.last >= lim.progress_seconds:
+                self.kill("progress")
+            else:
+                continue
+            return
+
+    def explain(self) -> str:
+        lim = self.limits
+        if self.reason == "wall":
+            return (
+                f"the job ran past its wall-clock limit of {lim.wall_seconds:g} s and was killed. "
+                "Lower the training budget, or raise the limit; a reward program with an endless loop also ends here."
+            )
+        event = self.last_event
+        if "timesteps" in event and "total" in event:
+            at = f"the last report was at training step {_number(event['timesteps'])} of {_number(event['total'])}"
+        else:
+            at = "training had not reported any progress yet"
+        return (
+            f"the job reported no training progress for {lim.progress_seconds:g} s and was killed ({at}, "
+            f"{self.last - self.started:.0f} s after the start). A reward program that hangs (an endless loop, or "
+            "one call that takes minutes) ends here; REWARDSMITH_SANDBOX_PROGRESS_SECONDS sets how long to wait."
+        )
+
+
+def _number(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else printable(str(value)[:20])
+
+
 def run_job(
     job: dict,
     limits: Limits,
@@ -116,10 +283,12 @@ def run_job(
     Events the child prints (progress) go to ``on_event``. Files the child leaves in its
     working directory are moved to ``artifacts_to`` when given; the directory is removed.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="rewardsmith-sandbox-"))
+    clean_stale_workdirs()
+    workdir = _new_workdir()
     for private in (".home", ".tmp"):
         (workdir / private).mkdir()
-    (workdir / "job.json").write_text(json.dumps({**job, "parent_netns": _netns_inode()}))
+    settings = {"report_seconds": limits.report_seconds(), "reward_cost_ratio": limits.reward_cost_ratio}
+    (workdir / "job.json").write_text(json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}))
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "workers.sandbox.child", "job.json"],
@@ -130,42 +299,42 @@ def run_job(
         stderr=subprocess.PIPE,
         preexec_fn=_preexec(limits),
         text=True,
+        errors="replace",
     )
-    killed = threading.Event()
-
-    def kill() -> None:
-        killed.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    timer = threading.Timer(limits.wall_seconds, kill)
-    timer.daemon = True
-    timer.start()
-    stderr_lines: list[str] = []
-    drain = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+    watchdog = _Watchdog(proc, limits)
+    stderr_lines: deque[str] = deque(maxlen=STDERR_LINES)
+    drain = threading.Thread(
+        target=lambda: stderr_lines.extend(line[:2000] for line in _bounded_lines(proc.stderr)), daemon=True
+    )
     drain.start()
     try:
-        for line in proc.stdout:
-            if line.startswith("{") and on_event is not None:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        for line in _bounded_lines(proc.stdout):
+            if not line.startswith("{"):
+                continue
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if not isinstance(event, dict):
+                continue
+            watchdog.progress(event)
+            if on_event is not None:
                 on_event(event)  # may raise to stop the job (e.g. the run was cancelled)
         proc.wait()
     except BaseException:
-        kill()
+        watchdog.kill("stopped")
         proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     finally:
-        timer.cancel()
+        watchdog.stop()
         if proc.poll() is None:
-            kill()
+            watchdog.kill("stopped")
             proc.wait()
         drain.join(timeout=5)
     seconds = time.monotonic() - started
-    result = _classify(proc.returncode, killed.is_set(), workdir, limits, "".join(stderr_lines[-40:]))
+    killed = watchdog.explain() if watchdog.reason in ("wall", "progress") else None
+    result = _classify(proc.returncode, killed, workdir, limits, "".join(stderr_lines))
     result.seconds = seconds
     if artifacts_to is not None:
         artifacts_to.mkdir(parents=True, exist_ok=True)
@@ -176,22 +345,47 @@ def run_job(
     return result
 
 
-def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stderr: str) -> SandboxResult:
-    result_file = workdir / "result.json"
-    data: dict = {}
-    if result_file.exists():
-        try:
-            data = json.loads(result_file.read_text())
-        except json.JSONDecodeError:
-            data = {}
+def _read_result(workdir: Path) -> tuple[dict, str | None]:
+    """The child's result.json as a dict, and why it could not be used (None when it could, or is absent)."""
+    try:
+        fd = os.open(workdir / "result.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return {}, None
+    except OSError as e:
+        return {}, f"its result file cannot be opened ({e.strerror})"
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return {}, "its result file is not a regular file"
+        if info.st_size > MAX_RESULT_BYTES:
+            return (
+                {},
+                f"its result file is {info.st_size / 2**20:,.0f} MiB, over the {MAX_RESULT_BYTES // 2**20} MiB limit",
+            )
+        raw = f.read(MAX_RESULT_BYTES + 1)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}, "its result file is not valid JSON"
+    if not isinstance(data, dict):
+        return {}, "its result file does not hold an object"
+    return data, None
+
+
+def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits, stderr: str) -> SandboxResult:
+    data, unreadable = _read_result(workdir)
     isolation = data.pop("isolation", {})
+    if not isinstance(isolation, dict):
+        isolation = {}
+    if isinstance(data.get("error"), str):
+        data["error"] = cap(data["error"], MAX_ERROR_TEXT)
     if killed:
+        return SandboxResult("timeout", killed, payload=data, isolation=isolation, stderr_tail=stderr)
+    if unreadable:
         return SandboxResult(
-            "timeout",
-            f"the job ran past its wall-clock limit of {limits.wall_seconds:g} s and was killed. "
-            "Lower the training budget, or raise the limit; a reward program with an endless loop also ends here.",
-            payload=data,
-            isolation=isolation,
+            "failed",
+            f"the sandboxed process ended (exit code {returncode}) but {unreadable}; nothing of it was used.",
+            isolation={},
             stderr_tail=stderr,
         )
     if data.get("outcome") in OUTCOMES:
@@ -200,7 +394,17 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
         )
     if returncode < 0:
         sig = signal.Signals(-returncode)
-        if sig in (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU, signal.SIGSEGV, signal.SIGBUS):
+        if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT):
+            return SandboxResult(
+                "failed",
+                f"the program crashed the sandboxed process ({sig.name}: {_CRASHES[sig]}); no resource limit was "
+                "reached. Crashes like this come from a numpy call on extreme arguments or very deep recursion; "
+                "simplify the program around the last line it ran (see the log).",
+                payload=data,
+                isolation=isolation,
+                stderr_tail=stderr,
+            )
+        if sig in (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU):
             return SandboxResult(
                 "resource_limit",
                 f"the sandboxed process was ended by {sig.name}, most likely on reaching a resource limit "
@@ -210,7 +414,7 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
                 isolation=isolation,
                 stderr_tail=stderr,
             )
-    last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
+    last = printable(stderr.strip().splitlines()[-1][:300]) if stderr.strip() else "no output"
     if "MemoryError" in stderr or "std::bad_alloc" in stderr:
         return SandboxResult(
             "resource_limit",
@@ -226,3 +430,12 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
         isolation=isolation,
         stderr_tail=stderr,
     )
+
+
+_CRASHES = {
+    signal.SIGSEGV: "a segmentation fault, an invalid memory access",
+    signal.SIGBUS: "a bus error, an invalid memory access",
+    signal.SIGILL: "an illegal instruction",
+    signal.SIGFPE: "a floating-point exception",
+    signal.SIGABRT: "aborted",
+}
