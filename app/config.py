@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     sandbox_wall_seconds: float = 3600.0
     """Hard limit on one training; keep it below the broker's visibility timeout."""
     sandbox_max_file_mb: int = 512
+    sandbox_progress_seconds: float = 120.0
+    """A training that reports no progress for this long (a reward program that hangs) is killed as a timeout."""
+    sandbox_reward_cost_ratio: float = 10.0
+    """A reward call may cost at most this multiple of simulating the same batch; slower programs are rejected."""
 
     broker_visibility_timeout: float = 7200.0
     """Seconds before an unacknowledged message is redelivered (Redis/SQL brokers); must exceed any task's run time."""
@@ -84,6 +88,16 @@ class Settings(BaseSettings):
                 f"REWARDSMITH_TRAINING_LEASE_SECONDS ({self.training_lease_seconds:g}) must be at least twice "
                 f"REWARDSMITH_TRAINING_HEARTBEAT_SECONDS ({self.training_heartbeat_seconds:g}), or a live training whose "
                 "next heartbeat is a little late would be taken for orphaned and trained a second time"
+            )
+        if self.sandbox_progress_seconds < 30:
+            raise ValueError(
+                f"REWARDSMITH_SANDBOX_PROGRESS_SECONDS ({self.sandbox_progress_seconds:g}) must be at least 30: a "
+                "training reports every few seconds, but loading and the dry run come before its first report"
+            )
+        if self.sandbox_reward_cost_ratio < 1:
+            raise ValueError(
+                f"REWARDSMITH_SANDBOX_REWARD_COST_RATIO ({self.sandbox_reward_cost_ratio:g}) must be at least 1: "
+                "even a one-line reward costs about as much as one simulation step"
             )
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 import envs as registry
-from app.cli.common import console, err, fail, read_text, sandbox_limits
+from app.cli.common import console, err, fail, plain, read_text, sandbox_limits, shown
 from app.config import get_settings
 from envs.describe import describe, describe_fitness
 from envs.fitness import UnknownFitnessError
@@ -63,27 +62,27 @@ def check(
     source = read_text(path, kind)
     result = sandbox_check(env, source, kind, sandbox_limits(wall_seconds=120))
     if result.outcome != "ok":
-        err.print(f"[bold red]{escape(str(path))}: {result.outcome}[/]", highlight=False)
-        err.print(result.error or "", highlight=False, markup=False)
+        err.print(f"[bold red]{shown(path)}: {shown(result.outcome)}[/]", highlight=False)
+        err.print(plain(result.error or ""), highlight=False, markup=False)
         raise typer.Exit(1)
     report = result.payload["report"]
     console.print(
-        f"[green]{escape(str(path))}: accepted[/] ({kind} program, dry run on {report['states']} states of {env})",
+        f"[green]{shown(path)}: accepted[/] ({kind} program, dry run on {report['states']} states of {env})",
         highlight=False,
     )
     if kind == "reward":
         table = Table("component", "mean", "min", "max")
         for name, st in report["component_stats"].items():
-            table.add_row(escape(name), f"{st['mean']:.4g}", f"{st['min']:.4g}", f"{st['max']:.4g}")
+            table.add_row(shown(name), f"{st['mean']:.4g}", f"{st['min']:.4g}", f"{st['max']:.4g}")
         r = report["reward"]
         table.add_row("[bold]reward[/]", f"{r['mean']:.4g}", f"{r['min']:.4g}", f"{r['max']:.4g}")
         console.print(table)
     else:
         console.print(f"fitness on a sampled episode: {report['fitness_value']:.4g}")
-    console.print("time per call: " + ", ".join(f"{k} {v:.3f} ms" for k, v in report["ms_per_call"].items()))
+    console.print("time per call: " + ", ".join(f"{shown(k)} {v:.3f} ms" for k, v in report["ms_per_call"].items()))
     for w in report["warnings"]:  # program text (component names) is never read as markup
-        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
-    console.print(f"isolation: {result.isolation.get('network', 'unknown')}", highlight=False)
+        console.print(f"[yellow]warning:[/] {shown(w)}", highlight=False)
+    console.print(f"isolation: {shown(result.isolation.get('network', 'unknown'))}", highlight=False)
 
 
 def evaluate(
@@ -122,11 +121,14 @@ def evaluate(
     ) as progress:
         bar = progress.add_task(f"training {env}", total=timesteps, note="checking")
 
-        def on_event(e: dict) -> None:
+        def on_event(e: dict) -> None:  # sent by the sandboxed process: read with care
+            done = e.get("timesteps")
             if e.get("event") == "start":
                 progress.update(bar, note="training")
-            elif e.get("event") == "checkpoint":
-                progress.update(bar, completed=min(e["timesteps"], timesteps), note=f"fitness {e['fitness']:.3g}")
+            elif e.get("event") in ("checkpoint", "progress") and isinstance(done, int):
+                progress.update(bar, completed=min(done, timesteps))
+            if e.get("event") == "checkpoint" and isinstance(e.get("fitness"), float | int):
+                progress.update(bar, note=f"fitness {e['fitness']:.3g}")
 
         try:
             result = evaluate_reward(
@@ -154,16 +156,16 @@ def _summary(result: dict, out: Path) -> None:
     colour = "green" if status == "ok" else "red"
     table = Table(title=f"{result['env']}: [{colour}]{status}[/]", show_header=False)
     if result.get("error"):
-        table.add_row("error", escape(result["error"]))
+        table.add_row("error", shown(result["error"]))
     fit = result.get("fitness")
     if fit:
         per = ", ".join(f"{v:.3g}" for v in fit["per_episode"])
-        table.add_row(f"fitness ({result['fitness_name']})", f"{fit['mean']:.4g} ± {fit['std']:.3g}  [{per}]")
+        table.add_row(f"fitness ({shown(result['fitness_name'])})", f"{fit['mean']:.4g} ± {fit['std']:.3g}  [{per}]")
     for name, series in (result.get("components") or {}).items():
         last = next((s for s in reversed(series) if s), None)
         if last:
             table.add_row(
-                f"component {escape(name)}",
+                f"component {shown(name)}",
                 f"mean {last['mean']:.4g} (min {last['min']:.3g}, max {last['max']:.3g}) at the end",
             )
     if result.get("timesteps"):
@@ -171,11 +173,11 @@ def _summary(result: dict, out: Path) -> None:
     if result.get("steps_per_second"):
         table.add_row("training speed", f"{result['steps_per_second']:,.0f} steps/s")
     table.add_row("seconds", f"{result['seconds']:.1f}")
-    table.add_row("isolation", str(result.get("isolation", {}).get("network", "-")))
+    table.add_row("isolation", shown(result.get("isolation", {}).get("network", "-")))
     for w in result.get("warnings", []):
-        table.add_row("warning", escape(w))
+        table.add_row("warning", shown(w))
     console.print(table)
-    console.print(f"result: {out / 'result.json'}", highlight=False, markup=False)
+    console.print(f"result: {plain(out / 'result.json')}", highlight=False, markup=False)
 
 
 def register(cli: typer.Typer) -> None:

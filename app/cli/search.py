@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from app.cli.common import console, err, fail, read_text
+from app.cli.common import console, err, fail, read_text, shown
 from app.config import get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
@@ -83,7 +82,7 @@ def run(
     except InvalidInput as e:
         fail(f"{e.field}: {e.message}" if e.field else e.message)
     console.print(
-        f"run {run_id}: {env}, '{task}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
+        f"run {run_id}: {env}, '{shown(task)}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
         f"designer: [bold]{label}[/]",
         highlight=False,
     )
@@ -105,7 +104,7 @@ def run(
                 prog = f" ({progress['timesteps']:,}/{progress['total']:,} steps)" if progress else ""
                 note = f" — {c.error.splitlines()[0][:160]}" if c.error and c.status != "trained" else ""
                 console.print(
-                    escape(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
+                    shown(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
                 )
 
     status = dispatcher.run_until_settled(run_id, on_tick=on_tick)
@@ -119,7 +118,7 @@ def run(
         (out / "best_reward.py").write_text(best["code"])
     final = doc["final"] or {}
     colour = "green" if status == "succeeded" else "red"
-    console.print(f"run {run_id}: [{colour}]{status}[/]" + (f" — {doc['error']}" if doc["error"] else ""))
+    console.print(f"run {run_id}: [{colour}]{status}[/]" + (f" — {shown(doc['error'])}" if doc["error"] else ""))
     if best:
         console.print(
             f"best candidate {best['id']}: fitness {best['fitness']:.4g}"

@@ -10,7 +10,7 @@ import threading
 
 import typer
 
-from app.cli.common import console, fail
+from app.cli.common import console, fail, plain
 from app.config import get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
@@ -187,7 +187,7 @@ def users_list() -> None:
     upgrade(settings.resolved_database_url)
     with session_scope(session_factory(settings.resolved_database_url)) as s:
         for u in s.scalars(select(User).order_by(User.id)):
-            print(f"{u.id}\t{u.name}\t{'admin' if u.is_admin else 'user'}\t{len(u.tokens)} token(s)")
+            print(f"{u.id}\t{plain(u.name)}\t{'admin' if u.is_admin else 'user'}\t{len(u.tokens)} token(s)")
 
 
 def register(cli: typer.Typer) -> None:

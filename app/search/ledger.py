@@ -18,6 +18,8 @@ def sandbox_limits(settings: Settings, wall: float | None = None) -> Limits:
         wall_seconds=wall or settings.sandbox_wall_seconds,
         memory_mb=settings.sandbox_memory_mb,
         max_file_mb=settings.sandbox_max_file_mb,
+        progress_seconds=settings.sandbox_progress_seconds,
+        reward_cost_ratio=settings.sandbox_reward_cost_ratio,
     )
 
 

@@ -89,7 +89,8 @@ def evaluate_reward(
             **(options or {}),
         }
         sb = run_job({"type": "train", "config": config}, limits, on_event=on_event, artifacts_to=out)
-        result = {"status": sb.outcome, "error": sb.error, **sb.payload, "isolation": sb.isolation}
+        payload = {k: v for k, v in sb.payload.items() if k not in ("status", "error", "isolation")}
+        result = {"status": sb.outcome, "error": sb.error, **payload, "isolation": sb.isolation}
         if sb.outcome != "ok" and sb.stderr_tail and "traceback" not in result:
             result["stderr_tail"] = sb.stderr_tail[-4000:]
     result.setdefault("env", env)
