@@ -151,3 +151,37 @@ def test_fields_are_computed_when_first_read_and_unknown_ones_list_the_known() -
     assert state.has("contact_forces") and not state.has("feet_names_typo")
     with pytest.raises(AttributeError, match=r"no field 'torso_height'.*x_velocity"):
         _ = state.torso_height
+
+
+def test_the_state_is_read_only_and_holds_its_own_copy_of_the_rows() -> None:
+    from envs.make import sample_rows
+
+    layout, rows = sample_rows(envs.get_spec("Ant-v5"), count=4)
+    buffer = rows.copy()
+    state = build_state(layout, buffer)
+    with pytest.raises(AttributeError, match="the state is read-only"):
+        state.step = np.full(4, 1000)
+    with pytest.raises(AttributeError, match="read-only"):
+        del state.dt
+    for field in ("x_velocity", "body_positions", "contact_forces", "step", "joint_positions"):
+        value = getattr(state, field)
+        assert not value.flags.writeable, field
+        assert not np.shares_memory(value, buffer), f"{field} reaches the buffer"
+        with pytest.raises(ValueError, match="read-only"):
+            value[...] = 0.0
+    base = state.body_positions.base  # what `.base` (refused by the static check) would reach
+    assert base is not None and not base.flags.writeable and not np.shares_memory(base, buffer)
+    buffer[:, layout.step_at] = 999  # the engine's buffer moves on; the view a program holds does not
+    assert state.step.tolist() == rows[:, layout.step_at].astype(int).tolist()
+
+
+def test_select_is_the_view_of_some_envs_alone() -> None:
+    from envs.make import sample_rows
+    from envs.state import State, select
+
+    layout, rows = sample_rows(envs.get_spec("Hopper-v5"), count=6)
+    state = build_state(layout, rows)
+    one = select(state, [4])
+    assert one.x_velocity.shape == (1,) and one.x_velocity[0] == state.x_velocity[4] and one.dt == state.dt
+    ready = State({"x_velocity": np.arange(6.0), "dt": 0.1, "joint_names": ("a",)})
+    assert select(ready, [2, 3]).x_velocity.tolist() == [2.0, 3.0] and select(ready, [2]).joint_names == ("a",)

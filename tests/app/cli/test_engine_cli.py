@@ -246,3 +246,29 @@ def test_evaluate_trains_and_writes_the_result(tmp_path: Path) -> None:
     assert doc["status"] == "ok" and doc["fitness_name"] == "survival_steps"
     assert len(doc["fitness"]["per_episode"]) == 1 and doc["fitness"]["mean"] >= 1
     assert (out / "policy.zip").exists() and (out / "vecnormalize.pkl").exists()
+
+
+@pytest.mark.slow
+def test_check_shows_terminal_controls_from_paths_and_program_errors_escaped(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "re\x1b[2Jward.py",
+        "import numpy as np\n\n\ndef compute_reward(state, action):\n"
+        "    assert np.all(state.step < 0), 'bad\\x1b]0;pwned\\x07 [rule: none]'\n"
+        "    return state.x_velocity, {}\n",
+    )
+    result = rewardsmith("check", "--env", "HalfCheetah-v5", str(path))
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "re\\x1b[2Jward.py: rejected" in result.output
+    assert "AssertionError: bad\\x1b]0;pwned\\x07 [rule: none]" in result.output
+
+
+def test_an_error_is_printed_as_text_with_its_rule(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    reward = write(tmp_path, "reward.py", SOUND)
+    fitness = write(tmp_path, "fit.py", "import os\n\ndef compute_fitness(traj):\n    return 1.0\n")
+    args = ["evaluate", "--env", "HalfCheetah-v5", "--reward", str(reward), "--out", str(out)]
+    result = rewardsmith(*args, "--fitness-file", str(fitness), columns=1000)
+    assert result.exit_code == 2
+    assert "importing `os` is not allowed; only `numpy` and `math` may be imported [rule: imports]" in result.output

@@ -154,3 +154,68 @@ def test_a_fitness_dry_run_sees_whole_episodes() -> None:
     )
     report = dry_run_fitness("Hopper-v5", source)
     assert 1 < report.fitness_value < 120
+
+
+# ------------------------------------------------ what a program hides from a dry run that looks only briefly
+
+
+@pytest.mark.parametrize("env", [CHEETAH, "Hopper-v5"])  # Hopper falls within 120 steps under random actions
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "    r = np.where(state.step >= 150, np.nan, state.x_velocity)\n    return r, {'r': r}\n",
+            "is not finite (NaN or inf)",
+        ),
+        (
+            "    late = np.any(state.step == 999)\n"
+            "    return np.where(late, state.x_velocity - np.mean(state.x_velocity), state.x_velocity), {}\n",
+            "depends on the other envs in the batch",
+        ),
+        (
+            "    table = [0.0] * 500\n    return state.x_velocity * table[int(np.max(state.step))], {}\n",
+            "IndexError",
+        ),
+    ],
+    ids=["NaN after step 150", "mixing at the last step", "index by step"],
+)
+def test_a_program_that_breaks_late_in_an_episode_is_rejected_by_the_dry_run(
+    env: str, body: str, expected: str
+) -> None:
+    error = rejection(reward_program(body), env)
+    assert expected in str(error)
+
+
+def test_the_dry_run_reaches_the_episode_length_of_the_training() -> None:
+    late = reward_program("    r = np.where(state.step > 300, np.nan, state.x_velocity)\n    return r, {'r': r}\n")
+    assert dry_run_reward(CHEETAH, late, episode_steps=300).episode_steps == 300  # steps beyond never come
+    with pytest.raises(ProgramRejected):
+        dry_run_reward(CHEETAH, late, episode_steps=301)
+
+
+def test_a_program_that_counts_its_calls_is_rejected() -> None:
+    # module-level state would let a program behave one way in the dry run and another in training
+    error = rejection(
+        "import numpy as np\n\nCALLS = []\n\n\ndef compute_reward(state, action):\n    CALLS.append(np.zeros(10**6))\n"
+        "    r = np.where(len(CALLS) > 100, np.nan, state.x_velocity)\n    return r, {'r': r}\n"
+    )
+    assert "'tuple' object has no attribute 'append'" in str(error) and "keep nothing from one call" in str(error)
+    assert error.violations[0].line == 7
+
+
+def test_a_reward_that_costs_far_more_than_the_simulation_is_rejected_with_the_figures() -> None:
+    slow = reward_program(
+        "    s = 0.0\n    for i in range(300_000):\n        s += 1.0\n"
+        "    return state.x_velocity, {'forward': state.x_velocity}\n"
+    )
+    with pytest.raises(ProgramRejected) as info:
+        dry_run_reward(CHEETAH, slow, cost_ratio=10.0)
+    message = str(info.value)
+    assert "[rule: cost]" in message and info.value.violations[0].line == 4
+    found = re.search(
+        r"takes ([\d.]+) ms for 8 envs at N=8, (\d+)× the ([\d.]+) ms that simulating them takes", message
+    )
+    assert found, message
+    assert float(found.group(1)) > 10 * float(found.group(3)) and "the limit is 10×" in message
+    report = dry_run_reward(CHEETAH, slow)  # without a budget, only a warning, as before
+    assert any("slower than the simulation" in w for w in report.warnings) and report.simulation_ms > 0

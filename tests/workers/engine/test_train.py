@@ -20,7 +20,9 @@ TINY_PPO = {"n_envs": 2, "n_steps": 256, "batch_size": 64, "n_epochs": 2, "net_a
 TINY = {"episode_steps": 200, "eval_episodes": 2, "checkpoints": 2, "ppo": TINY_PPO}
 
 
-def evaluate(env: str, source: str, out: Path, timesteps: int = 2048, events: list | None = None) -> dict:
+def evaluate(
+    env: str, source: str, out: Path, timesteps: int = 2048, events: list | None = None, limits: Limits | None = None
+) -> dict:
     return evaluate_reward(
         env=env,
         reward_source=source,
@@ -29,7 +31,7 @@ def evaluate(env: str, source: str, out: Path, timesteps: int = 2048, events: li
         timesteps=timesteps,
         seed=0,
         out=out,
-        limits=Limits(wall_seconds=300),
+        limits=limits or Limits(wall_seconds=300, progress_seconds=30),
         options=TINY,
         on_event=None if events is None else events.append,
     )
@@ -182,3 +184,51 @@ def test_a_reward_that_breaks_only_in_the_evaluation_fails_saying_so_and_keeps_t
     assert result["outcome"] == "failed"
     assert result["error"].startswith("during the evaluation:") and "IndexError" in result["error"]
     assert len(result["checkpoints"]) >= 1
+
+
+def test_a_reward_that_hangs_late_is_killed_by_the_progress_watchdog_long_before_the_wall_clock(tmp_path: Path) -> None:
+    hangs = (
+        "import numpy as np\n\n\ndef compute_reward(state, action):\n"
+        "    while action.shape[0] == 2 and np.all(state.step > 100):\n        pass\n"
+        "    return state.x_velocity, {'forward': state.x_velocity}\n"
+    )
+    events: list[dict] = []
+    result = evaluate(
+        "HalfCheetah-v5", hangs, tmp_path, events=events, limits=Limits(wall_seconds=600, progress_seconds=8)
+    )
+    assert result["status"] == "timeout"
+    error = result["error"]
+    assert error.startswith("the job reported no training progress for 8 s and was killed")
+    assert "(its last report came when training started, " in error and "A reward program that hangs" in error
+    assert result["seconds"] < 60
+    assert events and events[0]["event"] == "start"
+
+
+def test_training_reports_progress_at_the_interval_it_is_given(tmp_path: Path) -> None:
+    spec = envs.get_spec("HalfCheetah-v5")
+    events: list[dict] = []
+    config = TrainConfig(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=2048,
+        report_seconds=0.02,
+        **TINY,
+    )
+    train(config, tmp_path, events.append)
+    progress = [e["timesteps"] for e in events if e["event"] == "progress"]
+    assert len(progress) > 2048 // 512 + 4, "more than one per rollout: time-based reports during rollouts"
+    assert progress == sorted(progress) and 0 < progress[-1] <= 2048
+
+
+def test_the_watchdog_says_when_training_last_reported() -> None:
+    from workers.sandbox.runner import _Watchdog
+
+    class Done:
+        pid = 0
+
+    dog = _Watchdog(Done(), Limits(wall_seconds=600, progress_seconds=120))  # type: ignore[arg-type]
+    dog.stop()
+    dog.progress({"event": "progress", "timesteps": 40_960, "total": 100_000})
+    dog.reason = "progress"
+    assert "(its last report came at training step 40,960 of 100,000, 0 s in)" in dog.explain()

@@ -121,3 +121,133 @@ def test_a_fitness_program_that_does_not_return_one_number_fails(returned: str, 
     with pytest.raises(ProgramError) as info:
         call_fitness(program, batch(5))
     assert expected in str(info.value)
+
+
+# ------------------------------------------------ what a program can put in an error, a result or a name
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ("    assert False, 'x' * 40_000_000\n", "more characters)"),
+        ("    assert False, 10 ** 5000\n", "AssertionError: <int that cannot be shown>"),  # str() of it raises
+        ("    d = {}\n    return d[10 ** 5000]\n", "KeyError: <int that cannot be shown>"),
+        ("    assert False, [0.5] * 10_000_000\n", "AssertionError: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, ...]"),
+        ("    assert False, 'done\\x1b]0;pwned\\x07'\n", "AssertionError: done\\x1b]0;pwned\\x07"),
+    ],
+    ids=["40 MB message", "repr raises", "key repr raises", "huge list", "terminal escapes"],
+)
+def test_an_exception_is_reported_short_and_printable_whatever_it_carries(body: str, shown: str) -> None:
+    program = load_program(reward_program(body))
+    with pytest.raises(ProgramError) as info:
+        call_reward(program, batch(2), np.zeros((2, 2)))
+    message = str(info.value)
+    assert shown in message
+    assert len(message) < 1_500 and "\x1b" not in message and "\x07" not in message
+    assert info.value.line == 3 + body.count("\n")
+
+
+def test_a_deep_recursion_shows_the_last_frames_only() -> None:
+    helpers = "def down(x, k):\n    return down(x, k + 1)\n\n\n"
+    program = load_program(reward_program("    return down(state.x_velocity, 0), {}\n", helpers))
+    with pytest.raises(ProgramError) as info:
+        call_reward(program, batch(2), np.zeros((2, 2)))
+    message = str(info.value)
+    assert "RecursionError" in message and "earlier calls" in message
+    assert message.count("in down: return down(x, k + 1)") == 8 and len(message) < 2_000
+
+
+@pytest.mark.parametrize(
+    ("components", "expected"),
+    [
+        ("{'x' * 16_000_000: state.x_velocity}", "is not a short printable name"),
+        ("{'ok\\x1b[2J': state.x_velocity}", "is not a short printable name"),
+        ("{'line\\nbreak': state.x_velocity}", "is not a short printable name"),
+        ("{f'c{i}': state.x_velocity for i in range(100_000)}", "100,000 components; at most 32"),
+        ("{'reward': state.x_velocity}", "component name 'reward' is reserved"),
+        ("{'Env_Reward': state.x_velocity}", "component name 'Env_Reward' is reserved"),
+        ("{10 ** 5000: state.x_velocity}", "component names must be non-empty strings, got <int that cannot"),
+    ],
+    ids=["16 MB name", "escape in name", "newline in name", "100,000 components", "reserved", "reserved case", "int"],
+)
+def test_component_names_are_few_short_printable_and_not_reserved(components: str, expected: str) -> None:
+    program = load_program(reward_program(f"    return state.x_velocity, {components}\n"))
+    with pytest.raises(ProgramError) as info:
+        call_reward(program, batch(3), np.zeros((3, 2)))
+    assert expected in str(info.value) and len(str(info.value)) < 1_000
+    many = {f"term_{i}_" + "x" * 50: None for i in range(32)}  # the limits themselves are fine
+    program = load_program(
+        reward_program(f"    return state.x_velocity, {{k: state.x_velocity for k in {list(many)}}}\n")
+    )
+    _, returned, _ = call_reward(program, batch(3), np.zeros((3, 2)))
+    assert len(returned) == 32
+
+
+# ------------------------------------------------ nothing outlives a call
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "expected"),
+    [
+        ("CALLS = []\n", "    CALLS.append(1)\n", "'tuple' object has no attribute 'append'"),
+        ("SEEN = {}\n", "    SEEN['n'] = 1\n", "'mappingproxy' object does not support item assignment"),
+        ("BUF = np.zeros(3)\n", "    BUF[0] += 1.0\n", "assignment destination is read-only"),
+        ("NESTED = ([0],)\n", "    NESTED[0].append(1)\n", "'tuple' object has no attribute 'append'"),
+        ("", "    state.x_velocity[0] = 1.0\n", "assignment destination is read-only"),
+        ("", "    action += 1.0\n", "output array is read-only"),
+    ],
+    ids=["module list", "module dict", "module array", "list in a tuple", "state field", "action"],
+)
+def test_module_values_state_and_action_are_read_only_with_advice(head: str, body: str, expected: str) -> None:
+    program = load_program(
+        f"import numpy as np\n\n{head}\n\ndef compute_reward(state, action):\n{body}    return state.x_velocity, {{}}\n"
+    )
+    action = np.zeros((2, 2))
+    action.flags.writeable = False  # as the training wrapper hands it over
+    with pytest.raises(ProgramError) as info:
+        call_reward(program, batch(2), action)
+    message = str(info.value)
+    assert expected in message and "read-only" in message and "keep nothing from one call to the next" in message
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("COUNT = map(int, range(10 ** 9))\n", "COUNT"),  # `for n in COUNT: break` would count the calls
+        ("STEPS = (i for i in range(10 ** 9))\n", "STEPS"),
+        ("PAIRS = zip(range(3), range(3))\n", "PAIRS"),
+        ("SUM = np.zeros(3).sum\n", "SUM"),  # a bound method keeps its array
+        ("LOOP = []\nX = LOOP.append(LOOP)\n", "LOOP"),
+    ],
+    ids=["map", "generator", "zip", "bound method", "cycle"],
+)
+def test_a_module_value_that_cannot_be_a_constant_is_refused_at_load_by_name(source: str, name: str) -> None:
+    with pytest.raises(ProgramRejected) as info:
+        load_program(f"import numpy as np\n\n{source}\n\ndef compute_reward(state, action):\n    return 1.0, {{}}\n")
+    assert info.value.stage == "load" and f"module-level `{name}` cannot be a constant" in str(info.value)
+    assert info.value.violations[0].line >= 3
+
+
+def test_defaults_and_closures_are_frozen_too() -> None:
+    source = (
+        "import numpy as np\n\n\ndef counter():\n    calls = []\n\n    def bump(x):\n        calls.append(1)\n"
+        "        return x\n\n    return bump\n\n\nBUMP = counter()\n\n\n"
+        "def remember(x, seen=[]):\n    seen.append(x)\n    return x\n\n\n"
+        "def compute_reward(state, action):\n    return {}(state.x_velocity), {{}}\n"
+    )
+    for helper in ("BUMP", "remember"):
+        program = load_program(source.format(helper))
+        with pytest.raises(ProgramError, match="'tuple' object has no attribute 'append'"):
+            call_reward(program, batch(2), np.zeros((2, 2)))
+
+
+def test_constants_of_every_kind_still_work() -> None:
+    program = load_program(
+        "import math\nimport numpy as np\nfrom numpy import where\n\nW = [0.5, 1.5]\nLIM = {'lo': -1.0, 'hi': 1.0}\n"
+        "NAMES = {'a', 'b'}\nGAINS = np.array([1.0, 2.0])\nSQ = math.sqrt\nF64 = np.float64\n\n\n"
+        "def scale(x, k=W):\n    return x * k[1]\n\n\ndef compute_reward(state, action):\n"
+        "    v = np.clip(scale(state.x_velocity), LIM['lo'], LIM['hi']) * GAINS[1] * SQ(4.0) * len(NAMES)\n"
+        "    return where(v > 0, v, F64(0.0)), {'v': v + sum(W) * 0}\n"
+    )
+    reward, _, _ = call_reward(program, batch(3), np.zeros((3, 2)))
+    assert reward.tolist() == [0.0, 0.0, 8.0]

@@ -108,13 +108,16 @@ def test_an_engine_fault_is_failed_with_the_traceback_kept_for_the_operator() ->
     assert "Traceback" in result.payload["traceback"]
 
 
-def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
-    """A worker killed with SIGKILL leaves no training running unattended."""
+def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed with SIGKILL leaves no training running unattended, and its work dir goes at the next start."""
     import os
     import signal
     import subprocess
     import sys
+    import tempfile
     import time
+
+    from workers.sandbox.runner import clean_stale_workdirs
 
     script = tmp_path / "parent.py"
     script.write_text(
@@ -122,7 +125,9 @@ def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path) -
         "src = 'import numpy as np\\n\\n\\ndef compute_reward(state, action):\\n    while True:\\n        pass\\n'\n"
         "run_job({'type': 'dry_run', 'env': 'HalfCheetah-v5', 'kind': 'reward', 'source': src}, Limits(wall_seconds=120))\n"
     )
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
 
     def children() -> list[int]:
         out = subprocess.run(["pgrep", "-f", "workers.sandbox.child"], capture_output=True, text=True).stdout
@@ -144,3 +149,121 @@ def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path) -
     assert not any(
         os.path.exists(f"/proc/{p}") and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2] for p in mine
     )
+    left = list(temp.iterdir())
+    assert len(left) == 1 and left[0].name.startswith(f"rewardsmith-sandbox-{parent.pid}-")
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert clean_stale_workdirs() == left and list(temp.iterdir()) == []
+
+
+def _children_of(pid: int) -> list[int]:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-P", str(pid), "-f", "workers.sandbox.child"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_a_crash_of_the_sandboxed_process_says_the_program_crashed_it() -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    results = []
+    job = threading.Thread(
+        target=lambda: results.append(
+            dry_run(reward_program("    while True:\n        pass\n"), Limits(wall_seconds=60))
+        )
+    )
+    job.start()
+    deadline = time.monotonic() + 30
+    while not (children := _children_of(os.getpid())) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert children, "the sandbox child started"
+    time.sleep(1.0)  # let it reach the program
+    os.kill(children[0], signal.SIGSEGV)
+    job.join(timeout=30)
+    result = results[0]
+    assert result.outcome == "failed", result.error
+    assert result.error.startswith("the program crashed the sandboxed process (SIGSEGV: a segmentation fault")
+    assert "most likely on reaching a resource limit" not in result.error
+    assert result.seconds < 30
+
+
+def test_stale_work_dirs_of_killed_processes_are_removed_and_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    from workers.sandbox.runner import WORKDIR_PREFIX, _pid_namespace, _start_time
+
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    ns = _pid_namespace()
+    gone = subprocess.Popen(["sleep", "30"])
+    gone_started = _start_time(gone.pid)
+    gone.kill()
+    gone.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        names = {
+            "killed owner": f"{WORKDIR_PREFIX}{gone.pid}-{gone_started}-{ns}-abc",
+            "pid reused": f"{WORKDIR_PREFIX}{alive.pid}-{_start_time(alive.pid) - 1}-{ns}-abd",
+            "live owner": f"{WORKDIR_PREFIX}{alive.pid}-{_start_time(alive.pid)}-{ns}-abe",
+            "this process": f"{WORKDIR_PREFIX}{os.getpid()}-{_start_time(os.getpid())}-{ns}-abf",
+            "other pid namespace": f"{WORKDIR_PREFIX}{gone.pid}-{gone_started}-{ns + 1}-abg",
+            "old naming, old": f"{WORKDIR_PREFIX}oldold",
+            "old naming, recent": f"{WORKDIR_PREFIX}newnew",
+            "not ours": "someone-else-1-2-3-x",
+        }
+        for name in names.values():
+            (root / name).mkdir()
+            (root / name / "result.json").write_text("{}")
+        two_days_ago = time.time() - 2 * 86400
+        os.utime(root / names["old naming, old"], (two_days_ago, two_days_ago))
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (root / f"{WORKDIR_PREFIX}{gone.pid}-{gone_started}-{ns}-link").symlink_to(outside)
+
+        result = dry_run(SOUND)  # the first job of this process (for this temp dir) sweeps it
+        assert result.outcome == "ok"
+        left = {p.name for p in root.iterdir()}
+        removed = {what for what, name in names.items() if name not in left}
+        assert removed == {"killed owner", "pid reused", "old naming, old"}
+        assert outside.exists() and f"{WORKDIR_PREFIX}{gone.pid}-{gone_started}-{ns}-link" in left
+        assert not any(n.startswith(f"{WORKDIR_PREFIX}{os.getpid()}-") and n != names["this process"] for n in left)
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_the_parent_reads_no_result_file_it_cannot_trust(tmp_path: Path) -> None:
+    import os
+
+    from workers.sandbox.runner import _classify
+
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "result.json").write_text('{"outcome": "ok", "padding": "' + "x" * (17 * 2**20) + '"}')
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "result.json").write_text("[" * 200_000 + "]" * 200_000)
+    fifo = tmp_path / "fifo"  # opening a FIFO for reading would wait for a writer forever
+    fifo.mkdir()
+    os.mkfifo(fifo / "result.json")
+    link = tmp_path / "link"
+    link.mkdir()
+    (tmp_path / "elsewhere.json").write_text('{"outcome": "ok"}')
+    (link / "result.json").symlink_to(tmp_path / "elsewhere.json")
+    for workdir, reason in [
+        (big, "its result file is 17 MiB, over the 16 MiB limit"),
+        (deep, "its result file is not valid JSON"),
+        (fifo, "its result file is not a regular file"),
+        (link, "its result file cannot be opened"),
+    ]:
+        result = _classify(0, None, workdir, Limits(), "")
+        assert result.outcome == "failed" and reason in result.error, result.error
+        assert result.payload == {}

@@ -1,0 +1,44 @@
+"""The sandbox's settings reach every sandbox the service and the CLI start, and unsafe values are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import get_settings
+from app.search.ledger import sandbox_limits
+from tests.support.db import make_settings
+
+
+def test_the_watchdog_and_the_reward_budget_come_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, sandbox_progress_seconds=45, sandbox_reward_cost_ratio=4)
+    limits = sandbox_limits(settings)
+    assert (limits.progress_seconds, limits.reward_cost_ratio) == (45, 4)
+    assert sandbox_limits(settings, wall=120).progress_seconds == 45  # dry runs too
+    from app.cli.common import sandbox_limits as cli_limits
+
+    monkeypatch.setenv("REWARDSMITH_SANDBOX_PROGRESS_SECONDS", "300")
+    monkeypatch.setenv("REWARDSMITH_SANDBOX_REWARD_COST_RATIO", "25")
+    get_settings.cache_clear()
+    try:
+        assert (cli_limits().progress_seconds, cli_limits().reward_cost_ratio) == (300, 25)
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"sandbox_progress_seconds": 10}, "REWARDSMITH_SANDBOX_PROGRESS_SECONDS (10) must be at least 30"),
+        ({"sandbox_reward_cost_ratio": 0.5}, "REWARDSMITH_SANDBOX_REWARD_COST_RATIO (0.5) must be at least 1"),
+    ],
+)
+def test_a_watchdog_or_budget_that_would_fail_healthy_trainings_is_refused(
+    tmp_path: Path, overrides: dict, words: str
+) -> None:
+    with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        make_settings(tmp_path, **overrides)
