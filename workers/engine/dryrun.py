@@ -58,7 +58,9 @@ def _reject(program: Program, e: ProgramError, kind: str) -> ProgramRejected:
 
 def _actions(spec: EnvSpec, n: int, rng: np.random.Generator) -> np.ndarray:
     low, high = _env_facts(spec)[:2]
-    return rng.uniform(low, high, size=(n, low.shape[0])).astype(np.float32)
+    actions = rng.uniform(low, high, size=(n, low.shape[0])).astype(np.float32)
+    actions.flags.writeable = False  # as in training
+    return actions
 
 
 _FACTS: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}

@@ -66,7 +66,7 @@ class Guard:
 
     ``every``: mean number of vector steps between two independence checks (the steps are
     drawn at random); ``cost_ratio``: the most a reward call may cost, as a multiple of the
-    simulation of the same batch, measured over windows of ``cost_window`` calls.
+    simulation of the same batch, compared as medians over windows of ``cost_window`` calls.
     """
 
     def __init__(
@@ -87,9 +87,8 @@ class Guard:
         self.calls = 0
         self.next_check = 0
         self.checks = 0
-        self._reward_seconds = 0.0
-        self._step_seconds = 0.0
-        self._window_calls = 0
+        self._reward_seconds: list[float] = []
+        self._step_seconds: list[float] = []
 
     def after_call(
         self,
@@ -118,14 +117,13 @@ class Guard:
             self.checks += 1
             self.next_check += int(self.rng.integers(1, 2 * self.every))
         self.calls += 1
-        self._reward_seconds += reward_seconds
-        self._step_seconds += step_seconds
-        self._window_calls += 1
-        if self._window_calls >= self.cost_window:
-            calls = self._window_calls
-            reward_ms, step_ms = 1000 * self._reward_seconds / calls, 1000 * self._step_seconds / calls
-            self._reward_seconds = self._step_seconds = 0.0
-            self._window_calls = 0
-            error = cost_error(reward_ms, step_ms, action.shape[0], self.cost_ratio, f"(over {calls} calls)")
+        self._reward_seconds.append(reward_seconds)
+        self._step_seconds.append(step_seconds)
+        if len(self._reward_seconds) >= self.cost_window:  # medians: a pause for garbage collection is no verdict
+            calls = len(self._reward_seconds)
+            reward_ms, step_ms = 1000 * np.median(self._reward_seconds), 1000 * np.median(self._step_seconds)
+            self._reward_seconds.clear()
+            self._step_seconds.clear()
+            error = cost_error(reward_ms, step_ms, action.shape[0], self.cost_ratio, f"(median of {calls} calls)")
             if error:
                 raise ProgramError(error)

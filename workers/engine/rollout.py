@@ -112,7 +112,9 @@ def analyse_episode(layout: Layout, ep: Episode, reward: Program | None = None) 
             "upright": float(last.upright[0]),
         }
     if reward is not None:
-        r, comps, _ = call_reward(reward, s, ep.actions)
+        actions = ep.actions.copy()
+        actions.flags.writeable = False  # as in training
+        r, comps, _ = call_reward(reward, s, actions)
         summary["reward_return"] = float(np.sum(r))
         summary["component_returns"] = {k: float(np.sum(v)) for k, v in comps.items()}
     return summary

@@ -83,12 +83,13 @@ def _freeze_function(fn: FunctionType, allowed: frozenset[int], memo: Memo, file
 
 
 def _line_of(tree: ast.Module, name: str) -> int:
+    """The line of the module-level statement that binds ``name`` (0 when none does)."""
     for stmt in tree.body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
-        for target in targets:
-            if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target) if target is not None):
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
                 return stmt.lineno
-        if isinstance(stmt, ast.FunctionDef) and stmt.name == name:
+        elif isinstance(stmt, ast.FunctionDef) and stmt.name == name:
             return stmt.lineno
     return 0
 

@@ -255,15 +255,17 @@ class _Watchdog:
                 f"the job ran past its wall-clock limit of {lim.wall_seconds:g} s and was killed. "
                 "Lower the training budget, or raise the limit; a reward program with an endless loop also ends here."
             )
-        event = self.last_event
+        event, when = self.last_event, self.last - self.started
         if "timesteps" in event and "total" in event:
-            at = f"the last report was at training step {_number(event['timesteps'])} of {_number(event['total'])}"
+            last = f"at training step {_number(event['timesteps'])} of {_number(event['total'])}, {when:.0f} s in"
+        elif event.get("event") == "start":
+            last = f"when training started, {when:.0f} s in"
         else:
-            at = "training had not reported any progress yet"
+            last = "never: it did not get as far as training"
         return (
-            f"the job reported no training progress for {lim.progress_seconds:g} s and was killed ({at}, "
-            f"{self.last - self.started:.0f} s after the start). A reward program that hangs (an endless loop, or "
-            "one call that takes minutes) ends here; REWARDSMITH_SANDBOX_PROGRESS_SECONDS sets how long to wait."
+            f"the job reported no training progress for {lim.progress_seconds:g} s and was killed (its last report "
+            f"came {last}). A reward program that hangs (an endless loop, or one call that takes minutes) ends "
+            "here; REWARDSMITH_SANDBOX_PROGRESS_SECONDS sets how long to wait."
         )
 
 

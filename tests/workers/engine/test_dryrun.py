@@ -219,3 +219,8 @@ def test_a_reward_that_costs_far_more_than_the_simulation_is_rejected_with_the_f
     assert float(found.group(1)) > 10 * float(found.group(3)) and "the limit is 10×" in message
     report = dry_run_reward(CHEETAH, slow)  # without a budget, only a warning, as before
     assert any("slower than the simulation" in w for w in report.warnings) and report.simulation_ms > 0
+
+
+def test_the_action_is_read_only_in_the_dry_run_as_in_training() -> None:
+    error = rejection(reward_program("    action *= 2.0\n    return state.x_velocity, {}\n"))
+    assert "read-only" in str(error) and error.violations[0].line == 5

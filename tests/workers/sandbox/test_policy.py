@@ -94,7 +94,7 @@ REJECTED = [
     ("import as __builtins__", reward("", head="import math as __builtins__\n"), "dunder", 1, "math as"),
     ("from import as dunder", reward("", head="from numpy import where as __all__\n"), "dunder", 1, "where as"),
     ("dunder parameter", reward("", tail="\n\ndef helper(__builtins__):\n    return 1\n"), "dunder", 7, "__builtins__"),
-    ("dunder lambda parameter", reward("    f = lambda __x: __x\n"), "dunder", 4, "__x"),
+    ("dunder lambda parameter", reward("    f = lambda __x: 1.0\n"), "dunder", 4, "__x"),
     ("dunder keyword", reward("    r = np.clip(action, __lo=0)\n"), "dunder", 4, "__lo=0"),
     ("type", reward("    t = type(state)\n"), "builtins", 4, "type"),
     ("print", reward('    print(\'{"event": "checkpoint"}\')\n'), "builtins", 4, "print"),
