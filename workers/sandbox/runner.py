@@ -14,23 +14,22 @@ import contextlib
 import ctypes
 import json
 import os
-import re
 import resource
 import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from workers.sandbox.text import MAX_ERROR_TEXT, cap, printable
+from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 OUTCOMES = ("ok", "rejected", "failed", "timeout", "resource_limit")
 
@@ -129,75 +128,7 @@ def _child_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-WORKDIR_PREFIX = "rewardsmith-sandbox-"
-_OURS = re.compile(rf"^{WORKDIR_PREFIX}(\d+)-(\d+)-(\d+)-")
-"""Work dirs are named after the process that made them: pid, its start time, its pid namespace."""
-LEGACY_STALE_SECONDS = 24 * 3600.0
-"""A work dir of an older naming (no owner in its name) is removed only when it is at least this old."""
-
-
-def _start_time(pid: int) -> int | None:
-    """When ``pid`` started (clock ticks since boot), or None when there is no such process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[19])
-
-
-def _pid_namespace() -> int:
-    try:
-        return os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return 0
-
-
-def _new_workdir() -> Path:
-    pid = os.getpid()
-    return Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{pid}-{_start_time(pid) or 0}-{_pid_namespace()}-"))
-
-
-_swept: set[str] = set()
-_sweep_lock = threading.Lock()
-
-
-def clean_stale_workdirs() -> list[Path]:
-    """Remove the work dirs that killed processes left in the temp dir; returns what was removed.
-
-    Only ours: directories (not links) of this user named like ours. Only stale: their owner
-    process (pid and start time, in this pid namespace) is gone; a dir named the old way is
-    removed only after a day. Runs once per temp dir and process on the first job; a worker
-    may call it at start-up.
-    """
-    root = tempfile.gettempdir()
-    with _sweep_lock:
-        if root in _swept:
-            return []
-        _swept.add(root)
-    removed = []
-    uid, ns, now = os.getuid(), _pid_namespace(), time.time()
-    for entry in os.scandir(root):
-        if not entry.name.startswith(WORKDIR_PREFIX):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
-            continue
-        owner = _OURS.match(entry.name)
-        pid, started, namespace = (int(g) for g in owner.groups()) if owner else (0, 0, 0)
-        if started == 0 or namespace != ns:  # no owner we can look up: only its age can tell
-            stale = now - info.st_mtime > LEGACY_STALE_SECONDS
-        else:
-            stale = _start_time(pid) != started
-        if stale:
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(Path(entry.path))
-    return removed
-
-
-def _bounded_lines(stream: IO[str]):
+def _bounded_lines(stream: IO[str]) -> Iterator[str]:
     """The lines of ``stream``, each at most ``MAX_LINE_CHARS`` (a longer line yields its start, then is skipped)."""
     skipping = False
     while True:
@@ -286,7 +217,7 @@ def run_job(
     working directory are moved to ``artifacts_to`` when given; the directory is removed.
     """
     clean_stale_workdirs()
-    workdir = _new_workdir()
+    workdir = new_workdir()
     for private in (".home", ".tmp"):
         (workdir / private).mkdir()
     settings = {"report_seconds": limits.report_seconds(), "reward_cost_ratio": limits.reward_cost_ratio}

@@ -117,7 +117,7 @@ def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path, m
     import tempfile
     import time
 
-    from workers.sandbox.runner import clean_stale_workdirs
+    from workers.sandbox.workdir import clean_stale_workdirs
 
     script = tmp_path / "parent.py"
     script.write_text(
@@ -197,7 +197,7 @@ def test_stale_work_dirs_of_killed_processes_are_removed_and_only_those(
     import tempfile
     import time
 
-    from workers.sandbox.runner import WORKDIR_PREFIX, _pid_namespace, _start_time
+    from workers.sandbox.workdir import WORKDIR_PREFIX, _pid_namespace, _start_time
 
     root = tmp_path / "tmp"
     root.mkdir()
