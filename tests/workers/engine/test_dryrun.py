@@ -205,7 +205,7 @@ def test_a_program_that_counts_its_calls_is_rejected() -> None:
 
 def test_a_reward_that_costs_far_more_than_the_simulation_is_rejected_with_the_figures() -> None:
     slow = reward_program(
-        "    s = 0.0\n    for i in range(300_000):\n        s += 1.0\n"
+        "    s = 0.0\n    for i in range(1_000_000):\n        s += 1.0\n"
         "    return state.x_velocity, {'forward': state.x_velocity}\n"
     )
     with pytest.raises(ProgramRejected) as info:
@@ -217,8 +217,6 @@ def test_a_reward_that_costs_far_more_than_the_simulation_is_rejected_with_the_f
     )
     assert found, message
     assert float(found.group(1)) > 10 * float(found.group(3)) and "the limit is 10×" in message
-    report = dry_run_reward(CHEETAH, slow)  # without a budget, only a warning, as before
-    assert any("slower than the simulation" in w for w in report.warnings) and report.simulation_ms > 0
 
 
 def test_the_action_is_read_only_in_the_dry_run_as_in_training() -> None:

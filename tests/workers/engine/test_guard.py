@@ -83,7 +83,7 @@ def test_a_reward_that_turns_slow_in_training_fails_with_the_figures() -> None:
     from workers.engine.guard import Guard
 
     source = reward_program(
-        "    s = 0.0\n    for i in range(300_000 * (action.shape[0] == 4)):\n        s += 1.0\n"
+        "    s = 0.0\n    for i in range(800_000 * (action.shape[0] == 4)):\n        s += 1.0\n"
         "    return state.x_velocity, {'forward': state.x_velocity}\n"
     )
     dry_run_reward(CHEETAH, source, cost_ratio=10.0)
