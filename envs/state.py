@@ -8,6 +8,7 @@ pays for two. The same view serves reward programs and fitness programs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class State:
         self.__dict__["_raw"] = raw
         self.__dict__.update(fields or {})
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         layout = self.__dict__.get("_layout")
         if layout is not None and name in layout.fields and name in _GROUP_OF:
             self.__dict__.update(_GROUP_OF[name](layout, self.__dict__["_raw"]))

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from envs import get_spec
-from envs.capture import Layout
+from envs.capture import Layout, action_box
 from envs.make import sample_rows
 from envs.spec import EnvSpec
 from envs.state import build_state
@@ -65,12 +66,13 @@ def _action_bounds(spec: EnvSpec) -> tuple[np.ndarray, np.ndarray]:
         from envs.make import make_env
 
         env = make_env(spec)
-        _BOUNDS[spec.name] = (env.action_space.low.copy(), env.action_space.high.copy())
+        box = action_box(env)
+        _BOUNDS[spec.name] = (box.low.copy(), box.high.copy())
         env.close()
     return _BOUNDS[spec.name]
 
 
-def _time_call(fn, repeats: int = 20) -> float:
+def _time_call(fn: Callable[[], object], repeats: int = 20) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()

@@ -12,7 +12,9 @@ import os
 import resource
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def _isolation(job: dict) -> dict:
@@ -43,7 +45,7 @@ def emit(event: dict) -> None:
     print(json.dumps(event), flush=True)
 
 
-def _run(job: dict) -> dict:
+def _run(job: dict) -> Mapping[str, Any]:
     kind = job["type"]
     if kind == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
@@ -60,6 +62,7 @@ def _run(job: dict) -> dict:
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     result: dict = {"isolation": _isolation(job)}
+    from workers.engine.result import TrainingFailed
     from workers.sandbox.policy import ProgramRejected
     from workers.sandbox.program import ProgramError
 
@@ -67,6 +70,9 @@ def main() -> None:
         result.update(_run(job))
         result.setdefault("outcome", "ok")
         result.setdefault("error", None)
+    except TrainingFailed as e:  # what was recorded before the program failed is worth keeping
+        result.update(e.partial)
+        result.update(outcome="failed", error=str(e))
     except ProgramRejected as e:
         result.update(outcome="rejected", error=str(e))
     except ProgramError as e:

@@ -207,7 +207,7 @@ def call_fitness(program: Program, traj: object) -> float:
         value = float(_as_real(out, "the fitness", "one number per episode").reshape(()))
     except (TypeError, ValueError):
         raise ProgramError(
-            f"compute_fitness returned {type(out).__name__} of shape {np.shape(out)}, expected one number per "
+            f"compute_fitness returned {type(out).__name__} of shape {np.shape(out)}, expected one number per "  # type: ignore[call-overload]
             "episode; reduce over time, e.g. float(np.sum(traj.x_velocity) * traj.dt)."
         ) from None
     if not np.isfinite(value):

@@ -22,9 +22,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
-OUTCOMES = ("ok", "rejected", "failed", "timeout", "resource_limit")
+
+class Outcome(StrEnum):
+    """How a sandboxed job ended."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    """The static check or the dry run refused the program."""
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    RESOURCE_LIMIT = "resource_limit"
+
+
+OUTCOMES = tuple(Outcome)
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -50,7 +63,7 @@ class Limits:
 class SandboxResult:
     """What came back from one sandboxed job."""
 
-    outcome: str
+    outcome: Outcome
     error: str | None
     payload: dict = field(default_factory=dict)
     isolation: dict = field(default_factory=dict)
@@ -142,10 +155,12 @@ def run_job(
     timer.daemon = True
     timer.start()
     stderr_lines: list[str] = []
-    drain = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None  # both are pipes
+    drain = threading.Thread(target=lambda: stderr_lines.extend(stderr), daemon=True)
     drain.start()
     try:
-        for line in proc.stdout:
+        for line in stdout:
             if line.startswith("{") and on_event is not None:
                 try:
                     event = json.loads(line)
@@ -187,7 +202,7 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
     isolation = data.pop("isolation", {})
     if killed:
         return SandboxResult(
-            "timeout",
+            Outcome.TIMEOUT,
             f"the job ran past its wall-clock limit of {limits.wall_seconds:g} s and was killed. "
             "Lower the training budget, or raise the limit; a reward program with an endless loop also ends here.",
             payload=data,
@@ -196,13 +211,13 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
         )
     if data.get("outcome") in OUTCOMES:
         return SandboxResult(
-            data.pop("outcome"), data.pop("error", None), payload=data, isolation=isolation, stderr_tail=stderr
+            Outcome(data.pop("outcome")), data.pop("error", None), payload=data, isolation=isolation, stderr_tail=stderr
         )
     if returncode < 0:
         sig = signal.Signals(-returncode)
         if sig in (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU, signal.SIGSEGV, signal.SIGBUS):
             return SandboxResult(
-                "resource_limit",
+                Outcome.RESOURCE_LIMIT,
                 f"the sandboxed process was ended by {sig.name}, most likely on reaching a resource limit "
                 f"(memory {limits.memory_mb} MiB, file size {limits.max_file_mb} MiB). "
                 "Reduce the program's array sizes or the number of parallel envs.",
@@ -213,14 +228,14 @@ def _classify(returncode: int, killed: bool, workdir: Path, limits: Limits, stde
     last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
     if "MemoryError" in stderr or "std::bad_alloc" in stderr:
         return SandboxResult(
-            "resource_limit",
+            Outcome.RESOURCE_LIMIT,
             f"the sandboxed process ran out of memory ({limits.memory_mb} MiB): {last}",
             payload=data,
             isolation=isolation,
             stderr_tail=stderr,
         )
     return SandboxResult(
-        "failed",
+        Outcome.FAILED,
         f"the sandboxed process exited with code {returncode} without a result: {last}",
         payload=data,
         isolation=isolation,
