@@ -49,6 +49,12 @@ def dry_run_text(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int) -> Vetted:
+    return Vetted(
+        Verdict.REJECTED, proposal.code, proposal.answer, proposal.origin, error, notes, {}, proposal.design, repairs
+    )
+
+
 def vet(
     proposal: Proposal,
     ctx: DesignContext,
@@ -74,34 +80,14 @@ def vet(
             error = res.error or res.outcome
         notes.append({"stage": "check", "verdict": "rejected", "text": error})
         if repairs >= max_repairs:
-            return Vetted(
-                Verdict.REJECTED,
-                current.code,
-                current.answer,
-                current.origin,
-                error,
-                notes,
-                {},
-                current.design,
-                repairs,
-            )
+            return _rejected(current, error, notes, repairs)
         try:
             fixed = designer.repair(ctx, current, error)
         except LLMError as e:
             notes.append({"stage": "repair", "verdict": "failed", "text": str(e)})
             fixed = None
         if fixed is None:
-            return Vetted(
-                Verdict.REJECTED,
-                current.code,
-                current.answer,
-                current.origin,
-                error,
-                notes,
-                {},
-                current.design,
-                repairs,
-            )
+            return _rejected(current, error, notes, repairs)
         repairs += 1
         notes.append(
             {"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"}
