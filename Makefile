@@ -30,6 +30,7 @@ system-deps:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: install system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workers.sandbox.runner import Limits
+
 
 class Settings(BaseSettings):
     """Defaults run on one machine with nothing installed: SQLite, an embedded broker, the offline designer."""
@@ -55,6 +57,9 @@ class Settings(BaseSettings):
     sandbox_reward_cost_ratio: float = 10.0
     """A reward call may cost at most this multiple of simulating the same batch; slower programs are rejected."""
 
+    train_steps_per_second: float = 2500.0
+    """Steps per second one training reaches on one worker slot, for time estimates (benchmarks/ measure it)."""
+
     broker_visibility_timeout: float = 7200.0
     """Seconds before an unacknowledged message is redelivered (Redis/SQL brokers); must exceed any task's run time."""
     sweep_seconds: float = 60.0
@@ -69,6 +74,16 @@ class Settings(BaseSettings):
     max_timesteps_per_training: int = 5_000_000
     max_task_timesteps: int = 200_000_000
     """Cap on iterations x samples x timesteps of one task."""
+
+    def sandbox_limits(self, *, wall_seconds: float | None = None) -> Limits:
+        """The limits every sandboxed job runs under; ``wall_seconds`` shortens the wall clock (dry runs, checks)."""
+        return Limits(
+            wall_seconds=min(wall_seconds or self.sandbox_wall_seconds, self.sandbox_wall_seconds),
+            memory_mb=self.sandbox_memory_mb,
+            max_file_mb=self.sandbox_max_file_mb,
+            progress_seconds=self.sandbox_progress_seconds,
+            reward_cost_ratio=self.sandbox_reward_cost_ratio,
+        )
 
     @property
     def task_time_limit(self) -> float:

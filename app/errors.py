@@ -49,11 +49,13 @@ class RateLimited(RewardsmithError):
         self.retry_after = retry_after
 
 
-class PayloadTooLarge(RewardsmithError):
-    status_code = 413
-    code = "payload_too_large"
+class LLMError(RewardsmithError):
+    """The LLM gave no usable answer; the message says what happened (status, endpoint, model) and what to do."""
 
+    status_code = 502
+    code = "llm_unavailable"
 
-class Unavailable(RewardsmithError):
-    status_code = 503
-    code = "unavailable"
+    def __init__(self, message: str, *, http_status: int | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.attempts = attempts

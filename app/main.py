@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -132,8 +133,8 @@ def create_app(
     app.state.settings = settings
     app.state.sf = session_factory(settings.resolved_database_url)
     if dispatcher is None or broker_check is None:
-        from workers.celery_app import broker_reachable
-        from workers.dispatch import CeleryDispatcher
+        from app.jobs.celery_app import broker_reachable
+        from app.jobs.dispatch import CeleryDispatcher
 
         dispatcher = dispatcher or CeleryDispatcher()
         broker_check = broker_check or broker_reachable
@@ -169,7 +170,7 @@ def create_app(
     return app
 
 
-def jsonable(errors: list) -> list:
+def jsonable(errors: Sequence[Any]) -> list:
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(errors, custom_encoder={Exception: str})

@@ -9,12 +9,25 @@ dry runs, videos). Training vectorises recorders without a wrapper per env
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, SupportsFloat, cast
 
 import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+from gymnasium.spaces import Box
 
 from envs.spec import EnvSpec
+
+
+def mujoco_env(env: gym.Env) -> MujocoEnv:
+    """The MuJoCo env under Gymnasium's wrappers (its model, data and control step)."""
+    return cast(MujocoEnv, env.unwrapped)
+
+
+def action_box(env: gym.Env) -> Box:
+    """The env's action space (every registered env takes a box of torques)."""
+    return cast(Box, env.action_space)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,7 @@ class Layout:
 
     @classmethod
     def from_env(cls, spec: EnvSpec, env: gym.Env) -> Layout:
-        u = env.unwrapped
+        u = mujoco_env(env)
         m = u.model
         joints = [int(m.actuator_trnid[a, 0]) for a in range(m.nu)]
         body_names = tuple(m.body(b).name or f"body_{b}" for b in range(1, m.nbody))
@@ -104,8 +117,8 @@ class Recorder:
     def __init__(self, env: gym.Env, layout: Layout, row: np.ndarray, needs: frozenset[str] | None = None) -> None:
         self.layout = layout
         self.row = row
-        self.data = env.unwrapped.data
-        model = env.unwrapped.model
+        self.data = mujoco_env(env).data
+        model = mujoco_env(env).model
         self._mass = model.body_mass[:, None]
         self._kin = np.zeros(layout.kin_size)
         self.steps = 0
@@ -174,12 +187,12 @@ class StateCapture(gym.Wrapper):
         self.row = np.zeros(layout.size) if row is None else row
         self.recorder = Recorder(env, layout, self.row)
 
-    def reset(self, **kwargs):
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self.recorder.restart()
         return obs, info
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.recorder.capture()
         return obs, reward, terminated, truncated, info

@@ -5,17 +5,16 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from envs.capture import Layout, StateCapture, quiet_mujoco
+from envs.capture import Layout, StateCapture, action_box, quiet_mujoco
 from envs.spec import EnvSpec
 
 
 def make_gym_env(spec: EnvSpec, *, render_mode: str | None = None, max_episode_steps: int | None = None) -> gym.Env:
     """The plain Gymnasium env of ``spec`` (MuJoCo warnings go to logging, not to MUJOCO_LOG.TXT)."""
     quiet_mujoco()
-    kwargs = {"render_mode": render_mode} if render_mode else {}
     if max_episode_steps:
-        kwargs["max_episode_steps"] = max_episode_steps
-    return gym.make(spec.gym_id, **kwargs)
+        return gym.make(spec.gym_id, render_mode=render_mode, max_episode_steps=max_episode_steps)
+    return gym.make(spec.gym_id, render_mode=render_mode)
 
 
 def make_env(
@@ -64,7 +63,7 @@ def sample_rows(
         action = env.action_space.sample()
         # Bias some episodes towards large actions so that falls and flips appear.
         if episode % 2:
-            action = np.clip(action * 3.0, env.action_space.low, env.action_space.high)
+            action = np.clip(action * 3.0, action_box(env).low, action_box(env).high)
         _, _, terminated, truncated, _ = env.step(action)
         if i % every == every - 1:
             rows[i // every] = env.row

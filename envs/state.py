@@ -7,7 +7,8 @@ pays for two. The same view serves reward programs and fitness programs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -175,7 +176,7 @@ class State:
         self.__dict__["_raw"] = None if raw is None else _private(raw)
         self.__dict__.update(own)
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         layout = self.__dict__.get("_layout")
         if layout is not None and name in layout.fields and name in _GROUP_OF:
             self.__dict__.update(_read_only(_GROUP_OF[name](layout, self.__dict__["_raw"])))
@@ -204,7 +205,7 @@ def build_state(layout: Layout, raw: np.ndarray) -> State:
     return State({"dt": layout.dt, "joint_names": layout.joint_names}, layout=layout, raw=raw)
 
 
-def select(state: State, index: int | slice | np.ndarray) -> State:
+def select(state: State, index: int | slice | Sequence[int] | np.ndarray) -> State:
     """The same view over some of its envs (rows) only: ``select(state, [2])`` is env 2 alone, as a batch of one."""
     own = state.__dict__
     if own["_raw"] is not None:

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from app.api import schemas
 from app.db.models import Candidate, Feedback, Run, Task, Training, User
-from app.search.report import designer_label
+from app.search.report import describing_training, designer_label
+from app.search.states import TRAINING_PENDING
 
 
 def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
@@ -34,9 +35,9 @@ def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
 
 
 def progress(run: Run) -> schemas.Progress:
-    counts = Counter(c.status for c in run.candidates if not c.origin.startswith("baseline"))
+    counts = Counter(c.status.value for c in run.candidates if not c.origin.is_baseline)
     trainings: list[Training] = [t for c in run.candidates for t in c.trainings]
-    done = sum(1 for t in trainings if t.status not in ("queued", "running"))
+    done = sum(1 for t in trainings if t.status not in TRAINING_PENDING)
     return schemas.Progress(
         iteration=len(run.iterations),
         iterations=run.task.iterations,
@@ -85,15 +86,6 @@ def candidate_summary(c: Candidate) -> schemas.CandidateSummary:
 ARTIFACT_NAMES = ("video.mp4", "policy.zip", "vecnormalize.pkl", "result.json", "reward.py")
 
 
-def main_training(c: Candidate) -> Training | None:
-    """The training whose statistics describe the candidate (full budget, else screening, else baseline)."""
-    for purpose in ("full", "screen", "baseline"):
-        for t in reversed(c.trainings):
-            if t.purpose == purpose and t.status == "ok":
-                return t
-    return next(reversed(c.trainings), None) if c.trainings else None
-
-
 def artifacts(c: Candidate, base: str = "/api/v1") -> list[schemas.ArtifactLink]:
     from pathlib import Path
 
@@ -127,7 +119,7 @@ def feedback_out(f: Feedback, user: User | None) -> schemas.FeedbackOut:
 
 
 def candidate_out(session: Session, c: Candidate) -> schemas.CandidateOut:
-    main = main_training(c)
+    main = describing_training(c)
     result = (main.result or {}) if main else {}
     return schemas.CandidateOut(
         **candidate_summary(c).model_dump(),

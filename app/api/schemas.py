@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import envs
+from app.search.options import (
+    DESCRIPTION_CHARS,
+    FEEDBACK_CHARS,
+    FITNESS_PROGRAM_CHARS,
+    ITERATIONS,
+    MIN_TIMESTEPS,
+    SAMPLES,
+    SEED,
+    TaskOptions,
+)
+from app.search.states import CandidateStatus, Origin, Purpose, RunPhase, RunStatus, TrainingStatus
 from envs.fitness import METRICS
 
 
@@ -21,7 +32,10 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
-UNAUTHORIZED = {401: {"model": ErrorOut, "description": "no API token, or an unknown or revoked one"}}
+Responses = dict[int | str, dict[str, Any]]
+"""What FastAPI's ``responses=`` takes: extra answers of a route, by status code, for the OpenAPI document."""
+
+UNAUTHORIZED: Responses = {401: {"model": ErrorOut, "description": "no API token, or an unknown or revoked one"}}
 """Documented on every router whose routes need a user."""
 
 
@@ -55,34 +69,30 @@ class EnvDetail(EnvSummary):
     reference_reward: str
 
 
-class TaskOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    successive_halving: bool = False
-    screen_fraction: float = Field(0.25, ge=0.05, le=0.9)
-    final_seeds: int = Field(3, ge=0, le=10)
-    baselines: bool = True
-    max_repairs: int = Field(2, ge=0, le=5)
-    critic_review: bool = False
-    train: dict = Field(default_factory=dict, description="eval_episodes, episode_steps, checkpoints, video, ppo")
-
-
 class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    env: str = Field(..., max_length=64, examples=["HalfCheetah-v5"], json_schema_extra={"enum": envs.names()})
-    description: str = Field(..., min_length=1, max_length=4000, examples=["make the cheetah run backwards"])
+    env: str = Field(
+        ..., max_length=64, examples=["HalfCheetah-v5"], json_schema_extra={"enum": list[Any](envs.names())}
+    )
+    description: str = Field(
+        ..., min_length=1, max_length=DESCRIPTION_CHARS, examples=["make the cheetah run backwards"]
+    )
     fitness: str = Field(
         "forward_distance",
-        max_length=20000,
+        max_length=FITNESS_PROGRAM_CHARS,
         examples=list(METRICS),
         description="a built-in metric name, or a fitness program defining compute_fitness(traj)",
     )
     designer: Literal["llm", "offline"] | None = None
-    iterations: int = Field(3, ge=1, le=50)
-    samples: int = Field(4, ge=1, le=32)
-    timesteps: int = Field(50_000, ge=1000, le=100_000_000)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    iterations: int = Field(3, ge=ITERATIONS[0], le=ITERATIONS[1])
+    samples: int = Field(4, ge=SAMPLES[0], le=SAMPLES[1])
+    timesteps: int = Field(
+        50_000,
+        ge=MIN_TIMESTEPS,
+        description="PPO steps per training (capped by REWARDSMITH_MAX_TIMESTEPS_PER_TRAINING)",
+    )
+    seed: int = Field(0, ge=SEED[0], le=SEED[1])
     wait_for_feedback: bool = False
     options: TaskOptions = Field(default_factory=TaskOptions)
 
@@ -102,7 +112,7 @@ class TaskOut(BaseModel):
     wait_for_feedback: bool
     options: dict
     owner: str | None
-    status: str | None
+    status: RunStatus | None
     created_at: datetime
 
 
@@ -119,8 +129,8 @@ class Progress(BaseModel):
 class RunOut(BaseModel):
     id: int
     task_id: int
-    status: Literal["queued", "running", "waiting_feedback", "succeeded", "failed", "cancelled"]
-    phase: str
+    status: RunStatus
+    phase: RunPhase
     error: str | None
     progress: Progress
     best_candidate_id: int | None
@@ -135,17 +145,17 @@ class RunOut(BaseModel):
 
 class ArtifactLink(BaseModel):
     training_id: int
-    purpose: str
+    purpose: Purpose
     name: str
     url: str
 
 
 class TrainingOut(BaseModel):
     id: int
-    purpose: str
+    purpose: Purpose
     seed: int
     timesteps: int
-    status: str
+    status: TrainingStatus
     attempts: int
     error: str | None
     fitness: dict | None
@@ -158,9 +168,9 @@ class CandidateSummary(BaseModel):
     run_id: int
     iteration: int | None
     index: int
-    origin: str
+    origin: Origin
     parent_id: int | None
-    status: str
+    status: CandidateStatus
     fitness: float | None
     fitness_std: float | None
     error: str | None
@@ -185,7 +195,7 @@ class CandidateOut(CandidateSummary):
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(..., min_length=1, max_length=4000)
+    text: str = Field(..., min_length=1, max_length=FEEDBACK_CHARS)
     rating: int | None = Field(None, ge=1, le=5)
 
 

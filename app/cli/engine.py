@@ -9,12 +9,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 import envs as registry
-from app.cli.common import console, err, fail, plain, read_text, sandbox_limits, shown
+from app.cli.common import console, err, fail, plain, read_text, shown
 from app.config import get_settings
+from app.errors import InvalidInput
+from app.search.design import DRY_RUN_WALL_SECONDS
+from app.search.options import parse_options
 from envs.describe import describe, describe_fitness
 from envs.fitness import UnknownFitnessError
 from workers.engine.evaluate import BudgetError, check_budget, evaluate_reward, sandbox_check
+from workers.engine.result import TrainingResult
 from workers.sandbox.policy import ProgramRejected
+from workers.sandbox.runner import Outcome
 
 envs_app = typer.Typer(help="List the envs, or show one env's state description.", invoke_without_command=True)
 
@@ -55,13 +60,14 @@ def check(
     if (file is None) == (fitness is None):
         fail("give either a reward program FILE or --fitness FILE.")
     kind, path = ("fitness", fitness) if fitness else ("reward", file)
+    assert path is not None
     try:
         registry.get_spec(env)
     except registry.UnknownEnvError as e:
         fail(str(e))
     source = read_text(path, kind)
-    result = sandbox_check(env, source, kind, sandbox_limits(wall_seconds=120))
-    if result.outcome != "ok":
+    result = sandbox_check(env, source, kind, get_settings().sandbox_limits(wall_seconds=DRY_RUN_WALL_SECONDS))
+    if result.outcome != Outcome.OK:
         err.print(f"[bold red]{shown(path)}: {shown(result.outcome)}[/]", highlight=False)
         err.print(plain(result.error or ""), highlight=False, markup=False)
         raise typer.Exit(1)
@@ -106,8 +112,10 @@ def evaluate(
         check_budget(timesteps, get_settings().max_timesteps_per_training)
     except (registry.UnknownEnvError, BudgetError) as e:
         fail(str(e))
-    if eval_episodes < 1 or eval_episodes > 100:
-        fail(f"--eval-episodes {eval_episodes} must be between 1 and 100.")
+    try:
+        options = parse_options({"train": {"eval_episodes": eval_episodes}}).train.engine_options()
+    except InvalidInput as e:
+        fail(f"--eval-episodes {eval_episodes}: {e.message.split(': ', 1)[-1]}")
     source = read_text(reward, "reward")
     fsource = read_text(fitness_file, "fitness") if fitness_file else None
     with Progress(
@@ -139,24 +147,24 @@ def evaluate(
                 timesteps=timesteps,
                 seed=seed,
                 out=out,
-                limits=sandbox_limits(),
+                limits=get_settings().sandbox_limits(),
                 video=video,
-                options={"eval_episodes": eval_episodes},
+                options=options,
                 on_event=on_event,
             )
         except (UnknownFitnessError, ProgramRejected) as e:
             fail(str(e))
     _summary(result, out)
-    if result["status"] != "ok":
+    if result["status"] != Outcome.OK:
         raise typer.Exit(1)
 
 
-def _summary(result: dict, out: Path) -> None:
+def _summary(result: TrainingResult, out: Path) -> None:
     status = result["status"]
-    colour = "green" if status == "ok" else "red"
+    colour = "green" if status == Outcome.OK else "red"
     table = Table(title=f"{result['env']}: [{colour}]{status}[/]", show_header=False)
-    if result.get("error"):
-        table.add_row("error", shown(result["error"]))
+    if error := result.get("error"):
+        table.add_row("error", shown(error))
     fit = result.get("fitness")
     if fit:
         per = ", ".join(f"{v:.3g}" for v in fit["per_episode"])

@@ -17,6 +17,7 @@ from app.search.factory import designer_factory
 from app.search.local import LocalDispatcher
 from app.search.report import designer_label, run_dict
 from app.search.service import TaskSpec, create_task
+from app.search.states import CandidateStatus, RunStatus, TrainingStatus
 
 
 def run(
@@ -82,7 +83,7 @@ def run(
     except InvalidInput as e:
         fail(f"{e.field}: {e.message}" if e.field else e.message)
     console.print(
-        f"run {run_id}: {env}, '{shown(task)}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
+        f"run {run_id}: {shown(env)}, '{shown(task)}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
         f"designer: [bold]{label}[/]",
         highlight=False,
     )
@@ -92,7 +93,11 @@ def run(
         with session_scope(sf) as s:
             for c in s.query(Candidate).filter(Candidate.run_id == run_id).order_by(Candidate.id):
                 progress = next(
-                    (t.result.get("progress") for t in reversed(c.trainings) if t.status == "running" and t.result),
+                    (
+                        t.result.get("progress")
+                        for t in reversed(c.trainings)
+                        if t.status == TrainingStatus.RUNNING and t.result
+                    ),
                     None,
                 )
                 key = (c.status, c.fitness, progress.get("timesteps") if progress else None)
@@ -102,7 +107,7 @@ def run(
                 where = f"iteration {c.iteration.index + 1}" if c.iteration is not None else "baseline"
                 fit = f", fitness {c.fitness:.4g}" if c.fitness is not None else ""
                 prog = f" ({progress['timesteps']:,}/{progress['total']:,} steps)" if progress else ""
-                note = f" — {c.error.splitlines()[0][:160]}" if c.error and c.status != "trained" else ""
+                note = f" — {c.error.splitlines()[0][:160]}" if c.error and c.status != CandidateStatus.TRAINED else ""
                 console.print(
                     shown(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
                 )
@@ -110,14 +115,15 @@ def run(
     status = dispatcher.run_until_settled(run_id, on_tick=on_tick)
     out.mkdir(parents=True, exist_ok=True)
     with session_scope(sf) as s:
-        r = s.get(Run, run_id)
-        doc = run_dict(s, r, model=settings.llm_model)
+        finished = s.get(Run, run_id)
+        assert finished is not None
+        doc = run_dict(s, finished, model=settings.llm_model)
     (out / "run.json").write_text(json.dumps(doc, indent=2, default=str))
     best = doc["best_candidate"]
     if best and best.get("code"):
         (out / "best_reward.py").write_text(best["code"])
     final = doc["final"] or {}
-    colour = "green" if status == "succeeded" else "red"
+    colour = "green" if status == RunStatus.SUCCEEDED else "red"
     console.print(f"run {run_id}: [{colour}]{status}[/]" + (f" — {shown(doc['error'])}" if doc["error"] else ""))
     if best:
         console.print(
@@ -145,7 +151,7 @@ def run(
         highlight=False,
     )
     console.print(f"wrote {out / 'run.json'}" + (f" and {out / 'best_reward.py'}" if best else ""), highlight=False)
-    if status != "succeeded":
+    if status != RunStatus.SUCCEEDED:
         err.print("the run did not succeed; see run.json for each candidate's error")
         raise typer.Exit(1)
 

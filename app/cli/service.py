@@ -26,7 +26,7 @@ def worker_command(queues: str, concurrency: int, *, pool: str = "prefork", name
         "-m",
         "celery",
         "-A",
-        "workers.celery_app:celery_app",
+        "app.jobs.celery_app:celery_app",
         "worker",
         "-Q",
         queues,
@@ -58,8 +58,8 @@ def serve(
     """Run the API and the dashboard (and, by default, Celery workers) on this machine."""
     import uvicorn
 
+    from app.jobs.celery_app import TASK_SWEEP, celery_app
     from app.main import create_app
-    from workers.celery_app import TASK_SWEEP, celery_app
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def serve(
                 console.print(f"[yellow]sweep not sent:[/] {e}")
 
     threading.Thread(target=sweeper, daemon=True).start()
-    designer = "LLM " + settings.llm_model if settings.llm_configured else "offline designer (no LLM configured)"
+    designer = f"LLM {settings.llm_model}" if settings.llm_configured else "offline designer (no LLM configured)"
     console.print(
         f"rewardsmith on http://{host}:{port}  (API http://{host}:{port}/api/v1/docs); data in "
         f"{settings.data_dir}; database {settings.resolved_database_url.split('@')[-1]}; default designer: "

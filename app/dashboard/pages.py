@@ -13,6 +13,7 @@ from app.dashboard import views
 from app.dashboard.render import PageUser, templates
 from app.errors import InvalidInput, RewardsmithError
 from app.search.service import add_feedback, create_task
+from app.search.states import RUN_ACTIVE, RunStatus
 from envs.fitness import METRICS
 
 router = APIRouter(include_in_schema=False)
@@ -79,7 +80,8 @@ def runs_page(
             "rows": rows,
             "filters": {"status": status, "env": env, "q": q},
             "envs": envs.names(),
-            "active": any(r["status"] in ("queued", "running") for r in rows),
+            "statuses": [s.value for s in RunStatus],
+            "active": any(r["status"] in RUN_ACTIVE for r in rows),
         },
     )
 
@@ -98,30 +100,10 @@ def _form_context(user, settings, values: dict, error: str | None = None, field:
     }
 
 
-DEFAULT_FORM = {
-    "env": "HalfCheetah-v5",
-    "description": "",
-    "fitness_kind": "metric",
-    "metric": "forward_distance",
-    "fitness_program": "",
-    "designer": "",
-    "iterations": 3,
-    "samples": 4,
-    "timesteps": 50000,
-    "seed": 0,
-    "wait_for_feedback": False,
-    "successive_halving": False,
-    "final_seeds": 3,
-    "episode_steps": "",
-    "eval_episodes": 5,
-    "video": True,
-}
-
-
 @router.get("/tasks/new", response_class=HTMLResponse)
 def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: str = "HalfCheetah-v5") -> HTMLResponse:
     values = {
-        **DEFAULT_FORM,
+        **views.DEFAULT_FORM,
         "env": env if env in envs.names() else "HalfCheetah-v5",
         "designer": "llm" if settings.llm_configured else "offline",
     }
@@ -132,21 +114,17 @@ def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: 
 async def create_task_page(
     request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
 ):
-    form = dict(await request.form())
-    values = {
-        **DEFAULT_FORM,
-        **form,
-        "wait_for_feedback": "wait_for_feedback" in form,
-        "successive_halving": "successive_halving" in form,
-        "video": "video" in form,
-    }
+    values = views.form_values(dict(await request.form()))
     try:
         spec = views.task_spec_from_form(values)
         _task, run = create_task(session, spec=spec, owner_id=user.id, settings=settings, dispatcher=dispatcher)
     except RewardsmithError as e:
         session.rollback()
         return templates.TemplateResponse(
-            request, "task_new.html", _form_context(user, settings, values, e.message, e.field), status_code=422
+            request,
+            "task_new.html",
+            _form_context(user, settings, values, e.message, e.field),
+            status_code=e.status_code,
         )
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 

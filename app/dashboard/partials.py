@@ -10,11 +10,11 @@ from app.api import access
 from app.api.deps import DispatcherDep, SessionDep, SettingsDep
 from app.dashboard import views
 from app.dashboard.render import PageUser, templates
-from app.errors import RewardsmithError
-from app.search.service import cancel_run, resume_run
+from app.errors import InvalidInput, RewardsmithError
+from app.search.service import cancel_run, resume_run, task_budget
+from app.search.states import RUN_ACTIVE
 from envs.describe import describe
 from workers.engine.evaluate import sandbox_check
-from workers.sandbox.runner import Limits
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -30,7 +30,7 @@ def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
 
 @router.post("/check-fitness", response_class=HTMLResponse)
 def check_fitness(
-    request: Request, user: PageUser, env: str = Form(...), fitness_program: str = Form("")
+    request: Request, user: PageUser, settings: SettingsDep, env: str = Form(...), fitness_program: str = Form("")
 ) -> HTMLResponse:
     if not fitness_program.strip():
         return HTMLResponse('<p class="muted">Write a fitness program to check it.</p>')
@@ -38,41 +38,27 @@ def check_fitness(
         envs.get_spec(env)
     except envs.UnknownEnvError as e:
         return HTMLResponse(f'<p class="error">{e}</p>')
-    res = sandbox_check(env, fitness_program, "fitness", Limits(wall_seconds=60))
+    res = sandbox_check(env, fitness_program, "fitness", settings.sandbox_limits(wall_seconds=60))
     return templates.TemplateResponse(request, "_fitness_check.html", {"res": res})
 
 
 @router.get("/compute", response_class=HTMLResponse)
-def compute(
-    request: Request,
-    user: PageUser,
-    settings: SettingsDep,
-    iterations: str = "0",
-    samples: str = "0",
-    timesteps: str = "0",
-    final_seeds: str = "0",
-    successive_halving: str = "",
-) -> HTMLResponse:
+def compute(request: Request, user: PageUser, settings: SettingsDep) -> HTMLResponse:
+    """What the task in the form would train, by the same rules the service enforces when it is submitted."""
+    values = views.form_values(dict(request.query_params))
     try:
-        n, k, t, s = int(iterations), int(samples), int(timesteps), int(final_seeds)
-    except ValueError:
-        return HTMLResponse('<span class="error">enter whole numbers</span>')
-    total = n * k * t
-    trainings = n * k + s
-    if successive_halving and k > 1:
-        kept = (k + 1) // 2
-        total = n * (k * int(t * 0.25) + kept * (t - int(t * 0.25)))
-    total += s * t
-    over = n * k * t > settings.max_task_timesteps
+        budget = task_budget(views.task_spec_from_form(values), settings)
+    except InvalidInput as e:
+        return templates.TemplateResponse(request, "_compute.html", {"error": e.message})
     return templates.TemplateResponse(
         request,
         "_compute.html",
         {
-            "total": total,
-            "trainings": trainings,
-            "over": over,
+            "budget": budget,
+            "over": budget.timesteps > settings.max_task_timesteps,
             "cap": settings.max_task_timesteps,
-            "hours": total / 2500 / 3600,
+            "rate": settings.train_steps_per_second,
+            "hours": budget.timesteps / settings.train_steps_per_second / 3600,
         },
     )
 
@@ -94,7 +80,7 @@ def runs_table(
         {
             "rows": rows,
             "filters": {"status": status, "env": env, "q": q},
-            "active": any(r["status"] in ("queued", "running") for r in rows),
+            "active": any(r["status"] in RUN_ACTIVE for r in rows),
         },
     )
 

@@ -12,7 +12,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 @dataclass
 class Series:
     name: str
-    points: list[tuple[float, float]]
+    points: list[tuple[float, float | None]]
     dashed: bool = False
 
 
@@ -23,7 +23,7 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
     start = math.floor(lo / step) * step
-    ticks = []
+    ticks: list[float] = []
     v = start
     while not ticks or ticks[-1] < hi:
         ticks.append(round(v, 10))
@@ -65,7 +65,7 @@ def line_plot(
     mode: str = "lines",
 ) -> str:
     """An inline SVG of ``series``; the last value of each series is written next to it."""
-    pts = [p for s in series for p in s.points if p[1] is not None and math.isfinite(p[1])]
+    pts = [(x, y) for s in series for x, y in s.points if y is not None and math.isfinite(y)]
     if not pts:
         return f'<div class="plot-empty">{escape(title)}: no data yet</div>'
     left, right, top, bottom = 64, 120 if label_last else 16, 28, 44
@@ -121,9 +121,11 @@ def line_plot(
             )
     if label_last:
         ends = [
-            (i, s.points[-1])
+            (i, (x, y))
             for i, s in enumerate(series)
-            if s.points and s.points[-1][1] is not None and math.isfinite(s.points[-1][1])
+            if s.points
+            for x, y in [s.points[-1]]
+            if y is not None and math.isfinite(y)
         ]
         spots = _spread([sy(p[1]) + 4 for _, p in ends])
         for (i, (x, y)), ty in zip(ends, spots, strict=False):

@@ -10,8 +10,10 @@ from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
 from app.errors import InvalidInput
-from app.search.report import designer_label
+from app.search.report import describing_training, designer_label
 from app.search.service import TaskSpec
+from app.search.states import RUN_ACTIVE, RunStatus
+from workers.engine.result import TrainingResult
 
 
 def run_rows(session: Session, user: User, *, status: str, env: str, q: str, model: str | None) -> list[dict]:
@@ -31,10 +33,31 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
                     "run": out,
                     "task": task,
                     "status": run.status,
-                    "owner": session.get(User, task.owner_id).name if task.owner_id else "cli",
+                    "owner": owner.name if (owner := task.owner_id and session.get(User, task.owner_id)) else "cli",
                 }
             )
     return rows
+
+
+DEFAULT_FORM = {  # the new-task form as it first appears
+    "env": "HalfCheetah-v5",
+    "description": "",
+    "fitness_kind": "metric",
+    "metric": "forward_distance",
+    "fitness_program": "",
+    "designer": "",
+    "iterations": 3,
+    "samples": 4,
+    "timesteps": 50000,
+    "seed": 0,
+    "wait_for_feedback": False,
+    "successive_halving": False,
+    "baselines": True,
+    "final_seeds": 3,
+    "episode_steps": "",
+    "eval_episodes": 5,
+    "video": True,
+}
 
 
 def _int(values: dict, key: str, label: str) -> int:
@@ -42,6 +65,15 @@ def _int(values: dict, key: str, label: str) -> int:
         return int(str(values.get(key, "")).strip())
     except ValueError:
         raise InvalidInput(f"{label} must be a whole number, got '{values.get(key)}'", field=key) from None
+
+
+CHECKBOXES = ("wait_for_feedback", "successive_halving", "baselines", "video")
+"""Form fields sent only when ticked."""
+
+
+def form_values(submitted: dict) -> dict:
+    """The form as submitted, over the defaults; an unticked checkbox is not sent, so it reads as False."""
+    return {**DEFAULT_FORM, **submitted, **{k: k in submitted for k in CHECKBOXES}}
 
 
 def task_spec_from_form(values: dict) -> TaskSpec:
@@ -66,6 +98,7 @@ def task_spec_from_form(values: dict) -> TaskSpec:
         wait_for_feedback=bool(values.get("wait_for_feedback")),
         options={
             "successive_halving": bool(values.get("successive_halving")),
+            "baselines": bool(values.get("baselines")),
             "final_seeds": _int(values, "final_seeds", "Final seeds"),
             "train": train,
         },
@@ -87,7 +120,7 @@ def fitness_plot(run: Run) -> str:
 def run_view(session: Session, run: Run, model: str | None) -> dict:
     out = present.run_out(session, run, model)
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
-    baselines = [c for c in run.candidates if c.origin.startswith("baseline")]
+    baselines = [c for c in run.candidates if c.origin.is_baseline]
     return {
         "run": run,
         "out": out,
@@ -97,11 +130,11 @@ def run_view(session: Session, run: Run, model: str | None) -> dict:
         "baselines": baselines,
         "plot": fitness_plot(run),
         "designer": designer_label(run, model),
-        "live": run.status in ("queued", "running"),
+        "live": run.status in RUN_ACTIVE,
     }
 
 
-def component_plots(result: dict) -> list[str]:
+def component_plots(result: TrainingResult) -> list[str]:
     cps = result.get("checkpoints") or []
     plots = []
     if cps:
@@ -121,7 +154,7 @@ def component_plots(result: dict) -> list[str]:
     comps = result.get("components") or {}
     if comps and cps:
         series = [
-            Series(name, [(cp["timesteps"], (s or {}).get("mean")) for cp, s in zip(cps, stats, strict=False)])
+            Series(name, [(cp["timesteps"], s["mean"] if s else None) for cp, s in zip(cps, stats, strict=False)])
             for name, stats in comps.items()
         ]
         plots.append(
@@ -133,7 +166,7 @@ def component_plots(result: dict) -> list[str]:
 
 
 def candidate_view(session: Session, c: Candidate) -> dict:
-    main = present.main_training(c)
+    main = describing_training(c)
     result = (main.result or {}) if main else {}
     parent = session.get(Candidate, c.parent_id) if c.parent_id else None
     links = present.artifacts(c)
@@ -156,14 +189,14 @@ def candidate_view(session: Session, c: Candidate) -> dict:
         "diagnostics": (c.diagnostics or {}).get("items", []),
         "siblings": siblings,
         "feedback": c.feedback,
-        "waiting": c.run.status == "waiting_feedback",
+        "waiting": c.run.status == RunStatus.WAITING_FEEDBACK,
     }
 
 
 def compare_view(session: Session, a: Candidate, b: Candidate) -> dict:
     sides = []
     for c in (a, b):
-        main = present.main_training(c)
+        main = describing_training(c)
         result = (main.result or {}) if main else {}
         links = present.artifacts(c)
         sides.append(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +19,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.search.states import (
+    CandidateStatus,
+    IterationStatus,
+    Origin,
+    Purpose,
+    RunPhase,
+    RunStatus,
+    TrainingStatus,
+)
+from workers.engine.result import TrainingResult
 
 
 def utcnow() -> datetime:
@@ -39,6 +51,23 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Named(TypeDecorator):
+    """A ``StrEnum`` stored as its value in a VARCHAR column, read back as the member (no schema change)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -101,8 +130,8 @@ class Run(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
-    phase: Mapped[str] = mapped_column(String(16), default="search")
+    status: Mapped[RunStatus] = mapped_column(Named(RunStatus, 24), default=RunStatus.QUEUED, index=True)
+    phase: Mapped[RunPhase] = mapped_column(Named(RunPhase, 16), default=RunPhase.SEARCH)
     """search → final (re-evaluating the best) → done; guards the completion hook."""
     best_candidate_id: Mapped[int | None] = mapped_column(
         ForeignKey("candidates.id", use_alter=True, ondelete="SET NULL")
@@ -131,7 +160,7 @@ class Iteration(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(24), default="designing")
+    status: Mapped[IterationStatus] = mapped_column(Named(IterationStatus, 24), default=IterationStatus.DESIGNING)
     """designing → screening (successive halving) → training → done."""
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", use_alter=True, ondelete="SET NULL"))
     context: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -154,11 +183,12 @@ class Candidate(TimestampMixin, Base):
     iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column(Integer, default=0)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="SET NULL"))
-    origin: Mapped[str] = mapped_column(String(32))
-    """llm, offline, repair, critic, baseline-reference, baseline-sparse."""
+    origin: Mapped[Origin] = mapped_column(Named(Origin, 32))
     code: Mapped[str | None] = mapped_column(Text)
     code_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(24), default="pending", index=True)
+    status: Mapped[CandidateStatus] = mapped_column(
+        Named(CandidateStatus, 24), default=CandidateStatus.PENDING, index=True
+    )
     error: Mapped[str | None] = mapped_column(Text)
     critic: Mapped[list] = mapped_column(JSON, default=list)
     """Critic notes: [{stage, verdict, text}]; repairs appear as notes too."""
@@ -188,16 +218,15 @@ class Training(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))
-    """screen, full, final, baseline."""
+    purpose: Mapped[Purpose] = mapped_column(Named(Purpose, 16))
     seed: Mapped[int] = mapped_column(Integer, default=0)
     timesteps: Mapped[int] = mapped_column(Integer)
     resume_from_id: Mapped[int | None] = mapped_column(ForeignKey("trainings.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
+    status: Mapped[TrainingStatus] = mapped_column(Named(TrainingStatus, 24), default=TrainingStatus.QUEUED, index=True)
     """queued → running → ok | rejected | failed | timeout | resource_limit | cancelled."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    result: Mapped[TrainingResult] = mapped_column(JSON, default=dict)
     artifacts_dir: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 import openai
 
-from app.errors import RewardsmithError
+from app.config import Settings
+from app.errors import LLMError
 from app.llm.store import ExchangeStore, MemoryStore
 
 log = logging.getLogger(__name__)
@@ -38,18 +39,6 @@ _REFUSED = {
     "must be one this server serves",
     422: "the server rejected the request as invalid (HTTP 422); check the model name and the parameters",
 }
-
-
-class LLMError(RewardsmithError):
-    """The LLM gave no usable answer; the message says what happened (status, endpoint, model) and what to do."""
-
-    status_code = 502
-    code = "llm_unavailable"
-
-    def __init__(self, message: str, *, http_status: int | None = None, attempts: int = 0) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.attempts = attempts
 
 
 @dataclass
@@ -82,6 +71,21 @@ class LLMConfig:
     """Extra request fields for a particular server (e.g. ``{"top_k": 40}``); part of the cache key."""
     max_parallel: int = 8
     """Parallel single-sample requests when the server ignores ``n``."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LLMConfig:
+        """The LLM the installation is configured with (OPENAI_* and REWARDSMITH_LLM_* variables)."""
+        return cls(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            model=settings.llm_model or "",
+            temperature=settings.llm_temperature,
+            timeout_seconds=settings.llm_timeout_seconds,
+            max_retries=settings.llm_max_retries,
+            backoff_seconds=settings.llm_backoff_seconds,
+            price_per_1k_input=settings.llm_price_per_1k_input,
+            price_per_1k_output=settings.llm_price_per_1k_output,
+        )
 
 
 @dataclass
@@ -234,7 +238,8 @@ def _parse(text: str) -> tuple[list[str], list[str | None], int, dict]:
         raise _Failure(
             "the server answered HTTP 200 with no choices", retryable=True, http_status=200, body=text[:2000]
         )
-    texts, reasons = [], []
+    texts: list[str] = []
+    reasons: list[str | None] = []
     for choice in choices:
         message = choice.get("message") if isinstance(choice, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
@@ -244,16 +249,16 @@ def _parse(text: str) -> tuple[list[str], list[str | None], int, dict]:
             texts.append(content)
             reasons.append(choice.get("finish_reason"))
     if not texts:
-        reasons = sorted({str(c.get("finish_reason")) for c in choices if isinstance(c, dict)})
-        hint = "; the model ran out of tokens before answering (raise max_tokens)" if "length" in reasons else ""
+        finish = sorted({str(c.get("finish_reason")) for c in choices if isinstance(c, dict)})
+        hint = "; the model ran out of tokens before answering (raise max_tokens)" if "length" in finish else ""
         raise _Failure(
             f"the server answered HTTP 200 but its {len(choices)} choice(s) have no content "
-            f"(finish_reason {', '.join(reasons)}){hint}",
+            f"(finish_reason {', '.join(finish)}){hint}",
             retryable=True,
             http_status=200,
             body=text[:2000],
         )
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
     return texts, reasons, len(choices), usage
 
 
@@ -422,7 +427,10 @@ class LLMClient:
         for attempt in range(1, tries + 1):
             start = time.perf_counter()
             try:
-                raw = self._openai.chat.completions.with_raw_response.create(messages=messages, **kwargs)
+                raw = self._openai.chat.completions.with_raw_response.create(
+                    messages=messages,  # type: ignore[arg-type]
+                    **kwargs,
+                )
                 texts, reasons, choices, usage = _parse(raw.text)
             except _Failure as f:
                 failure = f

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.db.models import Candidate, Run
+from app.db.models import Candidate, Run, Task
 from app.search.designers import DesignContext, Parent
+from app.search.options import options_of
 from app.search.service import pending_feedback
+from app.search.states import CANDIDATE_ERRORS, CandidateStatus
 from envs import get_spec
 from envs.describe import describe
 from envs.fitness import METRICS
 
 
-def fitness_of(task) -> tuple[str, str, str]:
+def fitness_of(task: Task) -> tuple[str, str, str]:
     """(name, meaning, source) of a task's fitness."""
     if task.fitness_source:
         return task.fitness_name, "a custom fitness program (below)", task.fitness_source
@@ -34,7 +36,7 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
         fitness_name=name,
         fitness_meaning=meaning,
         fitness_source=source,
-        eval_episodes=int(task.options.get("train", {}).get("eval_episodes", 5)),
+        eval_episodes=options_of(task).train.eval_episodes,
     )
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     if best is not None and best.code:
@@ -55,7 +57,7 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
     last = next((it for it in reversed(run.iterations) if it.index < index), None)
     if last is not None:
         for c in last.candidates:
-            if c.status in ("rejected", "failed", "timeout", "resource_limit") and c.error:
+            if c.status in CANDIDATE_ERRORS and c.error:
                 ctx.errors.append({"id": c.id, "label": label(c), "error": c.error})
             else:
                 # errors that a repair fixed are still worth not repeating
@@ -64,7 +66,7 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
                         ctx.errors.append(
                             {"id": c.id, "label": label(c), "error": f"(fixed by a repair) {note['text']}"}
                         )
-            if c.status == "trained" and (best is None or c.id != best.id):
+            if c.status == CandidateStatus.TRAINED and (best is None or c.id != best.id):
                 ctx.others.append({"id": c.id, "label": label(c), "summary": summarize(c)})
     return ctx
 

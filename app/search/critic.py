@@ -8,19 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from app.errors import LLMError
 from app.search.designers import DesignContext, Designer, Proposal
-from workers.sandbox.runner import SandboxResult
+from app.search.states import Origin
+from workers.sandbox.runner import Outcome, SandboxResult
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
 
 
 @dataclass
 class Vetted:
     """A proposal after the critic: accepted with its dry run, or rejected with the reason."""
 
-    status: str
+    status: Verdict
     code: str | None
     answer: str
-    origin: str
+    origin: Origin
     error: str | None = None
     notes: list[dict] = field(default_factory=list)
     dry_run: dict = field(default_factory=dict)
@@ -41,6 +49,12 @@ def dry_run_text(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int) -> Vetted:
+    return Vetted(
+        Verdict.REJECTED, proposal.code, proposal.answer, proposal.origin, error, notes, {}, proposal.design, repairs
+    )
+
+
 def vet(
     proposal: Proposal,
     ctx: DesignContext,
@@ -51,8 +65,6 @@ def vet(
     review_rounds: int = 1,
 ) -> Vetted:
     """Check ``proposal`` (repairing it through ``designer`` when rejected), then let the designer review it."""
-    from app.llm.client import LLMError
-
     notes: list[dict] = []
     current = proposal
     repairs = 0
@@ -62,24 +74,20 @@ def vet(
             report = None
         else:
             res = check(current.code)
-            if res.outcome == "ok":
+            if res.outcome == Outcome.OK:
                 report = res.payload.get("report", {})
                 break
             error = res.error or res.outcome
         notes.append({"stage": "check", "verdict": "rejected", "text": error})
         if repairs >= max_repairs:
-            return Vetted(
-                "rejected", current.code, current.answer, current.origin, error, notes, {}, current.design, repairs
-            )
+            return _rejected(current, error, notes, repairs)
         try:
             fixed = designer.repair(ctx, current, error)
         except LLMError as e:
             notes.append({"stage": "repair", "verdict": "failed", "text": str(e)})
             fixed = None
         if fixed is None:
-            return Vetted(
-                "rejected", current.code, current.answer, current.origin, error, notes, {}, current.design, repairs
-            )
+            return _rejected(current, error, notes, repairs)
         repairs += 1
         notes.append(
             {"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"}
@@ -100,7 +108,7 @@ def vet(
             break
         if not review.fixed_code:
             return Vetted(
-                "rejected",
+                Verdict.REJECTED,
                 code,
                 current.answer,
                 origin,
@@ -111,11 +119,11 @@ def vet(
                 repairs,
             )
         res = check(review.fixed_code)
-        if res.outcome != "ok":
+        if res.outcome != Outcome.OK:
             notes.append({"stage": "review", "verdict": "fix rejected", "text": res.error or res.outcome})
             break
-        code, origin, report = review.fixed_code, "critic", res.payload.get("report", {})
+        code, origin, report = review.fixed_code, Origin.CRITIC, res.payload.get("report", {})
         notes.append(
             {"stage": "review", "verdict": "fixed", "text": "the critic's corrected program passed the checks"}
         )
-    return Vetted("accepted", code, current.answer, origin, None, notes, report, current.design, repairs)
+    return Vetted(Verdict.ACCEPTED, code, current.answer, origin, None, notes, report, current.design, repairs)

@@ -15,7 +15,7 @@ class _Normalise(ast.NodeTransformer):
         if (
             body
             and isinstance(body[0], ast.Expr)
-            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)
         ):
             node.body = body[1:] or [ast.Pass()]

@@ -14,18 +14,26 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings
 from app.db import after_commit, session_scope
 from app.db.models import Candidate, Iteration, Run
+from app.errors import LLMError
+from app.search.budget import screen_steps
 from app.search.context import build_context, iteration_record
-from app.search.critic import Vetted, vet
+from app.search.critic import Verdict, Vetted, vet
 from app.search.dedupe import normalised_hash
 from app.search.designers import Designer
 from app.search.dispatch import Dispatcher
-from app.search.ledger import dispatch_after_commit, new_training, run_usage, sandbox_limits
+from app.search.ledger import dispatch_after_commit, new_training, run_usage
+from app.search.options import options_of
 from app.search.orchestrator import advance
-from app.search.service import set_status
+from app.search.service import fail_run
+from app.search.states import CandidateStatus, IterationStatus, Purpose, RunPhase, RunStatus, TrainingStatus
 from workers.engine.evaluate import sandbox_check
+from workers.sandbox.runner import SandboxResult
 
 DesignerFactory = Callable[[Run], Designer]
 """Builds the designer a run asked for (``app.search.factory.designer_factory``)."""
+
+DRY_RUN_WALL_SECONDS = 120.0
+"""Wall-clock limit of one candidate's sandboxed dry run."""
 
 
 def design(
@@ -34,16 +42,16 @@ def design(
     """Design the next iteration: ask the designer for K programs, vet them, store them, schedule their training."""
     with session_scope(sf) as s:
         run = s.get(Run, run_id)
-        if run is None or run.status != "running" or run.phase != "search":
+        if run is None or run.status != RunStatus.RUNNING or run.phase != RunPhase.SEARCH:
             return
         task = run.task
         last = run.iterations[-1] if run.iterations else None
-        if last is not None and last.status == "designing":
+        if last is not None and last.status == IterationStatus.DESIGNING:
             it = last
-        elif last is None or last.status == "done":
+        elif last is None or last.status == IterationStatus.DONE:
             if len(run.iterations) >= task.iterations:
                 return
-            it = Iteration(run_id=run.id, index=len(run.iterations), status="designing", context={})
+            it = Iteration(run_id=run.id, index=len(run.iterations), status=IterationStatus.DESIGNING, context={})
             s.add(it)
             s.flush()
         else:
@@ -53,25 +61,25 @@ def design(
         it.context = iteration_record(ctx)
         iteration_id, k = it.id, task.samples
         designer = designer_for(run)
-        env, max_repairs = task.env, int(task.options.get("max_repairs", 2))
-        review_rounds = 1 if task.options.get("critic_review") else 0
-
-    from app.llm.client import LLMError
+        options = options_of(task)
+        env, max_repairs = task.env, options.max_repairs
+        review_rounds = 1 if options.critic_review else 0
 
     try:
         proposals = designer.propose(ctx, k)
     except LLMError as e:
-        _fail_run(
-            sf,
-            run_id,
-            f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
-            f"answers again, resume the run (the Resume button on its dashboard page, or "
-            f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.",
-        )
+        with session_scope(sf) as s:
+            fail_run(
+                s,
+                run_id=run_id,
+                error=f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
+                f"answers again, resume the run (the Resume button on its dashboard page, or "
+                f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.",
+            )
         return
-    limits = sandbox_limits(settings, wall=120)
+    limits = settings.sandbox_limits(wall_seconds=DRY_RUN_WALL_SECONDS)
 
-    def check(code: str):
+    def check(code: str) -> SandboxResult:
         return sandbox_check(env, code, "reward", limits)
 
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
@@ -90,16 +98,19 @@ def _store_iteration(
     with session_scope(sf) as s:
         run = s.get(Run, run_id)
         it = s.get(Iteration, iteration_id)
-        if it.status != "designing":
+        if it is None or run is None or it.status != IterationStatus.DESIGNING:
             return  # another delivery of this step already stored it
         task = run.task
         known = {
             c.code_hash: c.id
             for c in run.candidates
-            if c.code_hash and c.status not in ("rejected", "duplicate") and not c.origin.startswith("baseline")
+            if c.code_hash
+            and c.status not in (CandidateStatus.REJECTED, CandidateStatus.DUPLICATE)
+            and not c.origin.is_baseline
         }
-        halving = bool(task.options.get("successive_halving")) and len(vetted) > 1
-        screen_steps = max(1000, int(task.timesteps * float(task.options.get("screen_fraction", 0.25))))
+        options = options_of(task)
+        halving = options.successive_halving and len(vetted) > 1
+        screening = screen_steps(task.timesteps, options.screen_fraction)
         trainings = []
         for i, v in enumerate(vetted):
             c = Candidate(
@@ -110,43 +121,34 @@ def _store_iteration(
                 origin=v.origin,
                 code=v.code,
                 answer=v.answer,
-                status=v.status,
+                status=CandidateStatus.PENDING,
                 error=v.error,
                 critic=v.notes,
                 dry_run=v.dry_run,
                 design=v.design,
+                code_hash=normalised_hash(v.code) if v.code else None,
             )
-            if v.code:
-                c.code_hash = normalised_hash(v.code)
             s.add(c)
             s.flush()
-            if v.status != "accepted":
-                c.status = "rejected"
+            if v.status != Verdict.ACCEPTED or c.code_hash is None:
+                c.status = CandidateStatus.REJECTED
                 continue
             if c.code_hash in known:
-                c.status, c.duplicate_of_id = "duplicate", known[c.code_hash]
+                c.status, c.duplicate_of_id = CandidateStatus.DUPLICATE, known[c.code_hash]
                 c.error = f"the same program (up to names, comments and layout) as candidate {known[c.code_hash]}"
                 continue
             known[c.code_hash] = c.id
-            c.status = "queued"
+            c.status = CandidateStatus.QUEUED
             if halving:
-                trainings.append(new_training(s, c, purpose="screen", timesteps=screen_steps, seed=task.seed))
+                trainings.append(new_training(s, c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
             else:
-                trainings.append(new_training(s, c, purpose="full", timesteps=task.timesteps, seed=task.seed))
-        it.status = "screening" if halving else "training"
+                trainings.append(new_training(s, c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
+        it.status = IterationStatus.SCREENING if halving else IterationStatus.TRAINING
         run.usage = run_usage(s, run.id)
-        if run.status != "running":
+        if run.status != RunStatus.RUNNING:
             for t in trainings:
-                t.status = "cancelled"
+                t.status = TrainingStatus.CANCELLED
             return
         dispatch_after_commit(s, dispatcher, trainings)
         if not trainings:
             after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))
-
-
-def _fail_run(sf: sessionmaker, run_id: int, error: str) -> None:
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is not None and run.status == "running":
-            set_status(run, "failed", error=error)
-            run.usage = run_usage(s, run_id)

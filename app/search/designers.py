@@ -6,10 +6,14 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.search import offline
+from app.search.states import Origin
 from prompts import render
+
+if TYPE_CHECKING:
+    from app.llm.client import LLMClient
 
 
 @dataclass
@@ -60,7 +64,7 @@ class Proposal:
 
     code: str | None
     answer: str
-    origin: str
+    origin: Origin
     error: str | None = None
     design: dict = field(default_factory=dict)
     messages: list[dict] = field(default_factory=list)
@@ -102,7 +106,7 @@ class OfflineDesigner:
         out = []
         for g in genomes:
             code = offline.render_program(g)
-            out.append(Proposal(code, code, "offline", design={"designer": self.label, "genome": g}))
+            out.append(Proposal(code, code, Origin.OFFLINE, design={"designer": self.label, "genome": g}))
         return out
 
     def repair(self, ctx: DesignContext, proposal: Proposal, error: str) -> Proposal | None:
@@ -117,7 +121,7 @@ class LLMDesigner:
 
     name = "llm"
 
-    def __init__(self, client, model: str, *, review: bool = False) -> None:
+    def __init__(self, client: LLMClient, model: str, *, review: bool = False) -> None:
         self.client = client
         self.model = model
         self.label = f"LLM designer ({model})"
@@ -138,7 +142,7 @@ class LLMDesigner:
             )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _proposal(self, text: str, messages: list[dict], origin: str) -> Proposal:
+    def _proposal(self, text: str, messages: list[dict], origin: Origin) -> Proposal:
         from app.llm.extraction import ExtractionError, extract_program
 
         convo = [*messages, {"role": "assistant", "content": text}]
@@ -164,14 +168,14 @@ class LLMDesigner:
     def propose(self, ctx: DesignContext, k: int) -> list[Proposal]:
         messages = self._messages(ctx)
         completion = self.client.complete(messages, n=k, purpose="design", run_id=ctx.run_id)
-        return [self._proposal(t, messages, "llm") for t in completion.texts]
+        return [self._proposal(t, messages, Origin.LLM) for t in completion.texts]
 
     def repair(self, ctx: DesignContext, proposal: Proposal, error: str) -> Proposal | None:
         messages = (proposal.messages or self._messages(ctx)) + [
             {"role": "user", "content": render("designer_repair", code=proposal.code or proposal.answer, error=error)}
         ]
         completion = self.client.complete(messages, n=1, purpose="repair", run_id=ctx.run_id)
-        return self._proposal(completion.texts[0], messages, "repair")
+        return self._proposal(completion.texts[0], messages, Origin.REPAIR)
 
     def review(self, ctx: DesignContext, code: str, dry_run: str) -> Review | None:
         if not self.reviews:

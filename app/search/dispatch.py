@@ -11,8 +11,8 @@ class Dispatcher(Protocol):
     def start(self, run_id: int) -> None:
         """Begin a queued run."""
 
-    def kick(self, run_id: int) -> None:
-        """Look at a running run and schedule whatever it is waiting for (resume, recovery)."""
+    def resume(self, run_id: int) -> None:
+        """Continue a run that was set running again: schedule whatever it is waiting for."""
 
     def design(self, run_id: int) -> None:
         """Design the run's next iteration (LLM queue)."""

@@ -1,30 +1,25 @@
-"""Bookkeeping shared by the search's steps: new trainings, their dispatch, sandbox limits, the usage ledger."""
+"""Bookkeeping shared by the search's steps: new trainings, their dispatch, the usage ledger."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.config import Settings
 from app.db import after_commit
 from app.db.models import Candidate, LLMExchange, Training
 from app.search.dispatch import Dispatcher
-from workers.sandbox.runner import Limits
-
-
-def sandbox_limits(settings: Settings, wall: float | None = None) -> Limits:
-    """The sandbox limits of the settings (``wall`` overrides the wall-clock limit, e.g. for dry runs)."""
-    return Limits(
-        wall_seconds=wall or settings.sandbox_wall_seconds,
-        memory_mb=settings.sandbox_memory_mb,
-        max_file_mb=settings.sandbox_max_file_mb,
-        progress_seconds=settings.sandbox_progress_seconds,
-        reward_cost_ratio=settings.sandbox_reward_cost_ratio,
-    )
+from app.search.states import Purpose, TrainingStatus
+from workers.engine.result import steps_trained
 
 
 def new_training(
-    session: Session, c: Candidate, *, purpose: str, timesteps: int, seed: int, resume_from: Training | None = None
+    session: Session,
+    c: Candidate,
+    *,
+    purpose: Purpose,
+    timesteps: int,
+    seed: int,
+    resume_from: Training | None = None,
 ) -> Training:
     """A queued training of ``c`` (dispatch it after the commit)."""
     t = Training(
@@ -34,7 +29,7 @@ def new_training(
         timesteps=timesteps,
         seed=seed,
         resume_from_id=resume_from.id if resume_from else None,
-        status="queued",
+        status=TrainingStatus.QUEUED,
         result={},
     )
     session.add(t)
@@ -45,7 +40,12 @@ def new_training(
 def dispatch_after_commit(session: Session, dispatcher: Dispatcher, trainings: list[Training]) -> None:
     """Send ``trainings`` to the workers once the rows that describe them are committed."""
     ids = [t.id for t in trainings]
-    after_commit(session, lambda: [dispatcher.train(i) for i in ids])
+
+    def send() -> None:
+        for i in ids:
+            dispatcher.train(i)
+
+    after_commit(session, send)
 
 
 def run_usage(s: Session, run_id: int) -> dict:
@@ -66,8 +66,10 @@ def run_usage(s: Session, run_id: int) -> dict:
     )
     # Steps actually trained: PPO rounds up to whole rollouts, and a continued training only adds its own.
     steps = sum(
-        int(r.get("timesteps", 0)) - int(r.get("resumed_from_timesteps") or 0)
-        for r in s.scalars(select(Training.result).where(Training.run_id == run_id, Training.status == "ok"))
+        steps_trained(r)
+        for r in s.scalars(
+            select(Training.result).where(Training.run_id == run_id, Training.status == TrainingStatus.OK)
+        )
     )
     return {
         "requests": int(row[0]),

@@ -18,10 +18,9 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import Run
-from app.search import orchestrator
-from app.search.design import DesignerFactory, design
-from app.search.states import RUN_TERMINAL
-from app.search.trainer import run_training
+from app.search import steps
+from app.search.design import DesignerFactory
+from app.search.states import RUN_SETTLED, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,8 @@ class LocalDispatcher:
     def start(self, run_id: int) -> None:
         self.steps.put(("start", run_id))
 
-    def kick(self, run_id: int) -> None:
-        self.steps.put(("kick", run_id))
+    def resume(self, run_id: int) -> None:
+        self.steps.put(("resume", run_id))
 
     def design(self, run_id: int) -> None:
         self.steps.put(("design", run_id))
@@ -57,17 +56,18 @@ class LocalDispatcher:
         with self._lock:
             if self.pool is None:
                 self.pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="train")
-            fut = self.pool.submit(run_training, self.sf, training_id, self, self.settings)
+            fut = self.pool.submit(steps.train_step, self.sf, training_id, self, self.settings)
             self.running.add(fut)  # trainings dispatch trainings from pool threads: guarded by the lock
         fut.add_done_callback(self._done)
 
     def _done(self, fut: Future) -> None:
-        if fut.exception() is not None:
-            self.errors.append(fut.exception())
-            log.error("training step failed", exc_info=fut.exception())
+        error = fut.exception()
+        if error is not None:
+            self.errors.append(error)
+            log.error("training step failed", exc_info=error)
         self.steps.put(("tick", None))
 
-    def run_until_settled(self, run_id: int, on_tick: Callable[[], None] | None = None, poll: float = 1.0) -> str:
+    def run_until_settled(self, run_id: int, on_tick: Callable[[], None] | None = None, poll: float = 1.0) -> RunStatus:
         """Work off steps until the run is final or waits for feedback; returns its status."""
         self.errors.clear()
         try:
@@ -77,11 +77,11 @@ class LocalDispatcher:
                 except queue.Empty:
                     step, arg = "tick", None
                 if step == "start":
-                    orchestrator.start(self.sf, arg, self, self.settings)
-                elif step == "kick":
-                    orchestrator.kick(self.sf, arg, self, self.settings)
+                    steps.start_step(self.sf, arg, self, self.settings)
+                elif step == "resume":
+                    steps.resume_step(self.sf, arg, self, self.settings)
                 elif step == "design":
-                    design(self.sf, arg, self, self.settings, self.designer_for)
+                    steps.design_step(self.sf, arg, self, self.settings, self.designer_for)
                 if on_tick is not None:
                     on_tick()
                 with self._lock:
@@ -90,8 +90,10 @@ class LocalDispatcher:
                 if self.errors:
                     raise self.errors[0]
                 with session_scope(self.sf) as s:
-                    status = s.get(Run, run_id).status
-                if (status in RUN_TERMINAL or status == "waiting_feedback") and idle and self.steps.empty():
+                    run = s.get(Run, run_id)
+                    assert run is not None
+                    status = run.status
+                if status in RUN_SETTLED and idle and self.steps.empty():
                     return status
         finally:
             with self._lock:

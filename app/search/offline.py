@@ -8,7 +8,6 @@ Every program it writes says, in its first line, that no LLM wrote it.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
@@ -97,7 +96,7 @@ def seed_genome(env: str, fitness_name: str, task: str) -> dict:
     return {"weights": weights, "saturation": {}}
 
 
-def mutate(genome: dict, env: str, rng: random.Random, *, drop: set[str] = frozenset()) -> dict:
+def mutate(genome: dict, env: str, rng: random.Random, *, drop: frozenset[str] | set[str] = frozenset()) -> dict:
     """A child of ``genome``: log-normal weight changes, sometimes a term added, dropped or saturated.
 
     Terms in ``drop`` (diagnosed as carrying no signal) are removed and not added back.
@@ -152,7 +151,3 @@ def render_program(genome: dict) -> str:
     lines.append("    reward = " + " + ".join(names))
     lines.append("    return reward, {" + ", ".join(f'"{n}": {n}' for n in names) + "}")
     return "\n".join(lines) + "\n"
-
-
-def genome_text(genome: dict) -> str:
-    return json.dumps(genome, sort_keys=True)

@@ -9,40 +9,34 @@ runs outside any open transaction.
 from __future__ import annotations
 
 import logging
-import math
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import after_commit, session_scope
-from app.db.models import Candidate, Iteration, Run, Training, utcnow
+from app.db.models import Candidate, Iteration, Run, Task, Training, utcnow
+from app.search.budget import baseline_programs, kept_after_screening
 from app.search.dedupe import normalised_hash
 from app.search.dispatch import Dispatcher
+from app.search.finish import finalize, maybe_finish
 from app.search.ledger import dispatch_after_commit, new_training, run_usage
+from app.search.options import options_of
 from app.search.reflection import reflect
 from app.search.service import set_status
-from app.search.states import TRAINING_TERMINAL
-from envs import get_spec
-from envs.fitness import METRICS
+from app.search.states import (
+    TRAINING_TERMINAL,
+    CandidateStatus,
+    IterationStatus,
+    Purpose,
+    RunPhase,
+    RunStatus,
+    TrainingStatus,
+)
 
 log = logging.getLogger(__name__)
 
-# ----------------------------------------------------------------------------------------------- start
-
-
-def baseline_programs(task) -> list[tuple[str, str]]:
-    """(origin, code) of the baselines for a normalized score: the env's reference reward and the fitness as reward."""
-    spec = get_spec(task.env)
-    metric = METRICS.get(task.fitness_name)
-    if (
-        task.fitness_source
-        or task.fitness_name not in spec.reference_fitness
-        or metric is None
-        or not metric.sparse_reward
-    ):
-        return []
-    return [("baseline-reference", spec.reference_reward), ("baseline-sparse", metric.sparse_reward)]
+# ------------------------------------------------------------------------------------ start, resume, recovery
 
 
 def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
@@ -51,82 +45,124 @@ def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Setti
         # Locked: the start message and a sweep that finds the run still queued may both get here at once; without
         # the lock both would schedule baselines and a design.
         run = s.get(Run, run_id, with_for_update=True)
-        if run is None or run.status != "queued":
+        if run is None or run.status != RunStatus.QUEUED:
             return
-        set_status(run, "running")
+        set_status(run, RunStatus.RUNNING)
         task = run.task
-        if task.options.get("baselines"):
+        if options_of(task).baselines:
             made = []
-            for origin, code in baseline_programs(task):
-                c = Candidate(run_id=run.id, origin=origin, code=code, code_hash=normalised_hash(code), status="queued")
+            for origin, code in baseline_programs(task.env, task.fitness_name, task.fitness_source):
+                c = Candidate(
+                    run_id=run.id,
+                    origin=origin,
+                    code=code,
+                    code_hash=normalised_hash(code),
+                    status=CandidateStatus.QUEUED,
+                )
                 s.add(c)
                 s.flush()
-                made.append(new_training(s, c, purpose="baseline", timesteps=task.timesteps, seed=task.seed))
+                made.append(new_training(s, c, purpose=Purpose.BASELINE, timesteps=task.timesteps, seed=task.seed))
             dispatch_after_commit(s, dispatcher, made)
         after_commit(s, lambda: dispatcher.design(run_id))
 
 
-def kick(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, *, full: bool = True) -> None:
-    """Re-schedule trainings whose worker died (stale heartbeat); with ``full`` (resume) also queued and cancelled
-    trainings and whatever step the run waits for: a design, the close of an iteration, the finish."""
+def _stale(t: Training, settings: Settings) -> bool:
+    """A running training whose heartbeat is older than the lease: its worker died."""
     stale_before = utcnow().timestamp() - settings.training_lease_seconds
+    return t.heartbeat_at is None or t.heartbeat_at.timestamp() <= stale_before
+
+
+def recover_orphans(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> int:
+    """Re-dispatch the run's running trainings whose worker died (stale heartbeat); returns how many."""
     with session_scope(sf) as s:
         run = s.get(Run, run_id)
-        if run is None or run.status != "running":
+        if run is None or run.status != RunStatus.RUNNING:
+            return 0
+        running = s.scalars(
+            select(Training).where(Training.run_id == run_id, Training.status == TrainingStatus.RUNNING)
+        )
+        orphans = [t for t in running if _stale(t, settings)]
+        dispatch_after_commit(s, dispatcher, orphans)
+        return len(orphans)
+
+
+def resume(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    """Continue a run that was set running again: re-dispatch its queued, cancelled and orphaned trainings, and
+    schedule whatever step it waits for (a design, the close of an iteration, the final evaluation, the finish)."""
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.status != RunStatus.RUNNING:
             return
-        pending = []
-        for t in s.scalars(
-            select(Training).where(Training.run_id == run_id, Training.status.in_(("queued", "cancelled", "running")))
-        ):
-            if t.status == "running":
-                if t.heartbeat_at is not None and t.heartbeat_at.timestamp() > stale_before:
-                    continue
-            elif not full:
-                continue
-            if t.status == "cancelled":
-                t.status = "queued"
-            pending.append(t)
+        unfinished = s.scalars(
+            select(Training).where(
+                Training.run_id == run_id,
+                Training.status.in_((TrainingStatus.QUEUED, TrainingStatus.CANCELLED, TrainingStatus.RUNNING)),
+            )
+        )
+        pending = [t for t in unfinished if t.status != TrainingStatus.RUNNING or _stale(t, settings)]
+        for t in pending:
+            if t.status == TrainingStatus.CANCELLED:
+                t.status = TrainingStatus.QUEUED
         dispatch_after_commit(s, dispatcher, pending)
-        if not full:
-            return
-        last = run.iterations[-1] if run.iterations else None
-        if (
-            run.phase == "search"
-            and last is not None
-            and last.status == "done"
-            and last.index + 1 >= run.task.iterations
-        ):
-            # the last iteration ended while the run was stopped: go on to the final evaluation
-            if not _finalize(s, run, dispatcher):
-                after_commit(s, lambda: maybe_finish(sf, run_id))
-        elif run.phase == "search" and (last is None or last.status in ("designing", "done")):
-            after_commit(s, lambda: dispatcher.design(run_id))
-        elif run.phase == "search" and not pending:
-            last_id = last.id
-            after_commit(s, lambda: advance(sf, last_id, dispatcher, settings))
-        elif run.phase == "final" and not pending:
+        _schedule_next_step(s, sf, run, dispatcher, settings, waiting=bool(pending))
+
+
+def _schedule_next_step(
+    s: Session, sf: sessionmaker, run: Run, dispatcher: Dispatcher, settings: Settings, *, waiting: bool
+) -> None:
+    """What a resumed run does next, from where it stopped; ``waiting``: trainings were just re-dispatched."""
+    run_id = run.id
+    last = run.iterations[-1] if run.iterations else None
+    if run.phase == RunPhase.FINAL:
+        if not waiting:
             after_commit(s, lambda: maybe_finish(sf, run_id))
+    elif run.phase != RunPhase.SEARCH:
+        return
+    elif last is not None and last.status == IterationStatus.DONE and last.index + 1 >= run.task.iterations:
+        finalize(s, run, dispatcher, sf)  # the last iteration ended while the run was stopped
+    elif last is None or last.status in (IterationStatus.DESIGNING, IterationStatus.DONE):
+        after_commit(s, lambda: dispatcher.design(run_id))
+    elif not waiting:
+        last_id = last.id
+        after_commit(s, lambda: advance(sf, last_id, dispatcher, settings))
+
+
+def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
+    """Start runs whose start message was lost and re-dispatch trainings whose worker died; returns the runs seen."""
+    waited = utcnow().timestamp() - settings.sweep_seconds
+    with session_scope(sf) as s:
+        running = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
+        queued = [
+            r.id
+            for r in s.scalars(select(Run).where(Run.status == RunStatus.QUEUED))
+            if r.created_at.timestamp() < waited
+        ]
+    for run_id in queued:
+        start(sf, run_id, dispatcher, settings)
+    for run_id in running:
+        recover_orphans(sf, run_id, dispatcher, settings)
+    return len(running) + len(queued)
 
 
 # ------------------------------------------------------------------------------------ training results
 
 
-def record_training(s: Session, t: Training, task) -> None:
+def record_training(t: Training, task: Task) -> None:
     """Carry a finished training's outcome to its candidate (fitness, status, reflection)."""
     c = t.candidate
-    if t.purpose == "final":
+    if t.purpose == Purpose.FINAL:
         return
-    if t.status == "ok":
-        fit = t.result.get("fitness") or {}
-        c.fitness, c.fitness_std = fit.get("mean"), fit.get("std")
-        c.status = "screened" if t.purpose == "screen" else "trained"
+    if t.status == TrainingStatus.OK:
+        fit = t.result.get("fitness")
+        c.fitness, c.fitness_std = (fit["mean"], fit["std"]) if fit else (None, None)
+        c.status = CandidateStatus.SCREENED if t.purpose == Purpose.SCREEN else CandidateStatus.TRAINED
         c.error = None
         r = reflect(t.result, fitness_name=task.fitness_name)
         c.reflection, c.diagnostics = r.text, {"items": r.diagnostics}
         if t.result.get("dry_run"):
             c.dry_run = t.result["dry_run"]
     else:
-        c.status = "rejected" if t.status == "rejected" else t.status
+        c.status = CandidateStatus(t.status.value)
         c.error = t.error
 
 
@@ -137,20 +173,22 @@ def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher
         if t is None or t.status not in TRAINING_TERMINAL:
             return
         run = s.get(Run, t.run_id)
-        record_training(s, t, run.task)
+        assert run is not None
+        record_training(t, run.task)
         run.usage = run_usage(s, run.id)
         iteration_id = t.candidate.iteration_id
         purpose = t.purpose
-    if purpose in ("screen", "full") and iteration_id is not None:
+        run_id = t.run_id
+    if purpose in (Purpose.SCREEN, Purpose.FULL) and iteration_id is not None:
         advance(sf, iteration_id, dispatcher, settings)
     else:
-        maybe_finish(sf, t.run_id)
+        maybe_finish(sf, run_id)
 
 
-def _claim(s: Session, it: Iteration, expected: str, target: str) -> bool:
+def _claim(s: Session, it: Iteration, expected: IterationStatus, target: IterationStatus) -> bool:
     """Move the iteration from ``expected`` to ``target`` unless someone else already did (conditional update)."""
     res = s.execute(update(Iteration).where(Iteration.id == it.id, Iteration.status == expected).values(status=target))
-    return res.rowcount == 1
+    return res.rowcount == 1  # type: ignore[attr-defined]
 
 
 def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
@@ -162,173 +200,79 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
         run = it.run
         trainings = list(s.scalars(select(Training).join(Candidate).where(Candidate.iteration_id == it.id)))
         # a cancelled training is trained again when the run resumes: until then the iteration is not over
-        if any(t.status not in TRAINING_TERMINAL or t.status == "cancelled" for t in trainings):
+        if any(t.status not in TRAINING_TERMINAL or t.status == TrainingStatus.CANCELLED for t in trainings):
             return
-        if it.status == "screening":
-            if not _claim(s, it, "screening", "training"):
-                return
-            if not _continue_best_half(s, it, run, dispatcher):
+        if it.status == IterationStatus.SCREENING:
+            if _claim(s, it, IterationStatus.SCREENING, IterationStatus.TRAINING) and not _continue_best_half(
+                s, it, run, dispatcher
+            ):
                 after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))
             return
-        if it.status != "training" or not _claim(s, it, "training", "done"):
+        if it.status != IterationStatus.TRAINING or not _claim(s, it, IterationStatus.TRAINING, IterationStatus.DONE):
             return
         s.refresh(it)
-        it.finished_at = utcnow()
-        for c in it.candidates:
-            if c.status == "screened":
-                c.status = "trained"
-        scored = [
-            c for c in run.candidates if c.status == "trained" and c.iteration_id is not None and c.fitness is not None
-        ]
-        # A candidate stopped after screening was measured on a fraction of the budget: it only wins when
-        # no candidate reached the full budget.
-        full = [c for c in scored if any(t.purpose == "full" and t.status == "ok" for t in c.trainings)]
-        scored = full or scored
-        if scored:
-            run.best_candidate_id = max(scored, key=lambda c: c.fitness).id
-        run.usage = run_usage(s, run.id)
-        if run.status != "running":
+        _close_iteration(s, it, run)
+        if run.status != RunStatus.RUNNING:
             return
-        if it.index + 1 < run.task.iterations:
-            if run.task.wait_for_feedback:
-                set_status(run, "waiting_feedback")
-            else:
-                run_id = run.id
-                after_commit(s, lambda: dispatcher.design(run_id))
+        run_id = run.id
+        if it.index + 1 >= run.task.iterations:
+            finalize(s, run, dispatcher, sf)
+        elif run.task.wait_for_feedback:
+            set_status(run, RunStatus.WAITING_FEEDBACK)
         else:
-            if not _finalize(s, run, dispatcher):
-                run_id = run.id
-                after_commit(s, lambda: maybe_finish(sf, run_id))
+            after_commit(s, lambda: dispatcher.design(run_id))
+
+
+def _close_iteration(s: Session, it: Iteration, run: Run) -> None:
+    """The iteration is done: its screened candidates count as trained; the best so far becomes the parent."""
+    it.finished_at = utcnow()
+    for c in it.candidates:
+        if c.status == CandidateStatus.SCREENED:
+            c.status = CandidateStatus.TRAINED
+    scored = [
+        c
+        for c in run.candidates
+        if c.status == CandidateStatus.TRAINED and c.iteration_id is not None and c.fitness is not None
+    ]
+    # A candidate stopped after screening was measured on a fraction of the budget: it only wins when
+    # no candidate reached the full budget.
+    full = [c for c in scored if any(t.purpose == Purpose.FULL and t.status == TrainingStatus.OK for t in c.trainings)]
+    scored = full or scored
+    if scored:
+        run.best_candidate_id = max(scored, key=lambda c: c.fitness or 0.0).id
+    run.usage = run_usage(s, run.id)
 
 
 def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatcher) -> bool:
     """Continue the better half of the screened candidates to the full budget; False when none is left to train."""
-    screened = sorted((c for c in it.candidates if c.status == "screened"), key=lambda c: c.fitness, reverse=True)
-    keep = screened[: math.ceil(len(screened) / 2)]
+    screened = sorted(
+        (c for c in it.candidates if c.status == CandidateStatus.SCREENED),
+        key=lambda c: c.fitness or 0.0,
+        reverse=True,
+    )
+    keep = screened[: kept_after_screening(len(screened))]
     made = []
     for c in keep:
-        screen = next(t for t in reversed(c.trainings) if t.purpose == "screen" and t.status == "ok")
-        c.status = "queued"
+        screen = next(t for t in reversed(c.trainings) if t.purpose == Purpose.SCREEN and t.status == TrainingStatus.OK)
+        c.status = CandidateStatus.QUEUED
         made.append(
-            new_training(s, c, purpose="full", timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen)
+            new_training(
+                s, c, purpose=Purpose.FULL, timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen
+            )
         )
     for c in screened[len(keep) :]:
-        c.status = "trained"
+        c.status = CandidateStatus.TRAINED
         c.critic = [
-            *list(c.critic or []),
+            *(c.critic or []),
             {
                 "stage": "successive halving",
                 "verdict": "stopped",
                 "text": "stopped after screening: its fitness was in the lower half",
             },
         ]
-    if run.status != "running":
+    if run.status != RunStatus.RUNNING:
         for t in made:
-            t.status = "cancelled"
+            t.status = TrainingStatus.CANCELLED
         return True
     dispatch_after_commit(s, dispatcher, made)
     return bool(made)
-
-
-def _finalize(s: Session, run: Run, dispatcher: Dispatcher) -> bool:
-    """After the last iteration: re-evaluate the best on more seeds; False when there is nothing to wait for."""
-    best = s.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
-    if best is None:
-        errors = [c.error for c in run.candidates if c.error][:3]
-        set_status(
-            run,
-            "failed",
-            error="no candidate could be trained; the last errors were: " + " | ".join(errors or ["none recorded"]),
-        )
-        run.phase = "done"
-        return True
-    run.phase = "final"
-    seeds = int(run.task.options.get("final_seeds", 3))
-    made = [
-        new_training(s, best, purpose="final", timesteps=run.task.timesteps, seed=run.task.seed + 1000 + i)
-        for i in range(seeds)
-    ]
-    dispatch_after_commit(s, dispatcher, made)
-    return bool(made)
-
-
-def maybe_finish(sf: sessionmaker, run_id: int) -> None:
-    """When the final re-evaluation and the baselines have ended: the final figures, then succeeded."""
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is None or run.phase != "final" or run.status != "running":
-            return
-        pending = s.scalar(
-            select(func.count(Training.id)).where(
-                Training.run_id == run_id,
-                Training.purpose.in_(("final", "baseline")),
-                Training.status.not_in(TRAINING_TERMINAL),
-            )
-        )
-        if pending:
-            return
-        res = s.execute(update(Run).where(Run.id == run_id, Run.phase == "final").values(phase="done"))
-        if res.rowcount != 1:
-            return
-        s.refresh(run)
-        run.final = final_figures(s, run)
-        run.usage = run_usage(s, run_id)
-        set_status(run, "succeeded")
-
-
-def final_figures(s: Session, run: Run) -> dict:
-    """The best candidate's fitness over the final seeds and, where baselines ran, its normalized score."""
-    best = s.get(Candidate, run.best_candidate_id)
-    finals = [t for t in best.trainings if t.purpose == "final" and t.status == "ok"]
-    values = [best.fitness] + [t.result["fitness"]["mean"] for t in finals]
-    out: dict = {
-        "best_candidate_id": best.id,
-        "seeds": [run.task.seed] + [t.seed for t in finals],
-        "fitness_per_seed": values,
-        "fitness_mean": sum(values) / len(values),
-        "fitness_std": float((sum((v - sum(values) / len(values)) ** 2 for v in values) / len(values)) ** 0.5),
-        "failed_seeds": [t.seed for t in best.trainings if t.purpose == "final" and t.status != "ok"],
-    }
-    base = {c.origin: c for c in run.candidates if c.origin.startswith("baseline")}
-    ref, sparse = base.get("baseline-reference"), base.get("baseline-sparse")
-    if ref and ref.fitness is not None and ref.fitness > 0:
-        out["fitness_over_reference"] = best.fitness / ref.fitness
-    if ref and sparse and ref.fitness is not None and sparse.fitness is not None:
-        out["baselines"] = {"reference": ref.fitness, "sparse": sparse.fitness}
-        out["normalized_score"], out["normalized_score_note"] = normalized_score(
-            best.fitness, ref.fitness, sparse.fitness
-        )
-    return out
-
-
-SEPARATION = 0.05
-"""The reference and sparse baselines must differ by this share of their magnitude for a normalized score."""
-
-
-def normalized_score(best: float, reference: float, sparse: float) -> tuple[float | None, str]:
-    """Eureka's (F - F_sparse) / (F_reference - F_sparse), or None with the reason when it would be noise."""
-    gap = reference - sparse
-    if abs(gap) < SEPARATION * max(abs(reference), abs(sparse), 1e-9):
-        return None, (
-            f"not given: the reference reward ({reference:.4g}) and the fitness used as reward "
-            f"({sparse:.4g}) reached about the same fitness, so the ratio would be noise; "
-            "compare with the reference reward directly (fitness_over_reference)"
-        )
-    return (
-        best - sparse
-    ) / gap, "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
-
-
-def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
-    """Start runs whose start message was lost and kick running ones whose trainings were orphaned."""
-    waited = utcnow().timestamp() - settings.sweep_seconds
-    with session_scope(sf) as s:
-        ids = list(s.scalars(select(Run.id).where(Run.status == "running")))
-        queued = [
-            r.id for r in s.scalars(select(Run).where(Run.status == "queued")) if r.created_at.timestamp() < waited
-        ]
-    for run_id in queued:
-        start(sf, run_id, dispatcher, settings)
-    for run_id in ids:
-        kick(sf, run_id, dispatcher, settings, full=False)
-    return len(ids) + len(queued)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prompts import render
+from workers.engine.result import TrainingResult
 
 CONSTANT_TOLERANCE = 1e-9
 DOMINANCE_SHARE = 0.8
@@ -30,7 +31,7 @@ def series(xs: list[float | None]) -> str:
     return "[" + ", ".join(fmt(x) for x in xs) + "]"
 
 
-def _thirds(xs: list[float]) -> tuple[float, float] | None:
+def _thirds(xs: list[float | None]) -> tuple[float, float] | None:
     vals = [x for x in xs if x is not None]
     if len(vals) < 3:
         return None
@@ -38,13 +39,13 @@ def _thirds(xs: list[float]) -> tuple[float, float] | None:
     return float(np.mean(vals[:k])), float(np.mean(vals[-k:]))
 
 
-def diagnose(result: dict) -> list[dict]:
+def diagnose(result: TrainingResult) -> list[dict]:
     """Find what commonly goes wrong: dead or dominant components, reward hacking, early terminations."""
     out: list[dict] = []
     cps = result.get("checkpoints") or []
     comps = result.get("components") or {}
-    for name, stats in comps.items():
-        stats = [s for s in stats if s]
+    for name, series in comps.items():
+        stats = [s for s in series if s]
         if not stats:
             continue
         low = min(s["min"] for s in stats)
@@ -73,9 +74,9 @@ def diagnose(result: dict) -> list[dict]:
                     }
                 )
     fit = _thirds([c.get("fitness") for c in cps])
-    ret = _thirds([c.get("episode_return") if c.get("episode_return") is not None else None for c in cps])
+    ret = _thirds([c.get("episode_return") for c in cps])
     if ret is None:
-        ret = _thirds([(c.get("reward") or {}).get("mean") for c in cps])
+        ret = _thirds([c["reward"]["mean"] if "reward" in c else None for c in cps])
     if fit and ret:
         (f0, f1), (r0, r1) = fit, ret
         if r1 > r0 + 0.05 * max(abs(r0), 1e-6) and f1 < f0 - 0.05 * max(abs(f0), 1e-6):
@@ -119,7 +120,7 @@ def diagnose(result: dict) -> list[dict]:
     return out
 
 
-def reflect(result: dict, *, fitness_name: str) -> Reflection:
+def reflect(result: TrainingResult, *, fitness_name: str) -> Reflection:
     """The reflection on one training result (see ``workers.engine.train`` for its shape)."""
     cps = result.get("checkpoints") or []
     comps = result.get("components") or {}

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.db.models import Candidate, Run
+from app.db.models import Candidate, Run, Training
 from app.search.offline import LABEL as OFFLINE_LABEL
+from app.search.states import Purpose, TrainingStatus
+
+DESCRIBING_PURPOSES = (Purpose.FULL, Purpose.SCREEN, Purpose.BASELINE)
+"""Which training describes a candidate, in order of preference: the full budget, else screening, else a baseline's
+(final re-evaluations on other seeds never do)."""
+
+
+def describing_training(c: Candidate) -> Training | None:
+    """The training whose statistics describe ``c``: the latest successful one of the first purpose in
+    ``DESCRIBING_PURPOSES`` that has one; else its latest training of those purposes (failed, say), else None.
+
+    ``run.json``, the API and the dashboard all describe a candidate by this training.
+    """
+    for purpose in DESCRIBING_PURPOSES:
+        for t in reversed(c.trainings):
+            if t.purpose == purpose and t.status == TrainingStatus.OK:
+                return t
+    return next((t for t in reversed(c.trainings) if t.purpose in DESCRIBING_PURPOSES), None)
 
 
 def designer_label(run: Run, model: str | None) -> str:
@@ -13,7 +31,7 @@ def designer_label(run: Run, model: str | None) -> str:
 
 
 def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict:
-    main = next((t for t in reversed(c.trainings) if t.purpose in ("full", "screen", "baseline")), None)
+    main = describing_training(c)
     out = {
         "id": c.id,
         "iteration": c.iteration.index if c.iteration is not None else None,
@@ -82,7 +100,7 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict:
             }
             for it in run.iterations
         ],
-        "baselines": [candidate_dict(c, with_code=False) for c in run.candidates if c.origin.startswith("baseline")],
+        "baselines": [candidate_dict(c, with_code=False) for c in run.candidates if c.origin.is_baseline],
         "best_candidate": candidate_dict(best) if best else None,
         "final": run.final,
         "usage": run.usage,

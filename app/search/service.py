@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
-import envs
 from app.config import Settings
 from app.db import after_commit
 from app.db.models import Candidate, Feedback, Run, Task, utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, RateLimited
+from app.search.budget import Budget, baseline_programs, plan
 from app.search.dispatch import Dispatcher
-from app.search.states import check_transition
+from app.search.ledger import run_usage
+from app.search.options import (
+    DESCRIPTION_CHARS,
+    FEEDBACK_CHARS,
+    FITNESS_PROGRAM_CHARS,
+    ITERATIONS,
+    MIN_TIMESTEPS,
+    SAMPLES,
+    SEED,
+    parse_options,
+)
+from app.search.states import RUN_TERMINAL, RunPhase, RunStatus, check_transition
+from envs import UnknownEnvError, get_spec
 from envs.fitness import METRICS
 from workers.sandbox.policy import ProgramRejected, check_source
-
-TRAIN_OPTIONS = {"eval_episodes", "episode_steps", "checkpoints", "checkpoint_episodes", "video", "video_steps", "ppo"}
-DEFAULT_OPTIONS: dict = {
-    "successive_halving": False,
-    "screen_fraction": 0.25,
-    "final_seeds": 3,
-    "baselines": True,
-    "max_repairs": 2,
-    "critic_review": False,
-    "train": {},
-}
 
 
 @dataclass
@@ -49,7 +51,7 @@ def resolve_designer(requested: str | None, settings: Settings) -> str:
     if requested is None:
         return "llm" if settings.llm_configured else "offline"
     if requested not in ("llm", "offline"):
-        raise InvalidInput(f"designer must be 'llm' or 'offline', not '{requested}'", field="designer")
+        raise InvalidInput(f"designer must be 'llm' or 'offline', not '{requested[:40]}'", field="designer")
     if requested == "llm" and not settings.llm_configured:
         raise InvalidInput(
             "designer 'llm' needs an LLM: set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL (or OPENAI_API_KEY), "
@@ -59,64 +61,74 @@ def resolve_designer(requested: str | None, settings: Settings) -> str:
     return requested
 
 
+def _fitness(spec: TaskSpec) -> tuple[str, str | None]:
+    """(name, source) of the task's fitness: a built-in metric, or a checked fitness program."""
+    fitness = (spec.fitness or "").strip()
+    if fitness in METRICS:
+        return fitness, None
+    if len(fitness) > FITNESS_PROGRAM_CHARS:
+        raise InvalidInput(f"the fitness program is limited to {FITNESS_PROGRAM_CHARS:,} characters", field="fitness")
+    if "def compute_fitness" in fitness:
+        try:
+            check_source(fitness, "fitness")
+        except ProgramRejected as e:
+            raise InvalidInput(str(e), field="fitness") from None
+        return "custom", fitness
+    raise InvalidInput(
+        f"unknown fitness '{fitness[:60]}': give a built-in metric ({', '.join(METRICS)}) or a fitness program "
+        "defining compute_fitness(traj)",
+        field="fitness",
+    )
+
+
+def _bounded(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise InvalidInput(f"{name} must be an integer from {low:,} to {high:,}, got {shown}", field=name)
+    return value
+
+
+def task_budget(spec: TaskSpec, settings: Settings) -> Budget:
+    """Every training the task's run would do and their steps; InvalidInput for out-of-bounds settings."""
+    try:
+        env = get_spec(spec.env)
+    except UnknownEnvError as e:
+        raise InvalidInput(str(e), field="env") from None
+    iterations = _bounded("iterations", spec.iterations, *ITERATIONS)
+    samples = _bounded("samples", spec.samples, *SAMPLES)
+    timesteps = _bounded("timesteps", spec.timesteps, MIN_TIMESTEPS, settings.max_timesteps_per_training)
+    name, source = _fitness(spec)
+    return plan(
+        iterations=iterations,
+        samples=samples,
+        timesteps=timesteps,
+        options=parse_options(spec.options),
+        baselines=len(baseline_programs(env.name, name, source)),
+    )
+
+
 def validate(spec: TaskSpec, settings: Settings) -> dict:
     """The task's column values, or InvalidInput naming the field and what to do."""
-    try:
-        envs.get_spec(spec.env)
-    except envs.UnknownEnvError as e:
-        raise InvalidInput(str(e), field="env") from None
     description = (spec.description or "").strip()
     if not description:
         raise InvalidInput(
             "describe the behaviour in words, e.g. 'make the cheetah run backwards'", field="description"
         )
-    if len(description) > 4000:
+    if len(description) > DESCRIPTION_CHARS:
         raise InvalidInput(
-            f"the description has {len(description)} characters; keep it under 4000", field="description"
+            f"the description has {len(description):,} characters; keep it under {DESCRIPTION_CHARS:,}",
+            field="description",
         )
-    fitness = (spec.fitness or "").strip()
-    if fitness in METRICS:
-        fitness_name, fitness_source = fitness, None
-    elif "def compute_fitness" in fitness:
-        try:
-            check_source(fitness, "fitness")
-        except ProgramRejected as e:
-            raise InvalidInput(str(e), field="fitness") from None
-        fitness_name, fitness_source = "custom", fitness
-    else:
+    budget = task_budget(spec, settings)
+    seed = _bounded("seed", spec.seed, *SEED)
+    if budget.timesteps > settings.max_task_timesteps:
         raise InvalidInput(
-            f"unknown fitness '{fitness[:60]}': give a built-in metric ({', '.join(METRICS)}) or a fitness program "
-            "defining compute_fitness(traj)",
-            field="fitness",
-        )
-    for name, value, low, high in (
-        ("iterations", spec.iterations, 1, 50),
-        ("samples", spec.samples, 1, 32),
-        ("timesteps", spec.timesteps, 1000, settings.max_timesteps_per_training),
-    ):
-        if not isinstance(value, int) or not low <= value <= high:
-            raise InvalidInput(f"{name} must be an integer from {low:,} to {high:,}, got {value!r}", field=name)
-    total = spec.iterations * spec.samples * spec.timesteps
-    if total > settings.max_task_timesteps:
-        raise InvalidInput(
-            f"this task would train {total:,} steps (iterations × samples × timesteps = {spec.iterations} × "
-            f"{spec.samples} × {spec.timesteps:,}), above the cap of {settings.max_task_timesteps:,}; "
-            "lower one of them",
+            f"this task would train {budget.timesteps:,} steps ({budget.explain()}), above the cap of "
+            f"{settings.max_task_timesteps:,} (REWARDSMITH_MAX_TASK_TIMESTEPS); lower the iterations, samples, "
+            "timesteps or final seeds, or turn baselines off",
             field="timesteps",
         )
-    options = {**DEFAULT_OPTIONS, **(spec.options or {})}
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise InvalidInput(f"unknown options {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}", field="options")
-    bad_train = set(options["train"]) - TRAIN_OPTIONS
-    if bad_train:
-        raise InvalidInput(
-            f"unknown training options {sorted(bad_train)}; known: {sorted(TRAIN_OPTIONS)}", field="options"
-        )
-    if not 0.05 <= float(options["screen_fraction"]) <= 0.9:
-        raise InvalidInput("screen_fraction must be between 0.05 and 0.9", field="options")
-    if not 0 <= int(options["final_seeds"]) <= 10:
-        raise InvalidInput("final_seeds must be from 0 to 10", field="options")
+    fitness_name, fitness_source = _fitness(spec)
     return {
         "env": spec.env,
         "description": description,
@@ -126,18 +138,36 @@ def validate(spec: TaskSpec, settings: Settings) -> dict:
         "iterations": spec.iterations,
         "samples": spec.samples,
         "timesteps": spec.timesteps,
-        "seed": spec.seed,
-        "wait_for_feedback": spec.wait_for_feedback,
-        "options": options,
+        "seed": seed,
+        "wait_for_feedback": bool(spec.wait_for_feedback),
+        "options": parse_options(spec.options).model_dump(mode="json"),
     }
+
+
+def check_task_rate(session: Session, *, owner_id: int, settings: Settings) -> None:
+    """RateLimited when the user created ``task_rate_per_minute`` tasks in the last minute."""
+    since = utcnow() - timedelta(seconds=60)
+    recent = session.scalar(select(func.count(Task.id)).where(Task.owner_id == owner_id, Task.created_at >= since))
+    if (recent or 0) >= settings.task_rate_per_minute:
+        raise RateLimited(
+            f"at most {settings.task_rate_per_minute} tasks per minute (REWARDSMITH_TASK_RATE_PER_MINUTE); "
+            "wait a minute and submit again",
+            retry_after=60,
+        )
 
 
 def create_task(
     session: Session, *, spec: TaskSpec, owner_id: int | None, settings: Settings, dispatcher: Dispatcher
 ) -> tuple[Task, Run]:
-    """Validate and store a task with its first run; the run starts once the transaction commits."""
+    """The one way to create a task (API, dashboard, CLI): the rate limit, every bound and the whole budget are
+    checked here; the task is stored with its first run, which starts once the transaction commits.
+
+    ``owner_id`` None is the local command line, which has no user and no rate limit.
+    """
+    if owner_id is not None:
+        check_task_rate(session, owner_id=owner_id, settings=settings)
     task = Task(owner_id=owner_id, **validate(spec, settings))
-    run = Run(task=task, status="queued", usage={}, final={})
+    run = Run(task=task, status=RunStatus.QUEUED, usage={}, final={})
     session.add_all([task, run])
     session.flush()
     run_id = run.id
@@ -145,52 +175,48 @@ def create_task(
     return task, run
 
 
-def get_run(session: Session, *, run_id: int) -> Run | None:
-    return session.get(Run, run_id)
-
-
-def get_run_or_raise(session: Session, *, run_id: int) -> Run:
-    run = session.get(Run, run_id)
-    if run is None:
-        raise NotFound(f"run {run_id} does not exist")
-    return run
-
-
-def set_status(run: Run, target: str, *, error: str | None = None) -> None:
+def set_status(run: Run, target: RunStatus, *, error: str | None = None) -> None:
     """Move ``run`` along its state machine (IllegalTransition → 409 otherwise)."""
     check_transition(f"run {run.id}", run.status, target)
     run.status = target
-    if target == "running" and run.started_at is None:
-        run.started_at = utcnow()
-    if target in ("succeeded", "failed", "cancelled"):
-        run.finished_at = utcnow()
-    if target == "running":
+    if target == RunStatus.RUNNING:
+        run.started_at = run.started_at or utcnow()
         run.error = None
         run.finished_at = None
+    if target in RUN_TERMINAL:
+        run.finished_at = utcnow()
     if error is not None:
         run.error = error
 
 
+def fail_run(session: Session, *, run_id: int, error: str) -> None:
+    """Mark a running or queued run failed with ``error`` (what happened and what to do); a settled run is left."""
+    run = session.get(Run, run_id)
+    if run is not None and run.status in (RunStatus.RUNNING, RunStatus.QUEUED):
+        set_status(run, RunStatus.FAILED, error=error)
+        run.usage = run_usage(session, run_id)
+
+
 def cancel_run(session: Session, *, run: Run) -> Run:
     """Stop a run: queued trainings will not start, running ones are stopped at their next checkpoint."""
-    set_status(run, "cancelled")
+    set_status(run, RunStatus.CANCELLED)
     return run
 
 
 def resume_run(session: Session, *, run: Run, dispatcher: Dispatcher) -> Run:
     """Continue a run that waits for feedback, was cancelled, or failed; nothing done so far is redone."""
-    if run.status == "queued":
+    if run.status == RunStatus.QUEUED:
         raise Conflict(
             f"run {run.id} is queued: it starts by itself as soon as a worker takes it; there is nothing to resume"
         )
-    if run.status == "failed" and run.phase == "done":
+    if run.status == RunStatus.FAILED and run.phase == RunPhase.DONE:
         raise Conflict(
             f"run {run.id} ended with no candidate that could be trained, so there is nothing left to "
             "resume: submit the task again, perhaps with another description, designer or budget"
         )
-    set_status(run, "running")
+    set_status(run, RunStatus.RUNNING)
     run_id = run.id
-    after_commit(session, lambda: dispatcher.kick(run_id))
+    after_commit(session, lambda: dispatcher.resume(run_id))
     return run
 
 
@@ -201,8 +227,8 @@ def add_feedback(
     text = (text or "").strip()
     if not text:
         raise InvalidInput("feedback text is empty; say what the policy does wrong or right", field="text")
-    if len(text) > 4000:
-        raise InvalidInput("feedback is limited to 4000 characters", field="text")
+    if len(text) > FEEDBACK_CHARS:
+        raise InvalidInput(f"feedback is limited to {FEEDBACK_CHARS:,} characters", field="text")
     if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
         raise InvalidInput("rating must be an integer from 1 to 5", field="rating")
     fb = Feedback(candidate_id=candidate.id, run_id=candidate.run_id, user_id=user_id, text=text, rating=rating)
@@ -215,6 +241,6 @@ def pending_feedback(session: Session, *, run_id: int, iteration: int | None = N
     """Feedback no iteration has used yet; with ``iteration``, also what that iteration took (so that designing it
     again, after a failed LLM call, still carries it)."""
     unused = Feedback.used_in_iteration.is_(None)
-    if iteration is not None:
-        unused = unused | (Feedback.used_in_iteration == iteration)
-    return list(session.scalars(select(Feedback).where(Feedback.run_id == run_id, unused).order_by(Feedback.id)))
+    taken = Feedback.used_in_iteration == iteration if iteration is not None else false()
+    query = select(Feedback).where(Feedback.run_id == run_id, or_(unused, taken)).order_by(Feedback.id)
+    return list(session.scalars(query))

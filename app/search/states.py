@@ -1,29 +1,126 @@
-"""Run and training states, and the transitions that are legal between them."""
+"""The names of the search's states, and the transitions that are legal between them.
+
+Every status, phase, purpose and origin the search stores or compares is one of these
+``StrEnum`` members; the database keeps their values as plain strings.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from app.errors import Conflict
+from workers.sandbox.runner import Outcome
 
-RUN_STATUSES = ("queued", "running", "waiting_feedback", "succeeded", "failed", "cancelled")
-RUN_TERMINAL = {"succeeded", "failed", "cancelled"}
 
-RUN_TRANSITIONS: dict[str, set[str]] = {
-    "queued": {"running", "cancelled", "failed"},
-    "running": {"waiting_feedback", "succeeded", "failed", "cancelled"},
-    "waiting_feedback": {"running", "cancelled", "failed"},
-    "succeeded": set(),
-    "failed": {"running"},  # resume retries from the last finished iteration
-    "cancelled": {"running"},  # resume continues where it stopped
+class RunStatus(StrEnum):
+    """Where a run is, as the user sees it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING_FEEDBACK = "waiting_feedback"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RunPhase(StrEnum):
+    """Where a running run is inside the search; guards the completion hook."""
+
+    SEARCH = "search"
+    FINAL = "final"
+    """Re-evaluating the best candidate on more seeds."""
+    DONE = "done"
+
+
+class IterationStatus(StrEnum):
+    DESIGNING = "designing"
+    SCREENING = "screening"
+    """Successive halving: every candidate trains on a fraction of the budget first."""
+    TRAINING = "training"
+    DONE = "done"
+
+
+class CandidateStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    TRAINING = "training"
+    SCREENED = "screened"
+    TRAINED = "trained"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    RESOURCE_LIMIT = "resource_limit"
+    CANCELLED = "cancelled"
+
+
+class TrainingStatus(StrEnum):
+    """queued → running → one of the sandbox's outcomes, or cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    OK = Outcome.OK.value
+    REJECTED = Outcome.REJECTED.value
+    FAILED = Outcome.FAILED.value
+    TIMEOUT = Outcome.TIMEOUT.value
+    RESOURCE_LIMIT = Outcome.RESOURCE_LIMIT.value
+    CANCELLED = "cancelled"
+
+
+class Purpose(StrEnum):
+    """Why a training runs."""
+
+    SCREEN = "screen"
+    FULL = "full"
+    FINAL = "final"
+    BASELINE = "baseline"
+
+
+class Origin(StrEnum):
+    """Who wrote a candidate's program."""
+
+    LLM = "llm"
+    OFFLINE = "offline"
+    REPAIR = "repair"
+    CRITIC = "critic"
+    BASELINE_REFERENCE = "baseline-reference"
+    """The env's own reward, rewritten in the reward contract."""
+    BASELINE_SPARSE = "baseline-sparse"
+    """The fitness itself used as the reward."""
+
+    @property
+    def is_baseline(self) -> bool:
+        return self in (Origin.BASELINE_REFERENCE, Origin.BASELINE_SPARSE)
+
+
+RUN_TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+RUN_ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+"""Work is scheduled or under way: pages that show the run refresh themselves."""
+RUN_SETTLED = RUN_TERMINAL | {RunStatus.WAITING_FEEDBACK}
+"""Nothing happens in the run until someone acts."""
+TRAINING_TERMINAL = frozenset(TrainingStatus) - {TrainingStatus.QUEUED, TrainingStatus.RUNNING}
+TRAINING_PENDING = frozenset({TrainingStatus.QUEUED, TrainingStatus.RUNNING})
+CANDIDATE_ERRORS = frozenset(
+    {CandidateStatus.REJECTED, CandidateStatus.FAILED, CandidateStatus.TIMEOUT, CandidateStatus.RESOURCE_LIMIT}
+)
+"""A candidate that ended with an error the next round's designer should learn from."""
+
+RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.WAITING_FEEDBACK, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    RunStatus.WAITING_FEEDBACK: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # resume retries from the last finished iteration
+    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING}),  # resume continues where it stopped
 }
-
-TRAINING_TERMINAL = {"ok", "rejected", "failed", "timeout", "resource_limit", "cancelled"}
-CANDIDATE_TERMINAL = {"trained", "rejected", "duplicate", "failed", "timeout", "resource_limit", "cancelled"}
 
 
 class IllegalTransition(Conflict):
     """A state change the run's state machine does not allow (HTTP 409)."""
 
-    def __init__(self, what: str, current: str, target: str) -> None:
+    def __init__(self, what: str, current: RunStatus, target: RunStatus) -> None:
         allowed = sorted(RUN_TRANSITIONS.get(current, ()))
         hint = f"from '{current}' it can go to: {', '.join(allowed)}" if allowed else f"'{current}' is final"
         super().__init__(f"cannot move {what} from '{current}' to '{target}'; {hint}")
@@ -31,6 +128,6 @@ class IllegalTransition(Conflict):
         self.target = target
 
 
-def check_transition(what: str, current: str, target: str) -> None:
-    if target not in RUN_TRANSITIONS.get(current, set()):
+def check_transition(what: str, current: RunStatus, target: RunStatus) -> None:
+    if target not in RUN_TRANSITIONS.get(current, frozenset()):
         raise IllegalTransition(what, current, target)

@@ -11,180 +11,200 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
-from app.db import session_scope
+from app.db import after_commit, session_scope
 from app.db.models import Run, Training, utcnow
 from app.search.context import fitness_of
 from app.search.dispatch import Dispatcher
-from app.search.ledger import sandbox_limits
+from app.search.options import options_of
 from app.search.orchestrator import training_finished
-from app.search.states import TRAINING_TERMINAL
+from app.search.states import TRAINING_TERMINAL, CandidateStatus, Purpose, RunStatus, TrainingStatus
 from workers.engine.evaluate import evaluate_reward
+from workers.engine.result import TrainingResult, stored
+from workers.sandbox.text import clip
 
 log = logging.getLogger(__name__)
-
-KEEP_IN_DB = (
-    "fitness",
-    "checkpoints",
-    "components",
-    "episodes",
-    "dry_run",
-    "warnings",
-    "timesteps",
-    "seconds",
-    "learn_seconds",
-    "steps_per_second",
-    "ppo",
-    "seeds",
-    "artifacts",
-    "isolation",
-    "resumed_from_timesteps",
-    "fitness_name",
-    "traceback",
-    "stderr_tail",
-)
 
 
 class Cancelled(Exception):
     """The run was cancelled while this training ran."""
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything the sandbox needs for one claimed training, read in the claim's transaction."""
+
+    training_id: int
+    run_id: int
+    env: str
+    reward_source: str
+    fitness_name: str
+    fitness_source: str | None
+    """The task's own fitness program; None for a built-in metric (named by ``fitness_name``)."""
+    timesteps: int
+    seed: int
+    out: Path
+    options: dict[str, Any]
+    """Training options as the engine takes them (``TrainOptions.engine_options``), resume_from included."""
+
+
 def artifacts_dir(settings: Settings, t: Training) -> Path:
     return settings.data_dir / "artifacts" / f"run-{t.run_id}" / f"candidate-{t.candidate_id}" / f"training-{t.id}"
 
 
-def _claim(sf: sessionmaker, training_id: int, settings: Settings) -> dict | None:
-    """Mark the training running and return what the sandbox needs; None when there is nothing to do."""
+def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> TrainingJob | None:
+    """Mark the training running and return what the sandbox needs; None when there is nothing to train."""
     stale = utcnow() - timedelta(seconds=settings.training_lease_seconds)
     with session_scope(sf) as s:
         t = s.get(Training, training_id)
-        if t is None or (t.status in TRAINING_TERMINAL and t.status != "cancelled"):
+        if t is None or (t.status in TRAINING_TERMINAL and t.status != TrainingStatus.CANCELLED):
             return None
         run = s.get(Run, t.run_id)
-        if run.status != "running":
-            t.status = "cancelled"
+        assert run is not None
+        if run.status != RunStatus.RUNNING:
+            t.status = TrainingStatus.CANCELLED
             return None
         res = s.execute(
             update(Training)
             .where(
                 Training.id == training_id,
                 or_(
-                    Training.status.in_(("queued", "cancelled")),
-                    (Training.status == "running")
+                    Training.status.in_((TrainingStatus.QUEUED, TrainingStatus.CANCELLED)),
+                    (Training.status == TrainingStatus.RUNNING)
                     & or_(Training.heartbeat_at.is_(None), Training.heartbeat_at < stale),
                 ),
             )
             .values(
-                status="running",
+                status=TrainingStatus.RUNNING,
                 attempts=Training.attempts + 1,
                 heartbeat_at=utcnow(),
                 started_at=utcnow(),
                 worker=f"{socket.gethostname()}:{threading.get_ident()}",
             )
         )
-        if res.rowcount != 1:
+        if res.rowcount != 1:  # type: ignore[attr-defined]
             return None
         s.refresh(t)
         if t.attempts > settings.training_max_attempts:
-            t.status = "failed"
+            t.status = TrainingStatus.FAILED
             t.error = (
                 f"the training was interrupted {t.attempts - 1} times (its worker died each time); "
                 "check the workers' memory and logs, then resume the run"
             )
             t.finished_at = utcnow()
-            return {"finished": True}
-        if t.purpose in ("screen", "full", "baseline"):
-            t.candidate.status = "training"
+            after_commit(s, lambda: training_finished(sf, training_id, dispatcher, settings))
+            return None
+        if t.purpose in (Purpose.SCREEN, Purpose.FULL, Purpose.BASELINE):
+            t.candidate.status = CandidateStatus.TRAINING
         task = run.task
-        fname, _, fsource = fitness_of(task)
+        fname, _, _ = fitness_of(task)
+        options = options_of(task).train.engine_options()
         resume = s.get(Training, t.resume_from_id) if t.resume_from_id else None
-        out = artifacts_dir(settings, t)
-        options = dict(task.options.get("train", {}))
         if resume is not None and resume.artifacts_dir:
             options["resume_from"] = resume.artifacts_dir
-        return {
-            "env": task.env,
-            "reward_source": t.candidate.code,
-            "fitness_name": fname,
-            "fitness_source": fsource if task.fitness_source else None,
-            "builtin": None if task.fitness_source else fname,
-            "timesteps": t.timesteps,
-            "seed": t.seed,
-            "out": out,
-            "options": options,
-            "run_id": run.id,
-        }
+        return TrainingJob(
+            training_id=t.id,
+            run_id=run.id,
+            env=task.env,
+            reward_source=t.candidate.code or "",
+            fitness_name=fname,
+            fitness_source=task.fitness_source,
+            timesteps=t.timesteps,
+            seed=t.seed,
+            out=artifacts_dir(settings, t),
+            options=options,
+        )
+
+
+class _Heartbeat:
+    """Refreshes the training's heartbeat while it runs, and notices when its run is cancelled."""
+
+    def __init__(self, sf: sessionmaker, job: TrainingJob, settings: Settings) -> None:
+        self.sf, self.job, self.settings = sf, job, settings
+        self.stop = threading.Event()
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.settings.training_heartbeat_seconds):
+            try:
+                with session_scope(self.sf) as s:
+                    s.execute(update(Training).where(Training.id == self.job.training_id).values(heartbeat_at=utcnow()))
+                    run = s.get(Run, self.job.run_id)
+                    if run is None or run.status != RunStatus.RUNNING:
+                        self.cancelled.set()
+            except Exception:  # a missed heartbeat is not worth failing the training for
+                log.exception("heartbeat of training %s failed", self.job.training_id)
+
+    def on_event(self, event: dict) -> None:
+        """Called for every progress event of the sandbox; raising stops the job."""
+        if self.cancelled.is_set():
+            raise Cancelled()
+        if event.get("event") == "checkpoint":
+            with session_scope(self.sf) as s:
+                t = s.get(Training, self.job.training_id)
+                if t is not None:
+                    progress = {k: event.get(k) for k in ("timesteps", "total", "fitness")}
+                    t.result = TrainingResult(**{**(t.result or {}), "progress": progress})  # type: ignore[typeddict-item]
+                    t.heartbeat_at = utcnow()
+
+
+def _train(
+    job: TrainingJob, heart: _Heartbeat, settings: Settings
+) -> tuple[TrainingStatus, str | None, TrainingResult]:
+    """Train in the sandbox; every way this can end is an outcome, never an exception."""
+    options = dict(job.options)
+    try:
+        result = evaluate_reward(
+            env=job.env,
+            reward_source=job.reward_source,
+            fitness_name=None if job.fitness_source else job.fitness_name,
+            fitness_source=job.fitness_source,
+            timesteps=job.timesteps,
+            seed=job.seed,
+            out=job.out,
+            limits=settings.sandbox_limits(),
+            video=bool(options.pop("video", False)),
+            options=options,
+            on_event=heart.on_event,
+        )
+    except Cancelled:
+        return TrainingStatus.CANCELLED, "the run was cancelled while this training ran", TrainingResult()
+    except Exception as e:  # a fault of ours (the artifacts disk, a bad option): record it on the training
+        log.exception("training %s failed outside the sandbox", job.training_id)
+        return TrainingStatus.FAILED, f"internal error: {type(e).__name__}: {clip(str(e), 500)}", TrainingResult()
+    return TrainingStatus(result["status"]), result.get("error"), result
 
 
 def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
-    """Claim, train, record, hook. Returns what happened ('done', 'skipped', or the outcome)."""
-    job = _claim(sf, training_id, settings)
+    """Claim, train, record, hook. Returns what happened ('skipped', or the training's status)."""
+    job = _claim(sf, training_id, dispatcher, settings)
     if job is None:
         return "skipped"
-    if job.get("finished"):
-        training_finished(sf, training_id, dispatcher, settings)
-        return "failed"
-    stop = threading.Event()
-    cancelled = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(settings.training_heartbeat_seconds):
-            try:
-                with session_scope(sf) as s:
-                    s.execute(update(Training).where(Training.id == training_id).values(heartbeat_at=utcnow()))
-                    if s.get(Run, job["run_id"]).status != "running":
-                        cancelled.set()
-            except Exception:  # a missed heartbeat is not worth failing the training for
-                log.exception("heartbeat of training %s failed", training_id)
-
-    def on_event(event: dict) -> None:
-        if cancelled.is_set():
-            raise Cancelled()
-        if event.get("event") == "checkpoint":
-            with session_scope(sf) as s:
-                t = s.get(Training, training_id)
-                t.result = {
-                    **(t.result or {}),
-                    "progress": {k: event.get(k) for k in ("timesteps", "total", "fitness")},
-                }
-                t.heartbeat_at = utcnow()
-
-    heart = threading.Thread(target=beat, daemon=True)
-    heart.start()
+    heart = _Heartbeat(sf, job, settings)
+    heart.thread.start()
     started = time.monotonic()
     try:
-        result = evaluate_reward(
-            env=job["env"],
-            reward_source=job["reward_source"],
-            fitness_name=job["builtin"],
-            fitness_source=job["fitness_source"],
-            timesteps=job["timesteps"],
-            seed=job["seed"],
-            out=job["out"],
-            limits=sandbox_limits(settings),
-            video=bool(job["options"].pop("video", False)),
-            options=job["options"],
-            on_event=on_event,
-        )
-        status, error = result["status"], result.get("error")
-    except Cancelled:
-        result, status, error = {}, "cancelled", "the run was cancelled while this training ran"
+        status, error, result = _train(job, heart, settings)
     finally:
-        stop.set()
+        heart.stop.set()
     with session_scope(sf) as s:
         t = s.get(Training, training_id)
+        assert t is not None
         t.status = status
         t.error = error
-        t.result = {k: result[k] for k in KEEP_IN_DB if k in result}
+        t.result = stored(result)
         t.result["wall_seconds"] = time.monotonic() - started
-        t.artifacts_dir = str(job["out"])
+        t.artifacts_dir = str(job.out)
         t.finished_at = utcnow()
-    if status != "cancelled":
+    if status != TrainingStatus.CANCELLED:
         training_finished(sf, training_id, dispatcher, settings)
-    return status
+    return status.value

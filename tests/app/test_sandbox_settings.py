@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import get_settings
-from app.search.ledger import sandbox_limits
 from tests.support.db import make_settings
 
 
@@ -16,16 +15,15 @@ def test_the_watchdog_and_the_reward_budget_come_from_the_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path, sandbox_progress_seconds=45, sandbox_reward_cost_ratio=4)
-    limits = sandbox_limits(settings)
+    limits = settings.sandbox_limits()
     assert (limits.progress_seconds, limits.reward_cost_ratio) == (45, 4)
-    assert sandbox_limits(settings, wall=120).progress_seconds == 45  # dry runs too
-    from app.cli.common import sandbox_limits as cli_limits
-
+    assert settings.sandbox_limits(wall_seconds=120).progress_seconds == 45  # dry runs too
     monkeypatch.setenv("REWARDSMITH_SANDBOX_PROGRESS_SECONDS", "300")
     monkeypatch.setenv("REWARDSMITH_SANDBOX_REWARD_COST_RATIO", "25")
     get_settings.cache_clear()
     try:
-        assert (cli_limits().progress_seconds, cli_limits().reward_cost_ratio) == (300, 25)
+        limits = get_settings().sandbox_limits()
+        assert (limits.progress_seconds, limits.reward_cost_ratio) == (300, 25)
     finally:
         get_settings.cache_clear()
 

@@ -12,8 +12,8 @@ class RecordingDispatcher:
     def start(self, run_id: int) -> None:
         self.calls.append(("start", run_id))
 
-    def kick(self, run_id: int) -> None:
-        self.calls.append(("kick", run_id))
+    def resume(self, run_id: int) -> None:
+        self.calls.append(("resume", run_id))
 
     def design(self, run_id: int) -> None:
         self.calls.append(("design", run_id))

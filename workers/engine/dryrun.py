@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from envs import get_spec
-from envs.capture import Layout
+from envs.capture import Layout, action_box
 from envs.make import episode_limit, sample_rows
 from envs.spec import EnvSpec
 from envs.state import build_state
@@ -72,22 +73,23 @@ def _env_facts(spec: EnvSpec) -> tuple[np.ndarray, np.ndarray, float]:
         from envs.make import make_env
 
         env = make_env(spec)
+        box = action_box(env)
         env.reset(seed=0)
-        env.action_space.seed(0)
+        box.seed(0)
         times = []
         for _ in range(50):
-            action = env.action_space.sample()
+            action = box.sample()
             t = time.perf_counter()
             _, _, terminated, truncated, _ = env.step(action)
             times.append(time.perf_counter() - t)
             if terminated or truncated:
                 env.reset()
-        _FACTS[spec.name] = (env.action_space.low.copy(), env.action_space.high.copy(), float(np.median(times)) * 1e3)
+        _FACTS[spec.name] = (box.low.copy(), box.high.copy(), float(np.median(times)) * 1e3)
         env.close()
     return _FACTS[spec.name]
 
 
-def _time_call(fn, repeats: int = 20, budget_seconds: float = 1.0) -> float:
+def _time_call(fn: Callable[[], object], repeats: int = 20, budget_seconds: float = 1.0) -> float:
     """Median milliseconds of ``fn()``; fewer repeats when calls are slow."""
     times: list[float] = []
     spent = 0.0
@@ -99,7 +101,9 @@ def _time_call(fn, repeats: int = 20, budget_seconds: float = 1.0) -> float:
     return float(np.median(times) * 1000.0)
 
 
-def _whole_episode(layout: Layout, rows: np.ndarray, episode_steps: int, rng: np.random.Generator | None = None):
+def _whole_episode(
+    layout: Layout, rows: np.ndarray, episode_steps: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """``rows`` repeated to ``episode_steps`` rows that carry the step indices 1 to ``episode_steps``, in order
     (or shuffled, given ``rng``).
 

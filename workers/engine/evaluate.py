@@ -9,8 +9,9 @@ from pathlib import Path
 
 from envs import get_spec
 from envs.fitness import get_metric
+from workers.engine.result import TrainingResult
 from workers.sandbox.policy import ProgramRejected, check_source
-from workers.sandbox.runner import Limits, SandboxResult, run_job
+from workers.sandbox.runner import Limits, Outcome, SandboxResult, run_job
 
 MIN_TIMESTEPS = 1_000
 
@@ -46,7 +47,7 @@ def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxRe
     try:
         check_source(source, kind)
     except ProgramRejected as e:
-        return SandboxResult("rejected", str(e))
+        return SandboxResult(Outcome.REJECTED, str(e))
     return run_job({"type": "dry_run", "env": env, "kind": kind, "source": source}, limits)
 
 
@@ -63,8 +64,8 @@ def evaluate_reward(
     video: bool = False,
     options: dict | None = None,
     on_event: Callable[[dict], None] | None = None,
-) -> dict:
-    """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result dict."""
+) -> TrainingResult:
+    """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result."""
     started = time.monotonic()
     get_spec(env)
     if timesteps < MIN_TIMESTEPS:
@@ -73,10 +74,11 @@ def evaluate_reward(
         )
     fname, fsource = resolve_fitness(fitness_name, fitness_source)  # a bad fitness leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
+    result: TrainingResult
     try:
         check_source(reward_source, "reward")
     except ProgramRejected as e:
-        result = {"status": "rejected", "error": str(e)}
+        result = TrainingResult(status=Outcome.REJECTED, error=str(e))
     else:
         config = {
             "env": env,
@@ -89,9 +91,9 @@ def evaluate_reward(
             **(options or {}),
         }
         sb = run_job({"type": "train", "config": config}, limits, on_event=on_event, artifacts_to=out)
-        payload = {k: v for k, v in sb.payload.items() if k not in ("status", "error", "isolation")}
-        result = {"status": sb.outcome, "error": sb.error, **payload, "isolation": sb.isolation}
-        if sb.outcome != "ok" and sb.stderr_tail and "traceback" not in result:
+        result = TrainingResult(**sb.payload)  # what the sandbox decided is set after: a payload cannot pass for it
+        result["status"], result["error"], result["isolation"] = sb.outcome, sb.error, sb.isolation
+        if sb.outcome != Outcome.OK and sb.stderr_tail and "traceback" not in result:
             result["stderr_tail"] = sb.stderr_tail[-4000:]
     result.setdefault("env", env)
     result.setdefault("fitness_name", fname)

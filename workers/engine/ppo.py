@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecEnv
+
 from envs.spec import PPODefaults
 
 
-def new_ppo(venv, ppo: PPODefaults, seed: int):
+def new_ppo(venv: VecEnv, ppo: PPODefaults, seed: int) -> PPO:
     """A fresh CPU PPO with an MLP policy on ``venv`` (a VecNormalize), configured by ``ppo``."""
-    from stable_baselines3 import PPO
-
     return PPO(
         "MlpPolicy",
         venv,

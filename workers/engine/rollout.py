@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.capture import Layout
+from envs.capture import Layout, action_box
 from envs.make import make_env
 from envs.spec import EnvSpec
 from envs.state import State, build_state
@@ -55,7 +55,8 @@ def rollout(
         actions = policy(obs)
         for i in np.flatnonzero(alive):
             env = envs[i]
-            a = np.clip(actions[i], env.action_space.low, env.action_space.high)
+            box = action_box(env)
+            a = np.clip(actions[i], box.low, box.high)
             o, r, term, trunc, _ = env.step(a)
             obs[i] = o
             rows[i].append(env.row.copy())

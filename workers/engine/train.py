@@ -1,7 +1,7 @@
 """Train PPO with a candidate reward and measure the policy's fitness (runs inside the sandbox).
 
 Reads like CleanRL: a settings dataclass, a ``make_env`` thunk, a seeding block, metric
-keys grouped by prefix. Returns the result dict that becomes ``result.json``.
+keys grouped by prefix. ``train`` returns the ``TrainingResult`` that becomes ``result.json``.
 """
 
 from __future__ import annotations
@@ -11,18 +11,28 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecNormalize
 
 from envs import get_spec
-from envs.make import make_env, make_gym_env
+from envs.capture import Layout
+from envs.make import layout_of, make_gym_env
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
 from workers.engine.ppo import new_ppo
+from workers.engine.result import Checkpoint, TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.vec import CaptureVecEnv
 from workers.engine.wrapper import ContractReward
-from workers.sandbox.program import ProgramError, load_program
+from workers.sandbox.program import Program, ProgramError, load_program
+
+Emit = Callable[[dict], None]
+"""Sends one progress event to the parent process."""
 
 
 @dataclass
@@ -64,7 +74,8 @@ class TrainConfig:
     """The most one reward call may cost, as a multiple of simulating the batch (the sandbox sets it)."""
 
 
-def _ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
+def ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
+    """The env's PPO defaults with ``overrides`` applied; unknown names are refused."""
     known = set(PPODefaults.__dataclass_fields__)
     unknown = set(overrides) - known
     if unknown:
@@ -74,16 +85,125 @@ def _ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
     return replace(spec.ppo, **overrides)
 
 
-def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> dict:
-    """Dry-run, train, checkpoint, evaluate; writes policy.zip and vecnormalize.pkl into ``workdir``."""
-    import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import VecNormalize
+# ------------------------------------------------------------------------------------------------ the model
 
+
+@dataclass
+class Model:
+    """The PPO model, its normalising env, and where its step count started (non-zero when continued)."""
+
+    ppo: PPO
+    venv: VecNormalize
+    start_timesteps: int
+    resumed: bool
+
+    def policy(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions for raw observations (normalised as in training)."""
+        actions, _ = self.ppo.predict(self.venv.normalize_obs(obs), deterministic=True)
+        return actions
+
+
+def build_model(config: TrainConfig, ppo: PPODefaults, contract: ContractReward) -> Model:
+    """A fresh PPO on ``contract``, or the one saved in ``config.resume_from`` continued on it."""
+    resume = Path(config.resume_from) if config.resume_from else None
+    if resume is not None and (resume / "policy.zip").exists() and (resume / "vecnormalize.pkl").exists():
+        venv = VecNormalize.load(str(resume / "vecnormalize.pkl"), contract)
+        venv.training = True
+        model = PPO.load(resume / "policy.zip", env=venv, device="cpu")
+        model.set_random_seed(config.seed)
+        return Model(model, venv, int(model.num_timesteps), resumed=True)
+    venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
+    return Model(new_ppo(venv, ppo, config.seed), venv, 0, resumed=False)
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+@dataclass
+class Checkpoints:
+    """Records, at each checkpoint, the window of training statistics and the policy's fitness."""
+
+    spec: EnvSpec
+    layout: Layout
+    config: TrainConfig
+    fitness: Program
+    contract: ContractReward
+    model: Model
+    emit: Emit
+    entries: list[Checkpoint] = field(default_factory=list)
+    seconds: float = 0.0
+    """Time spent measuring (kept out of the training speed)."""
+
+    def record(self, timesteps: int) -> None:
+        started = time.perf_counter()
+        window = self.contract.take_window().summary()
+        seeds = eval_seeds(self.config.seed, self.config.checkpoint_episodes)
+        _, episodes = rollout(self.spec, self.model.policy, seeds, max_steps=self.config.episode_steps)
+        values = episode_fitness(self.fitness, self.layout, episodes)
+        self.seconds += time.perf_counter() - started
+        entry = Checkpoint(timesteps=timesteps, fitness=float(np.mean(values)), **window)
+        self.entries.append(entry)
+        self.emit(
+            {
+                "event": "checkpoint",
+                "timesteps": timesteps,
+                "total": self.config.timesteps,
+                "fitness": entry["fitness"],
+                "episode_return": window["episode_return"],
+            }
+        )
+
+
+class CheckpointCallback(BaseCallback):
+    """Calls ``checkpoints.record`` every ``every`` steps during ``learn`` (not at the end: the caller does that),
+    and reports progress every ``config.report_seconds`` and before each policy update."""
+
+    def __init__(self, checkpoints: Checkpoints, every: int, total: int, start: int) -> None:
+        super().__init__()
+        self.checkpoints = checkpoints
+        self.every = every
+        self.total = total
+        self.next_at = every * (1 + start // every)
+        self.report_at = time.monotonic() + checkpoints.config.report_seconds
+
+    def _report(self) -> None:  # the sandbox's watchdog kills a training that stops reporting
+        self.report_at = time.monotonic() + self.checkpoints.config.report_seconds
+        self.checkpoints.emit({"event": "progress", "timesteps": self.num_timesteps, "total": self.total})
+
+    def _on_rollout_end(self) -> None:  # the policy update that follows takes no steps
+        self._report()
+
+    def _on_step(self) -> bool:
+        if time.monotonic() >= self.report_at:
+            self._report()
+        if self.num_timesteps >= self.next_at:
+            self.next_at += self.every
+            if self.num_timesteps < self.total:
+                self.checkpoints.record(self.num_timesteps)
+        return True
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def final_evaluation(
+    spec: EnvSpec, layout: Layout, config: TrainConfig, model: Model, fitness: Program, reward: Program
+) -> tuple[list[float], list]:
+    """Fitness of the final policy on the evaluation episodes, and what it did in each (trajectory analysis)."""
+    seeds = eval_seeds(config.seed, config.eval_episodes)
+    _, episodes = rollout(spec, model.policy, seeds, max_steps=config.episode_steps)
+    values = episode_fitness(fitness, layout, episodes)
+    return values, [analyse_episode(layout, ep, reward) for ep in episodes]
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
+    """Dry-run, train, checkpoint, evaluate; writes policy.zip and vecnormalize.pkl into ``workdir``."""
     started = time.perf_counter()
     spec = get_spec(config.env)
-    ppo = _ppo_settings(spec, config.ppo)
+    ppo = ppo_settings(spec, config.ppo)
     dry = dry_run_reward(
         config.env,
         config.reward_source,
@@ -100,134 +220,65 @@ def train(config: TrainConfig, workdir: Path, emit: Callable[[dict], None]) -> d
     np.random.seed(config.seed)
 
     n = ppo.n_envs
-    probe = make_env(spec)
-    layout = probe.layout
-    probe.close()
+    layout = layout_of(spec)
     buffer = np.zeros((n, layout.size))
 
-    def thunk():
+    def make_env() -> gym.Env:
         return make_gym_env(spec, max_episode_steps=config.episode_steps)
 
-    vec = CaptureVecEnv([thunk] * n, layout, buffer, needs=reward.attributes & layout.fields)
+    vec = CaptureVecEnv([make_env] * n, layout, buffer, needs=reward.attributes & layout.fields)
     vec.seed(config.seed)
     guard = Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio)
     contract = ContractReward(vec, reward, layout, buffer, guard=guard)
-    resume = Path(config.resume_from) if config.resume_from else None
-    if resume is not None and (resume / "policy.zip").exists() and (resume / "vecnormalize.pkl").exists():
-        venv = VecNormalize.load(str(resume / "vecnormalize.pkl"), contract)
-        venv.training = True
-        model = PPO.load(resume / "policy.zip", env=venv, device="cpu")
-        model.set_random_seed(config.seed)
-    else:
-        resume = None
-        venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
-    model = model if resume is not None else new_ppo(venv, ppo, config.seed)
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        actions, _ = model.predict(venv.normalize_obs(obs), deterministic=True)
-        return actions
-
-    checkpoints: list[dict] = []
-    eval_time = [0.0]
+    model = build_model(config, ppo, contract)
+    checkpoints = Checkpoints(spec, layout, config, fitness, contract, model, emit)
     every = max(1, config.timesteps // max(1, config.checkpoints))
-
-    def checkpoint(timesteps: int) -> None:
-        t = time.perf_counter()
-        window = contract.take_window().summary()
-        _, episodes = rollout(
-            spec, policy, eval_seeds(config.seed, config.checkpoint_episodes), max_steps=config.episode_steps
-        )
-        values = episode_fitness(fitness, layout, episodes)
-        eval_time[0] += time.perf_counter() - t
-        entry = {"timesteps": timesteps, "fitness": float(np.mean(values)), **window}
-        checkpoints.append(entry)
-        emit(
-            {
-                "event": "checkpoint",
-                "timesteps": timesteps,
-                "total": config.timesteps,
-                "fitness": entry["fitness"],
-                "episode_return": window["episode_return"],
-            }
-        )
-
-    class Checkpoints(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.next_at = every * (1 + model.num_timesteps // every)
-            self.report_at = time.monotonic() + config.report_seconds
-
-        def _report(self) -> None:  # the sandbox's watchdog kills a training that stops reporting
-            self.report_at = time.monotonic() + config.report_seconds
-            emit({"event": "progress", "timesteps": self.num_timesteps, "total": config.timesteps})
-
-        def _on_rollout_end(self) -> None:  # and before each policy update, which takes no steps
-            self._report()
-
-        def _on_step(self) -> bool:
-            if time.monotonic() >= self.report_at:
-                self._report()
-            if self.num_timesteps >= self.next_at:
-                self.next_at += every
-                if self.num_timesteps < config.timesteps:
-                    checkpoint(self.num_timesteps)
-            return True
-
-    start_timesteps = int(model.num_timesteps) if resume is not None else 0
-    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": start_timesteps})
+    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": model.start_timesteps})
     learn_start = time.perf_counter()
     stage = "training"
-
-    def failed(e: ProgramError) -> dict:
-        return {
-            "outcome": "failed",
-            "error": f"during {stage}: {e}",
-            "checkpoints": checkpoints,
-            "dry_run": dry.to_dict(),
-            "timesteps": int(model.num_timesteps),
-            "resumed_from_timesteps": start_timesteps,
-            "seconds": time.perf_counter() - started,
-        }
-
     try:
-        remaining = config.timesteps - model.num_timesteps
+        remaining = config.timesteps - model.ppo.num_timesteps
         if remaining > 0:  # a continued training may already have its budget (PPO rounds up to whole rollouts)
-            model.learn(total_timesteps=remaining, callback=Checkpoints(), reset_num_timesteps=resume is None)
-        learn_seconds = time.perf_counter() - learn_start - eval_time[0]
+            callback = CheckpointCallback(checkpoints, every, config.timesteps, model.start_timesteps)
+            model.ppo.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=not model.resumed)
+        learn_seconds = time.perf_counter() - learn_start - checkpoints.seconds
         stage = "the evaluation"
-        checkpoint(int(model.num_timesteps))
-        model.save(workdir / "policy.zip")
-        venv.save(str(workdir / "vecnormalize.pkl"))
-        _, episodes = rollout(
-            spec, policy, eval_seeds(config.seed, config.eval_episodes), max_steps=config.episode_steps
-        )
-        values = episode_fitness(fitness, layout, episodes)
-        analysis = [analyse_episode(layout, ep, reward) for ep in episodes]
+        checkpoints.record(int(model.ppo.num_timesteps))
+        model.ppo.save(workdir / "policy.zip")
+        model.venv.save(str(workdir / "vecnormalize.pkl"))
+        values, analysis = final_evaluation(spec, layout, config, model, fitness, reward)
     except ProgramError as e:
-        return failed(e)
-    result = {
-        "env": config.env,
-        "fitness_name": config.fitness_name,
-        "fitness": {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_episode": values},
-        "checkpoints": checkpoints,
-        "components": {name: [c["components"].get(name) for c in checkpoints] for name in dry.components},
-        "episodes": analysis,
-        "dry_run": dry.to_dict(),
-        "warnings": list(dict.fromkeys(dry.warnings + contract.warnings)),
-        "timesteps": int(model.num_timesteps),
-        "learn_seconds": learn_seconds,
-        "steps_per_second": (model.num_timesteps - start_timesteps) / max(learn_seconds, 1e-9),
-        "ppo": asdict(ppo),
-        "seeds": {"train": [config.seed + i for i in range(n)], "eval": eval_seeds(config.seed, config.eval_episodes)},
-        "artifacts": {"policy": "policy.zip", "normalization": "vecnormalize.pkl"},
-        "resumed_from_timesteps": start_timesteps,
-    }
+        partial = TrainingResult(
+            checkpoints=checkpoints.entries,
+            dry_run=dry.to_dict(),
+            timesteps=int(model.ppo.num_timesteps),
+            resumed_from_timesteps=model.start_timesteps,
+            seconds=time.perf_counter() - started,
+        )
+        raise TrainingFailed(f"during {stage}: {e}", partial) from None
+    result = TrainingResult(
+        env=config.env,
+        fitness_name=config.fitness_name,
+        fitness={"mean": float(np.mean(values)), "std": float(np.std(values)), "per_episode": values},
+        checkpoints=checkpoints.entries,
+        components={name: [c["components"].get(name) for c in checkpoints.entries] for name in dry.components},
+        episodes=analysis,
+        dry_run=dry.to_dict(),
+        warnings=list(dict.fromkeys(dry.warnings + contract.warnings)),
+        timesteps=int(model.ppo.num_timesteps),
+        learn_seconds=learn_seconds,
+        steps_per_second=(model.ppo.num_timesteps - model.start_timesteps) / max(learn_seconds, 1e-9),
+        ppo=asdict(ppo),
+        seeds={"train": [config.seed + i for i in range(n)], "eval": eval_seeds(config.seed, config.eval_episodes)},
+        artifacts={"policy": "policy.zip", "normalization": "vecnormalize.pkl"},
+        resumed_from_timesteps=model.start_timesteps,
+    )
     if config.video:
         from workers.engine.video import record_video
 
         result["artifacts"]["video"] = record_video(
             spec,
-            policy,
+            model.policy,
             workdir / "video.mp4",
             seed=eval_seeds(config.seed, 1)[0],
             steps=config.video_steps,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from envs.capture import Layout, Recorder
 
@@ -30,13 +31,13 @@ class CaptureVecEnv(DummyVecEnv):
         self.buffer = buffer
         self.recorders = [Recorder(env, layout, buffer[i], needs) for i, env in enumerate(self.envs)]
 
-    def reset(self):
+    def reset(self) -> VecEnvObs:
         obs = super().reset()
         for r in self.recorders:
             r.restart()
         return obs
 
-    def step_wait(self):
+    def step_wait(self) -> VecEnvStepReturn:
         for i, (env, recorder) in enumerate(zip(self.envs, self.recorders, strict=False)):
             obs, self.buf_rews[i], terminated, truncated, self.buf_infos[i] = env.step(self.actions[i])
             recorder.capture()

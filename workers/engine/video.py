@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.capture import action_box, mujoco_env
 from envs.make import make_env
 from envs.spec import EnvSpec
 
@@ -31,11 +32,12 @@ def record_video(
         return None
     for _ in range(steps - 1):
         action = policy(obs[None])[0]
-        obs, _, terminated, truncated, _ = env.step(np.clip(action, env.action_space.low, env.action_space.high))
+        box = action_box(env)
+        obs, _, terminated, truncated, _ = env.step(np.clip(action, box.low, box.high))
         frames.append(env.render())
         if terminated or truncated:
             break
     env.close()
-    fps = round(1.0 / env.unwrapped.dt)
-    imageio.mimwrite(path, frames, fps=min(fps, 60), codec="libx264", macro_block_size=1)
+    fps = round(1.0 / mujoco_env(env).dt)
+    imageio.mimwrite(path, frames, fps=min(fps, 60), codec="libx264", macro_block_size=1)  # type: ignore[arg-type]
     return path.name

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnvWrapper
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
 from envs.capture import Layout
 from envs.state import State, build_state
@@ -48,9 +48,9 @@ class RunningStats:
                     self.count = np.append(self.count, 0.0)
                     self.low = np.append(self.low, np.inf)
                     self.high = np.append(self.high, -np.inf)
-            rows = [self.index[n] for n in names]
+            order = [self.index[n] for n in names]
             self._names = names
-            self._rows = None if rows == list(range(len(self.index))) else np.array(rows)
+            self._rows = None if order == list(range(len(self.index))) else np.array(order)
         rows = self._rows
         if rows is None:  # the usual case: the same names in the same order every step
             self.total += values.sum(axis=1)
@@ -127,7 +127,7 @@ class ContractReward(VecEnvWrapper):
         self._env_returns = np.zeros(venv.num_envs)
         self._lengths = np.zeros(venv.num_envs, dtype=np.int64)
 
-    def reset(self):
+    def reset(self) -> VecEnvObs:
         self._returns[:] = 0.0
         self._env_returns[:] = 0.0
         self._lengths[:] = 0
@@ -141,10 +141,11 @@ class ContractReward(VecEnvWrapper):
         self._actions = np.asarray(actions)
         self.venv.step_async(actions)
 
-    def step_wait(self):
+    def step_wait(self) -> VecEnvStepReturn:
         started = time.perf_counter()
         obs, env_reward, dones, infos = self.venv.step_wait()
         stepped = time.perf_counter()
+        assert self._actions is not None, "step_async comes first"
         state = self.batch_state()
         action = np.array(self._actions, copy=True)
         action.flags.writeable = False
@@ -173,7 +174,8 @@ class ContractReward(VecEnvWrapper):
         self._returns += reward
         self._env_returns += env_reward
         self._lengths += 1
-        for i in np.flatnonzero(dones):
+        for done in np.flatnonzero(dones):
+            i = int(done)
             info = infos[i]
             win.episode_returns.append(float(self._returns[i]))
             win.episode_env_returns.append(float(self._env_returns[i]))

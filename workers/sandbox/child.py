@@ -12,7 +12,9 @@ import os
 import resource
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def _isolation(job: dict) -> dict:
@@ -47,7 +49,7 @@ def emit(event: dict) -> None:
     print(json.dumps(event), flush=True)
 
 
-def _run(job: dict) -> dict:
+def _run(job: dict) -> Mapping[str, Any]:
     kind = job["type"]
     limits = job.get("limits", {})  # set by the parent from its Limits; they override anything in the job
     if kind == "dry_run":
@@ -69,6 +71,7 @@ def _run(job: dict) -> dict:
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     result: dict = {"isolation": _isolation(job)}
+    from workers.engine.result import TrainingFailed
     from workers.sandbox.policy import ProgramRejected
     from workers.sandbox.program import ProgramError
     from workers.sandbox.text import cap, exception_text
@@ -77,6 +80,9 @@ def main() -> None:
         result.update(_run(job))
         result.setdefault("outcome", "ok")
         result.setdefault("error", None)
+    except TrainingFailed as e:  # what was recorded before the program failed is worth keeping
+        result.update(e.partial)
+        result.update(outcome="failed", error=str(e))
     except ProgramRejected as e:
         result.update(outcome="rejected", error=str(e))
     except ProgramError as e:

@@ -253,7 +253,9 @@ MATH = Facade(
 MODULES = {"numpy": NUMPY, "math": MATH}
 
 
-def _import(name: str, globals=None, locals=None, fromlist=(), level=0):
+def _import(
+    name: str, globals: object = None, locals: object = None, fromlist: tuple[str, ...] = (), level: int = 0
+) -> object:
     if level == 0 and name in MODULES:
         module = MODULES[name]
         for member in fromlist or ():

@@ -45,21 +45,20 @@ def _freeze(value: object, allowed: frozenset[int], memo: Memo, filename: str) -
         return [_freeze(v, allowed, memo, filename) for v in items]
 
     t = type(value)
-    if t is list or t is tuple:
-        out: object = tuple(each(value))  # type: ignore[arg-type]
-    elif t is dict:
-        pairs = value.items()  # type: ignore[attr-defined]
-        out = MappingProxyType(dict(zip(each(k for k, _ in pairs), each(v for _, v in pairs), strict=True)))
-    elif t is set or t is frozenset:
-        out = frozenset(each(value))  # type: ignore[arg-type]
-    elif t is np.ndarray:
-        if value.dtype.hasobject:  # type: ignore[attr-defined]
+    if isinstance(value, list | tuple) and t in (list, tuple):
+        out: object = tuple(each(value))
+    elif isinstance(value, dict) and t is dict:
+        out = MappingProxyType(dict(zip(each(value.keys()), each(value.values()), strict=True)))
+    elif isinstance(value, set | frozenset) and t in (set, frozenset):
+        out = frozenset(each(value))
+    elif isinstance(value, np.ndarray) and t is np.ndarray:
+        if value.dtype.hasobject:
             raise Unfreezable("it is an array of Python objects; use a numeric array")
         out = np.array(value, copy=True)
-        out.flags.writeable = False  # type: ignore[attr-defined]
-    elif t is FunctionType and value.__code__.co_filename == filename:  # type: ignore[attr-defined]
+        out.flags.writeable = False
+    elif isinstance(value, FunctionType) and value.__code__.co_filename == filename:
         memo[key] = (value, value)  # a recursive function reaches itself through its closure
-        _freeze_function(value, allowed, memo, filename)  # type: ignore[arg-type]
+        _freeze_function(value, allowed, memo, filename)
         out = value
     elif isinstance(value, type) and (issubclass(value, np.generic) or key in allowed):
         out = value

@@ -25,13 +25,26 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
 from workers.sandbox.text import MAX_ERROR_TEXT, cap, printable
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
-OUTCOMES = ("ok", "rejected", "failed", "timeout", "resource_limit")
+
+class Outcome(StrEnum):
+    """How a sandboxed job ended."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    """The static check or the dry run refused the program."""
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    RESOURCE_LIMIT = "resource_limit"
+
+
+OUTCOMES = tuple(Outcome)
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 """Largest result.json read back; a real one is well under a megabyte."""
@@ -74,7 +87,7 @@ class Limits:
 class SandboxResult:
     """What came back from one sandboxed job."""
 
-    outcome: str
+    outcome: Outcome
     error: str | None
     payload: dict = field(default_factory=dict)
     isolation: dict = field(default_factory=dict)
@@ -235,13 +248,15 @@ def run_job(
         errors="replace",
     )
     watchdog = _Watchdog(proc, limits)
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None  # both are pipes
     stderr_lines: deque[str] = deque(maxlen=STDERR_LINES)
     drain = threading.Thread(
-        target=lambda: stderr_lines.extend(line[:2000] for line in _bounded_lines(proc.stderr)), daemon=True
+        target=lambda: stderr_lines.extend(line[:2000] for line in _bounded_lines(stderr)), daemon=True
     )
     drain.start()
     try:
-        for line in _bounded_lines(proc.stdout):
+        for line in _bounded_lines(stdout):
             if not line.startswith("{"):
                 continue
             try:
@@ -310,26 +325,26 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
     isolation = data.pop("isolation", {})
     if not isinstance(isolation, dict):
         isolation = {}
-    if isinstance(data.get("error"), str):
-        data["error"] = cap(data["error"], MAX_ERROR_TEXT)
+    error = data.get("error")
+    data["error"] = cap(error, MAX_ERROR_TEXT) if isinstance(error, str) else None
     if killed:
-        return SandboxResult("timeout", killed, payload=data, isolation=isolation, stderr_tail=stderr)
+        return SandboxResult(Outcome.TIMEOUT, killed, payload=data, isolation=isolation, stderr_tail=stderr)
     if unreadable:
         return SandboxResult(
-            "failed",
+            Outcome.FAILED,
             f"the sandboxed process ended (exit code {returncode}) but {unreadable}; nothing of it was used.",
             isolation={},
             stderr_tail=stderr,
         )
     if data.get("outcome") in OUTCOMES:
         return SandboxResult(
-            data.pop("outcome"), data.pop("error", None), payload=data, isolation=isolation, stderr_tail=stderr
+            Outcome(data.pop("outcome")), data.pop("error", None), payload=data, isolation=isolation, stderr_tail=stderr
         )
     if returncode < 0:
         sig = signal.Signals(-returncode)
         if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT):
             return SandboxResult(
-                "failed",
+                Outcome.FAILED,
                 f"the program crashed the sandboxed process ({sig.name}: {_CRASHES[sig]}); no resource limit was "
                 "reached. Crashes like this come from a numpy call on extreme arguments or very deep recursion; "
                 "simplify the program around the last line it ran (see the log).",
@@ -339,7 +354,7 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
             )
         if sig in (signal.SIGKILL, signal.SIGXFSZ, signal.SIGXCPU):
             return SandboxResult(
-                "resource_limit",
+                Outcome.RESOURCE_LIMIT,
                 f"the sandboxed process was ended by {sig.name}, most likely on reaching a resource limit "
                 f"(memory {limits.memory_mb} MiB, file size {limits.max_file_mb} MiB). "
                 "Reduce the program's array sizes or the number of parallel envs.",
@@ -350,14 +365,14 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
     last = printable(stderr.strip().splitlines()[-1][:300]) if stderr.strip() else "no output"
     if "MemoryError" in stderr or "std::bad_alloc" in stderr:
         return SandboxResult(
-            "resource_limit",
+            Outcome.RESOURCE_LIMIT,
             f"the sandboxed process ran out of memory ({limits.memory_mb} MiB): {last}",
             payload=data,
             isolation=isolation,
             stderr_tail=stderr,
         )
     return SandboxResult(
-        "failed",
+        Outcome.FAILED,
         f"the sandboxed process exited with code {returncode} without a result: {last}",
         payload=data,
         isolation=isolation,

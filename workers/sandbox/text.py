@@ -1,4 +1,4 @@
-"""Bounded, printable text from untrusted values: what a program's exceptions and names may put in a message.
+"""Bounded, printable text from untrusted values (and what a process printed): what a program's exceptions and names may put in a message.
 
 A program controls the text of its exceptions (``assert False, 'x' * 10**8``), the objects
 that get formatted (a 5,000-digit int whose ``str`` raises), and the names it returns. Every
@@ -31,11 +31,16 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
 def cap(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, saying how many were left out, and made printable."""
-    if len(text) > limit:
-        text = f"{text[:limit]}… ({len(text) - limit:,} more characters)"
-    return printable(text)
+    """``clip(text, limit)`` made printable: what may reach a terminal, a log or a prompt."""
+    return printable(clip(text, limit))
 
 
 def safe_str(value: object, limit: int = MAX_TEXT) -> str:

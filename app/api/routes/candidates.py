@@ -9,13 +9,13 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from app.api import access, present
 from app.api.deps import CurrentUser, SessionDep
-from app.api.schemas import UNAUTHORIZED, CandidateOut, FeedbackIn, FeedbackOut
+from app.api.schemas import UNAUTHORIZED, CandidateOut, FeedbackIn, FeedbackOut, Responses
 from app.errors import NotFound
 from app.export import wrapper_module
 from app.search.service import add_feedback
 
 router = APIRouter(prefix="/candidates", tags=["candidates"], responses=UNAUTHORIZED)
-NOT_FOUND = {404: {"description": "no such candidate or file"}}
+NOT_FOUND: Responses = {404: {"description": "no such candidate or file"}}
 MEDIA = {
     ".mp4": "video/mp4",
     ".zip": "application/zip",
@@ -23,8 +23,10 @@ MEDIA = {
     ".py": "text/x-python",
     ".pkl": "application/octet-stream",
 }
-PYTHON_FILE = {200: {"description": "a Python module", "content": {"text/x-python": {"schema": {"type": "string"}}}}}
-ARTIFACT_FILE = {
+PYTHON_FILE: Responses = {
+    200: {"description": "a Python module", "content": {"text/x-python": {"schema": {"type": "string"}}}}
+}
+ARTIFACT_FILE: Responses = {
     200: {
         "description": "the file, as the training wrote it",
         "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in MEDIA.values()},

@@ -6,13 +6,13 @@ from fastapi import APIRouter
 
 from app.api import access, present
 from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.schemas import UNAUTHORIZED, CandidateSummary, RunOut
+from app.api.schemas import UNAUTHORIZED, CandidateSummary, Responses, RunOut
 from app.search.service import cancel_run, resume_run
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=UNAUTHORIZED)
 
-NOT_FOUND = {404: {"description": "no such run"}}
-CONFLICT = {409: {"description": "not allowed from the run's current status"}}
+NOT_FOUND: Responses = {404: {"description": "no such run"}}
+CONFLICT: Responses = {409: {"description": "not allowed from the run's current status"}}
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=NOT_FOUND)

@@ -26,7 +26,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "app.db.migrate.upgrade sets sqlalchemy.url"
+    engine = make_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
         _run(conn)
 

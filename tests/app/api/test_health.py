@@ -49,8 +49,8 @@ def test_the_real_broker_check_reports_an_unreachable_broker(tmp_path: Path) -> 
     """The check create_app uses by default, against a Redis port nothing listens on."""
     from celery import Celery
 
+    from app.jobs.celery_app import broker_reachable, configure
     from tests.support.db import make_settings
-    from workers.celery_app import broker_reachable, configure
 
     probe = configure(Celery("probe"), make_settings(tmp_path, broker_url="redis://127.0.0.1:1/0"))
     assert broker_reachable(timeout=1.0, app=probe).startswith("unreachable: ")
@@ -60,8 +60,8 @@ def test_the_real_broker_check_reports_an_unreachable_broker(tmp_path: Path) -> 
 def test_the_real_broker_check_says_ok_for_a_running_redis(tmp_path: Path) -> None:
     from celery import Celery
 
+    from app.jobs.celery_app import broker_reachable, configure
     from tests.support.db import REDIS_URL, make_settings
-    from workers.celery_app import broker_reachable, configure
 
     probe = configure(Celery("probe"), make_settings(tmp_path, broker_url=f"{REDIS_URL}/0"))
     assert broker_reachable(timeout=2.0, app=probe) == "ok"

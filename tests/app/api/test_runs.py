@@ -56,7 +56,7 @@ def test_run_candidates_lists_every_candidate_in_creation_order(api: Api) -> Non
     assert r.json()[1]["error"].startswith("the program does not parse")
 
 
-def test_cancel_then_resume_changes_the_stored_status_and_kicks_the_run(api: Api) -> None:
+def test_cancel_then_resume_changes_the_stored_status_and_resumes_the_run(api: Api) -> None:
     alice = api.user("alice")
     run_id = new_run(api, alice)
     r = api.client.post(f"{API}/runs/{run_id}/cancel", headers=alice)
@@ -68,7 +68,7 @@ def test_cancel_then_resume_changes_the_stored_status_and_kicks_the_run(api: Api
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "running" and r.json()["finished_at"] is None
     assert run_row(api, run_id).status == "running"
-    assert api.dispatcher.calls[-1] == ("kick", run_id)
+    assert api.dispatcher.calls[-1] == ("resume", run_id)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,9 @@ def test_post_task_creates_a_queued_run_and_starts_it_after_the_commit(api: Api)
     assert isinstance(task["id"], int) and isinstance(task["run_id"], int)
     assert task["status"] == "queued" and task["owner"] == "alice" and task["designer"] == "offline"
     assert (task["env"], task["fitness"], task["timesteps"]) == ("HalfCheetah-v5", "forward_distance", 2048)
-    assert task["options"]["train"] == TINY["options"]["train"] and task["options"]["max_repairs"] == 2
+    # stored as the run will use them: what was given, and every default filled in
+    assert task["options"]["train"].items() >= TINY["options"]["train"].items()
+    assert task["options"]["train"]["video_steps"] == 300 and task["options"]["max_repairs"] == 2
     assert dispatcher.calls == [("start", task["run_id"])]
     assert dispatcher.seen == ["queued"], "the run was sent to the workers before its row was committed"
 
@@ -93,11 +95,17 @@ def test_a_fitness_program_is_accepted_as_custom_fitness(api: Api) -> None:
         (
             {"iterations": 50, "samples": 32, "timesteps": 200_000},
             "timesteps",
-            ["320,000,000 steps", "50 × 32 × 200,000", "cap of 200,000,000"],
+            ["320,000,000 steps", "50 iterations × 32 samples × 200,000 steps", "cap of 200,000,000"],
         ),
         ({"timesteps": 6_000_000}, "timesteps", ["timesteps must be an integer from 1,000 to 5,000,000"]),
         ({"options": {"turbo": True}}, "options.turbo", ["Extra inputs are not permitted"]),
-        ({"options": {"train": {"gpus": 8}}}, "options", ["unknown training options ['gpus']"]),
+        ({"options": {"train": {"gpus": 8}}}, "options.train.gpus", ["Extra inputs are not permitted"]),
+        (
+            {"options": {"train": {"eval_episodes": 10**6}}},
+            "options.train.eval_episodes",
+            ["less than or equal to 100"],
+        ),
+        ({"options": {"train": {"ppo": {"n_envs": 4096}}}}, "options.train.ppo.n_envs", ["less than or equal to 256"]),
         ({"samples": 0}, "samples", ["greater than or equal to 1"]),
         ({"designer": "gpt"}, "designer", ["'llm' or 'offline'"]),
     ],

@@ -179,7 +179,7 @@ def test_evaluate_refuses_an_absurd_budget_and_writes_nothing(timesteps: str, me
         (["--fitness", "speed"], "unknown fitness metric 'speed'"),
         (["--fitness", "flips", "--fitness-file", "fit.py"], "either --fitness NAME or --fitness-file FILE"),
         (["--fitness-file", "bad_fit.py"], "The fitness program was rejected"),
-        (["--eval-episodes", "0"], "--eval-episodes 0 must be between 1 and 100"),
+        (["--eval-episodes", "0"], "--eval-episodes 0: Input should be greater than or equal to 1"),
         (["--timesteps", "1000", "--env", "Hoper-v5"], "Did you mean 'Hopper-v5'?"),
     ],
     ids=["unknown metric", "both fitness options", "bad fitness file", "no eval episodes", "unknown env"],

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from app.llm.client import Completion, Ledger, LLMClient, LLMConfig, LLMError
+from app.errors import LLMError
+from app.llm.client import Completion, Ledger, LLMClient, LLMConfig
 from app.llm.store import MemoryStore
 from tests.support.fake_openai import FakeOpenAI, Reply, count_tokens
 from tests.support.fixtures import load_fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -93,7 +94,7 @@ def test_weights_stay_in_range_and_mutation_changes_them() -> None:
     children = [offline.mutate(genome, "HalfCheetah-v5", rng) for _ in range(50)]
     assert all(offline.WEIGHT_RANGE[0] <= w <= offline.WEIGHT_RANGE[1] for c in children for w in c["weights"].values())
     assert all(c["weights"] for c in children)
-    assert len({offline.genome_text(c) for c in children}) > 45
+    assert len({json.dumps(c, sort_keys=True) for c in children}) > 45
 
 
 def test_the_first_round_starts_from_the_seed_genome_and_labels_itself() -> None:

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training
 from app.errors import Conflict, InvalidInput
-from app.search import orchestrator
+from app.search import finish, orchestrator, steps
 from app.search.service import (
     TaskSpec,
     add_feedback,
@@ -19,9 +19,10 @@ from app.search.service import (
     create_task,
     resume_run,
     set_status,
+    task_budget,
     validate,
 )
-from app.search.states import RUN_STATUSES, RUN_TRANSITIONS, IllegalTransition, check_transition
+from app.search.states import RUN_TRANSITIONS, IllegalTransition, RunStatus, check_transition
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher as Recorder
@@ -36,7 +37,7 @@ def offline_settings(tmp_path) -> Settings:
 # ------------------------------------------------------------------------------------------ the state machine
 
 
-@pytest.mark.parametrize("current, target", list(itertools.product(RUN_STATUSES, RUN_STATUSES)))
+@pytest.mark.parametrize("current, target", list(itertools.product(RunStatus, RunStatus)))
 def test_only_the_listed_transitions_are_legal(current: str, target: str) -> None:
     if target in RUN_TRANSITIONS[current]:
         check_transition("run 5", current, target)
@@ -76,7 +77,7 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
         assert run.status == "cancelled" and run.finished_at is not None
     with session_scope(db_sf) as s:
         resume_run(s, run=s.get(Run, run_id), dispatcher=recorder)
-    assert recorder.calls[-1] == ("kick", run_id)
+    assert recorder.calls[-1] == ("resume", run_id)
     with session_scope(db_sf) as s:
         run = s.get(Run, run_id)
         assert run.status == "running" and run.finished_at is None
@@ -104,9 +105,22 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
         ({"timesteps": 10}, "timesteps", "timesteps must be an integer from 1,000"),
         ({"designer": "gpt"}, "designer", "designer must be 'llm' or 'offline'"),
         ({"designer": "llm"}, "designer", "set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL"),
-        ({"options": {"halving": True}}, "options", "unknown options ['halving']"),
-        ({"options": {"train": {"eval_episodes": 1, "epochs": 3}}}, "options", "unknown training options ['epochs']"),
-        ({"options": {"screen_fraction": 0.95}}, "options", "screen_fraction must be between 0.05 and 0.9"),
+        ({"seed": 2**70}, "seed", "seed must be an integer from 0 to 2,147,483,647"),
+        ({"seed": -1}, "seed", "seed must be an integer from 0"),
+        ({"options": {"halving": True}}, "options.halving", "unknown option options.halving; known here: successive"),
+        (
+            {"options": {"train": {"eval_episodes": 1, "epochs": 3}}},
+            "options.train.epochs",
+            "unknown option options.train.epochs; known here: eval_episodes",
+        ),
+        ({"options": {"screen_fraction": 0.95}}, "options.screen_fraction", "less than or equal to 0.9"),
+        # the train options are a schema with bounds, not an untyped dict
+        ({"options": {"train": {"eval_episodes": "abc"}}}, "options.train.eval_episodes", "valid integer"),
+        ({"options": {"train": {"eval_episodes": 10**6}}}, "options.train.eval_episodes", "less than or equal to 100"),
+        ({"options": {"train": {"checkpoints": 10**9}}}, "options.train.checkpoints", "less than or equal to 50"),
+        ({"options": {"train": {"video_steps": 10**9}}}, "options.train.video_steps", "less than or equal to 1000"),
+        ({"options": {"train": {"ppo": {"n_envs": 10**6}}}}, "options.train.ppo.n_envs", "less than or equal to 256"),
+        ({"options": {"train": {"ppo": {"lr": 1}}}}, "options.train.ppo.lr", "known here: n_envs, n_steps"),
     ],
 )
 def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, field, words) -> None:
@@ -118,15 +132,35 @@ def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, f
     assert e.value.field == field and words in e.value.message
 
 
-def test_the_total_budget_is_capped_with_the_arithmetic_shown(tmp_path) -> None:
-    settings = make_settings(tmp_path, max_task_timesteps=100_000)
-    with pytest.raises(
-        InvalidInput, match=r"train 120,000 steps \(iterations × samples × timesteps = 3 × 4 × 10,000\)"
-    ):
-        validate(
-            TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4, timesteps=10_000),
-            settings,
-        )
+def test_the_total_budget_counts_baselines_and_final_seeds_and_shows_the_arithmetic(tmp_path) -> None:
+    settings = make_settings(tmp_path, max_task_timesteps=160_000)
+    spec = TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4, timesteps=10_000)
+    # the search alone (120,000) fits; its two baselines and three final seeds do not
+    with pytest.raises(InvalidInput) as e:
+        validate(spec, settings)
+    assert e.value.field == "timesteps"
+    assert (
+        "would train 170,000 steps (search 120,000 = 3 iterations × 4 samples × 10,000 steps + 2 baselines 20,000 "
+        "+ 3 final seeds 30,000), above the cap of 160,000" in e.value.message
+    )
+    spec.options = {"baselines": False, "final_seeds": 0}
+    assert validate(spec, settings)["options"]["final_seeds"] == 0
+
+
+def test_successive_halving_counts_screening_and_the_continued_half(tmp_path) -> None:
+    spec = TaskSpec(
+        env="HalfCheetah-v5",
+        description="run",
+        designer="offline",
+        iterations=2,
+        samples=4,
+        timesteps=40_000,
+        options={"successive_halving": True, "screen_fraction": 0.25, "final_seeds": 1, "baselines": False},
+    )
+    budget = task_budget(spec, offline_settings(tmp_path))
+    # per iteration: 4 screenings of 10,000, then the better 2 continue by 30,000 each
+    assert (budget.search_trainings, budget.search_steps) == (12, 2 * (4 * 10_000 + 2 * 30_000))
+    assert (budget.final_trainings, budget.timesteps) == (1, 200_000 + 40_000)
 
 
 def test_without_an_llm_the_offline_designer_is_chosen_and_options_get_defaults(tmp_path) -> None:
@@ -187,7 +221,7 @@ def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is
         assert s.get(Iteration, it_id).status == "training"
         assert s.get(Run, run_id).best_candidate_id is None
     assert ("design", run_id) not in recorder.calls
-    orchestrator.kick(sqlite_sf, run_id, recorder, settings)  # what a resume does
+    orchestrator.resume(sqlite_sf, run_id, recorder, settings)  # what a resume does
     with session_scope(sqlite_sf) as s:
         cancelled = s.scalars(select(Training).where(Training.run_id == run_id).order_by(Training.id)).all()[1]
         assert cancelled.status == "queued"
@@ -365,10 +399,10 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_the_normalized_score_is_eurekas_ratio_unless_the_baselines_are_too_close() -> None:
-    score, note = orchestrator.normalized_score(best=30.0, reference=40.0, sparse=20.0)
+    score, note = finish.normalized_score(best=30.0, reference=40.0, sparse=20.0)
     assert score == pytest.approx(0.5) and "(F - F_sparse) / (F_reference - F_sparse)" in note
-    assert orchestrator.normalized_score(best=60.0, reference=40.0, sparse=20.0)[0] == pytest.approx(2.0)
-    score, note = orchestrator.normalized_score(best=30.0, reference=35.3, sparse=36.0)
+    assert finish.normalized_score(best=60.0, reference=40.0, sparse=20.0)[0] == pytest.approx(2.0)
+    score, note = finish.normalized_score(best=30.0, reference=35.3, sparse=36.0)
     assert score is None and "about the same fitness" in note and "fitness_over_reference" in note
 
 
@@ -388,9 +422,50 @@ def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:
     best = doc["best_candidate"]["fitness"]
     final = doc["final"]
     assert final["baselines"] == {"reference": ref, "sparse": sparse}
-    score, note = orchestrator.normalized_score(best, ref, sparse)
+    score, note = finish.normalized_score(best, ref, sparse)
     assert final["normalized_score"] == score and final["normalized_score_note"] == note
     if ref > 0:
         assert final["fitness_over_reference"] == pytest.approx(best / ref)
     # the baselines are not candidates of the search: never the parent, never the best
     assert doc["best_candidate"]["origin"] == "llm" and doc["iterations"][0]["parent_id"] is None
+
+
+# ------------------------------------------------------------------------------- a failing step fails its run
+
+
+def test_a_step_that_raises_marks_its_run_failed_with_the_reason_and_it_can_be_resumed(db_sf, tmp_path) -> None:
+    settings, recorder = offline_settings(tmp_path), Recorder()
+    with session_scope(db_sf) as s:
+        _, run = create_task(
+            s, spec=task_spec(designer="offline"), owner_id=None, settings=settings, dispatcher=recorder
+        )
+        run_id = run.id
+    steps.start_step(db_sf, run_id, recorder, settings)
+
+    def broken_designer(run):
+        raise RuntimeError("the designer's model file is missing")
+
+    steps.design_step(db_sf, run_id, recorder, settings, broken_designer)
+    with session_scope(db_sf) as s:
+        run = s.get(Run, run_id)
+        assert run.status == RunStatus.FAILED
+        assert "the design step failed with RuntimeError: the designer's model file is missing" in run.error
+        assert f"POST /api/v1/runs/{run_id}/resume" in run.error
+        resume_run(s, run=run, dispatcher=recorder)
+    assert recorder.calls[-1] == ("resume", run_id)
+
+
+def test_a_training_that_fails_outside_the_sandbox_is_recorded_and_the_iteration_goes_on(sqlite_sf, tmp_path) -> None:
+    # the artifacts directory cannot be made (a file stands where it should be): a fault of the installation
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "artifacts").write_text("not a directory")
+    run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["queued"])
+    with session_scope(sqlite_sf) as s:
+        [t] = s.scalars(select(Training).where(Training.run_id == run_id))
+        t_id = t.id
+    assert steps.train_step(sqlite_sf, t_id, recorder, offline_settings(tmp_path)) == "failed"
+    with session_scope(sqlite_sf) as s:
+        t = s.get(Training, t_id)
+        assert t.status == "failed" and t.error.startswith("internal error: ") and "Errno" in t.error
+        assert t.candidate.status == "failed"
+        assert s.get(Iteration, it_id).status == "done"  # the completion hook ran: the run is not stuck

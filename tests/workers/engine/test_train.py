@@ -11,6 +11,7 @@ import pytest
 import envs
 from envs.fitness import get_metric
 from workers.engine.evaluate import evaluate_reward
+from workers.engine.result import TrainingFailed
 from workers.engine.train import TrainConfig, train
 from workers.sandbox.runner import Limits
 
@@ -180,10 +181,10 @@ def test_a_reward_that_breaks_only_in_the_evaluation_fails_saying_so_and_keeps_t
         seed=0,
         **TINY,
     )
-    result = train(config, tmp_path, lambda e: None)
-    assert result["outcome"] == "failed"
-    assert result["error"].startswith("during the evaluation:") and "IndexError" in result["error"]
-    assert len(result["checkpoints"]) >= 1
+    with pytest.raises(TrainingFailed) as failed:
+        train(config, tmp_path, lambda e: None)
+    assert str(failed.value).startswith("during the evaluation:") and "IndexError" in str(failed.value)
+    assert len(failed.value.partial["checkpoints"]) >= 1
 
 
 def test_a_reward_that_hangs_late_is_killed_by_the_progress_watchdog_long_before_the_wall_clock(tmp_path: Path) -> None:

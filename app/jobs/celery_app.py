@@ -12,7 +12,7 @@ QUEUE_TRAIN = "train"
 """One sandboxed PPO training per worker process."""
 
 TASK_START = "rewardsmith.start_run"
-TASK_KICK = "rewardsmith.kick_run"
+TASK_RESUME = "rewardsmith.resume_run"
 TASK_DESIGN = "rewardsmith.design_iteration"
 TASK_TRAIN = "rewardsmith.train_candidate"
 TASK_SWEEP = "rewardsmith.sweep"
@@ -41,7 +41,7 @@ def configure(app: Celery, settings: Settings) -> Celery:
             TASK_TRAIN: {"queue": QUEUE_TRAIN},
             TASK_DESIGN: {"queue": QUEUE_LLM},
             TASK_START: {"queue": QUEUE_LLM},
-            TASK_KICK: {"queue": QUEUE_LLM},
+            TASK_RESUME: {"queue": QUEUE_LLM},
             TASK_SWEEP: {"queue": QUEUE_LLM},
         },
         worker_hijack_root_logger=False,
@@ -50,7 +50,7 @@ def configure(app: Celery, settings: Settings) -> Celery:
     return app
 
 
-celery_app = configure(Celery("rewardsmith", include=["workers.tasks"]), get_settings())
+celery_app = configure(Celery("rewardsmith", include=["app.jobs.tasks"]), get_settings())
 
 
 def broker_reachable(timeout: float = 2.0, app: Celery | None = None) -> str:

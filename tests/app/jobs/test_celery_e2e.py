@@ -33,7 +33,7 @@ from tests.support.server import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(420)]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "app.cli"]
 HEARTBEAT_SECONDS, LEASE_SECONDS = 2, 8
 """A running training beats every 2 s; one whose last heartbeat is older than 8 s is taken to be orphaned."""

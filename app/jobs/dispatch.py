@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.celery_app import TASK_DESIGN, TASK_KICK, TASK_START, TASK_TRAIN, celery_app
+from app.jobs.celery_app import TASK_DESIGN, TASK_RESUME, TASK_START, TASK_TRAIN, celery_app
 
 
 class CeleryDispatcher:
@@ -11,8 +11,8 @@ class CeleryDispatcher:
     def start(self, run_id: int) -> None:
         celery_app.send_task(TASK_START, args=[run_id])
 
-    def kick(self, run_id: int) -> None:
-        celery_app.send_task(TASK_KICK, args=[run_id])
+    def resume(self, run_id: int) -> None:
+        celery_app.send_task(TASK_RESUME, args=[run_id])
 
     def design(self, run_id: int) -> None:
         celery_app.send_task(TASK_DESIGN, args=[run_id])

@@ -8,8 +8,8 @@ import pytest
 from celery import Celery
 from pydantic import ValidationError
 
+from app.jobs.celery_app import QUEUE_LLM, QUEUE_TRAIN, TASK_DESIGN, TASK_START, TASK_SWEEP, TASK_TRAIN, configure
 from tests.support.db import make_settings as settings_for
-from workers.celery_app import QUEUE_LLM, QUEUE_TRAIN, TASK_DESIGN, TASK_START, TASK_SWEEP, TASK_TRAIN, configure
 
 
 def test_long_trainings_are_acknowledged_late_one_at_a_time_within_the_visibility_timeout(tmp_path: Path) -> None:

@@ -1,0 +1,76 @@
+"""The dashboard's task form goes through the same rules as the API: rate limit, bounds, the whole budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from app.db import session_scope
+from app.db.models import Task
+from tests.app.api.harness import API, TINY, Api, make_api
+
+FORM = {
+    "env": "HalfCheetah-v5",
+    "description": "run forward",
+    "fitness_kind": "metric",
+    "metric": "forward_distance",
+    "designer": "offline",
+    "iterations": "1",
+    "samples": "1",
+    "timesteps": "2048",
+    "seed": "0",
+    "final_seeds": "0",
+    "eval_episodes": "1",
+}
+
+
+def signed_in(api: Api, name: str) -> Api:
+    """``api``'s client with the dashboard session of a new user ``name``."""
+    api.user(name)
+    r = api.client.post("/login", data={"token": api.tokens[name], "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return api
+
+
+def tasks_of(api: Api) -> int:
+    with session_scope(api.sf) as s:
+        return int(s.scalar(select(func.count(Task.id))) or 0)
+
+
+def test_the_eleventh_task_in_a_minute_is_refused_through_the_form_as_through_the_api(
+    db_sf: sessionmaker, tmp_path: Path
+) -> None:
+    api = signed_in(make_api(db_sf, tmp_path, task_rate_per_minute=10), "alice")
+    codes = [api.client.post("/tasks/new", data=FORM, follow_redirects=False).status_code for _ in range(10)]
+    assert codes == [303] * 10
+    r = api.client.post("/tasks/new", data=FORM, follow_redirects=False)
+    assert r.status_code == 429
+    assert "at most 10 tasks per minute" in r.text
+    assert tasks_of(api) == 10
+    # and the API counts the same tasks: the limit is one rule, not one per entry point
+    bearer = {"Authorization": f"Bearer {api.tokens['alice']}"}
+    assert api.client.post(f"{API}/tasks", headers=bearer, json=TINY).status_code == 429
+
+
+def test_the_form_refuses_a_budget_that_only_its_final_seeds_put_over_the_cap(db_sf: sessionmaker, tmp_path) -> None:
+    api = signed_in(make_api(db_sf, tmp_path, max_task_timesteps=10_000), "alice")
+    over = {**FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}  # 8,000 + 4,000
+    r = api.client.post("/tasks/new", data=over, follow_redirects=False)
+    assert r.status_code == 422
+    assert "12,000 steps" in r.text and "2 final seeds 4,000" in r.text and "cap of 10,000" in r.text
+    assert tasks_of(api) == 0
+
+
+def test_the_estimate_shows_the_numbers_the_service_enforces(db_sf: sessionmaker, tmp_path) -> None:
+    api = signed_in(make_api(db_sf, tmp_path, max_task_timesteps=10_000, train_steps_per_second=1000.0), "alice")
+    fits = api.client.get("/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000"})
+    assert fits.status_code == 200
+    assert "8,000" in fits.text and "4 trainings" in fits.text and "1,000 steps/s" in fits.text
+    over = api.client.get(
+        "/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}
+    )
+    assert "12,000" in over.text and "above the cap of 10,000" in over.text
+    bad = api.client.get("/ui/compute", params={**FORM, "samples": "9" * 400})
+    assert bad.status_code == 200 and "samples must be an integer from 1 to 32" in bad.text
