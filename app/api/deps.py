@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from app.auth import user_for_token
@@ -16,9 +15,6 @@ from app.db import session_scope
 from app.db.models import User
 from app.errors import Unauthorized
 from app.search.dispatch import Dispatcher
-
-SESSION_COOKIE = "rewardsmith_session"
-COOKIE_MAX_AGE = 14 * 24 * 3600
 
 
 def get_settings(request: Request) -> Settings:
@@ -40,20 +36,6 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
-def cookie_serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.resolved_secret_key, salt="rewardsmith-session")
-
-
-def token_from_cookie(request: Request, settings: Settings) -> str | None:
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    try:
-        return cookie_serializer(settings).loads(raw, max_age=COOKIE_MAX_AGE)
-    except BadSignature:
-        return None
-
-
 bearer = HTTPBearer(
     auto_error=False, scheme_name="token", description="An API token: `rewardsmith users create NAME` prints one."
 )
@@ -61,15 +43,11 @@ bearer = HTTPBearer(
 
 
 def optional_user(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User | None:
-    """The user behind the Bearer token or the dashboard's session cookie, if any."""
+    """The user behind the Bearer token, if any. The API never reads the dashboard's cookie: a cookie-authenticated
+    API would be open to cross-site requests, and a stolen dashboard session would become an API token."""
     token = credentials.credentials.strip() if credentials else None
-    if not token:
-        token = token_from_cookie(request, settings)
     return user_for_token(session, token=token) if token else None
 
 

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
 import envs
 from app.api import access
 from app.api.deps import DispatcherDep, SessionDep, SettingsDep
 from app.dashboard import views
-from app.dashboard.render import PageUser, templates
-from app.errors import RewardsmithError
+from app.dashboard.render import templates
+from app.dashboard.session import PageUser, csrf_protect
+from app.errors import InvalidInput, NotFound, RewardsmithError
 from app.search.service import cancel_run, resume_run
 from envs.describe import describe
 from workers.engine.evaluate import sandbox_check
 from workers.sandbox.runner import Limits
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def message(request: Request, text: str, *, kind: str = "muted", status_code: int = 200) -> HTMLResponse:
+    """A one-line fragment; ``text`` may echo input, so it goes through the autoescaped template."""
+    return templates.TemplateResponse(request, "_message.html", {"text": text, "kind": kind}, status_code=status_code)
 
 
 @router.get("/env/{env}", response_class=HTMLResponse)
@@ -24,7 +30,7 @@ def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
     try:
         spec = envs.get_spec(env)
     except envs.UnknownEnvError as e:
-        return HTMLResponse(f'<p class="error">{e}</p>', status_code=404)
+        raise NotFound(str(e), field="env") from None
     return templates.TemplateResponse(request, "_env_info.html", {"spec": spec, "description": describe(spec)})
 
 
@@ -33,11 +39,11 @@ def check_fitness(
     request: Request, user: PageUser, env: str = Form(...), fitness_program: str = Form("")
 ) -> HTMLResponse:
     if not fitness_program.strip():
-        return HTMLResponse('<p class="muted">Write a fitness program to check it.</p>')
+        return message(request, "Write a fitness program to check it.")
     try:
         envs.get_spec(env)
     except envs.UnknownEnvError as e:
-        return HTMLResponse(f'<p class="error">{e}</p>')
+        raise InvalidInput(str(e), field="env") from None
     res = sandbox_check(env, fitness_program, "fitness", Limits(wall_seconds=60))
     return templates.TemplateResponse(request, "_fitness_check.html", {"res": res})
 
@@ -56,7 +62,7 @@ def compute(
     try:
         n, k, t, s = int(iterations), int(samples), int(timesteps), int(final_seeds)
     except ValueError:
-        return HTMLResponse('<span class="error">enter whole numbers</span>')
+        return message(request, "enter whole numbers", kind="error")
     total = n * k * t
     trainings = n * k + s
     if successive_halving and k > 1:
@@ -116,16 +122,16 @@ def run_action(
     dispatcher: DispatcherDep,
 ) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
-    message = None
+    note = None
     try:
         if action == "cancel":
             cancel_run(session, run=run)
         elif action == "resume":
             resume_run(session, run=run, dispatcher=dispatcher)
         else:
-            message = f"unknown action '{action}'"
+            note = f"unknown action '{action}'"
     except RewardsmithError as e:
-        message = e.message
+        note = e.message
     session.flush()
     ctx = views.run_view(session, run, settings.llm_model)
-    return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": message})
+    return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": note})

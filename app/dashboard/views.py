@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api import access, present
+from app.api import access, files, present
+from app.config import Settings
 from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
@@ -132,11 +133,11 @@ def component_plots(result: dict) -> list[str]:
     return plots
 
 
-def candidate_view(session: Session, c: Candidate) -> dict:
+def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
     main = present.main_training(c)
     result = (main.result or {}) if main else {}
     parent = session.get(Candidate, c.parent_id) if c.parent_id else None
-    links = present.artifacts(c)
+    links = present.artifacts(c, root=files.artifacts_root(settings), base="")
     video = next((a for a in reversed(links) if a.name == "video.mp4"), None)
     siblings = list(session.scalars(select(Candidate).where(Candidate.run_id == c.run_id).order_by(Candidate.id)))
     return {
@@ -160,12 +161,12 @@ def candidate_view(session: Session, c: Candidate) -> dict:
     }
 
 
-def compare_view(session: Session, a: Candidate, b: Candidate) -> dict:
+def compare_view(session: Session, a: Candidate, b: Candidate, settings: Settings) -> dict:
     sides = []
     for c in (a, b):
         main = present.main_training(c)
         result = (main.result or {}) if main else {}
-        links = present.artifacts(c)
+        links = present.artifacts(c, root=files.artifacts_root(settings), base="")
         sides.append(
             {
                 "c": c,
