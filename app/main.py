@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.docs import mount_docs
 from app.api.routes import candidates, envs, health, runs, tasks
 from app.config import Settings, get_settings
 from app.dashboard import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
+from app.middleware import SecurityHeaders
 from app.search.dispatch import Dispatcher
 
 API_PREFIX = "/api/v1"
@@ -126,8 +128,9 @@ def create_app(
         version="0.1.0",
         description="LLM-driven reward design for MuJoCo robots: submit a task, watch the search, review and steer.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by mount_docs from local files, under the CSP
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.sf = session_factory(settings.resolved_database_url)
@@ -164,8 +167,10 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
+    mount_docs(app, API_PREFIX)
     mount_dashboard(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: the 413 above gets the headers too
     return app
 
 
