@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.api.inputs import check_json, check_text
 from app.auth import user_for_token
 from app.config import Settings
 from app.db import session_scope
@@ -29,6 +30,28 @@ def get_session(request: Request) -> Iterator[Session]:
 
 def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
+
+
+async def sound_json_body(request: Request) -> None:
+    """Refuse a JSON body the API could not store or answer (NaN, lone surrogates, NUL, deep nesting) with a 422,
+    before it is validated (attached to the API's routers)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type.endswith(("/json", "+json")):
+        body = await request.body()
+        if body:
+            check_json(body)
+
+
+async def sound_form_and_query(request: Request) -> None:
+    """Refuse query parameters and form fields holding text no database can store (NUL characters) with a 422,
+    before a handler uses them (attached to the dashboard's routers)."""
+    for name, value in request.query_params.multi_items():
+        check_text(value, field=name)
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and content_type.startswith(("application/x-www-form-urlencoded", "multipart/")):
+        for name, value in (await request.form()).multi_items():
+            if isinstance(value, str):
+                check_text(value, field=name)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

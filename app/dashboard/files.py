@@ -3,14 +3,14 @@ session: the REST API takes Bearer tokens only, so the pages cannot link to it. 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, PlainTextResponse
 
 from app.api import access, files
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard.session import PageUser
 
-router = APIRouter(prefix="/candidates", include_in_schema=False)
+router = APIRouter(prefix="/candidates", include_in_schema=False, dependencies=[Depends(sound_form_and_query)])
 
 
 @router.get("/{candidate_id}/reward.py")

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import envs
 from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep
+from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
 from app.dashboard.render import CODE_CSS, templates
 from app.dashboard.session import (
@@ -26,7 +26,7 @@ from app.search.service import add_feedback, create_task
 from app.sessions import end_session, start_session
 from envs.fitness import METRICS
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])
 
 
 def _safe_next(target: str | None) -> str:
@@ -153,7 +153,7 @@ def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: 
 async def create_task_page(
     request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
 ):
-    form = dict(await request.form())
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # uploaded files are not fields
     values = {
         **DEFAULT_FORM,
         **form,
@@ -202,7 +202,8 @@ def candidate_feedback(
 ):
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     try:
-        add_feedback(session, candidate=c, text=text, rating=int(rating) if rating else None, user_id=user.id)
+        value = views.form_int(rating, field="rating", label="Rating") if rating.strip() else None
+        add_feedback(session, candidate=c, text=text, rating=value, user_id=user.id)
     except InvalidInput as e:
         session.rollback()
         ctx = views.candidate_view(session, c, settings)

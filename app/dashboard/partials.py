@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 import envs
 from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep
+from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
@@ -17,7 +17,9 @@ from envs.describe import describe
 from workers.engine.evaluate import sandbox_check
 from workers.sandbox.runner import Limits
 
-router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+router = APIRouter(
+    prefix="/ui", include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)]
+)
 
 
 def message(request: Request, text: str, *, kind: str = "muted", status_code: int = 200) -> HTMLResponse:
@@ -60,9 +62,9 @@ def compute(
     successive_halving: str = "",
 ) -> HTMLResponse:
     try:
-        n, k, t, s = int(iterations), int(samples), int(timesteps), int(final_seeds)
-    except ValueError:
-        return message(request, "enter whole numbers", kind="error")
+        n, k, t, s = (views.form_int(v, field="", label="") for v in (iterations, samples, timesteps, final_seeds))
+    except InvalidInput:
+        return message(request, f"enter whole numbers (each at most {access.MAX_ID:,})", kind="error")
     total = n * k * t
     trainings = n * k + s
     if successive_halving and k > 1:

@@ -38,11 +38,24 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
     return rows
 
 
+FORM_INT_DIGITS = 10
+"""Form numbers are stored in 32-bit columns; longer ones are refused before anything computes with them."""
+
+
+def form_int(raw: object, *, field: str, label: str) -> int:
+    """A whole number typed into a form, or InvalidInput (422) saying what was wrong."""
+    text = str(raw if raw is not None else "").strip()
+    digits = text.removeprefix("-").removeprefix("+")
+    if not digits.isascii() or not digits.isdigit():
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise InvalidInput(f"{label} must be a whole number, got '{shown}'", field=field)
+    if len(digits.lstrip("0")) > FORM_INT_DIGITS or abs(int(digits)) > access.MAX_ID:
+        raise InvalidInput(f"{label} is too large: at most {access.MAX_ID:,}", field=field)
+    return int(text)
+
+
 def _int(values: dict, key: str, label: str) -> int:
-    try:
-        return int(str(values.get(key, "")).strip())
-    except ValueError:
-        raise InvalidInput(f"{label} must be a whole number, got '{values.get(key)}'", field=key) from None
+    return form_int(values.get(key, ""), field=key, label=label)
 
 
 def task_spec_from_form(values: dict) -> TaskSpec:
