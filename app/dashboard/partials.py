@@ -12,10 +12,9 @@ from app.dashboard import views
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.errors import InvalidInput, NotFound, RewardsmithError
+from app.search.checks import check_program
 from app.search.service import cancel_run, resume_run
 from envs.describe import describe
-from workers.engine.evaluate import sandbox_check
-from workers.sandbox.runner import Limits
 
 router = APIRouter(
     prefix="/ui", include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)]
@@ -38,15 +37,11 @@ def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
 
 @router.post("/check-fitness", response_class=HTMLResponse)
 def check_fitness(
-    request: Request, user: PageUser, env: str = Form(...), fitness_program: str = Form("")
+    request: Request, user: PageUser, settings: SettingsDep, env: str = Form(...), fitness_program: str = Form("")
 ) -> HTMLResponse:
     if not fitness_program.strip():
         return message(request, "Write a fitness program to check it.")
-    try:
-        envs.get_spec(env)
-    except envs.UnknownEnvError as e:
-        raise InvalidInput(str(e), field="env") from None
-    res = sandbox_check(env, fitness_program, "fitness", Limits(wall_seconds=60))
+    res = check_program(settings=settings, user_id=user.id, env=env, source=fitness_program, kind="fitness")
     return templates.TemplateResponse(request, "_fitness_check.html", {"res": res})
 
 
