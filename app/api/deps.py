@@ -49,9 +49,9 @@ async def sound_form_and_query(request: Request) -> None:
         check_text(value, field=name)
     content_type = request.headers.get("content-type", "")
     if request.method == "POST" and content_type.startswith(("application/x-www-form-urlencoded", "multipart/")):
-        for name, value in (await request.form()).multi_items():
-            if isinstance(value, str):
-                check_text(value, field=name)
+        for name, field in (await request.form()).multi_items():
+            if isinstance(field, str):  # an uploaded file is not text
+                check_text(field, field=name)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

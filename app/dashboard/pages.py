@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import envs
 from app.api import access
 from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
+from app.config import Settings
 from app.dashboard import views
 from app.dashboard.render import CODE_CSS, templates
 from app.dashboard.session import (
@@ -37,7 +38,10 @@ def _safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc and not target.startswith("//") else "/"
 
 
-def _login_page(request: Request, settings, next_path: str, error: str | None, status_code: int = 200) -> Response:
+def _login_page(
+    request: Request, settings: Settings, next_path: str, error: str | None, status_code: int = 200
+) -> Response:
+    """The login form with its CSRF token (bound to a pre-session cookie set here when not signed in)."""
     presession = start_login_form(request, settings)
     page = templates.TemplateResponse(
         request,

@@ -21,9 +21,9 @@ router = APIRouter(
 )
 
 
-def message(request: Request, text: str, *, kind: str = "muted", status_code: int = 200) -> HTMLResponse:
+def message(request: Request, text: str, *, kind: str = "muted") -> HTMLResponse:
     """A one-line fragment; ``text`` may echo input, so it goes through the autoescaped template."""
-    return templates.TemplateResponse(request, "_message.html", {"text": text, "kind": kind}, status_code=status_code)
+    return templates.TemplateResponse(request, "_message.html", {"text": text, "kind": kind})
 
 
 @router.get("/env/{env}", response_class=HTMLResponse)
