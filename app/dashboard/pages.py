@@ -64,6 +64,9 @@ def login(request: Request, session: SessionDep, settings: SettingsDep, token: s
         error = "That token is not valid. Paste the token printed by `rewardsmith users create NAME`."
         return _login_page(request, settings, next, error, status_code=401)
     _user, secret = started
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces this browser's session
+        end_session(session, secret=previous)
     resp = RedirectResponse(_safe_next(next), status_code=303)
     set_session_cookie(resp, request, secret, settings)
     return resp

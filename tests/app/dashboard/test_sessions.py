@@ -40,6 +40,18 @@ def test_the_cookie_is_a_random_session_id_stored_only_as_a_hash(api: Api) -> No
     assert r.status_code == 401 and "Authorization: Bearer" in r.json()["error"]["message"]
 
 
+def test_signing_in_again_replaces_the_browsers_session(api: Api) -> None:
+    api.user("alice")
+    api.user("bob")
+    browser = log_in(api, "alice")
+    first = browser.client.cookies[SESSION_COOKIE]
+    log_in(api, "bob", client=browser.client)
+    assert not signed_in(TestClient(api.app, cookies={SESSION_COOKIE: first}))
+    assert "bob" in browser.client.get("/").text
+    with session_scope(api.sf) as s:
+        assert len(s.scalars(select(DashboardSession)).all()) == 1
+
+
 def test_logout_ends_the_session_everywhere(api: Api) -> None:
     api.user("alice")
     browser = log_in(api, "alice")
