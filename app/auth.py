@@ -39,12 +39,18 @@ def create_user(session: Session, *, name: str, admin: bool = False) -> tuple[Us
     return user, new_token(session, user=user)
 
 
-def user_for_token(session: Session, *, token: str) -> User | None:
-    """The user a token belongs to, or None for an unknown or revoked token."""
+def active_token(session: Session, *, token: str) -> ApiToken | None:
+    """The stored row of a token that is known and not revoked (its last use recorded, to the minute)."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False)))
     if row is None:
         return None
     now = utcnow()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         row.last_used_at = now
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, *, token: str) -> User | None:
+    """The user a token belongs to, or None for an unknown or revoked token."""
+    row = active_token(session, token=token)
+    return row.user if row is not None else None

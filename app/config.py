@@ -30,6 +30,24 @@ class Settings(BaseSettings):
     task_rate_per_minute: int = 10
     """Tasks one user may create per minute."""
 
+    # Dashboard sessions (the cookie holds a random id; the database its hash)
+    session_idle_seconds: float = 2 * 3600.0
+    """A dashboard session unused for this long ends (the live pages' polling counts as use)."""
+    session_max_seconds: float = 24 * 3600.0
+    """A dashboard session ends this long after signing in, however active it is."""
+
+    # Interactive program checks (the dashboard's "check my fitness program"): short, and few at a time
+    check_wall_seconds: float = 10.0
+    """Wall-clock limit of one interactive check in the sandbox (a training's limit is sandbox_wall_seconds)."""
+    check_slots_per_user: int = 2
+    """Interactive checks one user may have running at once; more are refused with 429."""
+    check_slots_total: int = 4
+    """Interactive checks running at once on this machine, all users together."""
+
+    shutdown_grace_seconds: float = 10.0
+    """`rewardsmith serve` gives its workers this long to stop after SIGTERM, then kills what is left (a training
+    cut short is redelivered: tasks are acknowledged late)."""
+
     # LLM (OpenAI-compatible)
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "REWARDSMITH_OPENAI_BASE_URL")
@@ -113,6 +131,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REWARDSMITH_SANDBOX_REWARD_COST_RATIO ({self.sandbox_reward_cost_ratio:g}) must be at least 1: "
                 "even a one-line reward costs about as much as one simulation step"
+            )
+        if not 0 < self.session_idle_seconds <= self.session_max_seconds:
+            raise ValueError(
+                f"REWARDSMITH_SESSION_IDLE_SECONDS ({self.session_idle_seconds:g}) must be positive and at most "
+                f"REWARDSMITH_SESSION_MAX_SECONDS ({self.session_max_seconds:g})"
+            )
+        if not 1 <= self.check_slots_per_user <= self.check_slots_total:
+            raise ValueError(
+                f"REWARDSMITH_CHECK_SLOTS_PER_USER ({self.check_slots_per_user}) must be at least 1 and at most "
+                f"REWARDSMITH_CHECK_SLOTS_TOTAL ({self.check_slots_total})"
             )
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):

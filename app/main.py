@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.deps import sound_json_body
+from app.api.docs import mount_docs
 from app.api.routes import candidates, envs, health, runs, tasks
 from app.config import Settings, get_settings
 from app.dashboard import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
+from app.middleware import SecurityHeaders
 from app.search.dispatch import Dispatcher
 
 API_PREFIX = "/api/v1"
@@ -107,9 +109,28 @@ def _framework_error_json(request: Request, exc: StarletteHTTPException) -> JSON
     )
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", []) if p not in ("body", "query", "path")]
+def _printable(value: object, limit: int = 200) -> str:
+    """``value`` as text that can always be encoded (a lone surrogate from the input becomes an escape), capped."""
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict]:
+    """Where and what, never the input itself: input can hold what no JSON answer can carry (NaN, lone surrogates,
+    deep nesting, megabytes)."""
+    return [
+        {
+            "type": _printable(e.get("type", "")),
+            "loc": [_printable(p) for p in e.get("loc", ())],
+            "msg": _printable(e.get("msg", "")),
+        }
+        for e in exc.errors()[:20]
+    ]
+
+
+def _validation_message(detail: list[dict]) -> tuple[str, str | None]:
+    first = detail[0] if detail else {}
+    loc = [p for p in first.get("loc", []) if p not in ("body", "query", "path", "header", "cookie")]
     field = ".".join(loc) or None
     return (f"{field}: {first.get('msg', 'invalid value')}" if field else first.get("msg", "invalid request")), field
 
@@ -127,8 +148,9 @@ def create_app(
         version="0.1.0",
         description="LLM-driven reward design for MuJoCo robots: submit a task, watch the search, review and steer.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by mount_docs from local files, under the CSP
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.sf = session_factory(settings.resolved_database_url)
@@ -149,9 +171,12 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        message, field = _validation_message(exc)
+        detail = _validation_detail(exc)
+        message, field = _validation_message(detail)
+        if not request.url.path.startswith(API_PREFIX) and hasattr(app.state, "html_error"):
+            return app.state.html_error(request, InvalidInput(message, field=field))
         return JSONResponse(
-            {"error": {"code": "invalid_input", "message": message, "field": field}, "detail": jsonable(exc.errors())},
+            {"error": {"code": "invalid_input", "message": message, "field": field}, "detail": detail},
             status_code=422,
         )
 
@@ -162,15 +187,11 @@ def create_app(
         return _framework_error_json(request, exc)
 
     for module in (envs, tasks, runs, candidates):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(sound_json_body)])
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
+    mount_docs(app, API_PREFIX)
     mount_dashboard(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: the 413 above gets the headers too
     return app
-
-
-def jsonable(errors: Sequence[Any]) -> list:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors, custom_encoder={Exception: str})

@@ -7,18 +7,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from app.api.inputs import check_json, check_text
 from app.auth import user_for_token
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import User
 from app.errors import Unauthorized
 from app.search.dispatch import Dispatcher
-
-SESSION_COOKIE = "rewardsmith_session"
-COOKIE_MAX_AGE = 14 * 24 * 3600
 
 
 def get_settings(request: Request) -> Settings:
@@ -35,23 +32,31 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
 
 
+async def sound_json_body(request: Request) -> None:
+    """Refuse a JSON body the API could not store or answer (NaN, lone surrogates, NUL, deep nesting) with a 422,
+    before it is validated (attached to the API's routers)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type.endswith(("/json", "+json")):
+        body = await request.body()
+        if body:
+            check_json(body)
+
+
+async def sound_form_and_query(request: Request) -> None:
+    """Refuse query parameters and form fields holding text no database can store (NUL characters) with a 422,
+    before a handler uses them (attached to the dashboard's routers)."""
+    for name, value in request.query_params.multi_items():
+        check_text(value, field=name)
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and content_type.startswith(("application/x-www-form-urlencoded", "multipart/")):
+        for name, field in (await request.form()).multi_items():
+            if isinstance(field, str):  # an uploaded file is not text
+                check_text(field, field=name)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
-
-
-def cookie_serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.resolved_secret_key, salt="rewardsmith-session")
-
-
-def token_from_cookie(request: Request, settings: Settings) -> str | None:
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    try:
-        return cookie_serializer(settings).loads(raw, max_age=COOKIE_MAX_AGE)
-    except BadSignature:
-        return None
 
 
 bearer = HTTPBearer(
@@ -61,15 +66,11 @@ bearer = HTTPBearer(
 
 
 def optional_user(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User | None:
-    """The user behind the Bearer token or the dashboard's session cookie, if any."""
+    """The user behind the Bearer token, if any. The API never reads the dashboard's cookie: a cookie-authenticated
+    API would be open to cross-site requests, and a stolen dashboard session would become an API token."""
     token = credentials.credentials.strip() if credentials else None
-    if not token:
-        token = token_from_cookie(request, settings)
     return user_for_token(session, token=token) if token else None
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.api import schemas
+from app.api import files, schemas
 from app.db.models import Candidate, Feedback, Run, Task, Training, User
 from app.search.report import describing_training, designer_label
 from app.search.states import TRAINING_PENDING
@@ -83,27 +84,15 @@ def candidate_summary(c: Candidate) -> schemas.CandidateSummary:
     )
 
 
-ARTIFACT_NAMES = ("video.mp4", "policy.zip", "vecnormalize.pkl", "result.json", "reward.py")
-
-
-def artifacts(c: Candidate, base: str = "/api/v1") -> list[schemas.ArtifactLink]:
-    from pathlib import Path
-
-    links = []
-    for t in c.trainings:
-        if not t.artifacts_dir:
-            continue
-        for name in ARTIFACT_NAMES:
-            if (Path(t.artifacts_dir) / name).is_file():
-                links.append(
-                    schemas.ArtifactLink(
-                        training_id=t.id,
-                        purpose=t.purpose,
-                        name=name,
-                        url=f"{base}/candidates/{c.id}/artifacts/{t.id}/{name}",
-                    )
-                )
-    return links
+def artifacts(c: Candidate, *, root: Path, base: str = "/api/v1") -> list[schemas.ArtifactLink]:
+    """Links to the files of ``c``'s trainings that can be served (those under the artifacts ``root``)."""
+    return [
+        schemas.ArtifactLink(
+            training_id=t.id, purpose=t.purpose, name=name, url=f"{base}/candidates/{c.id}/artifacts/{t.id}/{name}"
+        )
+        for t in c.trainings
+        for name in files.artifact_files(t, root)
+    ]
 
 
 def feedback_out(f: Feedback, user: User | None) -> schemas.FeedbackOut:
@@ -118,7 +107,7 @@ def feedback_out(f: Feedback, user: User | None) -> schemas.FeedbackOut:
     )
 
 
-def candidate_out(session: Session, c: Candidate) -> schemas.CandidateOut:
+def candidate_out(session: Session, c: Candidate, *, root: Path) -> schemas.CandidateOut:
     main = describing_training(c)
     result = (main.result or {}) if main else {}
     return schemas.CandidateOut(
@@ -147,7 +136,7 @@ def candidate_out(session: Session, c: Candidate) -> schemas.CandidateOut:
             )
             for t in c.trainings
         ],
-        artifacts=artifacts(c),
+        artifacts=artifacts(c, root=root),
         feedback=[feedback_out(f, session.get(User, f.user_id) if f.user_id else None) for f in c.feedback],
         duplicate_of=c.duplicate_of_id,
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 
 import typer
 
@@ -16,6 +20,7 @@ from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.errors import RewardsmithError
 
+PR_SET_PDEATHSIG = 1
 users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 
 
@@ -65,10 +70,6 @@ def serve(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     first_token = _first_admin(settings)
-    children: list[subprocess.Popen] = []
-    if embedded_worker:
-        children.append(subprocess.Popen(worker_command("llm", 2, pool="threads", name="llm@%h")))
-        children.append(subprocess.Popen(worker_command("train", workers, name="train@%h")))
     stop = threading.Event()
 
     def sweeper() -> None:
@@ -94,22 +95,17 @@ def serve(
         )
     else:
         console.print("log in with your token; create users with: rewardsmith users create NAME", highlight=False)
-    try:
+    with supervised(settings.shutdown_grace_seconds) as children:  # stopped on return, SIGTERM or SIGINT
+        if embedded_worker:
+            children.append(start_worker(worker_command("llm", 2, pool="threads", name="llm@%h")))
+            children.append(start_worker(worker_command("train", workers, name="train@%h")))
         if api_workers > 1:  # each process builds the app from the same environment
             uvicorn.run(
                 "app.main:create_app", factory=True, host=host, port=port, workers=api_workers, log_level="warning"
             )
         else:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
-    finally:
-        stop.set()
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    stop.set()
 
 
 def _first_admin(settings) -> str | None:
@@ -126,6 +122,59 @@ def _first_admin(settings) -> str | None:
             return None
         _, token = create_user(s, name="admin", admin=True)
     return token
+
+
+def start_worker(cmd: list[str]) -> subprocess.Popen:
+    """Start ``cmd`` in a process group of its own (so that stopping it reaches its pool's processes too), which
+    the kernel sends SIGTERM if `serve` dies, however it dies (SIGKILL included)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
+
+
+def _signal_group(child: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
+
+
+def stop_children(children: list[subprocess.Popen], grace: float) -> None:
+    """SIGTERM each child's process group (Celery's warm shutdown), wait up to ``grace`` seconds, then SIGKILL what
+    is left (a training cut short is redelivered: tasks are acknowledged late)."""
+    for child in children:
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for child in children:
+        _signal_group(child, signal.SIGKILL)  # the group's other processes (the pool) even if its leader is gone
+        child.wait()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def supervised(grace: float) -> Iterator[list[subprocess.Popen]]:
+    """The processes started in the block (append them to the list) are stopped when it ends, on SIGTERM and SIGINT
+    too. uvicorn answers SIGTERM by shutting down and raising the signal again, which by default kills this process
+    before any cleanup; here it raises SystemExit instead, so the block's ``finally`` runs."""
+    children: list[subprocess.Popen] = []
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        yield children
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stop_children(children, grace)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def worker(

@@ -2,63 +2,91 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import envs
 from app.api import access
-from app.api.deps import COOKIE_MAX_AGE, SESSION_COOKIE, DispatcherDep, SessionDep, SettingsDep, cookie_serializer
-from app.auth import user_for_token
+from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
+from app.config import Settings
 from app.dashboard import views
-from app.dashboard.render import PageUser, templates
+from app.dashboard.render import CODE_CSS, templates
+from app.dashboard.session import (
+    SESSION_COOKIE,
+    PageUser,
+    clear_session_cookie,
+    csrf_protect,
+    finish_login_form,
+    set_session_cookie,
+    start_login_form,
+)
 from app.errors import InvalidInput, RewardsmithError
 from app.search.service import add_feedback, create_task
 from app.search.states import RUN_ACTIVE, RunStatus
+from app.sessions import end_session, start_session
 from envs.fitness import METRICS
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """A path on this site to go to after logging in; anything that could leave the site becomes '/'."""
+    if not target or not target.startswith("/") or any(ch == "\\" or ord(ch) < 33 for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and not target.startswith("//") else "/"
+
+
+def _login_page(
+    request: Request, settings: Settings, next_path: str, error: str | None, status_code: int = 200
+) -> Response:
+    """The login form with its CSRF token (bound to a pre-session cookie set here when not signed in)."""
+    presession = start_login_form(request, settings)
+    page = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"next": _safe_next(next_path), "error": error, "user": None},
+        status_code=status_code,
+    )
+    return finish_login_form(page, request, presession)
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None, "user": None})
+def login_form(request: Request, settings: SettingsDep, next: str = "/") -> Response:
+    return _login_page(request, settings, next, None)
 
 
 @router.post("/login")
 def login(request: Request, session: SessionDep, settings: SettingsDep, token: str = Form(""), next: str = Form("/")):
-    user = user_for_token(session, token=token.strip()) if token.strip() else None
-    if user is None:
-        return templates.TemplateResponse(
-            request,
-            "login.html",
-            {
-                "next": _safe_next(next),
-                "user": None,
-                "error": "That token is not valid. Paste the token printed by `rewardsmith users create NAME`.",
-            },
-            status_code=401,
-        )
+    started = start_session(session, token=token.strip(), settings=settings)
+    if started is None:
+        error = "That token is not valid. Paste the token printed by `rewardsmith users create NAME`."
+        return _login_page(request, settings, next, error, status_code=401)
+    _user, secret = started
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces this browser's session
+        end_session(session, secret=previous)
     resp = RedirectResponse(_safe_next(next), status_code=303)
-    resp.set_cookie(
-        SESSION_COOKIE,
-        cookie_serializer(settings).dumps(token.strip()),
-        max_age=COOKIE_MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(resp, request, secret, settings)
     return resp
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, session: SessionDep) -> RedirectResponse:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        end_session(session, secret=secret)
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE)
+    clear_session_cookie(resp)
     return resp
+
+
+@router.get("/code.css")
+def code_css() -> Response:
+    """The code highlighter's colours (a stylesheet: the CSP allows no inline styles)."""
+    return Response(CODE_CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -114,7 +142,8 @@ def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: 
 async def create_task_page(
     request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
 ):
-    values = views.form_values(dict(await request.form()))
+    submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # uploaded files are not fields
+    values = views.form_values(submitted)
     try:
         spec = views.task_spec_from_form(values)
         _task, run = create_task(session, spec=spec, owner_id=user.id, settings=settings, dispatcher=dispatcher)
@@ -139,11 +168,11 @@ def run_page(run_id: int, request: Request, user: PageUser, session: SessionDep,
 
 @router.get("/candidates/{candidate_id}", response_class=HTMLResponse)
 def candidate_page(
-    candidate_id: int, request: Request, user: PageUser, session: SessionDep, sent: int = 0
+    candidate_id: int, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, sent: int = 0
 ) -> HTMLResponse:
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     return templates.TemplateResponse(
-        request, "candidate.html", {"user": user, "sent": bool(sent), **views.candidate_view(session, c)}
+        request, "candidate.html", {"user": user, "sent": bool(sent), **views.candidate_view(session, c, settings)}
     )
 
 
@@ -153,15 +182,17 @@ def candidate_feedback(
     request: Request,
     user: PageUser,
     session: SessionDep,
+    settings: SettingsDep,
     text: str = Form(""),
     rating: str = Form(""),
 ):
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     try:
-        add_feedback(session, candidate=c, text=text, rating=int(rating) if rating else None, user_id=user.id)
+        value = views.form_int(rating, field="rating", label="Rating") if rating.strip() else None
+        add_feedback(session, candidate=c, text=text, rating=value, user_id=user.id)
     except InvalidInput as e:
         session.rollback()
-        ctx = views.candidate_view(session, c)
+        ctx = views.candidate_view(session, c, settings)
         return templates.TemplateResponse(
             request,
             "candidate.html",
@@ -173,8 +204,15 @@ def candidate_feedback(
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, user: PageUser, session: SessionDep, a: int = Query(...), b: int = Query(...)
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    a: int = Query(...),
+    b: int = Query(...),
 ) -> HTMLResponse:
     ca = access.candidate_or_404(session, candidate_id=a, user=user)
     cb = access.candidate_or_404(session, candidate_id=b, user=user)
-    return templates.TemplateResponse(request, "compare.html", {"user": user, **views.compare_view(session, ca, cb)})
+    return templates.TemplateResponse(
+        request, "compare.html", {"user": user, **views.compare_view(session, ca, cb, settings)}
+    )

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
 import envs
 from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep
+from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
-from app.dashboard.render import PageUser, templates
-from app.errors import InvalidInput, RewardsmithError
+from app.dashboard.render import templates
+from app.dashboard.session import PageUser, csrf_protect
+from app.errors import InvalidInput, NotFound, RewardsmithError
+from app.search.checks import check_program
 from app.search.service import cancel_run, resume_run, task_budget
 from app.search.states import RUN_ACTIVE
 from envs.describe import describe
-from workers.engine.evaluate import sandbox_check
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(
+    prefix="/ui", include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)]
+)
+
+
+def message(request: Request, text: str, *, kind: str = "muted") -> HTMLResponse:
+    """A one-line fragment; ``text`` may echo input, so it goes through the autoescaped template."""
+    return templates.TemplateResponse(request, "_message.html", {"text": text, "kind": kind})
 
 
 @router.get("/env/{env}", response_class=HTMLResponse)
@@ -24,7 +32,7 @@ def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
     try:
         spec = envs.get_spec(env)
     except envs.UnknownEnvError as e:
-        return HTMLResponse(f'<p class="error">{e}</p>', status_code=404)
+        raise NotFound(str(e), field="env") from None
     return templates.TemplateResponse(request, "_env_info.html", {"spec": spec, "description": describe(spec)})
 
 
@@ -33,12 +41,8 @@ def check_fitness(
     request: Request, user: PageUser, settings: SettingsDep, env: str = Form(...), fitness_program: str = Form("")
 ) -> HTMLResponse:
     if not fitness_program.strip():
-        return HTMLResponse('<p class="muted">Write a fitness program to check it.</p>')
-    try:
-        envs.get_spec(env)
-    except envs.UnknownEnvError as e:
-        return HTMLResponse(f'<p class="error">{e}</p>')
-    res = sandbox_check(env, fitness_program, "fitness", settings.sandbox_limits(wall_seconds=60))
+        return message(request, "Write a fitness program to check it.")
+    res = check_program(settings=settings, user_id=user.id, env=env, source=fitness_program, kind="fitness")
     return templates.TemplateResponse(request, "_fitness_check.html", {"res": res})
 
 
@@ -102,16 +106,16 @@ def run_action(
     dispatcher: DispatcherDep,
 ) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
-    message = None
+    note = None
     try:
         if action == "cancel":
             cancel_run(session, run=run)
         elif action == "resume":
             resume_run(session, run=run, dispatcher=dispatcher)
         else:
-            message = f"unknown action '{action}'"
+            note = f"unknown action '{action}'"
     except RewardsmithError as e:
-        message = e.message
+        note = e.message
     session.flush()
     ctx = views.run_view(session, run, settings.llm_model)
-    return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": message})
+    return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": note})

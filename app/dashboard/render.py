@@ -1,39 +1,25 @@
-"""Templates, filters and the page user (anonymous visitors are sent to /login)."""
+"""Templates (autoescaped; each page gets its CSRF token) and filters."""
 
 from __future__ import annotations
 
 import difflib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
-from app.api.deps import optional_user
-from app.db.models import User
 
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
-
-
-class LoginRequired(Exception):
-    def __init__(self, next_path: str) -> None:
-        self.next = quote(next_path, safe="/")
+def _csrf(request: Request) -> dict:
+    """The page's CSRF token (set by the session or the login form); forms and htmx send it back."""
+    return {"csrf_token": getattr(request.state, "csrf", "")}
 
 
-def page_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
-    if user is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
-    return user
-
-
-PageUser = Annotated[User, Depends(page_user)]
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates", context_processors=[_csrf])
 
 _FORMATTER = HtmlFormatter(linenos="inline", cssclass="code", wrapcode=True)
 
@@ -62,7 +48,8 @@ def when(d: datetime | None) -> str:
 
 templates.env.filters["num"] = number
 templates.env.filters["when"] = when
-templates.env.globals["code_css"] = Markup(_FORMATTER.get_style_defs(".code"))
+CODE_CSS = _FORMATTER.get_style_defs(".code")
+"""The highlighter's colours, served as /code.css (a stylesheet of our own: the CSP allows no inline styles)."""
 
 
 def _spec_description(spec) -> str:

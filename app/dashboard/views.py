@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api import access, present
+from app.api import access, files, present
+from app.config import Settings
 from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
@@ -60,11 +61,24 @@ DEFAULT_FORM = {  # the new-task form as it first appears
 }
 
 
+FORM_INT_DIGITS = 10
+"""Form numbers are stored in 32-bit columns; longer ones are refused before anything computes with them."""
+
+
+def form_int(raw: object, *, field: str, label: str) -> int:
+    """A whole number typed into a form, or InvalidInput (422) saying what was wrong."""
+    text = str(raw if raw is not None else "").strip()
+    digits = text.removeprefix("-").removeprefix("+")
+    if not digits.isascii() or not digits.isdigit():
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise InvalidInput(f"{label} must be a whole number, got '{shown}'", field=field)
+    if len(digits.lstrip("0")) > FORM_INT_DIGITS or abs(int(digits)) > access.MAX_ID:
+        raise InvalidInput(f"{label} is too large: at most {access.MAX_ID:,}", field=field)
+    return int(text)
+
+
 def _int(values: dict, key: str, label: str) -> int:
-    try:
-        return int(str(values.get(key, "")).strip())
-    except ValueError:
-        raise InvalidInput(f"{label} must be a whole number, got '{values.get(key)}'", field=key) from None
+    return form_int(values.get(key, ""), field=key, label=label)
 
 
 CHECKBOXES = ("wait_for_feedback", "successive_halving", "baselines", "video")
@@ -165,11 +179,11 @@ def component_plots(result: TrainingResult) -> list[str]:
     return plots
 
 
-def candidate_view(session: Session, c: Candidate) -> dict:
+def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
     main = describing_training(c)
     result = (main.result or {}) if main else {}
     parent = session.get(Candidate, c.parent_id) if c.parent_id else None
-    links = present.artifacts(c)
+    links = present.artifacts(c, root=files.artifacts_root(settings), base="")
     video = next((a for a in reversed(links) if a.name == "video.mp4"), None)
     siblings = list(session.scalars(select(Candidate).where(Candidate.run_id == c.run_id).order_by(Candidate.id)))
     return {
@@ -193,12 +207,12 @@ def candidate_view(session: Session, c: Candidate) -> dict:
     }
 
 
-def compare_view(session: Session, a: Candidate, b: Candidate) -> dict:
+def compare_view(session: Session, a: Candidate, b: Candidate, settings: Settings) -> dict:
     sides = []
     for c in (a, b):
         main = describing_training(c)
         result = (main.result or {}) if main else {}
-        links = present.artifacts(c)
+        links = present.artifacts(c, root=files.artifacts_root(settings), base="")
         sides.append(
             {
                 "c": c,

@@ -101,6 +101,25 @@ class ApiToken(TimestampMixin, Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class DashboardSession(TimestampMixin, Base):
+    """A browser signed in to the dashboard: its cookie holds a random id, this table only the id's SHA-256.
+
+    It belongs to the API token that signed it in: revoking or deleting that token ends the session too."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    """The absolute end of the session, however active it is."""
+
+    user: Mapped[User] = relationship()
+    token: Mapped[ApiToken] = relationship()
+
+
 class Task(TimestampMixin, Base):
     """What a user submitted: env, behaviour, fitness and search settings."""
 

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from app.api.deps import SESSION_COOKIE, cookie_serializer
 from app.db import session_scope
 from app.db.models import ApiToken
 from app.main import create_app
@@ -80,13 +79,18 @@ def test_a_revoked_token_no_longer_works(api: Api) -> None:
     assert api.client.get(f"{API}/tasks", headers=alice).status_code == 401
 
 
-def test_the_dashboard_session_cookie_authenticates_the_api(api: Api) -> None:
+def test_the_api_takes_bearer_tokens_only_never_the_dashboards_cookie(api: Api) -> None:
+    """A cookie-authenticated API could be driven by any page the user visits; the dashboard has its own routes."""
+    from tests.app.dashboard.harness import log_in
+
     api.user("alice")
-    cookie = cookie_serializer(api.settings).dumps(api.tokens["alice"])
-    client = TestClient(api.app, cookies={SESSION_COOKIE: cookie})
-    assert client.get(f"{API}/tasks").status_code == 200
-    forged = TestClient(api.app, cookies={SESSION_COOKIE: cookie[:-4] + "AAAA"})
-    assert forged.get(f"{API}/tasks").status_code == 401
+    browser = log_in(api, "alice")
+    assert browser.client.get("/").status_code == 200  # signed in to the dashboard
+    for method, path in (("GET", "/tasks"), ("POST", "/tasks"), ("GET", "/envs")):
+        r = browser.client.request(method, f"{API}{path}", json=TINY if method == "POST" else None)
+        assert r.status_code == 401, (method, path)
+    old_style = TestClient(api.app, cookies={"rewardsmith_session": api.tokens["alice"]})
+    assert old_style.get(f"{API}/tasks").status_code == 401
 
 
 def test_other_users_get_404_and_admins_see_everything(api: Api) -> None:

@@ -115,3 +115,38 @@ def test_unknown_candidates_are_404(api: Api) -> None:
     ):
         r = api.client.request(method, f"{API}{path}", headers=alice, json={"text": "hi"})
         assert r.status_code == 404, (path, r.text)
+
+
+def test_files_outside_the_artifacts_root_are_never_served(api: Api) -> None:
+    """A program can leave a symlink among its files (video.mp4 -> the secret key), and a stored path can point
+    anywhere: the path is resolved and refused unless it lies under data_dir/artifacts, in every route."""
+    from app.db import session_scope
+    from app.db.models import Training
+    from tests.app.dashboard.harness import log_in
+
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    secret = api.settings.data_dir / "secret_key"
+    secret.write_text("do-not-serve")
+    outside = api.settings.data_dir.parent / "elsewhere"
+    outside.mkdir()
+    (outside / "policy.zip").write_text("not yours")
+    (seeded.artifacts / "video.mp4").symlink_to(secret)
+    (seeded.artifacts / "result.json").unlink()
+    (seeded.artifacts / "result.json").symlink_to(seeded.artifacts.parent)  # a directory
+    (seeded.artifacts / "vecnormalize.pkl").symlink_to(seeded.artifacts / "vecnormalize.pkl")  # a loop
+    browser = log_in(api, "alice")
+    base = f"/candidates/{seeded.candidate_id}/artifacts/{seeded.training_id}"
+    for name in ("video.mp4", "result.json", "vecnormalize.pkl"):
+        r = api.client.get(f"{API}{base}/{name}", headers=alice)
+        assert r.status_code == 404 and "do-not-serve" not in r.text, name
+        assert browser.client.get(f"{base}/{name}").status_code == 404, name
+    links = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"]
+    assert sorted(a["name"] for a in links) == ["policy.zip", "reward.py"]
+    assert "<video" not in browser.client.get(f"/candidates/{seeded.candidate_id}").text
+
+    with session_scope(api.sf) as s:  # a stored path outside the root (an old row, another data directory)
+        s.get(Training, seeded.training_id).artifacts_dir = str(outside)
+    assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 404
+    assert browser.client.get(f"{base}/policy.zip").status_code == 404
+    assert api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"] == []

@@ -10,6 +10,7 @@ from sqlalchemy.orm import sessionmaker
 from app.db import session_scope
 from app.db.models import Task
 from tests.app.api.harness import API, TINY, Api, make_api
+from tests.app.dashboard.harness import Browser, log_in
 
 FORM = {
     "env": "HalfCheetah-v5",
@@ -26,12 +27,10 @@ FORM = {
 }
 
 
-def signed_in(api: Api, name: str) -> Api:
-    """``api``'s client with the dashboard session of a new user ``name``."""
+def signed_in(api: Api, name: str) -> Browser:
+    """A browser with the dashboard session of a new user ``name``."""
     api.user(name)
-    r = api.client.post("/login", data={"token": api.tokens[name], "next": "/"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return api
+    return log_in(api, name)
 
 
 def tasks_of(api: Api) -> int:
@@ -42,10 +41,11 @@ def tasks_of(api: Api) -> int:
 def test_the_eleventh_task_in_a_minute_is_refused_through_the_form_as_through_the_api(
     db_sf: sessionmaker, tmp_path: Path
 ) -> None:
-    api = signed_in(make_api(db_sf, tmp_path, task_rate_per_minute=10), "alice")
-    codes = [api.client.post("/tasks/new", data=FORM, follow_redirects=False).status_code for _ in range(10)]
+    api = make_api(db_sf, tmp_path, task_rate_per_minute=10)
+    browser = signed_in(api, "alice")
+    codes = [browser.post("/tasks/new", FORM).status_code for _ in range(10)]
     assert codes == [303] * 10
-    r = api.client.post("/tasks/new", data=FORM, follow_redirects=False)
+    r = browser.post("/tasks/new", FORM)
     assert r.status_code == 429
     assert "at most 10 tasks per minute" in r.text
     assert tasks_of(api) == 10
@@ -55,22 +55,23 @@ def test_the_eleventh_task_in_a_minute_is_refused_through_the_form_as_through_th
 
 
 def test_the_form_refuses_a_budget_that_only_its_final_seeds_put_over_the_cap(db_sf: sessionmaker, tmp_path) -> None:
-    api = signed_in(make_api(db_sf, tmp_path, max_task_timesteps=10_000), "alice")
+    api = make_api(db_sf, tmp_path, max_task_timesteps=10_000)
+    browser = signed_in(api, "alice")
     over = {**FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}  # 8,000 + 4,000
-    r = api.client.post("/tasks/new", data=over, follow_redirects=False)
+    r = browser.post("/tasks/new", over)
     assert r.status_code == 422
     assert "12,000 steps" in r.text and "2 final seeds 4,000" in r.text and "cap of 10,000" in r.text
     assert tasks_of(api) == 0
 
 
 def test_the_estimate_shows_the_numbers_the_service_enforces(db_sf: sessionmaker, tmp_path) -> None:
-    api = signed_in(make_api(db_sf, tmp_path, max_task_timesteps=10_000, train_steps_per_second=1000.0), "alice")
-    fits = api.client.get("/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000"})
+    browser = signed_in(make_api(db_sf, tmp_path, max_task_timesteps=10_000, train_steps_per_second=1000.0), "alice")
+    fits = browser.client.get("/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000"})
     assert fits.status_code == 200
     assert "8,000" in fits.text and "4 trainings" in fits.text and "1,000 steps/s" in fits.text
-    over = api.client.get(
+    over = browser.client.get(
         "/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}
     )
     assert "12,000" in over.text and "above the cap of 10,000" in over.text
-    bad = api.client.get("/ui/compute", params={**FORM, "samples": "9" * 400})
-    assert bad.status_code == 200 and "samples must be an integer from 1 to 32" in bad.text
+    bad = browser.client.get("/ui/compute", params={**FORM, "samples": "9" * 400})
+    assert bad.status_code == 200 and "Candidates per iteration is too large" in bad.text

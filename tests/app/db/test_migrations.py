@@ -20,6 +20,7 @@ from tests.support.db import fresh_postgres_database
 TABLES = {
     "users",
     "api_tokens",
+    "dashboard_sessions",
     "tasks",
     "runs",
     "iterations",

@@ -1,0 +1,31 @@
+"""Downloads from the dashboard (videos, training files, the reward as .py and as a wrapper) behind the dashboard's
+session: the REST API takes Bearer tokens only, so the pages cannot link to it. Same access rules, same files."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse, PlainTextResponse
+
+from app.api import access, files
+from app.api.deps import SessionDep, SettingsDep, sound_form_and_query
+from app.dashboard.session import PageUser
+
+router = APIRouter(prefix="/candidates", include_in_schema=False, dependencies=[Depends(sound_form_and_query)])
+
+
+@router.get("/{candidate_id}/reward.py")
+def reward_file(candidate_id: int, user: PageUser, session: SessionDep) -> PlainTextResponse:
+    return files.reward_response(access.candidate_or_404(session, candidate_id=candidate_id, user=user))
+
+
+@router.get("/{candidate_id}/wrapper.py")
+def wrapper_file(candidate_id: int, user: PageUser, session: SessionDep) -> PlainTextResponse:
+    return files.wrapper_response(access.candidate_or_404(session, candidate_id=candidate_id, user=user))
+
+
+@router.get("/{candidate_id}/artifacts/{training_id}/{name}")
+def artifact(
+    candidate_id: int, training_id: int, name: str, user: PageUser, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
+    c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
+    return files.artifact_response(c, training_id=training_id, name=name, settings=settings)
