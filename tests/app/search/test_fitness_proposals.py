@@ -4,14 +4,19 @@ dispatcher. A broken proposal is caught with the checker's message, sent back on
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.db import session_scope
-from app.db.models import Run
+from app.db.models import FitnessProposal, Run, utcnow
 from app.errors import Conflict
-from app.search import proposals
-from app.search.service import resume_run
+from app.search import proposals, steps
+from app.search.factory import proposer_factory
+from app.search.service import create_task, resume_run
+from app.search.states import Origin
 from tests.app.search.harness import Search, task_spec
+from tests.support.dispatch import RecordingDispatcher as Recorder
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.fixtures import load_fixture
 
@@ -119,3 +124,34 @@ def test_an_llm_that_does_not_answer_fails_the_run_and_resuming_proposes_again(s
         assert run.error is None
         with pytest.raises(Conflict, match="waits for a decision on its proposed fitness"):
             resume_run(s, run=run, dispatcher=dispatcher)
+
+
+def test_a_second_delivery_waits_for_the_first_unless_its_worker_died(sqlite_sf, tmp_path) -> None:
+    search = Search(sqlite_sf, tmp_path)
+    settings, recorder = search.settings(), Recorder()
+    with session_scope(sqlite_sf) as s:
+        _, run = create_task(
+            s,
+            spec=task_spec(designer="offline", fitness="propose"),
+            owner_id=None,
+            settings=settings,
+            dispatcher=recorder,
+        )
+        run_id = run.id
+    steps.start_step(sqlite_sf, run_id, recorder, settings)
+    assert recorder.calls == [("start", run_id), ("propose_fitness", run_id)]
+    first = proposals._claim(sqlite_sf, run_id, Origin.OFFLINE, "a worker that is still proposing")
+    assert first is not None
+    propose = lambda: steps.propose_step(sqlite_sf, run_id, settings, proposer_factory(sqlite_sf, settings))  # noqa: E731
+    propose()  # redelivered, or sent again by the sweep: the first is at work
+    assert [p["status"] for p in records(search, run_id)] == ["proposing"]
+    with session_scope(sqlite_sf) as s:
+        assert s.get(Run, run_id).status == "queued"
+        s.get(FitnessProposal, first.claim_id).created_at = utcnow() - timedelta(seconds=proposals.LEASE_SECONDS + 1)
+    propose()  # the first worker died long ago: its claim is taken over
+    [p] = records(search, run_id)
+    assert p["status"] == "proposed" and p["name"] == "mean_x_velocity"  # "as fast as it can"
+    proposals._store(sqlite_sf, run_id, first.claim_id, [], None)  # the first worker, back late, changes nothing
+    with session_scope(sqlite_sf) as s:
+        assert s.get(Run, run_id).status == "waiting_fitness"
+    assert len(records(search, run_id)) == 1
