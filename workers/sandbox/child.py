@@ -65,7 +65,7 @@ def _run(job: dict) -> Mapping[str, Any]:
         from workers.engine.dryrun import dry_run_fitness
         from workers.engine.measure import measure_fitness
 
-        report = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0)).to_dict()
+        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0))
         measured = measure_fitness(
             job["env"],
             job["source"],
@@ -73,7 +73,7 @@ def _run(job: dict) -> Mapping[str, Any]:
             seed=job.get("seed", 0),
             max_steps=job.get("max_steps"),
         )
-        return {"report": report, "measurement": measured}
+        return {"report": checked.to_dict(), "measurement": measured}
     if kind == "train":
         from workers.engine.train import TrainConfig, train
 
