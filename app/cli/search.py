@@ -15,7 +15,7 @@ from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.db.models import Candidate, Run
 from app.errors import InvalidInput, RewardsmithError
-from app.search import proposals
+from app.search import approval, proposals
 from app.search.factory import designer_factory
 from app.search.local import LocalDispatcher
 from app.search.report import designer_label, run_dict
@@ -169,16 +169,16 @@ def _decide_and_continue(
         assert run is not None
         try:
             if source is None:
-                proposals.approve(
-                    s, run=run, user_id=None, who=proposals.COMMAND_LINE, settings=settings, dispatcher=dispatcher
+                approval.approve(
+                    s, run=run, user_id=None, who=approval.COMMAND_LINE, settings=settings, dispatcher=dispatcher
                 )
             else:
-                proposals.replace(
+                approval.replace(
                     s,
                     run=run,
                     source=source,
                     user_id=None,
-                    who=proposals.COMMAND_LINE,
+                    who=approval.COMMAND_LINE,
                     settings=settings,
                     dispatcher=dispatcher,
                 )
@@ -186,7 +186,7 @@ def _decide_and_continue(
             if source is None:
                 _show_proposal(sf, run_id)
             fail(e.message)
-    console.print(f"run {run_id}: fitness approved ({proposals.COMMAND_LINE}); the search starts", highlight=False)
+    console.print(f"run {run_id}: fitness approved ({approval.COMMAND_LINE}); the search starts", highlight=False)
     return dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))
 
 

@@ -14,7 +14,7 @@ from app.dashboard.people_views import choose_view
 from app.dashboard.render import PageUser, templates
 from app.db.models import Run, User
 from app.errors import InvalidInput, RewardsmithError
-from app.search.proposals import decide
+from app.search.approval import decide
 from app.search.selection import choose
 
 router = APIRouter(include_in_schema=False)

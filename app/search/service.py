@@ -235,7 +235,7 @@ def resume_run(session: Session, *, run: Run, dispatcher: Dispatcher) -> Run:
             "resume: submit the task again, perhaps with another description, designer or budget"
         )
     if run.task.fitness_name == FITNESS_PROPOSE:  # no fitness approved yet: back to the decision, or propose again
-        from app.search.proposals import resume_unapproved
+        from app.search.approval import resume_unapproved
 
         return resume_unapproved(session, run=run, dispatcher=dispatcher)
     set_status(run, RunStatus.RUNNING)

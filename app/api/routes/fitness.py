@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from app.api import access, present
 from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
 from app.api.schemas import UNAUTHORIZED, FitnessDecision, ProposalOut, Responses, RunOut
-from app.search.proposals import decide, proposals_of
+from app.search.approval import decide
+from app.search.proposals import proposals_of
 
 router = APIRouter(prefix="/runs", tags=["fitness"], responses=UNAUTHORIZED)
 

@@ -11,7 +11,7 @@ import pytest
 from app.db import session_scope
 from app.db.models import FitnessProposal, Run, utcnow
 from app.errors import Conflict
-from app.search import proposals, steps
+from app.search import approval, proposals, steps
 from app.search.factory import proposer_factory
 from app.search.service import create_task, resume_run
 from app.search.states import Origin
@@ -30,7 +30,7 @@ def records(search: Search, run_id: int) -> list[dict]:
 
 def decide(search: Search, run_id: int, dispatcher, **decision) -> None:
     with session_scope(search.sf) as s:
-        proposals.decide(
+        approval.decide(
             s,
             run=s.get(Run, run_id),
             user_id=None,
