@@ -129,6 +129,7 @@ def test_choosing_the_best_of_a_group_continues_the_run(db_sf: sessionmaker, tmp
         assert run.status == "running" and run.best_candidate_id == low
     html = api.client.get(f"/runs/{run_id}").text
     assert "Choices" in html and "It keeps its &lt;i&gt;back&lt;/i&gt; level." in html
+    assert "chosen by people: score 0.528" in html
     assert api.client.get(f"/runs/{run_id}/choose", follow_redirects=False).status_code == 303
     with session_scope(api.sf) as s:
         assert s.scalar(select(Task.selection).where(Task.id == s.get(Run, run_id).task_id)) == "human"
