@@ -8,7 +8,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.api import files, schemas
-from app.db.models import Candidate, Feedback, Run, Task, Training, User
+from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
+from app.search.proposals import proposal_dict, proposals_of
 from app.search.report import describing_training, designer_label
 from app.search.states import TRAINING_PENDING
 
@@ -29,6 +30,7 @@ def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
         seed=task.seed,
         wait_for_feedback=task.wait_for_feedback,
         options=task.options,
+        selection=task.selection,
         owner=owner.name if owner else None,
         status=run.status if run else None,
         created_at=task.created_at,
@@ -66,7 +68,19 @@ def run_out(session: Session, run: Run, model: str | None) -> schemas.RunOut:
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        selection=run.task.selection,
+        proposed_fitness=latest_proposal(session, run),
     )
+
+
+def proposal_out(p: FitnessProposal) -> schemas.ProposalOut:
+    return schemas.ProposalOut(**proposal_dict(p))
+
+
+def latest_proposal(session: Session, run: Run) -> schemas.ProposalOut | None:
+    """The run's newest fitness proposal (a task whose fitness is 'propose')."""
+    rows = proposals_of(session, run.id)
+    return proposal_out(rows[-1]) if rows else None
 
 
 def candidate_summary(c: Candidate) -> schemas.CandidateSummary:

@@ -14,11 +14,21 @@ from app.search.options import (
     FITNESS_PROGRAM_CHARS,
     ITERATIONS,
     MIN_TIMESTEPS,
+    NOTE_CHARS,
     SAMPLES,
     SEED,
     TaskOptions,
 )
-from app.search.states import CandidateStatus, Origin, Purpose, RunPhase, RunStatus, TrainingStatus
+from app.search.states import (
+    CandidateStatus,
+    Origin,
+    ProposalStatus,
+    Purpose,
+    RunPhase,
+    RunStatus,
+    Selection,
+    TrainingStatus,
+)
 from envs.fitness import METRICS
 
 
@@ -81,8 +91,9 @@ class TaskCreate(BaseModel):
     fitness: str = Field(
         "forward_distance",
         max_length=FITNESS_PROGRAM_CHARS,
-        examples=list(METRICS),
-        description="a built-in metric name, or a fitness program defining compute_fitness(traj)",
+        examples=[*METRICS, "propose"],
+        description="a built-in metric name, a fitness program defining compute_fitness(traj), or 'propose': the "
+        "designer proposes one from the description and the run waits (waiting_fitness) for a person to approve it",
     )
     designer: Literal["llm", "offline"] | None = None
     iterations: int = Field(3, ge=ITERATIONS[0], le=ITERATIONS[1])
@@ -95,6 +106,11 @@ class TaskCreate(BaseModel):
     seed: int = Field(0, ge=SEED[0], le=SEED[1])
     wait_for_feedback: bool = False
     options: TaskOptions = Field(default_factory=TaskOptions)
+    selection: Literal["fitness", "human"] = Field(
+        "fitness",
+        description="'human': after each iteration the run waits while a person chooses between the candidates' "
+        "videos (GET /runs/{id}/comparisons, POST /runs/{id}/choices); their choices pick the next parent",
+    )
 
 
 class TaskOut(BaseModel):
@@ -111,6 +127,7 @@ class TaskOut(BaseModel):
     seed: int
     wait_for_feedback: bool
     options: dict
+    selection: Selection
     owner: str | None
     status: RunStatus | None
     created_at: datetime
@@ -141,6 +158,9 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    selection: Selection = Selection.FITNESS
+    proposed_fitness: ProposalOut | None = None
+    """The newest fitness proposal (a task whose fitness is 'propose'); all of them: GET /runs/{id}/fitness."""
 
 
 class ArtifactLink(BaseModel):
@@ -209,4 +229,94 @@ class FeedbackOut(BaseModel):
     created_at: datetime
 
 
+class ProposalOut(BaseModel):
+    """A proposed fitness program, what it measured on random-policy episodes, and the decision on it."""
+
+    id: int
+    status: ProposalStatus
+    origin: Origin
+    author: str
+    name: str
+    meaning: str
+    source: str | None
+    error: str | None
+    """Why the checks refused it (status 'broken')."""
+    measurement: dict
+    """Its values on random-policy episodes: values, mean, std, min, max, varies."""
+    note: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime | None
+    answer: str | None
+
+
+class FitnessDecision(BaseModel):
+    """Exactly one of: approve the proposal as it is, replace it with an edited program, or ask for another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool = False
+    source: str | None = Field(None, max_length=FITNESS_PROGRAM_CHARS, description="an edited fitness program")
+    repropose: bool = False
+    note: str | None = Field(None, max_length=NOTE_CHARS, description="why another proposal (with repropose)")
+
+
+class ComparedCandidate(BaseModel):
+    id: int
+    label: str
+    """Its round and place ('1.2'), as prompts name it."""
+    iteration: int | None
+    fitness: float | None
+    score: float | None
+    """Its Bradley–Terry score from the choices so far (None before any)."""
+    incumbent: bool
+    """The iteration's parent, compared with the new candidates."""
+    video_url: str | None
+
+
+class ComparisonGroup(BaseModel):
+    iteration: int
+    round: int
+    position: int
+    candidates: list[ComparedCandidate]
+
+
+class ChoiceIn(BaseModel):
+    """The best of one pending group (or the whole group ranked, best first), with an optional sentence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: list[int] = Field(..., min_length=2, max_length=4, description="the ids of the group, as listed")
+    best: int | None = None
+    ranking: list[int] | None = Field(None, min_length=2, max_length=4)
+    text: str | None = Field(None, max_length=FEEDBACK_CHARS, description="what you saw; the next prompt carries it")
+
+
+class ChoiceOut(BaseModel):
+    id: int
+    iteration: int
+    round: int
+    position: int
+    group: list[int]
+    best_id: int
+    ranking: list[int]
+    ranked: bool
+    text: str | None
+    scores: dict[int, float]
+    """Bradley–Terry scores of the run's candidates after this choice."""
+    chosen_by: str
+    created_at: datetime | None
+
+
+class ComparisonsOut(BaseModel):
+    run_id: int
+    status: RunStatus
+    selection: Selection
+    pending: list[ComparisonGroup]
+    choices: list[ChoiceOut]
+    scores: dict[int, float]
+    best_candidate_id: int | None
+
+
 CandidateOut.model_rebuild()
+RunOut.model_rebuild()

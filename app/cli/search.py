@@ -1,30 +1,41 @@
-"""`rewardsmith run`: a whole search from the command line, in this process."""
+"""`rewardsmith run` and `rewardsmith approve`: a whole search from the command line, in this process."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import sessionmaker
 
 from app.cli.common import console, err, fail, read_text, shown
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.db.models import Candidate, Run
-from app.errors import InvalidInput
+from app.errors import InvalidInput, RewardsmithError
+from app.search import approval, proposals
 from app.search.factory import designer_factory
 from app.search.local import LocalDispatcher
 from app.search.report import designer_label, run_dict
 from app.search.service import TaskSpec, create_task
-from app.search.states import CandidateStatus, RunStatus, TrainingStatus
+from app.search.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+
+WAITING_EXIT = 3
+"""Exit status of a run that stops to wait for a person (a proposed fitness to approve)."""
 
 
 def run(
     env: str = typer.Option(..., "--env", help="Env name, e.g. HalfCheetah-v5."),
     task: str = typer.Option(..., "--task", help="The behaviour in words, e.g. 'make the cheetah run backwards'."),
     out: Path = typer.Option(..., "--out", help="Directory for run.json and best_reward.py."),
-    fitness: str | None = typer.Option(None, "--fitness", help="Built-in fitness metric (default forward_distance)."),
+    fitness: str | None = typer.Option(
+        None,
+        "--fitness",
+        help="Built-in fitness metric (default forward_distance), or 'propose': the designer proposes one from --task "
+        "and the run waits for your approval (exit status 3) unless --approve.",
+    ),
     fitness_file: Path | None = typer.Option(None, "--fitness-file", help="A fitness program instead of a metric."),
     designer: str | None = typer.Option(None, "--designer", help="llm or offline (default: llm when configured)."),
     iterations: int = typer.Option(3, "--iterations", help="Rounds of design, training and reflection."),
@@ -46,6 +57,9 @@ def run(
         None, "--episode-steps", help="Cap on episode length (default: the env's 1000)."
     ),
     parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
+    approve: bool = typer.Option(
+        False, "--approve", help="With --fitness propose: accept the proposed fitness without asking."
+    ),
 ) -> None:
     """Search for a reward: K candidates × N iterations, trained in the sandbox; writes run.json and best_reward.py."""
     if fitness and fitness_file:
@@ -87,6 +101,14 @@ def run(
         f"designer: [bold]{label}[/]",
         highlight=False,
     )
+    status = dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))
+    if status == RunStatus.WAITING_FITNESS and approve:
+        status = _decide_and_continue(sf, dispatcher, run_id, source=None, settings=settings)
+    _report(sf, settings, run_id, status, out)
+
+
+def _progress(sf: sessionmaker, run_id: int) -> Callable[[], None]:
+    """Prints each candidate's status, progress and fitness as they change."""
     seen: dict[int, tuple] = {}
 
     def on_tick() -> None:
@@ -112,7 +134,66 @@ def run(
                     shown(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
                 )
 
-    status = dispatcher.run_until_settled(run_id, on_tick=on_tick)
+    return on_tick
+
+
+def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
+    """Print the proposal that waits for a decision, with what it measured; returns it."""
+    with session_scope(sf) as s:
+        p = proposals.open_proposal(s, run_id)
+        proposal = proposals.proposal_dict(p) if p else None
+    if proposal is None:
+        return None
+    console.print(f"proposed fitness ({shown(proposal['author'])}): {shown(proposal['meaning'] or proposal['name'])}")
+    if proposal["source"]:
+        console.print(shown(proposal["source"].rstrip()), highlight=False)
+    m = proposal["measurement"]
+    if m.get("values"):
+        values = ", ".join(f"{v:.4g}" for v in m["values"])
+        verdict = "it varies" if m["varies"] else "[yellow]it gives every episode the same value[/]"
+        console.print(
+            f"on {m['episodes']} random-policy episodes: {values} (mean {m['mean']:.4g} ± {m['std']:.3g}); {verdict}",
+            highlight=False,
+        )
+    if proposal["status"] == ProposalStatus.BROKEN:
+        err.print(f"[red]it did not pass the checks:[/] {shown(proposal['error'] or '')}", highlight=False)
+    return proposal
+
+
+def _decide_and_continue(
+    sf: sessionmaker, dispatcher: LocalDispatcher, run_id: int, *, source: str | None, settings: Settings
+) -> RunStatus:
+    """Approve the open proposal (or replace it with ``source``) and work the run off."""
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        try:
+            if source is None:
+                approval.approve(
+                    s, run=run, user_id=None, who=approval.COMMAND_LINE, settings=settings, dispatcher=dispatcher
+                )
+            else:
+                approval.replace(
+                    s,
+                    run=run,
+                    source=source,
+                    user_id=None,
+                    who=approval.COMMAND_LINE,
+                    settings=settings,
+                    dispatcher=dispatcher,
+                )
+        except RewardsmithError as e:
+            if source is None:
+                _show_proposal(sf, run_id)
+            fail(e.message)
+    console.print(f"run {run_id}: fitness approved ({approval.COMMAND_LINE}); the search starts", highlight=False)
+    return dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))
+
+
+def _report(sf: sessionmaker, settings: Settings, run_id: int, status: RunStatus, out: Path) -> None:
+    """Write run.json (and best_reward.py), print the outcome, and exit non-zero unless the run succeeded."""
+    if status == RunStatus.WAITING_FITNESS:
+        _show_proposal(sf, run_id)
     out.mkdir(parents=True, exist_ok=True)
     with session_scope(sf) as s:
         finished = s.get(Run, run_id)
@@ -151,10 +232,43 @@ def run(
         highlight=False,
     )
     console.print(f"wrote {out / 'run.json'}" + (f" and {out / 'best_reward.py'}" if best else ""), highlight=False)
+    if status == RunStatus.WAITING_FITNESS:
+        err.print(
+            f"run {run_id} waits for your approval of its fitness. Approve it with `rewardsmith approve {run_id} "
+            f"--out {shown(out)}` (or give your own program with --fitness-file FILE), or in the dashboard; or run the task "
+            "again with --approve to accept the proposal without asking.",
+            highlight=False,
+        )
+        raise typer.Exit(WAITING_EXIT)
     if status != RunStatus.SUCCEEDED:
         err.print("the run did not succeed; see run.json for each candidate's error")
         raise typer.Exit(1)
 
 
+def approve_command(
+    run_id: int = typer.Argument(..., help="The run that waits for its fitness (printed by `rewardsmith run`)."),
+    out: Path = typer.Option(..., "--out", help="Directory for run.json and best_reward.py."),
+    fitness_file: Path | None = typer.Option(
+        None, "--fitness-file", help="Your own fitness program instead of the proposal (checked the same way)."
+    ),
+    parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
+) -> None:
+    """Approve the proposed fitness of a waiting run (or replace it with your program) and run its search here."""
+    settings = get_settings()
+    source = read_text(fitness_file, "fitness") if fitness_file else None
+    upgrade(settings.resolved_database_url)
+    sf = session_factory(settings.resolved_database_url)
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id) if 0 < run_id < 2**31 else None
+        if run is None:
+            fail(f"there is no run {run_id} in {settings.resolved_database_url.split('@')[-1]}")
+        if run.status != RunStatus.WAITING_FITNESS:
+            fail(f"run {run_id} does not wait for a fitness approval (it is '{run.status}')")
+    dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=parallel)
+    status = _decide_and_continue(sf, dispatcher, run_id, source=source, settings=settings)
+    _report(sf, settings, run_id, status, out)
+
+
 def register(cli: typer.Typer) -> None:
     cli.command()(run)
+    cli.command(name="approve")(approve_command)

@@ -22,12 +22,13 @@ def mount(app: FastAPI) -> None:
     """Add the dashboard's pages, static files and HTML error pages to ``app``."""
     from fastapi.staticfiles import StaticFiles
 
-    from app.dashboard import files, pages, partials
+    from app.dashboard import files, pages, partials, people
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(partials.router)
     app.include_router(files.router)
+    app.include_router(people.router)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired):

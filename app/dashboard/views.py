@@ -7,13 +7,14 @@ from sqlalchemy.orm import Session
 
 from app.api import access, files, present
 from app.config import Settings
+from app.dashboard.people_views import run_people
 from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
 from app.errors import InvalidInput
 from app.search.report import describing_training, designer_label
 from app.search.service import TaskSpec
-from app.search.states import RUN_ACTIVE, RunStatus
+from app.search.states import FITNESS_PROPOSE, RUN_ACTIVE, RunStatus, Selection
 from workers.engine.result import TrainingResult
 
 
@@ -58,6 +59,7 @@ DEFAULT_FORM = {  # the new-task form as it first appears
     "episode_steps": "",
     "eval_episodes": 5,
     "video": True,
+    "human_selection": False,
 }
 
 
@@ -81,7 +83,7 @@ def _int(values: dict, key: str, label: str) -> int:
     return form_int(values.get(key, ""), field=key, label=label)
 
 
-CHECKBOXES = ("wait_for_feedback", "successive_halving", "baselines", "video")
+CHECKBOXES = ("wait_for_feedback", "successive_halving", "baselines", "video", "human_selection")
 """Form fields sent only when ticked."""
 
 
@@ -94,6 +96,8 @@ def task_spec_from_form(values: dict) -> TaskSpec:
     fitness = values.get("metric", "forward_distance")
     if values.get("fitness_kind") == "program":
         fitness = values.get("fitness_program", "")
+    elif values.get("fitness_kind") == FITNESS_PROPOSE:
+        fitness = FITNESS_PROPOSE
     train: dict = {
         "eval_episodes": _int(values, "eval_episodes", "Evaluation episodes"),
         "video": bool(values.get("video")),
@@ -110,6 +114,7 @@ def task_spec_from_form(values: dict) -> TaskSpec:
         timesteps=_int(values, "timesteps", "Timesteps"),
         seed=_int(values, "seed", "Seed"),
         wait_for_feedback=bool(values.get("wait_for_feedback")),
+        selection=Selection.HUMAN if values.get("human_selection") else Selection.FITNESS,
         options={
             "successive_halving": bool(values.get("successive_halving")),
             "baselines": bool(values.get("baselines")),
@@ -145,6 +150,7 @@ def run_view(session: Session, run: Run, model: str | None) -> dict:
         "plot": fitness_plot(run),
         "designer": designer_label(run, model),
         "live": run.status in RUN_ACTIVE,
+        "people": run_people(session, run),
     }
 
 

@@ -1,4 +1,5 @@
-"""SQLAlchemy models: users and tokens, tasks, runs, iterations, candidates, trainings, feedback, LLM audit."""
+"""SQLAlchemy models: users and tokens, tasks, runs, iterations, candidates, trainings, feedback, LLM audit,
+proposed fitness programs and the choices of human selection."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from app.search.states import (
     CandidateStatus,
     IterationStatus,
     Origin,
+    ProposalStatus,
     Purpose,
     RunPhase,
     RunStatus,
+    Selection,
     TrainingStatus,
 )
 from workers.engine.result import TrainingResult
@@ -138,6 +141,10 @@ class Task(TimestampMixin, Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     wait_for_feedback: Mapped[bool] = mapped_column(Boolean, default=False)
     options: Mapped[dict] = mapped_column(JSON, default=dict)
+    selection: Mapped[Selection] = mapped_column(
+        Named(Selection, 16), default=Selection.FITNESS, server_default=Selection.FITNESS.value
+    )
+    """How the next parent is picked: the best fitness, or a person's choices between videos."""
 
     runs: Mapped[list[Run]] = relationship(back_populates="task", order_by="Run.id")
 
@@ -299,3 +306,67 @@ class LLMCacheEntry(TimestampMixin, Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON)
+
+
+class FitnessProposal(TimestampMixin, Base):
+    """A fitness program proposed from a task's sentence (or a person's edit of one), its checks and the decision."""
+
+    __tablename__ = "fitness_proposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[Origin] = mapped_column(Named(Origin, 32))
+    """llm, repair (the LLM's second try after its first failed the checks), offline, or person (an edit)."""
+    author: Mapped[str] = mapped_column(String(128))
+    """Who wrote it, in words: the designer's label, or the person's name."""
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """The person who wrote it (an edit); None for a designer's proposal or the command line."""
+    status: Mapped[ProposalStatus] = mapped_column(Named(ProposalStatus, 16), default=ProposalStatus.PROPOSED)
+    name: Mapped[str] = mapped_column(String(64))
+    meaning: Mapped[str] = mapped_column(Text, default="")
+    """What it measures, in words."""
+    source: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    """The LLM's whole answer, for audit."""
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why the checks refused it (broken)."""
+    dry_run: Mapped[dict] = mapped_column(JSON, default=dict)
+    measurement: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Its values on random-policy episodes (``workers.engine.measure``)."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """A person's reason for asking for another proposal; the next proposal's prompt carries it."""
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    """Who approved, replaced or rejected it, in words (a name, or 'command line')."""
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SelectionChoice(TimestampMixin, Base):
+    """A person's choice in one group of candidates (human selection), with the scores it led to."""
+
+    __tablename__ = "selection_choices"
+    __table_args__ = (UniqueConstraint("run_id", "iteration", "round", "position", name="uq_selection_choice_group"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    iteration: Mapped[int] = mapped_column(Integer)
+    """The index of the iteration whose candidates were compared."""
+    round: Mapped[int] = mapped_column(Integer)
+    """Knock-out round within the iteration: round 0 groups every entrant, later rounds the winners."""
+    position: Mapped[int] = mapped_column(Integer)
+    """The group's place within its round."""
+    group: Mapped[list] = mapped_column(JSON, default=list)
+    """The candidate ids shown, in the order shown."""
+    best_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    ranking: Mapped[list] = mapped_column(JSON, default=list)
+    """Every candidate of the group, best first (only the best known: the best, then the rest as shown)."""
+    ranked: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether the person ranked the whole group (else only the best was chosen)."""
+    text: Mapped[str | None] = mapped_column(Text)
+    feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id", ondelete="SET NULL"))
+    """The sentence, kept as feedback on the chosen candidate: the next prompt carries it."""
+    scores: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Bradley–Terry scores of the run's candidates after this choice ({candidate id: score})."""
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    chosen_by: Mapped[str] = mapped_column(String(128))
+    """Who chose, in words."""

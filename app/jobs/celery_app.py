@@ -7,13 +7,14 @@ from celery import Celery
 from app.config import Settings, get_settings
 
 QUEUE_LLM = "llm"
-"""Designing iterations (LLM calls, critic, dry runs) and short orchestration steps."""
+"""Designing iterations and proposing fitness programs (LLM calls, critic, dry runs), and short orchestration steps."""
 QUEUE_TRAIN = "train"
 """One sandboxed PPO training per worker process."""
 
 TASK_START = "rewardsmith.start_run"
 TASK_RESUME = "rewardsmith.resume_run"
 TASK_DESIGN = "rewardsmith.design_iteration"
+TASK_PROPOSE = "rewardsmith.propose_fitness"
 TASK_TRAIN = "rewardsmith.train_candidate"
 TASK_SWEEP = "rewardsmith.sweep"
 
@@ -40,6 +41,7 @@ def configure(app: Celery, settings: Settings) -> Celery:
         task_routes={
             TASK_TRAIN: {"queue": QUEUE_TRAIN},
             TASK_DESIGN: {"queue": QUEUE_LLM},
+            TASK_PROPOSE: {"queue": QUEUE_LLM},
             TASK_START: {"queue": QUEUE_LLM},
             TASK_RESUME: {"queue": QUEUE_LLM},
             TASK_SWEEP: {"queue": QUEUE_LLM},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.jobs.celery_app import TASK_DESIGN, TASK_RESUME, TASK_START, TASK_TRAIN, celery_app
+from app.jobs.celery_app import TASK_DESIGN, TASK_PROPOSE, TASK_RESUME, TASK_START, TASK_TRAIN, celery_app
 
 
 class CeleryDispatcher:
@@ -16,6 +16,9 @@ class CeleryDispatcher:
 
     def design(self, run_id: int) -> None:
         celery_app.send_task(TASK_DESIGN, args=[run_id])
+
+    def propose_fitness(self, run_id: int) -> None:
+        celery_app.send_task(TASK_PROPOSE, args=[run_id])
 
     def train(self, training_id: int) -> None:
         celery_app.send_task(TASK_TRAIN, args=[training_id])

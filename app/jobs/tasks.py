@@ -6,10 +6,18 @@ from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings, get_settings
 from app.db import session_factory
-from app.jobs.celery_app import TASK_DESIGN, TASK_RESUME, TASK_START, TASK_SWEEP, TASK_TRAIN, celery_app
+from app.jobs.celery_app import (
+    TASK_DESIGN,
+    TASK_PROPOSE,
+    TASK_RESUME,
+    TASK_START,
+    TASK_SWEEP,
+    TASK_TRAIN,
+    celery_app,
+)
 from app.jobs.dispatch import CeleryDispatcher
 from app.search import steps
-from app.search.factory import designer_factory
+from app.search.factory import designer_factory, proposer_factory
 
 
 def _deps() -> tuple[sessionmaker, CeleryDispatcher, Settings]:
@@ -33,6 +41,12 @@ def resume_run(run_id: int) -> None:
 def design_iteration(run_id: int) -> None:
     sf, dispatcher, settings = _deps()
     steps.design_step(sf, run_id, dispatcher, settings, designer_factory(sf, settings))
+
+
+@celery_app.task(name=TASK_PROPOSE)
+def propose_fitness(run_id: int) -> None:
+    sf, _, settings = _deps()
+    steps.propose_step(sf, run_id, settings, proposer_factory(sf, settings))
 
 
 @celery_app.task(name=TASK_TRAIN)

@@ -17,5 +17,8 @@ class Dispatcher(Protocol):
     def design(self, run_id: int) -> None:
         """Design the run's next iteration (LLM queue)."""
 
+    def propose_fitness(self, run_id: int) -> None:
+        """Propose a fitness program from the run's task description (LLM queue)."""
+
     def train(self, training_id: int) -> None:
         """Run one training (train queue)."""

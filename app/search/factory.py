@@ -1,4 +1,4 @@
-"""Building the designer a run asked for."""
+"""Building the designer a run asked for, and the proposer of its fitness."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from app.db.models import Run
 from app.search.design import DesignerFactory
 from app.search.designers import Designer, LLMDesigner, OfflineDesigner
 from app.search.options import options_of
+from app.search.proposers import FitnessProposer, LLMFitnessProposer, OfflineFitnessProposer, ProposerFactory
 
 
 def designer_factory(sf: sessionmaker, settings: Settings) -> DesignerFactory:
@@ -24,5 +25,20 @@ def designer_factory(sf: sessionmaker, settings: Settings) -> DesignerFactory:
         return LLMDesigner(
             LLMClient(config, DatabaseStore(sf)), config.model, review=options_of(run.task).critic_review
         )
+
+    return make
+
+
+def proposer_factory(sf: sessionmaker, settings: Settings) -> ProposerFactory:
+    """A function that returns who proposes the run's fitness: the run's designer, offline or the LLM."""
+
+    def make(run: Run) -> FitnessProposer:
+        if run.task.designer == "offline":
+            return OfflineFitnessProposer()
+        from app.llm.client import LLMClient, LLMConfig
+        from app.llm.dbstore import DatabaseStore
+
+        config = LLMConfig.from_settings(settings)
+        return LLMFitnessProposer(LLMClient(config, DatabaseStore(sf)), config.model)
 
     return make

@@ -20,6 +20,8 @@ from app.db import session_scope
 from app.db.models import Run
 from app.search import steps
 from app.search.design import DesignerFactory
+from app.search.factory import proposer_factory
+from app.search.proposers import ProposerFactory
 from app.search.states import RUN_SETTLED, RunStatus
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,17 @@ class LocalDispatcher:
     """A dispatcher whose queue is in memory; ``run_until_settled`` works it off."""
 
     def __init__(
-        self, sf: sessionmaker, settings: Settings, designer_for: DesignerFactory, max_parallel: int | None = None
+        self,
+        sf: sessionmaker,
+        settings: Settings,
+        designer_for: DesignerFactory,
+        max_parallel: int | None = None,
+        proposer_for: ProposerFactory | None = None,
     ) -> None:
         self.sf = sf
         self.settings = settings
         self.designer_for = designer_for
+        self.proposer_for = proposer_for or proposer_factory(sf, settings)
         self.steps: queue.Queue = queue.Queue()
         self.max_parallel = max_parallel or os.cpu_count() or 1
         self.pool: ThreadPoolExecutor | None = None
@@ -52,6 +60,9 @@ class LocalDispatcher:
     def design(self, run_id: int) -> None:
         self.steps.put(("design", run_id))
 
+    def propose_fitness(self, run_id: int) -> None:
+        self.steps.put(("propose", run_id))
+
     def train(self, training_id: int) -> None:
         with self._lock:
             if self.pool is None:
@@ -68,7 +79,7 @@ class LocalDispatcher:
         self.steps.put(("tick", None))
 
     def run_until_settled(self, run_id: int, on_tick: Callable[[], None] | None = None, poll: float = 1.0) -> RunStatus:
-        """Work off steps until the run is final or waits for feedback; returns its status."""
+        """Work off steps until the run is final or waits for a person; returns its status."""
         self.errors.clear()
         try:
             while True:
@@ -82,6 +93,8 @@ class LocalDispatcher:
                     steps.resume_step(self.sf, arg, self, self.settings)
                 elif step == "design":
                     steps.design_step(self.sf, arg, self, self.settings, self.designer_for)
+                elif step == "propose":
+                    steps.propose_step(self.sf, arg, self.settings, self.proposer_for)
                 if on_tick is not None:
                     on_tick()
                 with self._lock:

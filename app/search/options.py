@@ -22,6 +22,8 @@ SEED = (0, 2**31 - 1)
 DESCRIPTION_CHARS = 4000
 FEEDBACK_CHARS = 4000
 FITNESS_PROGRAM_CHARS = 20_000
+NOTE_CHARS = 2000
+"""A person's reason for asking for another fitness proposal."""
 
 
 class _Options(BaseModel):
@@ -35,17 +37,17 @@ class PPOOverrides(_Options):
     n_steps: int | None = Field(None, ge=8, le=8192, description="steps per env between updates")
     batch_size: int | None = Field(None, ge=8, le=65_536)
     n_epochs: int | None = Field(None, ge=1, le=50)
-    learning_rate: float | None = Field(None, gt=0.0, le=1.0)
-    gamma: float | None = Field(None, ge=0.5, le=0.9999)
-    gae_lambda: float | None = Field(None, ge=0.0, le=1.0)
-    clip_range: float | None = Field(None, gt=0.0, le=1.0)
-    ent_coef: float | None = Field(None, ge=0.0, le=1.0)
-    vf_coef: float | None = Field(None, ge=0.0, le=10.0)
-    max_grad_norm: float | None = Field(None, gt=0.0, le=100.0)
+    learning_rate: float | None = Field(None, strict=True, gt=0.0, le=1.0)
+    gamma: float | None = Field(None, strict=True, ge=0.5, le=0.9999)
+    gae_lambda: float | None = Field(None, strict=True, ge=0.0, le=1.0)
+    clip_range: float | None = Field(None, strict=True, gt=0.0, le=1.0)
+    ent_coef: float | None = Field(None, strict=True, ge=0.0, le=1.0)
+    vf_coef: float | None = Field(None, strict=True, ge=0.0, le=10.0)
+    max_grad_norm: float | None = Field(None, strict=True, gt=0.0, le=100.0)
     net_arch: tuple[Annotated[int, Field(ge=4, le=1024)], ...] | None = Field(
         None, min_length=1, max_length=4, description="hidden layer sizes"
     )
-    log_std_init: float | None = Field(None, ge=-5.0, le=2.0)
+    log_std_init: float | None = Field(None, strict=True, ge=-5.0, le=2.0)
     normalize_obs: bool | None = None
     normalize_reward: bool | None = None
 
@@ -78,7 +80,7 @@ class TaskOptions(_Options):
     successive_halving: bool = Field(
         False, description="train every candidate on screen_fraction of the budget, continue the better half"
     )
-    screen_fraction: float = Field(0.25, ge=0.05, le=0.9)
+    screen_fraction: float = Field(0.25, strict=True, ge=0.05, le=0.9)
     final_seeds: int = Field(3, ge=0, le=10, description="extra seeds the best candidate is re-trained on")
     baselines: bool = Field(True, description="train the env's reference reward (and the fitness as reward)")
     max_repairs: int = Field(2, ge=0, le=5, description="times a rejected program goes back to the designer")

@@ -22,7 +22,9 @@ from app.search.dispatch import Dispatcher
 from app.search.finish import finalize, maybe_finish
 from app.search.ledger import dispatch_after_commit, new_training, run_usage
 from app.search.options import options_of
+from app.search.proposals import awaits_fitness, schedule_proposal
 from app.search.reflection import reflect
+from app.search.selection import waits_for_choices
 from app.search.service import set_status
 from app.search.states import (
     TRAINING_TERMINAL,
@@ -46,6 +48,9 @@ def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Setti
         # the lock both would schedule baselines and a design.
         run = s.get(Run, run_id, with_for_update=True)
         if run is None or run.status != RunStatus.QUEUED:
+            return
+        if awaits_fitness(run.task):  # its fitness is proposed first, and a person approves it
+            schedule_proposal(s, run, dispatcher)
             return
         set_status(run, RunStatus.RUNNING)
         task = run.task
@@ -212,7 +217,7 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
             return
         s.refresh(it)
         _close_iteration(s, it, run)
-        if run.status != RunStatus.RUNNING:
+        if run.status != RunStatus.RUNNING or waits_for_choices(s, run, it):
             return
         run_id = run.id
         if it.index + 1 >= run.task.iterations:

@@ -6,6 +6,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Candidate, Run, Training
 from app.search.offline import LABEL as OFFLINE_LABEL
+from app.search.proposals import proposal_dict, proposals_of
+from app.search.selection import selection_dict
 from app.search.states import Purpose, TrainingStatus
 
 DESCRIBING_PURPOSES = (Purpose.FULL, Purpose.SCREEN, Purpose.BASELINE)
@@ -89,6 +91,7 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict:
             "timesteps": task.timesteps,
             "seed": task.seed,
             "options": task.options,
+            "selection": task.selection,
         },
         "iterations": [
             {
@@ -103,6 +106,8 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict:
         "baselines": [candidate_dict(c, with_code=False) for c in run.candidates if c.origin.is_baseline],
         "best_candidate": candidate_dict(best) if best else None,
         "final": run.final,
+        "fitness_proposals": [proposal_dict(p) for p in proposals_of(session, run.id)],
+        "selection": selection_dict(session, run),
         "usage": run.usage,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,

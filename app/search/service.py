@@ -23,9 +23,10 @@ from app.search.options import (
     MIN_TIMESTEPS,
     SAMPLES,
     SEED,
+    TaskOptions,
     parse_options,
 )
-from app.search.states import RUN_TERMINAL, RunPhase, RunStatus, check_transition
+from app.search.states import FITNESS_PROPOSE, RUN_TERMINAL, RunPhase, RunStatus, Selection, check_transition
 from envs import UnknownEnvError, get_spec
 from envs.fitness import METRICS
 from workers.sandbox.policy import ProgramRejected, check_source
@@ -45,6 +46,8 @@ class TaskSpec:
     seed: int = 0
     wait_for_feedback: bool = False
     options: dict = field(default_factory=dict)
+    selection: str = Selection.FITNESS
+    """'fitness' (the best fitness is the next parent) or 'human' (a person chooses by watching videos)."""
 
 
 def resolve_designer(requested: str | None, settings: Settings) -> str:
@@ -62,9 +65,10 @@ def resolve_designer(requested: str | None, settings: Settings) -> str:
 
 
 def _fitness(spec: TaskSpec) -> tuple[str, str | None]:
-    """(name, source) of the task's fitness: a built-in metric, or a checked fitness program."""
+    """(name, source) of the task's fitness: a built-in metric, a checked fitness program, or 'propose' (a program
+    proposed from the description, which a person approves before the search starts)."""
     fitness = (spec.fitness or "").strip()
-    if fitness in METRICS:
+    if fitness in METRICS or fitness == FITNESS_PROPOSE:
         return fitness, None
     if len(fitness) > FITNESS_PROGRAM_CHARS:
         raise InvalidInput(f"the fitness program is limited to {FITNESS_PROGRAM_CHARS:,} characters", field="fitness")
@@ -75,10 +79,24 @@ def _fitness(spec: TaskSpec) -> tuple[str, str | None]:
             raise InvalidInput(str(e), field="fitness") from None
         return "custom", fitness
     raise InvalidInput(
-        f"unknown fitness '{fitness[:60]}': give a built-in metric ({', '.join(METRICS)}) or a fitness program "
-        "defining compute_fitness(traj)",
+        f"unknown fitness '{fitness[:60]}': give a built-in metric ({', '.join(METRICS)}), a fitness program "
+        f"defining compute_fitness(traj), or '{FITNESS_PROPOSE}' to have one proposed from the description",
         field="fitness",
     )
+
+
+def _selection(spec: TaskSpec, options: TaskOptions) -> tuple[Selection, TaskOptions]:
+    """The task's selection, and its options as that selection needs them (a video of every trained candidate for a
+    person to watch)."""
+    try:
+        selection = Selection(spec.selection or Selection.FITNESS)
+    except ValueError:
+        raise InvalidInput(
+            f"selection must be 'fitness' or 'human', not '{str(spec.selection)[:40]}'", field="selection"
+        ) from None
+    if selection == Selection.HUMAN and not options.train.video:
+        options = options.model_copy(update={"train": options.train.model_copy(update={"video": True})})
+    return selection, options
 
 
 def _bounded(name: str, value: object, low: int, high: int) -> int:
@@ -129,6 +147,7 @@ def validate(spec: TaskSpec, settings: Settings) -> dict:
             field="timesteps",
         )
     fitness_name, fitness_source = _fitness(spec)
+    selection, options = _selection(spec, parse_options(spec.options))
     return {
         "env": spec.env,
         "description": description,
@@ -140,7 +159,8 @@ def validate(spec: TaskSpec, settings: Settings) -> dict:
         "timesteps": spec.timesteps,
         "seed": seed,
         "wait_for_feedback": bool(spec.wait_for_feedback),
-        "options": parse_options(spec.options).model_dump(mode="json"),
+        "options": options.model_dump(mode="json"),
+        "selection": selection,
     }
 
 
@@ -214,6 +234,10 @@ def resume_run(session: Session, *, run: Run, dispatcher: Dispatcher) -> Run:
             f"run {run.id} ended with no candidate that could be trained, so there is nothing left to "
             "resume: submit the task again, perhaps with another description, designer or budget"
         )
+    if run.task.fitness_name == FITNESS_PROPOSE:  # no fitness approved yet: back to the decision, or propose again
+        from app.search.approval import resume_unapproved
+
+        return resume_unapproved(session, run=run, dispatcher=dispatcher)
     set_status(run, RunStatus.RUNNING)
     run_id = run.id
     after_commit(session, lambda: dispatcher.resume(run_id))

@@ -16,8 +16,11 @@ class RunStatus(StrEnum):
     """Where a run is, as the user sees it."""
 
     QUEUED = "queued"
+    WAITING_FITNESS = "waiting_fitness"
+    """A fitness was proposed from the task's sentence; a person approves, edits or asks for another."""
     RUNNING = "running"
     WAITING_FEEDBACK = "waiting_feedback"
+    """After an iteration: for a person's feedback, or (human selection) for their choices between candidates."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -87,16 +90,51 @@ class Origin(StrEnum):
     """The env's own reward, rewritten in the reward contract."""
     BASELINE_SPARSE = "baseline-sparse"
     """The fitness itself used as the reward."""
+    PERSON = "person"
+    """A person's own program (an edited fitness proposal)."""
 
     @property
     def is_baseline(self) -> bool:
         return self in (Origin.BASELINE_REFERENCE, Origin.BASELINE_SPARSE)
 
 
+class ProposalStatus(StrEnum):
+    """A proposed fitness program: proposing → proposed (checked) or broken → approved, rejected or replaced."""
+
+    PROPOSING = "proposing"
+    PROPOSED = "proposed"
+    """It passed the static check, the dry run and the measurement; it waits for a person."""
+    BROKEN = "broken"
+    """The checks refused it; ``error`` says why."""
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    """A person asked for another proposal instead."""
+    REPLACED = "replaced"
+    """A person's edited program took its place."""
+
+
+PROPOSAL_OPEN = frozenset({ProposalStatus.PROPOSED, ProposalStatus.BROKEN})
+"""What a person decides on: the run waits for an approval, an edit or a request for another proposal."""
+
+
+class Selection(StrEnum):
+    """How the search picks the next parent."""
+
+    FITNESS = "fitness"
+    """The best fitness so far."""
+    HUMAN = "human"
+    """A person watches the candidates' videos and chooses; the choices become scores (Bradley–Terry)."""
+
+
+FITNESS_PROPOSE = "propose"
+"""The task's fitness when it asks for one to be proposed from its sentence (replaced by the approved program)."""
+FITNESS_PROPOSED = "proposed"
+"""The name of an approved proposed fitness (its program is the task's fitness source)."""
+
 RUN_TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 RUN_ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 """Work is scheduled or under way: pages that show the run refresh themselves."""
-RUN_SETTLED = RUN_TERMINAL | {RunStatus.WAITING_FEEDBACK}
+RUN_SETTLED = RUN_TERMINAL | {RunStatus.WAITING_FEEDBACK, RunStatus.WAITING_FITNESS}
 """Nothing happens in the run until someone acts."""
 TRAINING_TERMINAL = frozenset(TrainingStatus) - {TrainingStatus.QUEUED, TrainingStatus.RUNNING}
 TRAINING_PENDING = frozenset({TrainingStatus.QUEUED, TrainingStatus.RUNNING})
@@ -106,14 +144,17 @@ CANDIDATE_ERRORS = frozenset(
 """A candidate that ended with an error the next round's designer should learn from."""
 
 RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.WAITING_FITNESS, RunStatus.CANCELLED, RunStatus.FAILED}),
+    # approved (or another proposal asked for): queued again, and started (or proposed) by the same start step
+    RunStatus.WAITING_FITNESS: frozenset({RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.FAILED}),
     RunStatus.RUNNING: frozenset(
         {RunStatus.WAITING_FEEDBACK, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
     ),
     RunStatus.WAITING_FEEDBACK: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
     RunStatus.SUCCEEDED: frozenset(),
-    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # resume retries from the last finished iteration
-    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING}),  # resume continues where it stopped
+    # resume retries from the last finished iteration, or (no fitness approved yet) waits or proposes again
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.WAITING_FITNESS, RunStatus.QUEUED}),
+    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING, RunStatus.WAITING_FITNESS, RunStatus.QUEUED}),
 }
 
 

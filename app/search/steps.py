@@ -16,9 +16,10 @@ from sqlalchemy.orm import sessionmaker
 
 from app.config import Settings
 from app.db import session_scope
-from app.search import orchestrator
+from app.search import orchestrator, proposals
 from app.search.design import DesignerFactory, design
 from app.search.dispatch import Dispatcher
+from app.search.proposers import ProposerFactory
 from app.search.service import fail_run
 from app.search.trainer import run_training
 from workers.sandbox.text import clip
@@ -56,6 +57,12 @@ def design_step(
 ) -> None:
     with _failing_run_on_error(sf, run_id, "design"):
         design(sf, run_id, dispatcher, settings, designer_for)
+
+
+def propose_step(sf: sessionmaker, run_id: int, settings: Settings, proposer_for: ProposerFactory) -> None:
+    """Propose the run's fitness from its description (a 'propose' task, before its search starts)."""
+    with _failing_run_on_error(sf, run_id, "fitness proposal"):
+        proposals.propose(sf, run_id, settings, proposer_for)
 
 
 def train_step(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:

@@ -18,5 +18,8 @@ class RecordingDispatcher:
     def design(self, run_id: int) -> None:
         self.calls.append(("design", run_id))
 
+    def propose_fitness(self, run_id: int) -> None:
+        self.calls.append(("propose_fitness", run_id))
+
     def train(self, training_id: int) -> None:
         self.calls.append(("train", training_id))

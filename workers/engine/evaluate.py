@@ -51,6 +51,20 @@ def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxRe
     return run_job({"type": "dry_run", "env": env, "kind": kind, "source": source}, limits)
 
 
+def sandbox_measure(
+    env: str, source: str, limits: Limits, *, episodes: int = 5, seed: int = 0, max_steps: int | None = None
+) -> SandboxResult:
+    """A fitness program's static check here, then its dry run and its values on ``episodes`` random-policy
+    episodes in the sandbox (``payload["report"]``, ``payload["measurement"]``)."""
+    get_spec(env)
+    try:
+        check_source(source, "fitness")
+    except ProgramRejected as e:
+        return SandboxResult(Outcome.REJECTED, str(e))
+    job = {"type": "measure_fitness", "env": env, "source": source, "episodes": episodes, "seed": seed}
+    return run_job(job | {"max_steps": max_steps}, limits)
+
+
 def evaluate_reward(
     *,
     env: str,

@@ -61,6 +61,19 @@ def _run(job: dict) -> Mapping[str, Any]:
         else:
             report = dry_run_fitness(job["env"], job["source"], seed=seed)
         return {"report": report.to_dict()}
+    if kind == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
+        from workers.engine.dryrun import dry_run_fitness
+        from workers.engine.measure import measure_fitness
+
+        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0))
+        measured = measure_fitness(
+            job["env"],
+            job["source"],
+            episodes=job.get("episodes", 5),
+            seed=job.get("seed", 0),
+            max_steps=job.get("max_steps"),
+        )
+        return {"report": checked.to_dict(), "measurement": measured}
     if kind == "train":
         from workers.engine.train import TrainConfig, train
 

@@ -34,6 +34,7 @@ def post_task(
         seed=body.seed,
         wait_for_feedback=body.wait_for_feedback,
         options=body.options.model_dump(mode="json"),
+        selection=body.selection,
     )
     task, _ = create_task(session, spec=spec, owner_id=user.id, settings=settings, dispatcher=dispatcher)
     session.refresh(task)

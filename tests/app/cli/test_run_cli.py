@@ -33,7 +33,9 @@ TINY = [
 ]
 
 
-def rewardsmith(args: list[str], tmp_path: Path, server: FakeOpenAI | None, **env: str) -> subprocess.CompletedProcess:
+def rewardsmith(
+    args: list[str], tmp_path: Path, server: FakeOpenAI | None, *, command: str = "run", **env: str
+) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
     clean |= {
         "REWARDSMITH_DATA_DIR": str(tmp_path / "data"),
@@ -47,7 +49,7 @@ def rewardsmith(args: list[str], tmp_path: Path, server: FakeOpenAI | None, **en
             "REWARDSMITH_LLM_MODEL": "fake-model",
         }
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "run", *args],
+        [sys.executable, "-m", "app.cli", command, *args],
         cwd=tmp_path,
         env=clean | env,
         capture_output=True,
@@ -114,3 +116,53 @@ def test_asking_for_the_llm_designer_without_an_llm_says_what_to_set(tmp_path) -
     assert proc.returncode == 2
     assert "designer 'llm' needs an LLM: set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+BACKWARDS = [
+    *TINY[:2],
+    "--task",
+    "make the cheetah run backwards",
+    *TINY[4:],
+    "--designer",
+    "offline",
+    "--iterations",
+    "1",
+    "--samples",
+    "1",
+    "--fitness",
+    "propose",
+]
+
+
+@pytest.mark.slow
+def test_a_proposed_fitness_is_printed_and_the_run_waits_until_approved(tmp_path) -> None:
+    out = tmp_path / "out"
+    proc = rewardsmith([*BACKWARDS, "--out", str(out)], tmp_path, None)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "built-in metric 'backward_distance'" in proc.stdout and "def compute_fitness(traj):" in proc.stdout
+    assert "on 5 random-policy episodes: " in proc.stdout and "it varies" in proc.stdout
+    assert "run 1 waits for your approval of its fitness. Approve it with `rewardsmith approve 1" in proc.stderr
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "waiting_fitness" and doc["iterations"] == []
+    [proposal] = doc["fitness_proposals"]
+    assert proposal["status"] == "proposed" and len(proposal["measurement"]["values"]) == 5
+
+    proc = rewardsmith(["1", "--out", str(out), "--parallel", "2"], tmp_path, None, command="approve")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "fitness approved (command line); the search starts" in proc.stdout
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "succeeded" and doc["task"]["fitness"] == "proposed"
+    [proposal] = doc["fitness_proposals"]
+    assert (proposal["status"], proposal["decided_by"]) == ("approved", "command line")
+    again = rewardsmith(["1", "--out", str(out)], tmp_path, None, command="approve")
+    assert again.returncode == 2 and "does not wait for a fitness approval (it is 'succeeded')" in again.stderr
+
+
+@pytest.mark.slow
+def test_approve_accepts_the_proposed_fitness_without_asking(tmp_path) -> None:
+    out = tmp_path / "out"
+    proc = rewardsmith([*BACKWARDS, "--approve", "--out", str(out)], tmp_path, None)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "succeeded" and doc["fitness_proposals"][0]["status"] == "approved"
+    assert "backward" in doc["task"]["fitness_source"] and doc["best_candidate"]["fitness"] is not None

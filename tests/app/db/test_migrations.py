@@ -29,6 +29,8 @@ TABLES = {
     "feedback",
     "llm_exchanges",
     "llm_cache",
+    "fitness_proposals",
+    "selection_choices",
     "alembic_version",
 }
 

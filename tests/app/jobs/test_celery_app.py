@@ -8,7 +8,16 @@ import pytest
 from celery import Celery
 from pydantic import ValidationError
 
-from app.jobs.celery_app import QUEUE_LLM, QUEUE_TRAIN, TASK_DESIGN, TASK_START, TASK_SWEEP, TASK_TRAIN, configure
+from app.jobs.celery_app import (
+    QUEUE_LLM,
+    QUEUE_TRAIN,
+    TASK_DESIGN,
+    TASK_PROPOSE,
+    TASK_START,
+    TASK_SWEEP,
+    TASK_TRAIN,
+    configure,
+)
 from tests.support.db import make_settings as settings_for
 
 
@@ -21,7 +30,7 @@ def test_long_trainings_are_acknowledged_late_one_at_a_time_within_the_visibilit
     assert conf.task_time_limit == 720 < conf.broker_transport_options["visibility_timeout"] == 900
     assert conf.broker_url == "redis://127.0.0.1:6379/3"
     assert conf.task_routes[TASK_TRAIN] == {"queue": QUEUE_TRAIN}
-    for name in (TASK_START, TASK_DESIGN, TASK_SWEEP):
+    for name in (TASK_START, TASK_DESIGN, TASK_PROPOSE, TASK_SWEEP):
         assert conf.task_routes[name] == {"queue": QUEUE_LLM}
 
 

@@ -33,17 +33,22 @@ def run(source: str) -> tuple[np.ndarray, dict]:
 
 def test_every_fixture_is_taken_or_refused_with_a_reason() -> None:
     names = fixture_names()
-    assert len(names) == 10
+    assert len(names) == 14
     for name in names:
         text = load_fixture(name)
         if name == "no_code":
             with pytest.raises(ExtractionError, match="no fenced ```python code block"):
                 extract_program(text)
             continue
-        extracted = extract_program(text)
-        assert "def compute_reward(state, action)" in extracted.source, name
+        entry, signature = (
+            ("compute_fitness", "compute_fitness(traj)")
+            if name.startswith("fitness_")
+            else ("compute_reward", "compute_reward(state, action)")
+        )
+        extracted = extract_program(text, entry)
+        assert f"def {signature}" in extracted.source, name
         assert "```" not in extracted.source
-        assert extracted.prose and "def compute_reward" not in extracted.prose
+        assert extracted.prose and f"def {entry}" not in extracted.prose
         assert extracted.warnings == []
 
 
