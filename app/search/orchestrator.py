@@ -153,7 +153,11 @@ def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
 
 
 def record_training(t: Training, task: Task) -> None:
-    """Carry a finished training's outcome to its candidate (fitness, status, reflection)."""
+    """Carry a finished training's outcome to its candidate (fitness, status, reflection).
+
+    Call it in the transaction that makes the training terminal: the completion hook of a sibling training
+    closes the iteration as soon as every training is terminal, and must then find every candidate recorded.
+    """
     c = t.candidate
     if t.purpose == Purpose.FINAL:
         return
@@ -172,14 +176,13 @@ def record_training(t: Training, task: Task) -> None:
 
 
 def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
-    """The completion hook of one training: update its candidate, then advance the iteration or the run."""
+    """The completion hook of one training (already recorded on its candidate): advance the iteration or the run."""
     with session_scope(sf) as s:
         t = s.get(Training, training_id)
         if t is None or t.status not in TRAINING_TERMINAL:
             return
         run = s.get(Run, t.run_id)
         assert run is not None
-        record_training(t, run.task)
         run.usage = run_usage(s, run.id)
         iteration_id = t.candidate.iteration_id
         purpose = t.purpose

@@ -25,7 +25,7 @@ from app.db.models import Run, Training, utcnow
 from app.search.context import fitness_of
 from app.search.dispatch import Dispatcher
 from app.search.options import options_of
-from app.search.orchestrator import training_finished
+from app.search.orchestrator import record_training, training_finished
 from app.search.states import TRAINING_TERMINAL, CandidateStatus, Purpose, RunStatus, TrainingStatus
 from workers.engine.evaluate import evaluate_reward
 from workers.engine.result import TrainingResult, stored
@@ -100,6 +100,7 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
                 "check the workers' memory and logs, then resume the run"
             )
             t.finished_at = utcnow()
+            record_training(t, run.task)
             after_commit(s, lambda: training_finished(sf, training_id, dispatcher, settings))
             return None
         if t.purpose in (Purpose.SCREEN, Purpose.FULL, Purpose.BASELINE):
@@ -184,6 +185,29 @@ def _train(
     return TrainingStatus(result["status"]), result.get("error"), result
 
 
+def record_outcome(
+    sf: sessionmaker,
+    training_id: int,
+    *,
+    status: TrainingStatus,
+    error: str | None,
+    result: TrainingResult,
+    artifacts_dir: Path,
+) -> None:
+    """Store how the training ended and carry it to its candidate, in one transaction: a sibling's completion hook
+    that finds every training of the iteration ended must also find every candidate's fitness."""
+    with session_scope(sf) as s:
+        t = s.get(Training, training_id)
+        assert t is not None
+        t.status = status
+        t.error = error
+        t.result = stored(result)
+        t.artifacts_dir = str(artifacts_dir)
+        t.finished_at = utcnow()
+        if status != TrainingStatus.CANCELLED:
+            record_training(t, t.candidate.run.task)
+
+
 def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
     """Claim, train, record, hook. Returns what happened ('skipped', or the training's status)."""
     job = _claim(sf, training_id, dispatcher, settings)
@@ -196,15 +220,8 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
         status, error, result = _train(job, heart, settings)
     finally:
         heart.stop.set()
-    with session_scope(sf) as s:
-        t = s.get(Training, training_id)
-        assert t is not None
-        t.status = status
-        t.error = error
-        t.result = stored(result)
-        t.result["wall_seconds"] = time.monotonic() - started
-        t.artifacts_dir = str(job.out)
-        t.finished_at = utcnow()
+    result["wall_seconds"] = time.monotonic() - started
+    record_outcome(sf, training_id, status=status, error=error, result=result, artifacts_dir=job.out)
     if status != TrainingStatus.CANCELLED:
         training_finished(sf, training_id, dispatcher, settings)
     return status.value

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training
 from app.errors import Conflict, InvalidInput
-from app.search import finish, orchestrator, steps
+from app.search import finish, orchestrator, steps, trainer
 from app.search.service import (
     TaskSpec,
     add_feedback,
@@ -469,3 +469,23 @@ def test_a_training_that_fails_outside_the_sandbox_is_recorded_and_the_iteration
         assert t.status == "failed" and t.error.startswith("internal error: ") and "Errno" in t.error
         assert t.candidate.status == "failed"
         assert s.get(Iteration, it_id).status == "done"  # the completion hook ran: the run is not stuck
+
+
+def test_a_training_and_its_candidate_are_recorded_together_so_a_siblings_hook_sees_both(sqlite_sf, tmp_path) -> None:
+    # Two trainings end at once in two workers. If the first's status were committed before its candidate's
+    # fitness, the second's completion hook could close the iteration without it and pick the wrong best.
+    run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["running", "running"])
+    with session_scope(sqlite_sf) as s:
+        first, second = s.scalars(select(Training).where(Training.run_id == run_id).order_by(Training.id))
+        ids = first.id, second.id
+    settings = offline_settings(tmp_path)
+    good = {"fitness": {"mean": 9.0, "std": 0.0, "per_episode": [9.0]}}
+    poor = {"fitness": {"mean": 2.0, "std": 0.0, "per_episode": [2.0]}}
+    trainer.record_outcome(sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_dir=tmp_path)
+    # the first worker has not run its hook yet; the second ends and runs its own
+    trainer.record_outcome(sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_dir=tmp_path)
+    orchestrator.training_finished(sqlite_sf, ids[1], recorder, settings)
+    with session_scope(sqlite_sf) as s:
+        assert s.get(Iteration, it_id).status == "done"
+        best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
+        assert best.fitness == 9.0 and best.trainings[0].id == ids[0]
