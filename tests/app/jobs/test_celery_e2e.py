@@ -198,19 +198,26 @@ class Stack:
             return list(conn.execute(select(Training).where(Training.run_id == run_id).order_by(Training.id)))
 
 
+CLAIM = "rewardsmith-e2e-claim"
+"""A key that marks a Redis database as taken by one test run (several runs may share this Redis)."""
+
+
 @pytest.fixture(scope="module")
 def redis_db() -> Iterator[str]:
-    """A Redis database of this module's own (the first empty one from 15 down), flushed before and after."""
+    """A Redis database of this module's own: the first of 15 down to 8 that is empty and that this run claims
+    atomically (SET NX), so two runs at once never share one; emptied of everything but the claim before and after."""
     for number in range(15, 7, -1):
         client = redis.Redis.from_url(f"{REDIS_URL}/{number}")
-        if client.dbsize() == 0:
+        if client.dbsize() == 0 and client.set(CLAIM, os.getpid(), nx=True, ex=1800):
             break
+        client.close()
     else:
-        pytest.fail("no empty Redis database among 8-15 for the end-to-end test")
-    client.flushdb()
-    yield f"{REDIS_URL}/{number}"
-    client.flushdb()
-    client.close()
+        pytest.fail("no free Redis database among 8-15 for the end-to-end test")
+    try:
+        yield f"{REDIS_URL}/{number}"
+    finally:
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture(scope="module")
