@@ -173,6 +173,7 @@ class LLMDesigner:
                 parent=ctx.parent,
                 feedback=ctx.feedback,
                 others=ctx.others,
+                run_diagnostics=ctx.run_diagnostics,
                 errors=ctx.errors,
             )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -281,3 +281,14 @@ def read_fitness(source: str, fields: set[str] | frozenset[str]) -> FitnessInten
     if signal is not None and len(signal) > MAX_SIGNAL_CHARS:
         signal = None
     return FitnessIntent(tuple(dict.fromkeys(uses)), signal)
+
+
+def signal_reward(signal: str) -> str:
+    """A reward program that pays ``signal`` (a per-step fitness form over ``state``) and nothing else: the
+    'fitness used as reward' baseline of a fitness program."""
+    return (
+        "import numpy as np\n\n\ndef compute_reward(state, action):\n"
+        '    """The fitness program\'s per-step form, paid per step."""\n'
+        f"    fitness = ({signal}) + np.zeros_like(state.x_velocity)\n"
+        '    return fitness, {"fitness": fitness}\n'
+    )

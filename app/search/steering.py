@@ -196,7 +196,7 @@ def steer(genome: dict, env: str, *, feedback: list[str], run_diagnostics: list[
             out["saturation"].pop(name, None)
         changed = ", ".join(f"{k} x{v:g}" for k, v in rule.scale.items() if k in out["weights"])
         notes.append(f"feedback said '{rule.said}': {rule.why} ({changed or 'no matching term'})")
-    codes = sorted({d.get("code") for d in run_diagnostics} & STUCK)
+    codes = sorted({str(d.get("code")) for d in run_diagnostics} & STUCK)
     stuck = bool(codes)
     if stuck:
         boost = {t: 2.0 for t in TASK_TERMS} | {"healthy": 0.5, "ctrl_cost": 0.5}
