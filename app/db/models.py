@@ -166,7 +166,7 @@ class Run(TimestampMixin, Base):
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
     final: Mapped[dict] = mapped_column(JSON, default=dict)
     """Final re-evaluation of the best candidate and the normalized score."""
-    diagnostics: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    diagnostics: Mapped[dict] = mapped_column(JSON, default=dict)
     """Run diagnostics (``app.search.run_diagnostics``): ``{"items": [{code, message, numbers, advice}]}``."""
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -21,6 +21,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('runs') as batch:
         batch.add_column(sa.Column('diagnostics', sa.JSON(), server_default='{}', nullable=False))
+    with op.batch_alter_table('runs') as batch:  # existing rows got '{}'; new rows get theirs from the model
+        batch.alter_column('diagnostics', server_default=None)
 
 
 def downgrade() -> None:
