@@ -20,6 +20,8 @@ from app.search.states import CandidateStatus, RunStatus
 REL_NOISE = 0.01
 """Fitness values closer than this share of their magnitude are not told apart, whatever the episodes' spread."""
 ABS_NOISE = 1e-6
+LEVEL_SHARE = 0.05
+"""A last step up bigger than this share of the whole curve's range (and the noise) means it had not levelled off."""
 
 
 class Code(StrEnum):
@@ -94,7 +96,8 @@ def diagnose_run(scored: list[Scored], *, best_id: int | None) -> list[dict]:
             )
     best = next((s for s in scored if s.id == best_id), None) or max(scored, key=lambda s: s.fitness)
     curve = best.curve
-    if len(curve) >= 3 and curve[-1] >= max(curve[:-1]) and curve[-1] - statistics.fmean(curve[-3:-1]) > noise:
+    rise = max(noise, LEVEL_SHARE * (max(curve) - min(curve))) if curve else 0.0
+    if len(curve) >= 3 and curve[-1] >= max(curve[:-1]) and curve[-1] - curve[-2] > rise:
         out.append(
             {
                 "code": Code.BUDGET_TOO_SMALL,
