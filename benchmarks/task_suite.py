@@ -198,7 +198,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
         samples=args.samples,
         timesteps=args.timesteps,
         seed=args.seed,
-        options={"baselines": True, "final_seeds": FRESH_SEEDS, "train": dict(args.train_options)},
+        options={"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
     )
     t0 = time.monotonic()
     with session_scope(sf) as s:
@@ -208,7 +208,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     with session_scope(sf) as s:
         doc = run_dict(s, s.get(Run, run_id), model=settings.llm_model)
     yard = (doc.get("final") or {}).get("yardstick") or {}
-    seeds = yard.get("seeds") or [args.seed + 1000 + i for i in range(FRESH_SEEDS)]
+    seeds = yard.get("seeds") or [args.seed + 1000 + i for i in range(args.fresh_seeds)]
     sparse = next((b for b in doc["baselines"] if b["origin"] == "baseline-sparse"), None)
     sparse_code = None
     if sparse is not None:
@@ -309,7 +309,7 @@ def plot(doc: dict, path: Path) -> None:
     s = doc["summary"]
     quick = " — QUICK (figures mean nothing)" if doc["settings"]["quick"] else ""
     fig.suptitle(
-        f"task suite: {doc['settings']['designer']} best vs baselines on {FRESH_SEEDS} fresh seeds; "
+        f"task suite: {doc['settings']['designer']} best vs baselines on {doc['settings']['fresh_seeds']} fresh seeds; "
         f"{s['beats_better_baseline']}/{s['tasks']} at least the better baseline (dashed: threshold){quick}",
         fontsize=10,
     )
@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument("--timesteps", type=int, help="PPO steps per training (default 200,000)")
     ap.add_argument("--train-options", type=json.loads)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fresh-seeds", type=int, default=FRESH_SEEDS, help="seeds none of the three was selected on")
     ap.add_argument("--parallel", type=int, default=2, help="parallel trainings within a task")
     ap.add_argument("--jobs", type=int, default=1, help="tasks run at once")
     ap.add_argument("--quick", action="store_true", help="tiny budgets, to validate")
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             "iterations": args.iterations,
             "samples": args.samples,
             "timesteps": args.timesteps,
-            "fresh_seeds": FRESH_SEEDS,
+            "fresh_seeds": args.fresh_seeds,
             "train_options": args.train_options,
             "seed": args.seed,
             "parallel": args.parallel,
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     }
     print(
         f"{NAME}: {len(chosen)} tasks, {args.iterations} iterations x {args.samples} samples x {args.timesteps:,} "
-        f"steps, {FRESH_SEEDS} fresh seeds, train options {args.train_options}"
+        f"steps, {args.fresh_seeds} fresh seeds, train options {args.train_options}"
     )
     workroot = Path(tempfile.mkdtemp(prefix="rewardsmith-task-suite-"))
     started = time.monotonic()
