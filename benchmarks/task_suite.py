@@ -28,6 +28,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -35,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, load_average, machine_info, pyplot, save_figure, write_outputs
+from benchmarks._common import RESULTS, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
 
 NAME = "task_suite"
 FRESH_SEEDS = 3
@@ -68,20 +69,28 @@ TASKS: tuple[SuiteTask, ...] = (
         "m travelled along -x",
     ),
     SuiteTask(
-        "hopper_hop_high",
-        "Hopper-v5",
-        "hop as high as you can, landing on your foot each time",
-        _fit("np.max(traj.z_position)"),
-        1.5,
-        "m, highest torso height",
-    ),
-    SuiteTask(
         "cheetah_front_flip",
         "HalfCheetah-v5",
         "do a front flip",
         _fit("np.sum(traj.angular_velocity[:, 1]) * traj.dt / (2.0 * np.pi)"),
         1.0,
         "net front turns",
+    ),
+    SuiteTask(
+        "cheetah_jump",
+        "HalfCheetah-v5",
+        "jump as high as you can",
+        _fit("np.max(traj.z_position)"),
+        0.3,
+        "m, highest torso height",
+    ),
+    SuiteTask(
+        "hopper_hop_high",
+        "Hopper-v5",
+        "hop as high as you can, landing on your foot each time",
+        _fit("np.max(traj.z_position)"),
+        1.5,
+        "m, highest torso height",
     ),
     SuiteTask(
         "hopper_balance",
@@ -92,14 +101,6 @@ TASKS: tuple[SuiteTask, ...] = (
         "s healthy minus 5 x mean |x speed|",
     ),
     SuiteTask(
-        "ant_sideways",
-        "Ant-v5",
-        "walk sideways, to the left",
-        _fit("np.sum(traj.y_velocity) * traj.dt"),
-        3.0,
-        "m travelled along +y",
-    ),
-    SuiteTask(
         "walker_slow_walk",
         "Walker2d-v5",
         "walk forward slowly, at about 1 m/s",
@@ -108,20 +109,20 @@ TASKS: tuple[SuiteTask, ...] = (
         "s-weighted closeness to 1 m/s",
     ),
     SuiteTask(
+        "ant_sideways",
+        "Ant-v5",
+        "walk sideways, to the left",
+        _fit("np.sum(traj.y_velocity) * traj.dt"),
+        3.0,
+        "m travelled along +y",
+    ),
+    SuiteTask(
         "humanoid_upright",
         "Humanoid-v5",
         "stay upright, do not fall",
         _fit("np.sum(traj.upright > 0.9) * traj.dt"),
         3.0,
         "s with the torso upright",
-    ),
-    SuiteTask(
-        "cheetah_jump",
-        "HalfCheetah-v5",
-        "jump as high as you can",
-        _fit("np.max(traj.z_position)"),
-        0.3,
-        "m, highest torso height",
     ),
 )
 
@@ -361,8 +362,14 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     workroot = Path(tempfile.mkdtemp(prefix="rewardsmith-task-suite-"))
     started = time.monotonic()
 
+    finished: list[dict] = []
+    lock = threading.Lock()
+
     def one(task: SuiteTask) -> dict:
         r = run_task(task, args, workroot, settings_overrides)
+        with lock:  # what has finished so far survives an interrupted suite
+            finished.append(r)
+            write_json(args.out / f"{NAME}.partial.json", {**doc, "rows": finished, "partial": True})
         print(
             f"  {task.name}: {r['status']}, best {_g(r['best']['mean'])}, reference {_g(r['reference']['mean'])}, "
             f"fitness as reward {_g(r['fitness_as_reward']['mean'])}, diagnostics {r['diagnostics']}, "

@@ -49,10 +49,20 @@ def intent_weights(intent: FitnessIntent) -> tuple[dict[str, float], list[str]]:
     notes: list[str] = []
     z = intent.direction("z_position")
     if z > 0:
-        for name, weight in (("height", 1.0), ("jump", 1.0), ("jump_power", 0.3), ("airborne", 0.5)):
+        hows = {u.how for u in intent.reads("z_position")}
+        # a peak (max) is reached by jumping: paying height every step makes standing tall the best policy
+        peak = hows <= {"max", "range", "other"}
+        terms = (
+            (("height", 0.3), ("jump", 1.0), ("jump_power", 1.0), ("airborne", 1.0))
+            if peak
+            else (("height", 1.0), ("jump", 0.5), ("jump_power", 0.3), ("airborne", 0.5))
+        )
+        for name, weight in terms:
             _add(w, name, weight)
-        how = ", ".join(sorted({u.how for u in intent.reads("z_position")}))
-        notes.append(f"the fitness wants z_position high ({how}): height, upward speed, airborne time, peak bonus")
+        notes.append(
+            f"the fitness wants z_position high ({', '.join(sorted(hows))}): height, upward speed, airborne time, "
+            "peak bonus" + (" (a peak: upward speed and air time weigh more than height)" if peak else "")
+        )
     if intent.direction("z_velocity") > 0:
         _add(w, "jump", 1.0)
         notes.append("the fitness wants upward velocity: reward rising")
@@ -101,7 +111,8 @@ def read_intent(env: str, source: str) -> offline.Seed:
     intent = read_fitness(source, {f.name for f in get_spec(env).fields()})
     weights, notes = intent_weights(intent)
     if intent.signal:
-        weights[offline.SIGNAL] = 1.0
+        peak = all(u.how == "max" for u in intent.uses) and intent.uses
+        weights[offline.SIGNAL] = 0.3 if peak else 1.0  # the per-step form of a peak pays for standing still too
         notes.append("the fitness's per-step form is a term of its own (fitness_signal)")
     notes.extend(intent.notes)
     return offline.Seed(weights, intent.signal, tuple(notes))
