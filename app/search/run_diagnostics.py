@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from app.db.models import Candidate, Run
-from app.search.states import CandidateStatus, RunStatus
+from app.search.states import CandidateStatus, Origin, RunStatus
 
 REL_NOISE = 0.01
 """Fitness values closer than this share of their magnitude are not told apart, whatever the episodes' spread."""
@@ -128,7 +128,7 @@ def scored_of(candidates: Iterable[Candidate]) -> list[Scored]:
 
     out = []
     for c in candidates:
-        if c.origin.is_baseline or c.status != CandidateStatus.TRAINED or c.fitness is None:
+        if Origin(c.origin).is_baseline or c.status != CandidateStatus.TRAINED or c.fitness is None:
             continue
         t = describing_training(c)
         cps = (t.result or {}).get("checkpoints", []) if t is not None else []
