@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
 
 NAME = "task_suite"
+SETUP = threading.Lock()
 FRESH_SEEDS = 3
 TARGET_TASKS = 6
 
@@ -186,7 +187,8 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     url = f"sqlite:///{data / 'search.sqlite3'}"
     settings = Settings(_env_file=None, data_dir=data, database_url=url, broker_url=None, **(settings_overrides or {}))
     designer = args.designer if args.designer != "auto" else ("llm" if settings.llm_configured else "offline")
-    upgrade(url)
+    with SETUP:  # alembic is not thread-safe: tasks run at once (--jobs) migrate one after the other
+        upgrade(url)
     engine = make_engine(url)
     sf = sessionmaker(bind=engine, expire_on_commit=False)
     dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=args.parallel)
