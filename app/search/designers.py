@@ -129,15 +129,15 @@ class OfflineDesigner:
         base = offline.seed_genome(ctx.env, ctx.fitness_name, ctx.task, seed)
         genomes = [base]
         if base.get("signal") and k > 1:
-            plain = {offline.SIGNAL: 2.0, "ctrl_cost": 0.05} | (
-                {"healthy": 0.5} if "healthy" in base["weights"] else {}
-            )
+            # the reference rewards' proportions (an alive bonus as large as the task term, a control cost of 0.1),
+            # not the signal doubled: that equals the seed when the seed's task terms are the signal itself
+            alive = {"healthy": 1.0} if "healthy" in base["weights"] else {}
             genomes.append(
                 {
-                    "weights": plain,
+                    "weights": {offline.SIGNAL: 1.0, "ctrl_cost": 0.1} | alive,
                     "saturation": {},
                     "signal": base["signal"],
-                    "notes": ["the fitness's per-step form alone, with a small control cost"],
+                    "notes": ["the fitness's per-step form alone, with the reference reward's control cost"],
                 }
             )
         while len(genomes) < k:
