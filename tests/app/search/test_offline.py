@@ -251,3 +251,13 @@ def test_a_stuck_search_moves_further_from_the_parent() -> None:
     assert first["weights"]["healthy"] == pytest.approx(genome["weights"]["healthy"] / 2)
     assert "candidates_indistinguishable" in OfflineDesigner().propose(stuck, 1)[0].code.split("import numpy")[0]
     assert OfflineDesigner().propose(calm, 1)[0].design["genome"].get("notes") is None
+
+
+def test_the_first_rounds_programs_differ_even_when_the_fitness_terms_are_its_signal() -> None:
+    ctx = context("HalfCheetah-v5", task="run backwards", fitness="custom")
+    ctx.fitness_source = (
+        "import numpy as np\n\n\ndef compute_fitness(traj):\n    return float(-np.sum(traj.x_velocity))\n"
+    )
+    seed, plain = (p.design["genome"]["weights"] for p in OfflineDesigner().propose(ctx, 2))
+    assert seed == {"backward": 1.0, offline.SIGNAL: 1.0, "ctrl_cost": 0.05}  # -2 x_velocity - 0.05 |a|^2
+    assert plain == {offline.SIGNAL: 1.0, "ctrl_cost": 0.1}  # -x_velocity - 0.1 |a|^2: another trade-off
