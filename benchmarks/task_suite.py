@@ -319,9 +319,42 @@ def plot(doc: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def finish(doc: dict, rows: list[dict], out: Path) -> dict:
+    """The summary, table, JSON and plot of ``rows``."""
+    doc["rows"] = rows
+    doc["summary"] = summarise(rows)
+    doc["table"] = table(rows)
+    print("\n" + doc["table"] + "\n")
+    s = doc["summary"]
+    print(
+        f"{s['beats_better_baseline']}/{s['tasks']} tasks at least the better baseline (target {s['target']}); "
+        f"{s['reached_threshold']} reached their threshold; identical fitness without the diagnostic: "
+        f"{s['identical_without_diagnostic'] or 'none'}"
+    )
+    write_outputs(out, NAME, doc, plot)
+    return doc
+
+
+def combine(paths: list[Path], out: Path) -> dict:
+    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    rows = {r["task"]["name"]: r for d in docs for r in d["rows"]}
+    order = [t.name for t in TASKS]
+    doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial")}
+    doc["combined_from"] = [
+        {"file": str(p), "tasks": [r["task"]["name"] for r in d["rows"]], "settings": d["settings"]}
+        for p, d in zip(paths, docs, strict=True)
+    ]
+    doc["settings"] = {**doc["settings"], "tasks": [n for n in order if n in rows]}
+    return finish(doc, [rows[n] for n in order if n in rows], out)
+
+
 def main(argv: list[str] | None = None, settings_overrides: dict | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tasks", help="comma-separated task names (default: all): " + ", ".join(t.name for t in TASKS))
+    ap.add_argument(
+        "--tasks",
+        help="comma-separated task names, run in this order (default: all): " + ", ".join(t.name for t in TASKS),
+    )
     ap.add_argument("--designer", choices=("auto", "offline", "llm"), default="auto")
     ap.add_argument("--iterations", type=int)
     ap.add_argument("--samples", type=int)
@@ -334,11 +367,20 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument("--quick", action="store_true", help="tiny budgets, to validate")
     ap.add_argument("--keep", action="store_true", help="keep the databases and artifacts")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--combine", type=Path, nargs="+", help="only join the rows of JSONs this script wrote (partial ones too)"
+    )
     args = ap.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    chosen = [t for t in TASKS if not args.tasks or t.name in args.tasks.split(",")]
+    by_name = {t.name: t for t in TASKS}
+    unknown = [n for n in (args.tasks or "").split(",") if n and n not in by_name]
+    if unknown:
+        ap.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    chosen = [by_name[n] for n in args.tasks.split(",")] if args.tasks else list(TASKS)  # in the order given
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     doc: dict = {
         "benchmark": NAME,
@@ -389,20 +431,9 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
         else:
             shutil.rmtree(workroot, ignore_errors=True)
     doc["settings"]["designer"] = rows[0]["designer"] if rows else args.designer
-    doc["rows"] = rows
-    doc["summary"] = summarise(rows)
-    doc["table"] = table(rows)
     doc["total_seconds"] = time.monotonic() - started
     doc["machine"]["load_average_at_end"] = load_average()
-    print("\n" + doc["table"] + "\n")
-    s = doc["summary"]
-    print(
-        f"{s['beats_better_baseline']}/{s['tasks']} tasks at least the better baseline (target {s['target']}); "
-        f"{s['reached_threshold']} reached their threshold; identical fitness without the diagnostic: "
-        f"{s['identical_without_diagnostic'] or 'none'}"
-    )
-    write_outputs(args.out, NAME, doc, plot)
-    return doc
+    return finish(doc, rows, args.out)
 
 
 if __name__ == "__main__":
