@@ -173,7 +173,9 @@ class _ToState(ast.NodeTransformer):
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id == self.param:
             return ast.copy_location(ast.Name("state", ast.Load()), node)
-        if node.id not in ("np", "numpy", "math"):
+        if node.id == "numpy":  # reward programs import numpy as np
+            return ast.copy_location(ast.Name("np", ast.Load()), node)
+        if node.id not in ("np", "math"):
             self.ok = False  # a helper variable: its per-step form is not known here
         return node
 
@@ -181,6 +183,8 @@ class _ToState(ast.NodeTransformer):
         self.generic_visit(node)
         if _is_final(node):  # traj.x[-1] -> the per-step value itself
             return node.value
+        if _column(node) is None:  # traj.x[0], traj.x[10:]: steps of the episode, which one step does not have
+            self.ok = False
         return node
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
@@ -195,7 +199,9 @@ class _ToState(ast.NodeTransformer):
             self.ok = False
             return node
         self.generic_visit(node)
-        if isinstance(node.func, ast.Name):  # builtin abs -> np.abs (works on arrays)
+        if isinstance(node.func, ast.Name):  # a builtin: only abs has an array form here (np.abs)
+            if node.func.id != "abs":
+                self.ok = False
             node.func = ast.Attribute(ast.Name("np", ast.Load()), "abs", ast.Load())
         return node
 

@@ -80,3 +80,11 @@ def test_helper_variables_and_calls_outside_the_allow_list_give_no_per_step_form
     assert read_fitness(source, FIELDS).signal is None
     odd = program("np.max(np.cumsum(traj.z_position))")
     assert read_fitness(odd, FIELDS).signal is None
+
+
+def test_steps_picked_by_index_have_no_per_step_form_but_the_last_step_and_columns_do() -> None:
+    assert read_fitness(program("np.mean(traj.z_position[10:])"), FIELDS).signal is None
+    assert read_fitness(program("np.max(traj.z_position - traj.z_position[0])"), FIELDS).signal is None
+    assert read_fitness(program("np.sum(numpy.abs(traj.angular_velocity[:, 1]))"), FIELDS).signal == (
+        "(np.abs(state.angular_velocity[:, 1]))"
+    )
