@@ -53,12 +53,16 @@ class Layout:
     @classmethod
     def from_env(cls, spec: EnvSpec, env: gym.Env) -> Layout:
         u = mujoco_env(env)
-        m = u.model
+        return cls.from_model(spec, u.model, float(u.dt))
+
+    @classmethod
+    def from_model(cls, spec: EnvSpec, m: mujoco.MjModel, dt: float) -> Layout:
+        """The layout of ``spec``'s rows for the compiled model ``m`` with control step ``dt``."""
         joints = [int(m.actuator_trnid[a, 0]) for a in range(m.nu)]
         body_names = tuple(m.body(b).name or f"body_{b}" for b in range(1, m.nbody))
         layout = cls(
             spec=spec,
-            dt=float(u.dt),
+            dt=dt,
             nq=int(m.nq),
             nv=int(m.nv),
             torso_id=int(m.body(spec.torso).id),
