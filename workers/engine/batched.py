@@ -81,7 +81,7 @@ class BatchedEnv:
         self._qpos0 = model.qpos0.copy()
         self._rngs = [np.random.default_rng(s) for s in seeds]
         self.elapsed = np.zeros(n, dtype=np.int64)
-        self.obs = np.zeros((0, 0))
+        self.obs = np.zeros_like(dyn.observe(self.sim))  # its shape, before the first reset
 
     @property
     def obs_dim(self) -> int:
