@@ -132,9 +132,7 @@ def _humanoid_reward(v: np.ndarray, action: np.ndarray, healthy: np.ndarray, d: 
 
 
 DYNAMICS: dict[str, Dynamics] = {
-    "HalfCheetah-v5": Dynamics(
-        "half_cheetah.xml", 5, 0.1, "normal", _planar_obs, _root_x, _cheetah_reward, False, ()
-    ),
+    "HalfCheetah-v5": Dynamics("half_cheetah.xml", 5, 0.1, "normal", _planar_obs, _root_x, _cheetah_reward, False, ()),
     "Hopper-v5": Dynamics(
         "hopper.xml", 4, 5e-3, "uniform", _planar_clipped_obs, _root_x, _planar_healthy_reward, True, ()
     ),

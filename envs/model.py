@@ -50,7 +50,9 @@ def compile_model(spec: EnvSpec, xml_file: str, *, contact_forces: bool) -> Comp
             reftype=mujoco.mjtObj.mjOBJ_GEOM,
             refname=floor,
         )
-        sensor.intprm[0] = (1 << int(mujoco.mjtConDataField.mjCONDATA_FOUND)) | (1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE))
+        sensor.intprm[0] = (1 << int(mujoco.mjtConDataField.mjCONDATA_FOUND)) | (
+            1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE)
+        )
         sensor.intprm[2] = 1  # num: one slot, holding how many contacts were found
     if contact_forces:
         mj.add_sensor(

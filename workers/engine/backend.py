@@ -25,7 +25,24 @@ BACKENDS = ("cpu",)
 
 
 class CpuBackend:
-    """N simulations of ``model`` stepped on ``threads`` threads; fields as (N, ...) arrays (``field``)."""
+    """N simulations of ``model`` stepped on ``threads`` threads; MjData fields as live (N, ...) attributes.
+
+    qpos, qvel and ctrl are always there; derived fields only when named in ``fields`` (each bound
+    field is copied out after every step, so only what is read is bound).
+    """
+
+    qpos: np.ndarray
+    qvel: np.ndarray
+    ctrl: np.ndarray
+    xpos: np.ndarray
+    xquat: np.ndarray
+    xipos: np.ndarray
+    cinert: np.ndarray
+    cvel: np.ndarray
+    qfrc_actuator: np.ndarray
+    cfrc_ext: np.ndarray
+    sensordata: np.ndarray
+    ncon: np.ndarray
 
     def __init__(self, model: mujoco.MjModel, n: int, threads: int, fields: tuple[str, ...]) -> None:
         self.model = model

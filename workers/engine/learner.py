@@ -114,7 +114,9 @@ class Learner:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.agent = Agent(obs_dim, act_dim, ppo.net_arch, ppo.log_std_init)
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=ppo.learning_rate, eps=1e-5)
-        self.norm = Normalizer(RunningMeanStd((obs_dim,)), RunningMeanStd(), ppo.gamma, ppo.normalize_obs, ppo.normalize_reward)
+        self.norm = Normalizer(
+            RunningMeanStd((obs_dim,)), RunningMeanStd(), ppo.gamma, ppo.normalize_obs, ppo.normalize_reward
+        )
         self.num_timesteps = 0
         self.generator = np.random.default_rng(seed)
 
@@ -205,7 +207,9 @@ def _read(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path} is not a rewardsmith policy ({type(e).__name__}: {e}); train one to make it") from None
+        raise ValueError(
+            f"{path} is not a rewardsmith policy ({type(e).__name__}: {e}); train one to make it"
+        ) from None
 
 
 def load_policy(path: Path) -> Callable[[np.ndarray], np.ndarray]:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from envs.state import State, build_state
 from workers.engine.batched import BatchedEnv
 from workers.engine.guard import Guard
@@ -184,7 +185,12 @@ class ContractReward:
         return RewardStep(t.obs, reward.astype(np.float64), t.env_reward, t.terminated, t.truncated, t.final_obs)
 
     def _record(
-        self, reward: np.ndarray, components: dict, env_reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
+        self,
+        reward: np.ndarray,
+        components: dict,
+        env_reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
     ) -> None:
         win = self.window
         win.stats.add((REWARD, *components), np.array([reward, *components.values()]))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import envs
-from workers.engine.dryrun import dry_run_reward
 from workers.engine.batched import BatchedEnv
+from workers.engine.dryrun import dry_run_reward
 from workers.engine.wrapper import ContractReward
 from workers.sandbox.program import Program, ProgramError, load_program
 
