@@ -18,6 +18,7 @@ import gymnasium
 import mujoco
 import numpy as np
 
+from envs.capture import quiet_mujoco
 from envs.spec import EnvSpec
 
 ASSETS = Path(gymnasium.__file__).parent / "envs" / "mujoco" / "assets"
@@ -36,6 +37,7 @@ class CompiledModel:
 def compile_model(spec: EnvSpec, xml_file: str, *, contact_forces: bool) -> CompiledModel:
     """Gymnasium's ``xml_file`` compiled with a contact sensor per foot of ``spec`` (and, given
     ``contact_forces``, a sensor that makes every step compute ``cfrc_ext``)."""
+    quiet_mujoco()  # compiler warnings go to logging, not to MUJOCO_LOG.TXT in the working directory
     path = ASSETS / xml_file
     if not path.exists():
         raise FileNotFoundError(f"no MJCF '{xml_file}' among Gymnasium's assets in {ASSETS}; is gymnasium installed?")

@@ -35,8 +35,10 @@ def learn(
     *,
     on_step: OnStep,
     on_rollout_end: Callable[[], None],
+    stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Train until ``learner.num_timesteps`` reaches ``total_timesteps`` (whole rollouts of n_steps x N)."""
+    """Train until ``learner.num_timesteps`` reaches ``total_timesteps`` (whole rollouts of n_steps x N), or
+    ``stop()`` says so after a rollout."""
     ppo, norm = learner.ppo, learner.norm
     n, horizon = env.num_envs, ppo.n_steps
     obs_dim, act_dim = learner.obs_dim, learner.act_dim
@@ -48,7 +50,7 @@ def learn(
     buf_done = np.zeros((horizon, n), dtype=np.float32)
     returns = np.zeros(n)
     obs = env.reset()
-    while learner.num_timesteps < total_timesteps:
+    while learner.num_timesteps < total_timesteps and not stop():
         for t in range(horizon):
             x = norm.observe(obs, update=True)
             action, logp, value = learner.act(x)
