@@ -65,7 +65,7 @@ class TrainConfig:
     """Directory with the policy.pt of an earlier training of the same program to continue (successive
     halving); ``timesteps`` is then the total, including the steps already trained."""
     threads: int = 1
-    """C threads that step the batch of envs (and torch threads of the learner)."""
+    """C threads that step the batch of envs (the learner keeps one torch thread)."""
     report_seconds: float = 5.0
     """Seconds between two progress events during training (the sandbox sets it from its watchdog's limit)."""
     reward_cost_ratio: float = 10.0
@@ -207,7 +207,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     fitness = load_program(config.fitness_source, "fitness")
 
     # Seeding
-    torch.set_num_threads(max(1, config.threads))
+    torch.set_num_threads(1)  # small networks: more torch threads only spin against the simulator's threads
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
 

@@ -78,7 +78,7 @@ class Limits:
     """The most one reward call may cost, as a multiple of simulating the same batch: checked in the dry run and
     during training."""
     threads: int = 1
-    """C threads one training steps its batch of envs on (and torch threads of its learner)."""
+    """C threads one training steps its batch of envs on (its learner keeps one torch thread)."""
 
     def report_seconds(self) -> float:
         """How often the child reports progress: often enough that a healthy training never trips the watchdog."""

@@ -236,3 +236,28 @@ def test_the_watchdog_says_when_training_last_reported() -> None:
     dog.progress({"event": "progress", "timesteps": 40_960, "total": 100_000})
     dog.reason = "progress"
     assert "(its last report came at training step 40,960 of 100,000, 0 s in)" in dog.explain()
+
+
+BACKWARD = (
+    "import numpy as np\n\n\n"
+    "def compute_reward(state, action):\n"
+    "    backward = -state.x_velocity\n"
+    "    ctrl_cost = -0.1 * np.sum(np.square(action), axis=-1)\n"
+    "    return backward + ctrl_cost, {'backward': backward, 'ctrl_cost': ctrl_cost}\n"
+)
+
+
+@pytest.mark.parametrize(("source", "sign"), [(envs.get_spec("HalfCheetah-v5").reference_reward, 1), (BACKWARD, -1)])
+def test_a_short_training_learns_what_its_reward_asks(source: str, sign: int, tmp_path: Path) -> None:
+    config = TrainConfig(
+        env="HalfCheetah-v5",
+        reward_source=source,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=60_000,
+        seed=0,
+        checkpoints=1,
+        eval_episodes=2,
+        episode_steps=300,
+    )
+    result = train(config, tmp_path, lambda e: None)
+    assert sign * result["fitness"]["mean"] > 5.0, result["fitness"]
