@@ -204,7 +204,7 @@ def summarise(runs: list[dict], thresholds: tuple[float, ...]) -> dict:
 
 def plot(doc: dict, path: Path) -> None:
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(doc["envs"]), figsize=(6 * len(doc["envs"]), 4.2))
+    fig, axes = plt.subplots(1, len(doc["envs"]) + 1, figsize=(5.5 * (len(doc["envs"]) + 1), 4.2))
     colours = {"sb3": "tab:gray", "engine": "tab:blue"}
     for ax, (env, res) in zip(axes, doc["envs"].items(), strict=False):
         for side in ("sb3", "engine"):
@@ -224,6 +224,20 @@ def plot(doc: dict, path: Path) -> None:
         ax.set_xlabel("training wall-clock (s, evaluation excluded)")
         ax.set_ylabel("evaluation return (Gymnasium reward)")
         ax.legend(loc="upper left")
+    ax = axes[-1]
+    names = list(doc["envs"])
+    for k, (label, get) in enumerate(
+        (
+            ("(a) sb3", lambda r: r["sb3"]["steps_per_second_median"]),
+            ("(b) engine", lambda r: r["engine"]["steps_per_second_median"]),
+            ("(c) ceiling", lambda r: r["ceiling"]["steps_per_second"]),
+        )
+    ):
+        ax.bar([i + 0.27 * (k - 1) for i in range(len(names))], [get(doc["envs"][n]) for n in names], 0.27, label=label)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("env steps / s (median over seeds)")
+    ax.set_title("training speed")
+    ax.legend()
     save_figure(fig, path)
 
 

@@ -1,9 +1,9 @@
 """Capturing raw MuJoCo state: where each piece sits in a row (``Layout``), and the code that fills rows.
 
-A ``Recorder`` copies one env's post-step data into its row of a shared batch buffer;
-``StateCapture`` is the same as a Gymnasium wrapper, for single envs (evaluation,
-dry runs, videos). Training vectorises recorders without a wrapper per env
-(``workers.engine.vec``), since every Python layer per env step costs throughput.
+A ``Recorder`` copies one Gymnasium env's post-step data into its row; ``StateCapture`` is the
+same as a Gymnasium wrapper, for single envs (dry-run state samples, the env description, videos,
+and the reference the batched engine is tested against). Training and evaluation write rows for a
+whole batch at once instead (``envs.rows``, ``workers.engine.batched``).
 """
 
 from __future__ import annotations
