@@ -37,8 +37,8 @@ def learn(
     on_rollout_end: Callable[[], None],
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Train until ``learner.num_timesteps`` reaches ``total_timesteps`` (whole rollouts of n_steps x N), or
-    ``stop()`` says so after a rollout."""
+    """Train until ``learner.num_timesteps`` reaches ``total_timesteps`` (rollouts of n_steps x N, the last
+    one shorter), or ``stop()`` says so after a rollout."""
     ppo, norm = learner.ppo, learner.norm
     n, horizon = env.num_envs, ppo.n_steps
     obs_dim, act_dim = learner.obs_dim, learner.act_dim
@@ -51,7 +51,10 @@ def learn(
     returns = np.zeros(n)
     obs = env.reset()
     while learner.num_timesteps < total_timesteps and not stop():
-        for t in range(horizon):
+        # The last rollout is cut to what is left of the budget (rounded up to whole vector steps), so that
+        # a training of T steps trains T, not T plus most of a rollout of n_steps x N.
+        steps = min(horizon, -(-(total_timesteps - learner.num_timesteps) // n))
+        for t in range(steps):
             x = norm.observe(obs, update=True)
             action, logp, value = learner.act(x)
             step = env.step(action)
@@ -67,13 +70,14 @@ def learn(
             on_step(learner.num_timesteps)
         on_rollout_end()
         last_value = learner.value(norm.observe(obs, update=False))
-        advantages = _gae(buf_rew, buf_val, buf_done, last_value, ppo.gamma, ppo.gae_lambda)
+        values = buf_val[:steps]
+        advantages = _gae(buf_rew[:steps], values, buf_done[:steps], last_value, ppo.gamma, ppo.gae_lambda)
         learner.update(
             {
-                "obs": buf_obs.reshape(-1, obs_dim),
-                "actions": buf_act.reshape(-1, act_dim),
-                "logprobs": buf_logp.reshape(-1),
+                "obs": buf_obs[:steps].reshape(-1, obs_dim),
+                "actions": buf_act[:steps].reshape(-1, act_dim),
+                "logprobs": buf_logp[:steps].reshape(-1),
                 "advantages": advantages.reshape(-1),
-                "returns": (advantages + buf_val).reshape(-1),
+                "returns": (advantages + values).reshape(-1),
             }
         )
