@@ -212,6 +212,11 @@ def _read(path: Path) -> dict:
         ) from None
 
 
+def saved_timesteps(path: Path) -> int:
+    """The training steps the policy saved in ``path`` was trained for."""
+    return int(_read(path)["num_timesteps"])
+
+
 def load_policy(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     """The deterministic policy saved in ``path`` (policy.pt): raw (N, obs) observations -> (N, act) actions."""
     saved = _read(path)

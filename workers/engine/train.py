@@ -20,7 +20,7 @@ from envs.spec import EnvSpec, PPODefaults
 from workers.engine.batched import BatchedEnv
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
-from workers.engine.learner import POLICY_FILE, Learner
+from workers.engine.learner import POLICY_FILE, Learner, saved_timesteps
 from workers.engine.ppo import learn
 from workers.engine.result import Checkpoint, TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
@@ -222,11 +222,15 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     layout = env.layout
     guard = Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio)
     contract = ContractReward(env, reward, guard=guard)
+    resume = Path(config.resume_from) / POLICY_FILE if config.resume_from else None
+    resumed_from = saved_timesteps(resume) if resume is not None and resume.exists() else 0
+    # Reported before the learner is built (its optimiser's first import takes seconds), so that the
+    # watchdog's clock runs from here.
+    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
     model = build_model(config, ppo, env)
     learner = model.learner
     checkpoints = Checkpoints(spec, layout, config, fitness, contract, model, emit)
     every = max(1, config.timesteps // max(1, config.checkpoints))
-    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": model.start_timesteps})
     learn_start = time.perf_counter()
     stage = "training"
     try:
