@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
     sandbox_reward_cost_ratio: float = 10.0
     """A reward call may cost at most this multiple of simulating the same batch; slower programs are rejected."""
 
+    train_threads: int = 1
+    """C threads one training steps its batch of envs on; a train worker runs cores / threads trainings at once."""
     train_steps_per_second: float = 2500.0
     """Steps per second one training reaches on one worker slot, for time estimates (benchmarks/ measure it)."""
 
@@ -101,7 +104,13 @@ class Settings(BaseSettings):
             max_file_mb=self.sandbox_max_file_mb,
             progress_seconds=self.sandbox_progress_seconds,
             reward_cost_ratio=self.sandbox_reward_cost_ratio,
+            threads=self.train_threads,
         )
+
+    @property
+    def train_slots(self) -> int:
+        """Trainings one machine runs at once: its cores over the threads of one training."""
+        return max(1, (os.cpu_count() or 1) // max(1, self.train_threads))
 
     @property
     def task_time_limit(self) -> float:
@@ -131,6 +140,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REWARDSMITH_SANDBOX_REWARD_COST_RATIO ({self.sandbox_reward_cost_ratio:g}) must be at least 1: "
                 "even a one-line reward costs about as much as one simulation step"
+            )
+        if not 1 <= self.train_threads <= 256:
+            raise ValueError(
+                f"REWARDSMITH_TRAIN_THREADS ({self.train_threads}) must be between 1 and 256: the C threads one "
+                "training steps its envs on (1 or 2 is right for most machines; more pays with many envs per training)"
             )
         if not 0 < self.session_idle_seconds <= self.session_max_seconds:
             raise ValueError(

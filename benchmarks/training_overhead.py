@@ -5,7 +5,7 @@ against plain SB3 with Gymnasium's reward, same hyperparameters, side by side in
 >= 0.95. Also print raw env steps/s."
 
 A = rewardsmith: ``workers.engine.evaluate.evaluate_reward`` with the env's reference reward program (sandboxed
-subprocess, recorders writing raw rows inside the vec env (workers.engine.vec.CaptureVecEnv), ContractReward wrapper calling the program once per vector step, VecNormalize).
+subprocess, the batched engine writing raw rows (workers.engine.batched.BatchedEnv), ContractReward wrapper calling the program once per vector step, VecNormalize).
 B = plain SB3: a subprocess (this file with ``--baseline-child``) that builds PPO with exactly the same
 hyperparameters (``envs.get_spec(env).ppo``) on a DummyVecEnv of ``gymnasium.make(env)`` + VecNormalize, with
 torch.set_num_threads(1) and OMP_NUM_THREADS=1 like the sandbox, and times ``model.learn``.
@@ -161,9 +161,8 @@ def raw_env_speed(env_id: str, steps: int, calls: int, seed: int, repeats: int) 
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     import envs
-    from envs.make import layout_of, make_env, make_gym_env
+    from envs.make import layout_of, make_env
     from envs.state import build_state
-    from workers.engine.vec import CaptureVecEnv
     from workers.engine.wrapper import ContractReward
     from workers.sandbox.program import call_reward, load_program
 
@@ -199,10 +198,17 @@ def raw_env_speed(env_id: str, steps: int, calls: int, seed: int, repeats: int) 
         return vec_steps * n / dt
 
     def contract_vec() -> float:
-        # Exactly what training builds: recorders inside the vec env, the contract wrapper on top.
-        buffer = np.zeros((n, layout.size))
-        vec = CaptureVecEnv([lambda: make_gym_env(spec)] * n, layout, buffer, needs=program.attributes & layout.fields)
-        return vectorised(ContractReward(vec, program, layout, buffer))
+        # Exactly what training builds: the batched engine, the contract wrapper on top.
+        from workers.engine.batched import BatchedEnv
+
+        contract = ContractReward(BatchedEnv(spec, [seed + i for i in range(n)], needs=program.attributes), program)
+        vec_steps = max(1, steps // n)
+        actions = rng.uniform(-1, 1, size=(vec_steps, n, contract.env.act_dim)).astype(np.float32)
+        contract.reset()
+        t = time.perf_counter()
+        for a in actions:
+            contract.step(a)
+        return vec_steps * n / (time.perf_counter() - t)
 
     measures = {
         "plain_env_steps_per_second": lambda: single(gym.make(env_id)),

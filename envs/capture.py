@@ -1,9 +1,9 @@
 """Capturing raw MuJoCo state: where each piece sits in a row (``Layout``), and the code that fills rows.
 
-A ``Recorder`` copies one env's post-step data into its row of a shared batch buffer;
-``StateCapture`` is the same as a Gymnasium wrapper, for single envs (evaluation,
-dry runs, videos). Training vectorises recorders without a wrapper per env
-(``workers.engine.vec``), since every Python layer per env step costs throughput.
+A ``Recorder`` copies one Gymnasium env's post-step data into its row; ``StateCapture`` is the
+same as a Gymnasium wrapper, for single envs (dry-run state samples, the env description, videos,
+and the reference the batched engine is tested against). Training and evaluation write rows for a
+whole batch at once instead (``envs.rows``, ``workers.engine.batched``).
 """
 
 from __future__ import annotations
@@ -53,12 +53,16 @@ class Layout:
     @classmethod
     def from_env(cls, spec: EnvSpec, env: gym.Env) -> Layout:
         u = mujoco_env(env)
-        m = u.model
+        return cls.from_model(spec, u.model, float(u.dt))
+
+    @classmethod
+    def from_model(cls, spec: EnvSpec, m: mujoco.MjModel, dt: float) -> Layout:
+        """The layout of ``spec``'s rows for the compiled model ``m`` with control step ``dt``."""
         joints = [int(m.actuator_trnid[a, 0]) for a in range(m.nu)]
         body_names = tuple(m.body(b).name or f"body_{b}" for b in range(1, m.nbody))
         layout = cls(
             spec=spec,
-            dt=float(u.dt),
+            dt=dt,
             nq=int(m.nq),
             nv=int(m.nv),
             torso_id=int(m.body(spec.torso).id),

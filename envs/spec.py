@@ -65,7 +65,11 @@ COM_FIELDS = (
 
 @dataclass(frozen=True)
 class PPODefaults:
-    """Stable-Baselines3 PPO settings for one env, after RL Zoo's tuned files, sized for short runs on CPUs."""
+    """PPO settings of the engine's learner for one env (SB3's names and meanings).
+
+    Sized for a batched engine: many envs and large minibatches, so that one training keeps the
+    simulator's threads busy; chosen by learning curves against wall-clock (benchmarks/).
+    """
 
     n_envs: int = 8
     n_steps: int = 256

@@ -14,13 +14,16 @@ from app.db.models import Candidate, Training
 from app.errors import NotFound
 from app.export import wrapper_module
 
-ARTIFACT_NAMES = ("video.mp4", "policy.zip", "vecnormalize.pkl", "result.json", "reward.py")
+ARTIFACT_NAMES = ("video.mp4", "policy.pt", "result.json", "reward.py", "policy.zip", "vecnormalize.pkl")
+"""policy.pt: the trained policy with its observation normalisation (load with workers.engine.learner.load_policy);
+policy.zip and vecnormalize.pkl: what trainings made before the batched engine (SB3), still served."""
 MEDIA = {
     ".mp4": "video/mp4",
     ".zip": "application/zip",
     ".json": "application/json",
     ".py": "text/x-python",
     ".pkl": "application/octet-stream",
+    ".pt": "application/octet-stream",
 }
 
 

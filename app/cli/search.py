@@ -18,8 +18,9 @@ from app.errors import InvalidInput, RewardsmithError
 from app.search import approval, proposals
 from app.search.factory import designer_factory
 from app.search.local import LocalDispatcher
+from app.search.rate import training_rate
 from app.search.report import designer_label, run_dict
-from app.search.service import TaskSpec, create_task
+from app.search.service import TaskSpec, create_task, task_budget
 from app.search.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
 
 WAITING_EXIT = 3
@@ -94,11 +95,18 @@ def run(
             _t, r = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
             run_id = r.id
             label = designer_label(r, settings.llm_model)
+            budget = task_budget(spec, settings)
+            rate, rate_source = training_rate(s, settings, env=env)
     except InvalidInput as e:
         fail(f"{e.field}: {e.message}" if e.field else e.message)
     console.print(
         f"run {run_id}: {shown(env)}, '{shown(task)}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
         f"designer: [bold]{label}[/]",
+        highlight=False,
+    )
+    console.print(
+        f"at most {budget.timesteps:,} steps: ≈ {budget.timesteps / rate / 60:,.1f} min of one worker slot at "
+        f"{rate:,.0f} steps/s ({rate_source})",
         highlight=False,
     )
     status = dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))

@@ -52,7 +52,11 @@ def worker_command(queues: str, concurrency: int, *, pool: str = "prefork", name
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(os.cpu_count() or 1, "--workers", help="Parallel trainings of the embedded worker."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Parallel trainings of the embedded worker (default: cores / REWARDSMITH_TRAIN_THREADS).",
+    ),
     embedded_worker: bool = typer.Option(
         True,
         "--embedded-worker/--no-embedded-worker",
@@ -98,7 +102,7 @@ def serve(
     with supervised(settings.shutdown_grace_seconds) as children:  # stopped on return, SIGTERM or SIGINT
         if embedded_worker:
             children.append(start_worker(worker_command("llm", 2, pool="threads", name="llm@%h")))
-            children.append(start_worker(worker_command("train", workers, name="train@%h")))
+            children.append(start_worker(worker_command("train", workers or settings.train_slots, name="train@%h")))
         if api_workers > 1:  # each process builds the app from the same environment
             uvicorn.run(
                 "app.main:create_app", factory=True, host=host, port=port, workers=api_workers, log_level="warning"
@@ -179,7 +183,9 @@ def supervised(grace: float) -> Iterator[list[subprocess.Popen]]:
 
 def worker(
     queues: str = typer.Option("llm,train", "--queues", help="Comma-separated: llm, train."),
-    concurrency: int = typer.Option(os.cpu_count() or 1, "--concurrency", help="Tasks at once (one training each)."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", help="Tasks at once, one training each (default: cores / REWARDSMITH_TRAIN_THREADS)."
+    ),
 ) -> None:
     """Run a Celery worker (one per machine; set REWARDSMITH_DATABASE_URL and REWARDSMITH_BROKER_URL)."""
     bad = set(queues.split(",")) - {"llm", "train"}
@@ -187,7 +193,7 @@ def worker(
         fail(f"unknown queues {sorted(bad)}; use llm, train or llm,train")
     settings = get_settings()
     upgrade(settings.resolved_database_url)
-    os.execv(sys.executable, worker_command(queues, concurrency))
+    os.execv(sys.executable, worker_command(queues, concurrency or settings.train_slots))
 
 
 @users_app.command("create")

@@ -13,6 +13,7 @@ from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.errors import InvalidInput, NotFound, RewardsmithError
 from app.search.checks import check_program
+from app.search.rate import training_rate
 from app.search.service import cancel_run, resume_run, task_budget
 from envs.describe import describe
 
@@ -46,13 +47,14 @@ def check_fitness(
 
 
 @router.get("/compute", response_class=HTMLResponse)
-def compute(request: Request, user: PageUser, settings: SettingsDep) -> HTMLResponse:
+def compute(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """What the task in the form would train, by the same rules the service enforces when it is submitted."""
     values = views.form_values(dict(request.query_params))
     try:
         budget = task_budget(views.task_spec_from_form(values), settings)
     except InvalidInput as e:
         return templates.TemplateResponse(request, "_compute.html", {"error": e.message})
+    rate, rate_source = training_rate(session, settings, env=values.get("env"))
     return templates.TemplateResponse(
         request,
         "_compute.html",
@@ -60,8 +62,9 @@ def compute(request: Request, user: PageUser, settings: SettingsDep) -> HTMLResp
             "budget": budget,
             "over": budget.timesteps > settings.max_task_timesteps,
             "cap": settings.max_task_timesteps,
-            "rate": settings.train_steps_per_second,
-            "hours": budget.timesteps / settings.train_steps_per_second / 3600,
+            "rate": rate,
+            "rate_source": rate_source,
+            "hours": budget.timesteps / rate / 3600,
         },
     )
 

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from envs import get_spec
-from envs.capture import action_box
-from envs.make import make_env
+from workers.engine.batched import BatchedEnv
 from workers.engine.rollout import episode_fitness, rollout
 from workers.sandbox.policy import ProgramRejected, Violation
 from workers.sandbox.program import ProgramError, load_program
@@ -47,10 +46,8 @@ class Measurement:
 
 
 def _random_policy(env: str, count: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-    sample = make_env(get_spec(env))
-    box = action_box(sample)
-    low, high = box.low.copy(), box.high.copy()
-    sample.close()
+    bounds = BatchedEnv(get_spec(env), [seed])
+    low, high = bounds.action_low, bounds.action_high
     rng = np.random.default_rng(seed)
     return lambda obs: rng.uniform(low, high, size=(count, low.shape[0]))
 

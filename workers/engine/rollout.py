@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.capture import Layout, action_box
-from envs.make import make_env
+from envs.capture import Layout
 from envs.spec import EnvSpec
 from envs.state import State, build_state
+from workers.engine.batched import BatchedEnv
 from workers.sandbox.program import Program, call_fitness, call_reward
 
 EVAL_SEED_BASE = 1_000_003
@@ -39,39 +39,35 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 
 def rollout(
-    spec: EnvSpec, policy: Policy, seeds: list[int], *, max_steps: int | None = None
+    spec: EnvSpec, policy: Policy, seeds: list[int], *, max_steps: int | None = None, threads: int = 1
 ) -> tuple[Layout, list[Episode]]:
-    """Run one episode per seed, all in lockstep so the policy sees one batch per step."""
+    """Run one episode per seed, all in one batch (env i reset with seeds[i]), so the policy sees one batch per step."""
+    env = BatchedEnv(spec, seeds, threads=threads, max_episode_steps=max_steps, auto_reset=False)
     m = len(seeds)
-    envs = [make_env(spec, max_episode_steps=max_steps) for _ in seeds]
-    layout = envs[0].layout
-    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=False)])
-    rows: list[list[np.ndarray]] = [[] for _ in seeds]
-    acts: list[list[np.ndarray]] = [[] for _ in seeds]
+    obs = env.reset()
+    rows: list[np.ndarray] = []
+    acts: list[np.ndarray] = []
     returns = np.zeros(m)
+    length = np.zeros(m, dtype=np.int64)
     terminated = np.zeros(m, dtype=bool)
     alive = np.ones(m, dtype=bool)
     while alive.any():
-        actions = policy(obs)
-        for i in np.flatnonzero(alive):
-            env = envs[i]
-            box = action_box(env)
-            a = np.clip(actions[i], box.low, box.high)
-            o, r, term, trunc, _ = env.step(a)
-            obs[i] = o
-            rows[i].append(env.row.copy())
-            acts[i].append(a)
-            returns[i] += r
-            if term or trunc:
-                alive[i] = False
-                terminated[i] = term
-    for env in envs:
-        env.close()
+        actions = np.clip(policy(obs), env.action_low, env.action_high).astype(np.float32)
+        actions[~alive] = 0.0  # ended episodes are stepped on, unrecorded, until the last one ends
+        t = env.step(actions)
+        rows.append(env.rows.copy())
+        acts.append(actions)
+        returns += np.where(alive, t.env_reward, 0.0)
+        length += alive
+        terminated |= alive & t.terminated
+        alive &= ~t.done
+        obs = t.obs
+    all_rows, all_acts = np.stack(rows), np.stack(acts)
     episodes = [
-        Episode(s, np.stack(rows[i]), np.stack(acts[i]), bool(terminated[i]), float(returns[i]))
+        Episode(s, all_rows[: length[i], i], all_acts[: length[i], i], bool(terminated[i]), float(returns[i]))
         for i, s in enumerate(seeds)
     ]
-    return layout, episodes
+    return env.layout, episodes
 
 
 def episode_fitness(program: Program, layout: Layout, episodes: list[Episode]) -> list[float]:

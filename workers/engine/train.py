@@ -11,23 +11,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecNormalize
 
 from envs import get_spec
 from envs.capture import Layout
-from envs.make import layout_of, make_gym_env
 from envs.spec import EnvSpec, PPODefaults
+from workers.engine.batched import BatchedEnv
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
-from workers.engine.ppo import new_ppo
+from workers.engine.learner import POLICY_FILE, Learner, saved_timesteps
+from workers.engine.ppo import learn
 from workers.engine.result import Checkpoint, TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
-from workers.engine.vec import CaptureVecEnv
 from workers.engine.wrapper import ContractReward
 from workers.sandbox.program import Program, ProgramError, load_program
 
@@ -66,8 +62,10 @@ class TrainConfig:
     ppo: dict = field(default_factory=dict)
     """Overrides of the env's PPO defaults (n_envs, n_steps, batch_size, net_arch, ...)."""
     resume_from: str | None = None
-    """Directory with policy.zip and vecnormalize.pkl of an earlier training of the same program to continue
-    (successive halving); ``timesteps`` is then the total, including the steps already trained."""
+    """Directory with the policy.pt of an earlier training of the same program to continue (successive
+    halving); ``timesteps`` is then the total, including the steps already trained."""
+    threads: int = 1
+    """C threads that step the batch of envs (the learner keeps one torch thread)."""
     report_seconds: float = 5.0
     """Seconds between two progress events during training (the sandbox sets it from its watchdog's limit)."""
     reward_cost_ratio: float = 10.0
@@ -90,30 +88,24 @@ def ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
 
 @dataclass
 class Model:
-    """The PPO model, its normalising env, and where its step count started (non-zero when continued)."""
+    """The learner, and where its step count started (non-zero when continued)."""
 
-    ppo: PPO
-    venv: VecNormalize
+    learner: Learner
     start_timesteps: int
     resumed: bool
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for raw observations (normalised as in training)."""
-        actions, _ = self.ppo.predict(self.venv.normalize_obs(obs), deterministic=True)
-        return actions
+        return self.learner.policy(obs)
 
 
-def build_model(config: TrainConfig, ppo: PPODefaults, contract: ContractReward) -> Model:
-    """A fresh PPO on ``contract``, or the one saved in ``config.resume_from`` continued on it."""
-    resume = Path(config.resume_from) if config.resume_from else None
-    if resume is not None and (resume / "policy.zip").exists() and (resume / "vecnormalize.pkl").exists():
-        venv = VecNormalize.load(str(resume / "vecnormalize.pkl"), contract)
-        venv.training = True
-        model = PPO.load(resume / "policy.zip", env=venv, device="cpu")
-        model.set_random_seed(config.seed)
-        return Model(model, venv, int(model.num_timesteps), resumed=True)
-    venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
-    return Model(new_ppo(venv, ppo, config.seed), venv, 0, resumed=False)
+def build_model(config: TrainConfig, ppo: PPODefaults, env: BatchedEnv) -> Model:
+    """A fresh learner for ``env``, or the one saved in ``config.resume_from`` continued."""
+    resume = Path(config.resume_from) / POLICY_FILE if config.resume_from else None
+    if resume is not None and resume.exists():
+        learner = Learner.load(resume, ppo, config.seed)
+        return Model(learner, learner.num_timesteps, resumed=True)
+    return Model(Learner(env.obs_dim, env.act_dim, ppo, config.seed), 0, resumed=False)
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
@@ -154,33 +146,33 @@ class Checkpoints:
         )
 
 
-class CheckpointCallback(BaseCallback):
-    """Calls ``checkpoints.record`` every ``every`` steps during ``learn`` (not at the end: the caller does that),
+class Progress:
+    """Calls ``checkpoints.record`` every ``every`` steps during training (not at the end: the caller does that),
     and reports progress every ``config.report_seconds`` and before each policy update."""
 
     def __init__(self, checkpoints: Checkpoints, every: int, total: int, start: int) -> None:
-        super().__init__()
         self.checkpoints = checkpoints
         self.every = every
         self.total = total
+        self.timesteps = start
         self.next_at = every * (1 + start // every)
         self.report_at = time.monotonic() + checkpoints.config.report_seconds
 
     def _report(self) -> None:  # the sandbox's watchdog kills a training that stops reporting
         self.report_at = time.monotonic() + self.checkpoints.config.report_seconds
-        self.checkpoints.emit({"event": "progress", "timesteps": self.num_timesteps, "total": self.total})
+        self.checkpoints.emit({"event": "progress", "timesteps": self.timesteps, "total": self.total})
 
-    def _on_rollout_end(self) -> None:  # the policy update that follows takes no steps
+    def on_rollout_end(self) -> None:  # the policy update that follows takes no steps
         self._report()
 
-    def _on_step(self) -> bool:
+    def on_step(self, timesteps: int) -> None:
+        self.timesteps = timesteps
         if time.monotonic() >= self.report_at:
             self._report()
-        if self.num_timesteps >= self.next_at:
-            self.next_at += self.every
-            if self.num_timesteps < self.total:
-                self.checkpoints.record(self.num_timesteps)
-        return True
+        if timesteps >= self.next_at:
+            self.next_at += self.every * (1 + (timesteps - self.next_at) // self.every)
+            if timesteps < self.total:
+                self.checkpoints.record(timesteps)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -200,7 +192,7 @@ def final_evaluation(
 
 
 def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
-    """Dry-run, train, checkpoint, evaluate; writes policy.zip and vecnormalize.pkl into ``workdir``."""
+    """Dry-run, train, checkpoint, evaluate; writes policy.pt into ``workdir``."""
     started = time.perf_counter()
     spec = get_spec(config.env)
     ppo = ppo_settings(spec, config.ppo)
@@ -215,43 +207,46 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     fitness = load_program(config.fitness_source, "fitness")
 
     # Seeding
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # small networks: more torch threads only spin against the simulator's threads
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
 
     n = ppo.n_envs
-    layout = layout_of(spec)
-    buffer = np.zeros((n, layout.size))
-
-    def make_env() -> gym.Env:
-        return make_gym_env(spec, max_episode_steps=config.episode_steps)
-
-    vec = CaptureVecEnv([make_env] * n, layout, buffer, needs=reward.attributes & layout.fields)
-    vec.seed(config.seed)
+    env = BatchedEnv(
+        spec,
+        [config.seed + i for i in range(n)],
+        threads=config.threads,
+        max_episode_steps=config.episode_steps,
+        needs=reward.attributes,
+    )
+    layout = env.layout
     guard = Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio)
-    contract = ContractReward(vec, reward, layout, buffer, guard=guard)
-    model = build_model(config, ppo, contract)
+    contract = ContractReward(env, reward, guard=guard)
+    resume = Path(config.resume_from) / POLICY_FILE if config.resume_from else None
+    resumed_from = saved_timesteps(resume) if resume is not None and resume.exists() else 0
+    # Reported before the learner is built (its optimiser's first import takes seconds), so that the
+    # watchdog's clock runs from here.
+    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
+    model = build_model(config, ppo, env)
+    learner = model.learner
     checkpoints = Checkpoints(spec, layout, config, fitness, contract, model, emit)
     every = max(1, config.timesteps // max(1, config.checkpoints))
-    emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": model.start_timesteps})
     learn_start = time.perf_counter()
     stage = "training"
     try:
-        remaining = config.timesteps - model.ppo.num_timesteps
-        if remaining > 0:  # a continued training may already have its budget (PPO rounds up to whole rollouts)
-            callback = CheckpointCallback(checkpoints, every, config.timesteps, model.start_timesteps)
-            model.ppo.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=not model.resumed)
+        if config.timesteps > learner.num_timesteps:  # a continued training may already have its budget
+            progress = Progress(checkpoints, every, config.timesteps, model.start_timesteps)
+            learn(learner, contract, config.timesteps, on_step=progress.on_step, on_rollout_end=progress.on_rollout_end)
         learn_seconds = time.perf_counter() - learn_start - checkpoints.seconds
         stage = "the evaluation"
-        checkpoints.record(int(model.ppo.num_timesteps))
-        model.ppo.save(workdir / "policy.zip")
-        model.venv.save(str(workdir / "vecnormalize.pkl"))
+        checkpoints.record(int(learner.num_timesteps))
+        learner.save(workdir / POLICY_FILE)
         values, analysis = final_evaluation(spec, layout, config, model, fitness, reward)
     except ProgramError as e:
         partial = TrainingResult(
             checkpoints=checkpoints.entries,
             dry_run=dry.to_dict(),
-            timesteps=int(model.ppo.num_timesteps),
+            timesteps=int(learner.num_timesteps),
             resumed_from_timesteps=model.start_timesteps,
             seconds=time.perf_counter() - started,
         )
@@ -265,12 +260,12 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         episodes=analysis,
         dry_run=dry.to_dict(),
         warnings=list(dict.fromkeys(dry.warnings + contract.warnings)),
-        timesteps=int(model.ppo.num_timesteps),
+        timesteps=int(learner.num_timesteps),
         learn_seconds=learn_seconds,
-        steps_per_second=(model.ppo.num_timesteps - model.start_timesteps) / max(learn_seconds, 1e-9),
+        steps_per_second=(learner.num_timesteps - model.start_timesteps) / max(learn_seconds, 1e-9),
         ppo=asdict(ppo),
         seeds={"train": [config.seed + i for i in range(n)], "eval": eval_seeds(config.seed, config.eval_episodes)},
-        artifacts={"policy": "policy.zip", "normalization": "vecnormalize.pkl"},
+        artifacts={"policy": POLICY_FILE},
         resumed_from_timesteps=model.start_timesteps,
     )
     if config.video:
@@ -284,6 +279,5 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
             steps=config.video_steps,
             max_steps=config.episode_steps,
         )
-    vec.close()
     result["seconds"] = time.perf_counter() - started
     return result

@@ -1,4 +1,4 @@
-"""The candidate reward as a vectorised wrapper: one reward call per vector step.
+"""The candidate reward as a wrapper of the batched env: one reward call per vector step.
 
 The env's own reward stays in ``info["env_reward"]``, so the true return is always
 logged next to the candidate's. Per-component statistics accumulate between
@@ -13,11 +13,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnvWrapper
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn
 
-from envs.capture import Layout
 from envs.state import State, build_state
+from workers.engine.batched import BatchedEnv
 from workers.engine.guard import Guard
 from workers.sandbox.program import Program, ProgramError, call_reward
 
@@ -104,50 +102,64 @@ class Window:
         }
 
 
-class ContractReward(VecEnvWrapper):
+@dataclass
+class RewardStep:
+    """One vector step under the candidate reward: (N, ...) arrays."""
+
+    obs: np.ndarray
+    reward: np.ndarray
+    """The candidate program's reward."""
+    env_reward: np.ndarray
+    """The env's own reward, kept so the true return is always logged."""
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+    """Observations the step reached, before auto-reset (used to bootstrap truncated episodes)."""
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class ContractReward:
     """Replaces the env's reward with the candidate program's, computed on the batched state view.
 
-    ``buffer`` is the (N, layout.size) array that each env's ``StateCapture`` writes its row into;
+    Wraps a ``BatchedEnv``, whose ``rows`` hold every env's raw state after each step;
     ``guard`` re-checks the program's calls (defaults: ``Guard()``).
     """
 
-    def __init__(
-        self, venv: VecEnv, program: Program, layout: Layout, buffer: np.ndarray, *, guard: Guard | None = None
-    ) -> None:
-        super().__init__(venv)
+    def __init__(self, env: BatchedEnv, program: Program, *, guard: Guard | None = None) -> None:
+        self.env = env
+        self.num_envs = env.num_envs
         self.program = program
-        self.layout = layout
-        self.buffer = buffer
+        self.layout = env.layout
+        self.buffer = env.rows
         self.guard = guard or Guard()
         self.window = Window()
         self.warnings: list[str] = []
         self.steps = 0
-        self._actions: np.ndarray | None = None
-        self._returns = np.zeros(venv.num_envs)
-        self._env_returns = np.zeros(venv.num_envs)
-        self._lengths = np.zeros(venv.num_envs, dtype=np.int64)
+        n = env.num_envs
+        self._returns = np.zeros(n)
+        self._env_returns = np.zeros(n)
+        self._lengths = np.zeros(n, dtype=np.int64)
 
-    def reset(self) -> VecEnvObs:
+    def reset(self) -> np.ndarray:
         self._returns[:] = 0.0
         self._env_returns[:] = 0.0
         self._lengths[:] = 0
-        return self.venv.reset()
+        return self.env.reset()
 
     def batch_state(self) -> State:
         """The state view of the step just taken: the program's own read-only copy of it."""
         return build_state(self.layout, self.buffer)
 
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
-        self.venv.step_async(actions)
-
-    def step_wait(self) -> VecEnvStepReturn:
+    def step(self, actions: np.ndarray) -> RewardStep:
+        """Step every env with ``actions`` and reward the step with the program (one call for the batch)."""
         started = time.perf_counter()
-        obs, env_reward, dones, infos = self.venv.step_wait()
+        t = self.env.step(actions)
         stepped = time.perf_counter()
-        assert self._actions is not None, "step_async comes first"
         state = self.batch_state()
-        action = np.array(self._actions, copy=True)
+        action = np.clip(np.asarray(actions, dtype=np.float32), self.env.action_low, self.env.action_high)
         action.flags.writeable = False
         try:
             reward, components, warnings = call_reward(self.program, state, action)
@@ -169,27 +181,32 @@ class ContractReward(VecEnvWrapper):
             if w not in self.warnings:
                 self.warnings.append(w)
         self.steps += 1
+        self._record(reward, components, t.env_reward, t.terminated, t.truncated)
+        return RewardStep(t.obs, reward.astype(np.float64), t.env_reward, t.terminated, t.truncated, t.final_obs)
+
+    def _record(
+        self,
+        reward: np.ndarray,
+        components: dict,
+        env_reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
         win = self.window
         win.stats.add((REWARD, *components), np.array([reward, *components.values()]))
         self._returns += reward
         self._env_returns += env_reward
         self._lengths += 1
-        for done in np.flatnonzero(dones):
-            i = int(done)
-            info = infos[i]
-            win.episode_returns.append(float(self._returns[i]))
-            win.episode_env_returns.append(float(self._env_returns[i]))
-            win.episode_lengths.append(int(self._lengths[i]))
-            if info.get("TimeLimit.truncated"):
-                win.truncated += 1
-            else:
-                win.terminated += 1
-            self._returns[i] = 0.0
-            self._env_returns[i] = 0.0
-            self._lengths[i] = 0
-        for i, info in enumerate(infos):
-            info["env_reward"] = float(env_reward[i])
-        return obs, reward.astype(np.float32), dones, infos
+        done = np.flatnonzero(terminated | truncated)
+        if len(done):
+            win.episode_returns.extend(self._returns[done].tolist())
+            win.episode_env_returns.extend(self._env_returns[done].tolist())
+            win.episode_lengths.extend(self._lengths[done].tolist())
+            win.truncated += int(truncated[done].sum())
+            win.terminated += int(terminated[done].sum())
+            self._returns[done] = 0.0
+            self._env_returns[done] = 0.0
+            self._lengths[done] = 0
 
     def take_window(self) -> Window:
         """The statistics since the last call, and a fresh window."""

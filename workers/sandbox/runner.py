@@ -77,6 +77,8 @@ class Limits:
     reward_cost_ratio: float = 10.0
     """The most one reward call may cost, as a multiple of simulating the same batch: checked in the dry run and
     during training."""
+    threads: int = 1
+    """C threads one training steps its batch of envs on (its learner keeps one torch thread)."""
 
     def report_seconds(self) -> float:
         """How often the child reports progress: often enough that a healthy training never trips the watchdog."""
@@ -233,7 +235,11 @@ def run_job(
     workdir = new_workdir()
     for private in (".home", ".tmp"):
         (workdir / private).mkdir()
-    settings = {"report_seconds": limits.report_seconds(), "reward_cost_ratio": limits.reward_cost_ratio}
+    settings = {
+        "report_seconds": limits.report_seconds(),
+        "reward_cost_ratio": limits.reward_cost_ratio,
+        "threads": limits.threads,
+    }
     (workdir / "job.json").write_text(json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}))
     started = time.monotonic()
     proc = subprocess.Popen(

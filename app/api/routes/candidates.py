@@ -49,7 +49,7 @@ def get_wrapper_file(candidate_id: int, user: CurrentUser, session: SessionDep) 
 def get_artifact(
     candidate_id: int, training_id: int, name: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
-    """A file a training produced: video.mp4, policy.zip, vecnormalize.pkl, result.json, reward.py."""
+    """A file a training produced: video.mp4, policy.pt, result.json, reward.py (older trainings: policy.zip, vecnormalize.pkl)."""
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     return files.artifact_response(c, training_id=training_id, name=name, settings=settings)
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 import envs
-from envs.make import layout_of, make_gym_env
+from workers.engine.batched import BatchedEnv
 from workers.engine.dryrun import dry_run_reward
-from workers.engine.vec import CaptureVecEnv
 from workers.engine.wrapper import ContractReward
 from workers.sandbox.program import Program, ProgramError, load_program
 
@@ -20,11 +19,8 @@ CHEETAH = "HalfCheetah-v5"
 
 def wrapped(program: Program, n: int = 4, episode_steps: int | None = None, **kwargs) -> ContractReward:
     spec = envs.get_spec(CHEETAH)
-    layout = layout_of(spec)
-    buffer = np.zeros((n, layout.size))
-    vec = CaptureVecEnv([lambda: make_gym_env(spec, max_episode_steps=episode_steps)] * n, layout, buffer)
-    contract = ContractReward(vec, program, layout, buffer, **kwargs)
-    contract.seed(0)
+    env = BatchedEnv(spec, list(range(n)), max_episode_steps=episode_steps)
+    contract = ContractReward(env, program, **kwargs)
     contract.reset()
     return contract
 

@@ -59,8 +59,8 @@ def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: P
     assert on_disk["timesteps"] == 2048
     assert on_disk["seconds"] > 0 and on_disk["steps_per_second"] > 0
     assert on_disk["isolation"]["network"] == "isolated (own network namespace)"
-    assert (tmp_path / "policy.zip").stat().st_size > 1000
-    assert (tmp_path / "vecnormalize.pkl").stat().st_size > 0
+    assert (tmp_path / "policy.pt").stat().st_size > 1000
+    assert on_disk["artifacts"] == {"policy": "policy.pt"}
     assert (tmp_path / "reward.py").read_text() == source
     assert [e["event"] for e in events if e["event"] != "progress"] == ["start", "checkpoint", "checkpoint"]
     assert events[-1]["timesteps"] == 2048
@@ -68,14 +68,17 @@ def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: P
     assert len(progress) >= 2 and all(e["total"] == 2048 for e in progress)
 
 
-def test_the_saved_policy_loads_and_acts(tmp_path: Path) -> None:
-    from stable_baselines3 import PPO
+def test_the_saved_policy_loads_and_replays_its_evaluation(tmp_path: Path) -> None:
+    from workers.engine.learner import load_policy
+    from workers.engine.rollout import eval_seeds, rollout
 
-    result = evaluate("Hopper-v5", envs.get_spec("Hopper-v5").reference_reward, tmp_path)
+    spec = envs.get_spec("Hopper-v5")
+    result = evaluate("Hopper-v5", spec.reference_reward, tmp_path)
     assert result["status"] == "ok", result["error"]
-    model = PPO.load(tmp_path / "policy.zip", device="cpu")
-    action, _ = model.predict(np.zeros((1, 11), dtype=np.float32), deterministic=True)
-    assert action.shape == (1, 3)
+    policy = load_policy(tmp_path / "policy.pt")
+    assert policy(np.zeros((1, 11))).shape == (1, 3)
+    _, episodes = rollout(spec, policy, eval_seeds(0, 2), max_steps=200)
+    assert [e["env_return"] for e in result["episodes"]] == pytest.approx([e.env_return for e in episodes])
 
 
 # Both break only late in an episode of a batch of two envs: training's batch size, which no dry run uses.
@@ -107,7 +110,7 @@ def test_a_reward_that_turns_nan_during_training_fails_with_what_happened(tmp_pa
     assert 0 < result["timesteps"] < 2048
     on_disk = json.loads((tmp_path / "result.json").read_text())
     assert on_disk["status"] == "failed" and on_disk["error"] == error
-    assert not (tmp_path / "policy.zip").exists()
+    assert not (tmp_path / "policy.pt").exists()
 
 
 def test_a_reward_that_raises_during_training_shows_only_its_own_lines(tmp_path: Path) -> None:
@@ -142,7 +145,7 @@ def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tm
     assert more["timesteps"] == 2048
     assert events[0] == {"event": "start", "total": 2048, "n_envs": 2, "resumed_from": 1024}
     assert all(c["timesteps"] > 1024 for c in more["checkpoints"])
-    assert (second / "policy.zip").exists() and (second / "vecnormalize.pkl").exists()
+    assert (second / "policy.pt").exists()
 
 
 def test_a_continued_training_that_already_has_its_budget_trains_no_more(tmp_path: Path) -> None:
@@ -233,3 +236,28 @@ def test_the_watchdog_says_when_training_last_reported() -> None:
     dog.progress({"event": "progress", "timesteps": 40_960, "total": 100_000})
     dog.reason = "progress"
     assert "(its last report came at training step 40,960 of 100,000, 0 s in)" in dog.explain()
+
+
+BACKWARD = (
+    "import numpy as np\n\n\n"
+    "def compute_reward(state, action):\n"
+    "    backward = -state.x_velocity\n"
+    "    ctrl_cost = -0.1 * np.sum(np.square(action), axis=-1)\n"
+    "    return backward + ctrl_cost, {'backward': backward, 'ctrl_cost': ctrl_cost}\n"
+)
+
+
+@pytest.mark.parametrize(("source", "sign"), [(envs.get_spec("HalfCheetah-v5").reference_reward, 1), (BACKWARD, -1)])
+def test_a_short_training_learns_what_its_reward_asks(source: str, sign: int, tmp_path: Path) -> None:
+    config = TrainConfig(
+        env="HalfCheetah-v5",
+        reward_source=source,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=60_000,
+        seed=0,
+        checkpoints=1,
+        eval_episodes=2,
+        episode_steps=300,
+    )
+    result = train(config, tmp_path, lambda e: None)
+    assert sign * result["fitness"]["mean"] > 5.0, result["fitness"]

@@ -1,0 +1,331 @@
+"""Time to fitness: plain SB3 against the batched engine, and the simulation-only ceiling, side by side.
+
+For HalfCheetah-v5 and Hopper-v5 with the reference reward, 3 seeds each, every training capped at the same
+wall-clock (so the whole benchmark fits in about 30 minutes):
+
+- **(a) sb3**: plain Stable-Baselines3 PPO with the product's settings before the engine: 8 ``DummyVecEnv``
+  Gymnasium envs, n_steps 256, batch 128, 10 epochs, ``VecNormalize``, 1 torch thread, Gymnasium's reward;
+- **(b) engine**: ``workers.engine`` as a training runs it: ``BatchedEnv`` on ``--threads`` C threads, the
+  reference reward program through ``ContractReward``, the torch PPO learner with the env's ``PPODefaults``;
+- **(c) ceiling**: the same ``BatchedEnv`` (same N, same threads) stepped with random actions, no learner.
+
+Each training runs in its own subprocess. Every ``--eval-every`` seconds of training the clock stops and the
+policy plays ``--eval-episodes`` deterministic episodes (one batch, Gymnasium's own return); evaluation time
+is not counted. Reported: steps/s of each, the return against training wall-clock (plot), and the seconds to
+first reach each threshold (HalfCheetah 1,500 and 3,000; Hopper 1,000 and 2,000), median and spread over seeds.
+
+.venv/bin/python benchmarks/time_to_fitness.py [--quick] [--cap SECONDS] [--threads 2] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import RESULTS, ROOT, load_average, machine_info, median, pyplot, save_figure, write_outputs
+
+ENVS = {"HalfCheetah-v5": (1500.0, 3000.0), "Hopper-v5": (1000.0, 2000.0)}
+SB3_SETTINGS = {"n_envs": 8, "n_steps": 256, "batch_size": 128, "n_epochs": 10, "threads": 1}
+
+
+# ------------------------------------------------------------------------------------------------ in the child
+
+
+class Clock:
+    """Training wall-clock that stops while the policy is evaluated."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self.started = time.perf_counter()
+
+    def now(self) -> float:
+        return self.spent + (time.perf_counter() - self.started)
+
+    def pause(self) -> None:
+        self.spent = self.now()
+
+    def resume(self) -> None:
+        self.started = time.perf_counter()
+
+
+def _evaluate(env: str, policy, episodes: int, seed: int) -> float:
+    from envs import get_spec
+    from workers.engine.rollout import rollout
+
+    _, eps = rollout(get_spec(env), policy, [10_000 + 100 * seed + i for i in range(episodes)])
+    return float(sum(e.env_return for e in eps) / len(eps))
+
+
+def child_sb3(env: str, seed: int, cap: float, every: float, episodes: int) -> dict:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from envs import get_spec
+
+    torch.set_num_threads(1)
+    ppo = get_spec(env).ppo
+    venv = VecNormalize(DummyVecEnv([lambda: gym.make(env)] * SB3_SETTINGS["n_envs"]), gamma=ppo.gamma)
+    venv.seed(seed)
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=SB3_SETTINGS["n_steps"],
+        batch_size=SB3_SETTINGS["batch_size"],
+        n_epochs=SB3_SETTINGS["n_epochs"],
+        learning_rate=3e-4,
+        gamma=ppo.gamma,
+        gae_lambda=ppo.gae_lambda,
+        policy_kwargs={"net_arch": [64, 64], "log_std_init": -1.0},
+        seed=seed,
+        device="cpu",
+    )
+    clock, curve = Clock(), []
+
+    def policy(obs):
+        return model.predict(venv.normalize_obs(obs), deterministic=True)[0]
+
+    class Every(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.next = every
+
+        def _on_step(self) -> bool:
+            if clock.now() >= self.next:
+                self.next += every
+                clock.pause()
+                curve.append((clock.spent, int(self.num_timesteps), _evaluate(env, policy, episodes, seed)))
+                clock.resume()
+            return clock.now() < cap
+
+    model.learn(total_timesteps=10**9, callback=Every())
+    clock.pause()
+    curve.append((clock.spent, int(model.num_timesteps), _evaluate(env, policy, episodes, seed)))
+    return {"curve": curve, "steps": int(model.num_timesteps), "seconds": clock.spent}
+
+
+def child_engine(env: str, seed: int, cap: float, every: float, episodes: int, threads: int) -> dict:
+    import torch
+
+    from envs import get_spec
+    from workers.engine.batched import BatchedEnv
+    from workers.engine.learner import Learner
+    from workers.engine.ppo import learn
+    from workers.engine.wrapper import ContractReward
+    from workers.sandbox.program import load_program
+
+    torch.set_num_threads(1)  # as training does: the networks are small, the threads go to the simulator
+    spec = get_spec(env)
+    program = load_program(spec.reference_reward)
+    batched = BatchedEnv(
+        spec, [seed * 1000 + i for i in range(spec.ppo.n_envs)], threads=threads, needs=program.attributes
+    )
+    contract = ContractReward(batched, program)
+    learner = Learner(batched.obs_dim, batched.act_dim, spec.ppo, seed)
+    clock, curve = Clock(), []
+    state = {"next": every}
+
+    def on_step(steps: int) -> None:
+        if clock.now() >= state["next"]:
+            state["next"] += every
+            clock.pause()
+            curve.append((clock.spent, steps, _evaluate(env, learner.policy, episodes, seed)))
+            clock.resume()
+
+    learn(learner, contract, 10**9, on_step=on_step, on_rollout_end=lambda: None, stop=lambda: clock.now() >= cap)
+    clock.pause()
+    curve.append((clock.spent, learner.num_timesteps, _evaluate(env, learner.policy, episodes, seed)))
+    return {"curve": curve, "steps": learner.num_timesteps, "seconds": clock.spent, "ppo": spec.ppo.__dict__}
+
+
+def child_ceiling(env: str, seconds: float, threads: int) -> dict:
+    import numpy as np
+
+    from envs import get_spec
+    from workers.engine.batched import BatchedEnv
+
+    spec = get_spec(env)
+    batched = BatchedEnv(spec, list(range(spec.ppo.n_envs)), threads=threads)
+    batched.reset()
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, size=(64, batched.num_envs, batched.act_dim)).astype(np.float32)
+    k, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        batched.step(actions[k % 64])
+        k += 1
+    return {"steps_per_second": k * batched.num_envs / (time.perf_counter() - started), "n_envs": batched.num_envs}
+
+
+# ------------------------------------------------------------------------------------------------ the parent
+
+
+def _run_child(args: list[str], threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *args]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def first_reach(curve: list, threshold: float) -> float | None:
+    return next((t for t, _, ret in curve if ret >= threshold), None)
+
+
+def summarise(runs: list[dict], thresholds: tuple[float, ...]) -> dict:
+    out: dict = {"steps_per_second": [], "final_return": [], "time_to": {}}
+    for r in runs:
+        out["steps_per_second"].append(r["steps"] / r["seconds"])
+        out["final_return"].append(r["curve"][-1][2])
+    for th in thresholds:
+        times = [first_reach(r["curve"], th) for r in runs]
+        reached = [t for t in times if t is not None]
+        out["time_to"][str(int(th))] = {
+            "per_seed": times,
+            "reached": f"{len(reached)}/{len(times)}",
+            "median": median(reached) if len(reached) * 2 > len(times) else None,
+            "min": min(reached) if reached else None,
+            "max": max(reached) if reached else None,
+        }
+    sps = out["steps_per_second"]
+    out["steps_per_second_median"] = median(sps)
+    out["steps_per_second_spread"] = [min(sps), max(sps)]
+    out["final_return_median"] = median(out["final_return"])
+    out["final_return_spread"] = [min(out["final_return"]), max(out["final_return"])]
+    return out
+
+
+def plot(doc: dict, path: Path) -> None:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(doc["envs"]) + 1, figsize=(5.5 * (len(doc["envs"]) + 1), 4.2))
+    colours = {"sb3": "tab:gray", "engine": "tab:blue"}
+    for ax, (env, res) in zip(axes, doc["envs"].items(), strict=False):
+        for side in ("sb3", "engine"):
+            for i, run in enumerate(res[side]["runs"]):
+                t = [p[0] for p in run["curve"]]
+                ret = [p[2] for p in run["curve"]]
+                ax.plot(
+                    t,
+                    ret,
+                    color=colours[side],
+                    alpha=0.8,
+                    label=f"({'a' if side == 'sb3' else 'b'}) {side}" if i == 0 else None,
+                )
+        for th in ENVS[env]:
+            ax.axhline(th, color="k", lw=0.6, ls=":")
+        ax.set_title(f"{env}" + (" (QUICK)" if doc["quick"] else ""))
+        ax.set_xlabel("training wall-clock (s, evaluation excluded)")
+        ax.set_ylabel("evaluation return (Gymnasium reward)")
+        ax.legend(loc="upper left")
+    ax = axes[-1]
+    names = list(doc["envs"])
+    for k, (label, get) in enumerate(
+        (
+            ("(a) sb3", lambda r: r["sb3"]["steps_per_second_median"]),
+            ("(b) engine", lambda r: r["engine"]["steps_per_second_median"]),
+            ("(c) ceiling", lambda r: r["ceiling"]["steps_per_second"]),
+        )
+    ):
+        ax.bar([i + 0.27 * (k - 1) for i in range(len(names))], [get(doc["envs"][n]) for n in names], 0.27, label=label)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("env steps / s (median over seeds)")
+    ax.set_title("training speed")
+    ax.legend()
+    save_figure(fig, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cap", type=float, default=110.0, help="training wall-clock of each run, seconds")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-every", type=float, default=10.0)
+    parser.add_argument("--eval-episodes", type=int, default=3)
+    parser.add_argument("--envs", default=",".join(ENVS))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, env, seed, cap, every, episodes, threads = args.child
+        if kind == "sb3":
+            res = child_sb3(env, int(seed), float(cap), float(every), int(episodes))
+        elif kind == "engine":
+            res = child_engine(env, int(seed), float(cap), float(every), int(episodes), int(threads))
+        else:
+            res = child_ceiling(env, float(cap), int(threads))
+        print(json.dumps(res, default=float))
+        return
+    cap = 12.0 if args.quick else args.cap
+    every = 4.0 if args.quick else args.eval_every
+    seeds = 1 if args.quick else args.seeds
+    doc: dict = {
+        "quick": args.quick,
+        "machine": machine_info(),
+        "settings": {
+            "cap_seconds_per_run": cap,
+            "note": f"each training is capped at {cap:g} s of training wall-clock so that the whole benchmark "
+            "(2 envs x seeds x 2 trainings, plus evaluations) fits in about 30 minutes",
+            "seeds": seeds,
+            "threads_engine": args.threads,
+            "eval_every_seconds": every,
+            "eval_episodes": args.eval_episodes,
+            "sb3": SB3_SETTINGS,
+        },
+        "envs": {},
+    }
+    t0 = time.perf_counter()
+    for env in args.envs.split(","):
+        thresholds = ENVS[env]
+        ceiling = _run_child(["ceiling", env, "0", str(min(cap, 10.0)), "0", "0", str(args.threads)], args.threads)
+        print(f"{env}: (c) ceiling {ceiling['steps_per_second']:,.0f} env steps/s (N={ceiling['n_envs']})", flush=True)
+        runs: dict[str, list] = {"sb3": [], "engine": []}
+        for seed in range(seeds):  # interleaved, so that a busy spell hits both sides
+            for side, threads in (("sb3", 1), ("engine", args.threads)):
+                r = _run_child(
+                    [side, env, str(seed), str(cap), str(every), str(args.eval_episodes), str(threads)], threads
+                )
+                runs[side].append(r)
+                print(
+                    f"{env} seed {seed} ({side}): {r['steps'] / r['seconds']:,.0f} steps/s, "
+                    f"final return {r['curve'][-1][2]:,.0f}, curve {[(round(t), round(x)) for t, _, x in r['curve']]}",
+                    flush=True,
+                )
+        res = {side: {"runs": runs[side], **summarise(runs[side], thresholds)} for side in runs}
+        res["ceiling"] = ceiling
+        a, b, c = res["sb3"], res["engine"], ceiling["steps_per_second"]
+        res["ratios"] = {
+            "engine_over_sb3_steps_per_second": b["steps_per_second_median"] / a["steps_per_second_median"],
+            "engine_over_ceiling_steps_per_second": b["steps_per_second_median"] / c,
+            "time_to_threshold_sb3_over_engine": {
+                th: (a["time_to"][th]["median"] / b["time_to"][th]["median"])
+                if a["time_to"][th]["median"] and b["time_to"][th]["median"]
+                else None
+                for th in a["time_to"]
+            },
+            "final_return_engine_minus_sb3_median": b["final_return_median"] - a["final_return_median"],
+        }
+        doc["envs"][env] = res
+    doc["total_seconds"] = time.perf_counter() - t0
+    doc["machine"]["load_average_at_end"] = load_average()
+    write_outputs(args.out, "time_to_fitness", doc, plot)
+    for env, res in doc["envs"].items():
+        print(
+            f"\n{env}: steps/s a {res['sb3']['steps_per_second_median']:,.0f}  b {res['engine']['steps_per_second_median']:,.0f}  c {res['ceiling']['steps_per_second']:,.0f}"
+        )
+        print(f"  ratios {json.dumps(res['ratios'], default=float)}")
+        for side in ("sb3", "engine"):
+            print(
+                f"  {side}: time_to {json.dumps(res[side]['time_to'])}  final {res[side]['final_return_median']:,.0f} {res[side]['final_return_spread']}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Time estimates divide by the rate trainings measured here, not by a guess, once there are any."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import sessionmaker
+
+from app.db import session_scope
+from app.search.rate import training_rate
+from tests.app.api.harness import make_api, seed_finished_run
+
+
+def test_the_rate_is_the_setting_until_trainings_measure_one(db_sf: sessionmaker, tmp_path: Path) -> None:
+    api = make_api(db_sf, tmp_path, train_steps_per_second=4321.0)
+    with session_scope(api.sf) as s:
+        assert training_rate(s, api.settings, env="Hopper-v5") == (4321.0, "REWARDSMITH_TRAIN_STEPS_PER_SECOND")
+    api.user("alice")
+    seed_finished_run(api, owner="alice")  # one finished training that measured 900 steps/s
+    with session_scope(api.sf) as s:
+        rate, source = training_rate(s, api.settings, env="HalfCheetah-v5")
+    assert rate == 900.0 and "median of the last 1 trainings" in source
