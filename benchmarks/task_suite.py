@@ -26,6 +26,7 @@ import logging
 import math
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
+from benchmarks._common import RESULTS, ROOT, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
 
 NAME = "task_suite"
 SETUP = threading.Lock()
@@ -266,6 +267,17 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
+def _commit() -> str | None:
+    """The checkout's commit (the figures belong to this code), or None outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def _g(x) -> str:
     return "—" if x is None else f"{x:.3g}"
 
@@ -398,6 +410,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             "quick": args.quick,
         },
         "machine": machine_info(),
+        "commit": _commit(),
     }
     print(
         f"{NAME}: {len(chosen)} tasks, {args.iterations} iterations x {args.samples} samples x {args.timesteps:,} "
