@@ -232,6 +232,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     engine.dispose()
     return {
         "task": asdict(task),
+        "timesteps": args.timesteps,
         "designer": doc["designer"],
         "status": status,
         "error": doc.get("error"),
@@ -285,14 +286,14 @@ def _g(x) -> str:
 def table(rows: list[dict]) -> str:
     """The suite as a markdown table."""
     lines = [
-        "| task | env | designer best | reference | fitness as reward | ≥ better baseline | threshold | success | "
-        "run diagnostics |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | env | steps/training | designer best | reference | fitness as reward | ≥ better baseline | "
+        "threshold | success | run diagnostics |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         t = r["task"]
         lines.append(
-            f"| {t['name']} | {t['env']} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
+            f"| {t['name']} | {t['env']} | {r.get('timesteps', 0):,} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
             f"{_g(r['fitness_as_reward']['mean'])} | {'yes' if r['beats_better_baseline'] else 'no'} | "
             f"{t['threshold']:g} {t['unit']} | {'yes' if r['success'] else 'no'} | "
             f"{', '.join(r['diagnostics']) or '—'} |"
@@ -347,9 +348,14 @@ def finish(doc: dict, rows: list[dict], out: Path) -> dict:
     return doc
 
 
-def combine(paths: list[Path], out: Path) -> dict:
-    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order."""
+def combine(paths: list[Path], out: Path, notes: list[str]) -> dict:
+    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order;
+    each row keeps its run's budget and ``notes[i]`` (what file i was run with)."""
     docs = [json.loads(p.read_text()) for p in paths]
+    for i, d in enumerate(docs):
+        for r in d["rows"]:
+            r.setdefault("timesteps", d["settings"]["timesteps"])
+            r["run_note"] = notes[i] if i < len(notes) else d.get("commit")
     rows = {r["task"]["name"]: r for d in docs for r in d["rows"]}
     order = [t.name for t in TASKS]
     doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial")}
@@ -382,9 +388,10 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument(
         "--combine", type=Path, nargs="+", help="only join the rows of JSONs this script wrote (partial ones too)"
     )
+    ap.add_argument("--notes", nargs="+", help="with --combine: one note per file (the code it ran, say)")
     args = ap.parse_args(argv)
     if args.combine:
-        return combine(args.combine, args.out)
+        return combine(args.combine, args.out, args.notes or [])
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
