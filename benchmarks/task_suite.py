@@ -335,6 +335,7 @@ def plot(doc: dict, path: Path) -> None:
 def finish(doc: dict, rows: list[dict], out: Path) -> dict:
     """The summary, table, JSON and plot of ``rows``."""
     doc["rows"] = rows
+    doc["settings"]["designer"] = ", ".join(sorted({r["designer"] for r in rows})) or doc["settings"]["designer"]
     doc["summary"] = summarise(rows)
     doc["table"] = table(rows)
     print("\n" + doc["table"] + "\n")
@@ -450,7 +451,6 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             print(f"kept databases and artifacts under {workroot}")
         else:
             shutil.rmtree(workroot, ignore_errors=True)
-    doc["settings"]["designer"] = rows[0]["designer"] if rows else args.designer
     doc["total_seconds"] = time.monotonic() - started
     doc["machine"]["load_average_at_end"] = load_average()
     return finish(doc, rows, args.out)
