@@ -100,7 +100,7 @@ TASKS: tuple[SuiteTask, ...] = (
         "stand still on one foot and keep your balance",
         _fit("np.sum(traj.is_healthy) * traj.dt - 5.0 * np.mean(np.abs(traj.x_velocity))"),
         6.0,
-        "s healthy minus 5 x mean |x speed|",
+        "s healthy minus 5 x mean abs(x speed)",
     ),
     SuiteTask(
         "walker_slow_walk",
@@ -295,7 +295,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {t['name']} | {t['env']} | {r.get('timesteps', 0):,} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
             f"{_g(r['fitness_as_reward']['mean'])} | {'yes' if r['beats_better_baseline'] else 'no'} | "
-            f"{t['threshold']:g} {t['unit']} | {'yes' if r['success'] else 'no'} | "
+            f"{t['threshold']:g} {t['unit'].replace('|', '∣')} | {'yes' if r['success'] else 'no'} | "
             f"{', '.join(r['diagnostics']) or '—'} |"
         )
     return "\n".join(lines)
