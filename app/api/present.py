@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.api import files, schemas
 from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
+from app.search import run_diagnostics
 from app.search.proposals import proposal_dict, proposals_of
 from app.search.report import describing_training, designer_label
 from app.search.states import TRAINING_PENDING
@@ -68,6 +69,8 @@ def run_out(session: Session, run: Run, model: str | None) -> schemas.RunOut:
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
+        summary=run_diagnostics.summary(run),
+        diagnostics=run_diagnostics.items_of(run),
         selection=run.task.selection,
         proposed_fitness=latest_proposal(session, run),
     )

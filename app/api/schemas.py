@@ -158,6 +158,10 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    summary: str = ""
+    """One line on how the run ended; a run whose search learned nothing says so first."""
+    diagnostics: list[dict] = []
+    """Run diagnostics, each {code, message, numbers, advice} (see app.search.run_diagnostics)."""
     selection: Selection = Selection.FITNESS
     proposed_fitness: ProposalOut | None = None
     """The newest fitness proposal (a task whose fitness is 'propose'); all of them: GET /runs/{id}/fitness."""

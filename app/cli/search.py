@@ -214,6 +214,10 @@ def _report(sf: sessionmaker, settings: Settings, run_id: int, status: RunStatus
     final = doc["final"] or {}
     colour = "green" if status == RunStatus.SUCCEEDED else "red"
     console.print(f"run {run_id}: [{colour}]{status}[/]" + (f" — {shown(doc['error'])}" if doc["error"] else ""))
+    if doc["summary"].startswith("the search learned nothing"):
+        console.print(f"[yellow]{shown(doc['summary'])}[/]")
+    for d in doc["diagnostics"]:
+        console.print(f"  {d['code']}: {shown(d['advice'])}")
     if best:
         console.print(
             f"best candidate {best['id']}: fitness {best['fitness']:.4g}"
@@ -230,6 +234,12 @@ def _report(sf: sessionmaker, settings: Settings, run_id: int, status: RunStatus
             + (
                 f"; normalized score {final['normalized_score']:.3g}"
                 if final.get("normalized_score") is not None
+                else ""
+            )
+            + (
+                f"; on fresh seeds {final['yardstick']['best_mean']:.4g} vs the reference reward's "
+                f"{final['yardstick']['reference_mean']:.4g}"
+                if (final.get("yardstick") or {}).get("seeds")
                 else ""
             )
         )

@@ -24,7 +24,7 @@ from app.dashboard.session import (
 )
 from app.errors import InvalidInput, RewardsmithError
 from app.search.service import add_feedback, create_task
-from app.search.states import RUN_ACTIVE, RunStatus
+from app.search.states import RunStatus
 from app.sessions import end_session, start_session
 from envs.fitness import METRICS
 
@@ -99,18 +99,11 @@ def runs_page(
     env: str = "",
     q: str = "",
 ) -> HTMLResponse:
-    rows = views.run_rows(session, user, status=status, env=env, q=q, model=settings.llm_model)
+    listing = views.runs_list(session, user, status=status, env=env, q=q, model=settings.llm_model)
     return templates.TemplateResponse(
         request,
         "runs.html",
-        {
-            "user": user,
-            "rows": rows,
-            "filters": {"status": status, "env": env, "q": q},
-            "envs": envs.names(),
-            "statuses": [s.value for s in RunStatus],
-            "active": any(r["status"] in RUN_ACTIVE for r in rows),
-        },
+        {"user": user, **listing, "envs": envs.names(), "statuses": [s.value for s in RunStatus]},
     )
 
 

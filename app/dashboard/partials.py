@@ -15,7 +15,6 @@ from app.errors import InvalidInput, NotFound, RewardsmithError
 from app.search.checks import check_program
 from app.search.rate import training_rate
 from app.search.service import cancel_run, resume_run, task_budget
-from app.search.states import RUN_ACTIVE
 from envs.describe import describe
 
 router = APIRouter(
@@ -80,16 +79,8 @@ def runs_table(
     env: str = "",
     q: str = "",
 ) -> HTMLResponse:
-    rows = views.run_rows(session, user, status=status, env=env, q=q, model=settings.llm_model)
-    return templates.TemplateResponse(
-        request,
-        "_runs_table.html",
-        {
-            "rows": rows,
-            "filters": {"status": status, "env": env, "q": q},
-            "active": any(r["status"] in RUN_ACTIVE for r in rows),
-        },
-    )
+    listing = views.runs_list(session, user, status=status, env=env, q=q, model=settings.llm_model)
+    return templates.TemplateResponse(request, "_runs_table.html", listing)
 
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)

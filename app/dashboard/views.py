@@ -67,6 +67,16 @@ FORM_INT_DIGITS = 10
 """Form numbers are stored in 32-bit columns; longer ones are refused before anything computes with them."""
 
 
+def runs_list(session: Session, user: User, *, status: str, env: str, q: str, model: str | None) -> dict:
+    """The runs list as the page and its live table both show it: rows, the filters, whether any run is active."""
+    rows = run_rows(session, user, status=status, env=env, q=q, model=model)
+    return {
+        "rows": rows,
+        "filters": {"status": status, "env": env, "q": q},
+        "active": any(r["status"] in RUN_ACTIVE for r in rows),
+    }
+
+
 def form_int(raw: object, *, field: str, label: str) -> int:
     """A whole number typed into a form, or InvalidInput (422) saying what was wrong."""
     text = str(raw if raw is not None else "").strip()

@@ -166,6 +166,8 @@ class Run(TimestampMixin, Base):
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
     final: Mapped[dict] = mapped_column(JSON, default=dict)
     """Final re-evaluation of the best candidate and the normalized score."""
+    diagnostics: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Run diagnostics (``app.search.run_diagnostics``): ``{"items": [{code, message, numbers, advice}]}``."""
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from app.search.fitness_terms import read_fitness, signal_reward
 from app.search.options import MIN_TIMESTEPS, TaskOptions
 from app.search.states import Origin
 from envs import get_spec
@@ -16,15 +17,28 @@ from envs.fitness import METRICS
 
 
 def baseline_programs(env: str, fitness_name: str, fitness_source: str | None) -> list[tuple[Origin, str]]:
-    """(origin, code) of the baselines of a task: the env's reference reward and the fitness used as reward.
+    """(origin, code) of the baselines of a task: the env's reference reward (the yardstick of every task) and,
+    where the fitness has a per-step form, the fitness used as reward.
 
-    Only for built-in metrics the reference reward was made for, which have a sparse form.
+    A built-in metric brings its own per-step form; a fitness program's is read from its source
+    (``app.search.fitness_terms``), and a program without one gets the reference alone.
     """
     spec = get_spec(env)
-    metric = METRICS.get(fitness_name)
-    if fitness_source or fitness_name not in spec.reference_fitness or metric is None or not metric.sparse_reward:
-        return []
-    return [(Origin.BASELINE_REFERENCE, spec.reference_reward), (Origin.BASELINE_SPARSE, metric.sparse_reward)]
+    metric = None if fitness_source else METRICS.get(fitness_name)
+    out = [(Origin.BASELINE_REFERENCE, spec.reference_reward)]
+    if metric is not None and metric.sparse_reward:
+        out.append((Origin.BASELINE_SPARSE, metric.sparse_reward))
+    elif fitness_source:
+        signal = read_fitness(fitness_source, {f.name for f in spec.fields()}).signal
+        if signal:
+            out.append((Origin.BASELINE_SPARSE, signal_reward(signal)))
+    return out
+
+
+def final_programs(options: TaskOptions, baselines: int) -> int:
+    """Programs re-trained on each final seed: the best candidate and, with baselines, the reference reward
+    (the yardstick is measured on seeds neither was selected on)."""
+    return 2 if options.baselines and baselines else 1
 
 
 def screen_steps(timesteps: int, fraction: float) -> int:
@@ -49,6 +63,8 @@ class Budget:
     baseline_steps: int
     final_trainings: int
     final_steps: int
+    final_programs: int = 1
+    """Programs re-trained on each final seed: the best, and the reference reward when baselines are on."""
 
     @property
     def trainings(self) -> int:
@@ -64,7 +80,9 @@ class Budget:
         if self.baseline_trainings:
             parts.append(f"{self.baseline_trainings} baselines {self.baseline_steps:,}")
         if self.final_trainings:
-            parts.append(f"{self.final_trainings} final seeds {self.final_steps:,}")
+            seeds = self.final_trainings // max(1, self.final_programs)
+            both = " × 2 (best and reference)" if self.final_programs == 2 else ""
+            parts.append(f"{seeds} final seeds{both} {self.final_steps:,}")
         return " + ".join(parts)
 
 
@@ -84,12 +102,15 @@ def plan(*, iterations: int, samples: int, timesteps: int, options: TaskOptions,
         per_iteration, trainings = samples * timesteps, samples
         formula = f"{iterations} iterations × {samples} samples × {timesteps:,} steps"
     n_baselines = baselines if options.baselines else 0
+    programs = final_programs(options, baselines)
+    finals = options.final_seeds * programs
     return Budget(
         search_trainings=iterations * trainings,
         search_steps=iterations * per_iteration,
         search_formula=formula,
         baseline_trainings=n_baselines,
         baseline_steps=n_baselines * timesteps,
-        final_trainings=options.final_seeds,
-        final_steps=options.final_seeds * timesteps,
+        final_trainings=finals,
+        final_steps=finals * timesteps,
+        final_programs=programs,
     )

@@ -37,6 +37,9 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
         fitness_meaning=meaning,
         fitness_source=source,
         eval_episodes=options_of(task).train.eval_episodes,
+        run_diagnostics=[
+            {k: d.get(k) for k in ("code", "message", "advice")} for d in (run.diagnostics or {}).get("items", [])
+        ],
     )
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     if best is not None and best.code:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from app.search import offline
+from app.search import offline, steering
 from app.search.states import Origin
 from prompts import render
 
@@ -46,6 +46,8 @@ class DesignContext:
     feedback: list[dict] = field(default_factory=list)
     others: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
+    run_diagnostics: list[dict] = field(default_factory=list)
+    """The run's diagnostics so far (``app.search.run_diagnostics``): whether the search is learning at all."""
 
     def task_vars(self) -> dict:
         return {
@@ -98,16 +100,49 @@ class OfflineDesigner:
     def propose(self, ctx: DesignContext, k: int) -> list[Proposal]:
         rng = random.Random(hash((ctx.seed, ctx.iteration, ctx.run_id or 0)) & 0xFFFFFFFF)
         if ctx.parent is None or "genome" not in ctx.parent.design:
-            base = offline.seed_genome(ctx.env, ctx.fitness_name, ctx.task)
-            genomes = [base] + [offline.mutate(base, ctx.env, rng) for _ in range(k - 1)]
+            genomes = self._first_round(ctx, k, rng)
         else:
             drop = {d["component"] for d in ctx.parent.diagnostics if d.get("kind") == "constant"}
-            genomes = [offline.mutate(ctx.parent.design["genome"], ctx.env, rng, drop=drop) for _ in range(k)]
+            steered, stuck = steering.steer(
+                ctx.parent.design["genome"],
+                ctx.env,
+                feedback=[str(f.get("text") or "") for f in ctx.feedback],
+                run_diagnostics=ctx.run_diagnostics,
+            )
+            notes = steered.get("notes", [])
+            sigma = 1.0 if stuck else 0.5
+            children = [offline.mutate(steered, ctx.env, rng, drop=drop, sigma=sigma) for _ in range(k)]
+            if notes:  # the first child is the steered parent itself, so the change is tried on its own
+                children[0] = {**steered, "weights": {k: v for k, v in steered["weights"].items() if k not in drop}}
+            genomes = [{**g, "notes": notes} if notes else g for g in children]
         out = []
         for g in genomes:
             code = offline.render_program(g)
             out.append(Proposal(code, code, Origin.OFFLINE, design={"designer": self.label, "genome": g}))
         return out
+
+    @staticmethod
+    def _first_round(ctx: DesignContext, k: int, rng: random.Random) -> list[dict]:
+        """The seed genome (from the fitness and the task's words), then, for a fitness program with a per-step
+        form, that form with an alive bonus alone, then mutations of the seed."""
+        seed = steering.read_intent(ctx.env, ctx.fitness_source) if ctx.fitness_source else None
+        base = offline.seed_genome(ctx.env, ctx.fitness_name, ctx.task, seed)
+        genomes = [base]
+        if base.get("signal") and k > 1:
+            # the reference rewards' proportions (an alive bonus as large as the task term, a control cost of 0.1),
+            # not the signal doubled: that equals the seed when the seed's task terms are the signal itself
+            alive = {"healthy": 1.0} if "healthy" in base["weights"] else {}
+            genomes.append(
+                {
+                    "weights": {offline.SIGNAL: 1.0, "ctrl_cost": 0.1} | alive,
+                    "saturation": {},
+                    "signal": base["signal"],
+                    "notes": ["the fitness's per-step form alone, with the reference reward's control cost"],
+                }
+            )
+        while len(genomes) < k:
+            genomes.append({**offline.mutate(base, ctx.env, rng), "notes": base.get("notes", [])})
+        return genomes[:k]
 
     def repair(self, ctx: DesignContext, proposal: Proposal, error: str) -> Proposal | None:
         return None  # its programs are valid by construction; nothing to repair
@@ -138,6 +173,7 @@ class LLMDesigner:
                 parent=ctx.parent,
                 feedback=ctx.feedback,
                 others=ctx.others,
+                run_diagnostics=ctx.run_diagnostics,
                 errors=ctx.errors,
             )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -16,6 +16,7 @@ from app.db.models import Candidate, Run, Training
 from app.search.dispatch import Dispatcher
 from app.search.ledger import dispatch_after_commit, new_training, run_usage
 from app.search.options import options_of
+from app.search.run_diagnostics import update_run as update_run_diagnostics
 from app.search.service import set_status
 from app.search.states import TRAINING_TERMINAL, Origin, Purpose, RunPhase, RunStatus, TrainingStatus
 
@@ -37,9 +38,14 @@ def finalize(s: Session, run: Run, dispatcher: Dispatcher, sf: sessionmaker) -> 
         return
     run.phase = RunPhase.FINAL
     task = run.task
+    # the reference reward is re-trained on the same fresh seeds: the yardstick compares the two where neither
+    # was selected
+    reference = next((c for c in run.candidates if c.origin == Origin.BASELINE_REFERENCE), None)
+    programs = [best] + ([reference] if reference is not None and options_of(task).baselines else [])
     made = [
-        new_training(s, best, purpose=Purpose.FINAL, timesteps=task.timesteps, seed=task.seed + FINAL_SEED_OFFSET + i)
+        new_training(s, c, purpose=Purpose.FINAL, timesteps=task.timesteps, seed=task.seed + FINAL_SEED_OFFSET + i)
         for i in range(options_of(task).final_seeds)
+        for c in programs
     ]
     dispatch_after_commit(s, dispatcher, made)
     if not made:
@@ -66,6 +72,7 @@ def maybe_finish(sf: sessionmaker, run_id: int) -> None:
         if res.rowcount != 1:  # type: ignore[attr-defined]
             return
         s.refresh(run)
+        update_run_diagnostics(run)
         run.final = final_figures(s, run)
         run.usage = run_usage(s, run_id)
         set_status(run, RunStatus.SUCCEEDED)
@@ -96,7 +103,45 @@ def final_figures(s: Session, run: Run) -> dict:
         out["normalized_score"], out["normalized_score_note"] = normalized_score(
             best.fitness, ref.fitness, sparse.fitness
         )
+    if ref is not None:
+        out["yardstick"] = yardstick(best, ref)
     return out
+
+
+def _fresh(c: Candidate) -> dict[int, float]:
+    """Seed -> fitness of ``c``'s final re-trainings that succeeded."""
+    return {
+        t.seed: float(fit["mean"])
+        for t in c.trainings
+        if t.purpose == Purpose.FINAL and t.status == TrainingStatus.OK and (fit := t.result.get("fitness"))
+    }
+
+
+def yardstick(best: Candidate, reference: Candidate) -> dict:
+    """The best candidate against the env's reference reward on the fresh seeds both were re-trained on.
+
+    Neither was selected on these seeds, so the comparison is not flattered by the search's choice.
+    ``ratio`` is given only when the reference's mean is positive (a ratio of negative fitness values misleads).
+    """
+    mine, theirs = _fresh(best), _fresh(reference)
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        return {
+            "seeds": [],
+            "note": "not measured: no fresh seed on which both the best candidate and the reference reward were "
+            "re-trained (final_seeds 0, or those trainings failed)",
+        }
+    b, r = statistics.fmean(mine[x] for x in seeds), statistics.fmean(theirs[x] for x in seeds)
+    return {
+        "seeds": seeds,
+        "best_per_seed": [mine[x] for x in seeds],
+        "reference_per_seed": [theirs[x] for x in seeds],
+        "best_mean": b,
+        "reference_mean": r,
+        "difference": b - r,
+        "ratio": b / r if r > 0 else None,
+        "best_at_least_reference": b >= r,
+    }
 
 
 SEPARATION = 0.05

@@ -1,9 +1,12 @@
 """The offline designer: no LLM; evolves weights and structure over a library of reward terms.
 
-A genome maps term names to weights (and a saturation scale for velocity terms). The
-first round is seeded from the fitness metric and keywords of the task; later rounds
-mutate the best genome so far: perturb weights, add or drop terms, saturate or not.
-Every program it writes says, in its first line, that no LLM wrote it.
+A genome maps term names to weights (and a saturation scale for velocity terms), may carry
+the fitness's own per-step signal as a term, and notes saying why it looks the way it does.
+The first round is seeded from the fitness (a built-in metric, or what a fitness program
+reads: see ``app.search.fitness_terms`` and ``app.search.steering``) and the task's words;
+later rounds mutate the best genome so far: perturb weights, add or drop terms, saturate or
+not. Every program it writes says, in its first line, that no LLM wrote it, and in the lines
+after it what the designer changed and why.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from dataclasses import dataclass
 from envs import get_spec
 
 LABEL = "offline designer (no LLM)"
+SIGNAL = "fitness_signal"
+"""The term that pays the fitness's own per-step form (``genome['signal']``, read from the fitness program)."""
+MAX_NOTES = 8
 
 
 @dataclass(frozen=True)
@@ -25,7 +31,7 @@ class Term:
     default_weight: float
     saturable: bool = False
     needs: str | None = None
-    """'feet', '3d' or None: when the env must offer it."""
+    """'feet', '3d', 'signal' or None: when the env (or the genome, for 'signal') must offer it."""
 
 
 TERMS: dict[str, Term] = {
@@ -45,6 +51,11 @@ TERMS: dict[str, Term] = {
         Term("joint_speed_cost", "np.mean(np.square(state.joint_velocities), axis=-1)", -1.0, 0.001),
         Term("feet_contact", "np.mean(state.feet_contact.astype(np.float64), axis=-1)", 1.0, 0.2, needs="feet"),
         Term("airborne", "1.0 - np.max(state.feet_contact.astype(np.float64), axis=-1)", 1.0, 0.5, needs="feet"),
+        Term("sideways_negative", "-state.y_velocity", 1.0, 1.0, saturable=True, needs="3d"),
+        Term("jump_power", "np.square(np.maximum(state.z_velocity, 0.0))", 1.0, 0.3),
+        Term("stillness", "np.square(state.x_velocity) + np.square(state.y_velocity)", -1.0, 0.5),
+        Term("pitch_rate", "np.square(state.angular_velocity[:, 1])", -1.0, 0.05),
+        Term(SIGNAL, "", 1.0, 1.0, needs="signal"),
     )
 }
 
@@ -70,8 +81,10 @@ KEYWORDS: list[tuple[str, dict[str, float]]] = [
 WEIGHT_RANGE = (1e-4, 20.0)
 
 
-def _available(term: Term, env: str) -> bool:
+def _available(term: Term, env: str, genome: dict | None = None) -> bool:
     spec = get_spec(env)
+    if term.needs == "signal":
+        return bool((genome or {}).get("signal"))
     if term.needs == "feet":
         return bool(spec.feet)
     if term.needs == "3d":
@@ -79,9 +92,26 @@ def _available(term: Term, env: str) -> bool:
     return True
 
 
-def seed_genome(env: str, fitness_name: str, task: str) -> dict:
-    """The first genome: terms that the fitness and the task's words point to, plus a control cost."""
+@dataclass(frozen=True)
+class Seed:
+    """Terms read from a fitness program (``app.search.steering.read_intent``): weights, signal, why."""
+
+    weights: dict[str, float]
+    signal: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def seed_genome(env: str, fitness_name: str, task: str, seed: Seed | None = None) -> dict:
+    """The first genome: terms that the fitness and the task's words point to, plus a control cost.
+
+    A built-in metric seeds its own terms; a fitness program seeds the terms of what it reads
+    (``seed``, with its per-step signal).
+    """
     weights: dict[str, float] = dict(FITNESS_SEEDS.get(fitness_name, {}))
+    notes: list[str] = []
+    signal = None
+    if not weights and seed is not None:
+        weights, signal, notes = dict(seed.weights), seed.signal, list(seed.notes)
     if not weights:
         for pattern, terms in KEYWORDS:
             if re.search(pattern, task, re.IGNORECASE):
@@ -92,21 +122,34 @@ def seed_genome(env: str, fitness_name: str, task: str) -> dict:
     weights.setdefault("ctrl_cost", 0.05)
     if "HEALTHY_REWARD" in get_spec(env).reference_reward:  # envs that end episodes on a fall
         weights.setdefault("healthy", 0.5)
-    weights = {k: v for k, v in weights.items() if _available(TERMS[k], env)}
-    return {"weights": weights, "saturation": {}}
+    genome: dict = {"weights": weights, "saturation": {}}
+    if signal:
+        genome["signal"] = signal
+    genome["weights"] = {k: v for k, v in weights.items() if _available(TERMS[k], env, genome)}
+    if notes:
+        genome["notes"] = notes[:MAX_NOTES]
+    return genome
 
 
-def mutate(genome: dict, env: str, rng: random.Random, *, drop: frozenset[str] | set[str] = frozenset()) -> dict:
-    """A child of ``genome``: log-normal weight changes, sometimes a term added, dropped or saturated.
-
-    Terms in ``drop`` (diagnosed as carrying no signal) are removed and not added back.
+def mutate(
+    genome: dict,
+    env: str,
+    rng: random.Random,
+    *,
+    drop: frozenset[str] | set[str] = frozenset(),
+    sigma: float = 0.5,
+) -> dict:
+    """A child of ``genome``: log-normal weight changes (spread ``sigma``), sometimes a term added, dropped or
+    saturated. Terms in ``drop`` (diagnosed as carrying no signal) are removed and not added back.
     """
     weights = {k: v for k, v in genome["weights"].items() if k not in drop}
     saturation = dict(genome.get("saturation", {}))
     for name in list(weights):
-        weights[name] = min(max(weights[name] * rng.lognormvariate(0.0, 0.5), WEIGHT_RANGE[0]), WEIGHT_RANGE[1])
+        weights[name] = min(max(weights[name] * rng.lognormvariate(0.0, sigma), WEIGHT_RANGE[0]), WEIGHT_RANGE[1])
     roll = rng.random()
-    candidates = [t for t in TERMS.values() if t.name not in weights and t.name not in drop and _available(t, env)]
+    candidates = [
+        t for t in TERMS.values() if t.name not in weights and t.name not in drop and _available(t, env, genome)
+    ]
     if roll < 0.25 and candidates:
         term = rng.choice(candidates)
         weights[term.name] = term.default_weight * rng.uniform(0.2, 1.0)
@@ -124,16 +167,17 @@ def mutate(genome: dict, env: str, rng: random.Random, *, drop: frozenset[str] |
                 saturation[name] = round(rng.uniform(1.0, 8.0), 2)
     if not weights:
         weights = dict(genome["weights"])
-    return {"weights": {k: round(v, 5) for k, v in weights.items()}, "saturation": saturation}
+    child: dict = {"weights": {k: round(v, 5) for k, v in weights.items()}, "saturation": saturation}
+    if genome.get("signal"):
+        child["signal"] = genome["signal"]
+    return child
 
 
 def render_program(genome: dict) -> str:
     """The reward program for ``genome``, under the reward contract."""
-    lines = [
-        f"# Written by the {LABEL}: weighted reward terms evolved towards the fitness.",
-        "import numpy as np",
-        "",
-    ]
+    lines = [f"# Written by the {LABEL}: weighted reward terms evolved towards the fitness."]
+    lines += [f"# {_comment(note)}" for note in genome.get("notes", [])[:MAX_NOTES]]
+    lines += ["import numpy as np", ""]
     for name, w in genome["weights"].items():
         lines.append(f"{name.upper()}_WEIGHT = {w!r}")
     for name, scale in genome.get("saturation", {}).items():
@@ -142,7 +186,7 @@ def render_program(genome: dict) -> str:
     names = []
     for name in genome["weights"]:
         term = TERMS[name]
-        expr = term.expression
+        expr = genome["signal"] if name == SIGNAL else term.expression
         if name in genome.get("saturation", {}):
             expr = f"{name.upper()}_SCALE * np.tanh(({expr}) / {name.upper()}_SCALE)"
         sign = "-" if term.sign < 0 else ""
@@ -151,3 +195,9 @@ def render_program(genome: dict) -> str:
     lines.append("    reward = " + " + ".join(names))
     lines.append("    return reward, {" + ", ".join(f'"{n}": {n}' for n in names) + "}")
     return "\n".join(lines) + "\n"
+
+
+def _comment(note: str) -> str:
+    """``note`` as one line of a comment: printable, no line breaks, bounded."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in str(note))
+    return flat[:160]

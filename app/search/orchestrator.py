@@ -24,6 +24,7 @@ from app.search.ledger import dispatch_after_commit, new_training, run_usage
 from app.search.options import options_of
 from app.search.proposals import awaits_fitness, schedule_proposal
 from app.search.reflection import reflect
+from app.search.run_diagnostics import update_run as update_run_diagnostics
 from app.search.selection import waits_for_choices
 from app.search.service import set_status
 from app.search.states import (
@@ -248,6 +249,7 @@ def _close_iteration(s: Session, it: Iteration, run: Run) -> None:
     scored = full or scored
     if scored:
         run.best_candidate_id = max(scored, key=lambda c: c.fitness or 0.0).id
+    update_run_diagnostics(run)
     run.usage = run_usage(s, run.id)
 
 

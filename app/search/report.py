@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.db.models import Candidate, Run, Training
+from app.search import run_diagnostics
 from app.search.offline import LABEL as OFFLINE_LABEL
 from app.search.proposals import proposal_dict, proposals_of
 from app.search.selection import selection_dict
@@ -79,7 +80,9 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict:
         "run_id": run.id,
         "task_id": task.id,
         "status": run.status,
+        "summary": run_diagnostics.summary(run),
         "error": run.error,
+        "diagnostics": run_diagnostics.items_of(run),
         "designer": designer_label(run, model),
         "task": {
             "env": task.env,

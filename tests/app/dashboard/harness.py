@@ -11,6 +11,21 @@ from fastapi.testclient import TestClient
 
 from tests.app.api.harness import Api
 
+TASK_FORM = {
+    "env": "HalfCheetah-v5",
+    "description": "make the cheetah run forward",
+    "fitness_kind": "metric",
+    "metric": "forward_distance",
+    "designer": "offline",
+    "iterations": "1",
+    "samples": "1",
+    "timesteps": "2048",
+    "seed": "0",
+    "final_seeds": "0",
+    "eval_episodes": "1",
+}
+"""The smallest task the new-task form takes: one offline candidate, 2,048 steps, no final seeds."""
+
 ORIGIN = "http://testserver"
 SAME_ORIGIN = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
 """What Chromium sends with a form post from the dashboard's own page."""

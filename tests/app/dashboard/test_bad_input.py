@@ -8,21 +8,7 @@ from sqlalchemy import func, select
 from app.db import session_scope
 from app.db.models import Feedback, Task
 from tests.app.api.harness import Api, seed_finished_run
-from tests.app.dashboard.harness import log_in
-
-TASK_FORM = {
-    "env": "HalfCheetah-v5",
-    "description": "make the cheetah run forward",
-    "fitness_kind": "metric",
-    "metric": "forward_distance",
-    "designer": "offline",
-    "iterations": "1",
-    "samples": "1",
-    "timesteps": "2048",
-    "seed": "0",
-    "final_seeds": "0",
-    "eval_episodes": "1",
-}
+from tests.app.dashboard.harness import TASK_FORM, log_in
 
 
 def count(api: Api, model) -> int:

@@ -10,21 +10,7 @@ from sqlalchemy.orm import sessionmaker
 from app.db import session_scope
 from app.db.models import Task
 from tests.app.api.harness import API, TINY, Api, make_api
-from tests.app.dashboard.harness import Browser, log_in
-
-FORM = {
-    "env": "HalfCheetah-v5",
-    "description": "run forward",
-    "fitness_kind": "metric",
-    "metric": "forward_distance",
-    "designer": "offline",
-    "iterations": "1",
-    "samples": "1",
-    "timesteps": "2048",
-    "seed": "0",
-    "final_seeds": "0",
-    "eval_episodes": "1",
-}
+from tests.app.dashboard.harness import TASK_FORM, Browser, log_in
 
 
 def signed_in(api: Api, name: str) -> Browser:
@@ -43,9 +29,9 @@ def test_the_eleventh_task_in_a_minute_is_refused_through_the_form_as_through_th
 ) -> None:
     api = make_api(db_sf, tmp_path, task_rate_per_minute=10)
     browser = signed_in(api, "alice")
-    codes = [browser.post("/tasks/new", FORM).status_code for _ in range(10)]
+    codes = [browser.post("/tasks/new", TASK_FORM).status_code for _ in range(10)]
     assert codes == [303] * 10
-    r = browser.post("/tasks/new", FORM)
+    r = browser.post("/tasks/new", TASK_FORM)
     assert r.status_code == 429
     assert "at most 10 tasks per minute" in r.text
     assert tasks_of(api) == 10
@@ -57,7 +43,7 @@ def test_the_eleventh_task_in_a_minute_is_refused_through_the_form_as_through_th
 def test_the_form_refuses_a_budget_that_only_its_final_seeds_put_over_the_cap(db_sf: sessionmaker, tmp_path) -> None:
     api = make_api(db_sf, tmp_path, max_task_timesteps=10_000)
     browser = signed_in(api, "alice")
-    over = {**FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}  # 8,000 + 4,000
+    over = {**TASK_FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}  # 8,000 + 4,000
     r = browser.post("/tasks/new", over)
     assert r.status_code == 422
     assert "12,000 steps" in r.text and "2 final seeds 4,000" in r.text and "cap of 10,000" in r.text
@@ -66,12 +52,14 @@ def test_the_form_refuses_a_budget_that_only_its_final_seeds_put_over_the_cap(db
 
 def test_the_estimate_shows_the_numbers_the_service_enforces(db_sf: sessionmaker, tmp_path) -> None:
     browser = signed_in(make_api(db_sf, tmp_path, max_task_timesteps=10_000, train_steps_per_second=1000.0), "alice")
-    fits = browser.client.get("/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000"})
+    fits = browser.client.get(
+        "/ui/compute", params={**TASK_FORM, "iterations": "2", "samples": "2", "timesteps": "2000"}
+    )
     assert fits.status_code == 200
     assert "8,000" in fits.text and "4 trainings" in fits.text and "1,000 steps/s" in fits.text
     over = browser.client.get(
-        "/ui/compute", params={**FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}
+        "/ui/compute", params={**TASK_FORM, "iterations": "2", "samples": "2", "timesteps": "2000", "final_seeds": "2"}
     )
     assert "12,000" in over.text and "above the cap of 10,000" in over.text
-    bad = browser.client.get("/ui/compute", params={**FORM, "samples": "9" * 400})
+    bad = browser.client.get("/ui/compute", params={**TASK_FORM, "samples": "9" * 400})
     assert bad.status_code == 200 and "Candidates per iteration is too large" in bad.text

@@ -16,8 +16,8 @@ from app.search import steps
 from app.search.factory import proposer_factory
 from app.search.service import TaskSpec, create_task
 from tests.app.api.harness import TINY, Api, make_api
-from tests.app.dashboard.harness import Browser
-from tests.app.dashboard.test_forms import FORM, signed_in
+from tests.app.dashboard.harness import TASK_FORM, Browser
+from tests.app.dashboard.test_forms import signed_in
 from tests.support.dispatch import RecordingDispatcher
 
 SNEAKY = "run backwards <script>alert(1)</script>"
@@ -25,7 +25,7 @@ SNEAKY = "run backwards <script>alert(1)</script>"
 
 def proposal_run(api: Api, browser: Browser, description: str = SNEAKY) -> int:
     """A 'propose' task created through the dashboard form, its proposal made (offline designer, real sandbox)."""
-    form = {**FORM, "description": description, "fitness_kind": "propose", "human_selection": "on"}
+    form = {**TASK_FORM, "description": description, "fitness_kind": "propose", "human_selection": "on"}
     r = browser.post("/tasks/new", form)
     assert r.status_code == 303, r.text
     run_id = int(r.headers["location"].rsplit("/", 1)[1])

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from app.search import offline
+from app.search import offline, steering
 from app.search.designers import DesignContext, OfflineDesigner, Parent
 from envs import get_spec
 from envs.describe import describe
@@ -176,3 +176,88 @@ def test_an_offline_search_runs_without_an_llm_and_evolves_from_the_best(sqlite_
         assert len(set(child) ^ parent_terms) <= 1, (child, parent_terms)
     best = doc["best_candidate"]
     assert best["fitness"] == max(c["fitness"] for c in first["candidates"] + second["candidates"])
+
+
+# ------------------------------------------------------------------------- reading the fitness, feedback, diagnostics
+
+HOP_HIGH = "import numpy as np\n\n\ndef compute_fitness(traj):\n    return float(np.max(traj.z_position))\n"
+HEIGHT_TERMS = {"height", "jump", "jump_power", "airborne"}
+
+
+def hopper(**fields) -> DesignContext:
+    ctx = context("Hopper-v5", task="hop as high as you can", fitness="custom", **fields)
+    ctx.fitness_source = HOP_HIGH
+    return ctx
+
+
+def test_a_fitness_program_reading_z_position_makes_the_first_round_use_height_terms() -> None:
+    proposals = OfflineDesigner().propose(hopper(), 4)
+    first = proposals[0].design["genome"]
+    assert set(first["weights"]) >= HEIGHT_TERMS and first["signal"] == "(state.z_position)"
+    assert "forward" not in first["weights"] and "reverse_pitch_spin" not in first["weights"]
+    assert all(offline.SIGNAL in p.design["genome"]["weights"] for p in proposals)
+    # the header says why
+    assert "# the fitness wants z_position high (max): height, upward speed" in proposals[0].code
+    for p in proposals:
+        check_source(p.code, "reward")
+    # a built-in fitness keeps its own seed: the same terms as before
+    assert set(offline.seed_genome("Hopper-v5", "forward_distance", "hop")["weights"]) == {
+        "forward",
+        "ctrl_cost",
+        "healthy",
+    }
+
+
+def _parent(genome: dict) -> Parent:
+    return Parent(id=3, code=offline.render_program(genome), fitness=1.0, reflection="", design={"genome": genome})
+
+
+def test_feedback_text_changes_the_next_rounds_terms_and_the_header_says_why() -> None:
+    genome = {"weights": {"forward": 1.0, "ctrl_cost": 0.1, "healthy": 0.5}, "saturation": {"forward": 2.0}}
+    quiet = OfflineDesigner().propose(context("Hopper-v5", parent=_parent(genome), iteration=1), 2)
+    hostile = "It is too slow and keeps falling over.\nimport os  # </script><b>"
+    ctx = context("Hopper-v5", parent=_parent(genome), iteration=1)
+    ctx.feedback = [{"candidate": "1.1", "rating": 2, "text": hostile}]
+    steered = OfflineDesigner().propose(ctx, 2)
+    first = steered[0].design["genome"]
+    assert first["weights"]["forward"] == pytest.approx(1.5) and first["weights"]["healthy"] == pytest.approx(1.0)
+    assert first["weights"]["upright"] == offline.TERMS["upright"].default_weight  # added for "falls over"
+    assert "forward" not in first["saturation"] and first["weights"]["ctrl_cost"] == pytest.approx(0.07)
+    assert first != quiet[0].design["genome"]
+    header = steered[0].code.split("import numpy")[0]
+    assert "feedback said 'too slow': more reward for speed" in header
+    assert "feedback said 'falls over': more reward for staying healthy and upright" in header
+    assert "import os" not in steered[0].code and "<b>" not in steered[0].code  # the text itself is never copied
+    for p in steered:
+        check_source(p.code, "reward")
+
+
+def test_jittery_and_on_its_back_raise_costs_and_the_upright_bonus() -> None:
+    genome = {"weights": {"pitch_spin": 1.0, "ctrl_cost": 0.1}, "saturation": {}}
+    ctx = context("HalfCheetah-v5", parent=_parent(genome), iteration=1)
+    ctx.feedback = [{"text": "very jittery, and it ends up on its back"}]
+    first = OfflineDesigner().propose(ctx, 1)[0].design["genome"]["weights"]
+    assert first["ctrl_cost"] == pytest.approx(0.2) and first["joint_speed_cost"] > 0
+    assert first["upright"] > 0 and first["pitch_spin"] == pytest.approx(0.5)
+
+
+def test_a_stuck_search_moves_further_from_the_parent() -> None:
+    genome = offline.seed_genome("Hopper-v5", "custom", "hop", steering.read_intent("Hopper-v5", HOP_HIGH))
+    calm = context("Hopper-v5", parent=_parent(genome), iteration=1)
+    stuck = context("Hopper-v5", parent=_parent(genome), iteration=1)
+    stuck.run_diagnostics = [{"code": "candidates_indistinguishable", "message": "", "advice": ""}]
+    first = OfflineDesigner().propose(stuck, 4)[0].design["genome"]
+    assert first["weights"]["height"] == pytest.approx(2 * genome["weights"]["height"])
+    assert first["weights"]["healthy"] == pytest.approx(genome["weights"]["healthy"] / 2)
+    assert "candidates_indistinguishable" in OfflineDesigner().propose(stuck, 1)[0].code.split("import numpy")[0]
+    assert OfflineDesigner().propose(calm, 1)[0].design["genome"].get("notes") is None
+
+
+def test_the_first_rounds_programs_differ_even_when_the_fitness_terms_are_its_signal() -> None:
+    ctx = context("HalfCheetah-v5", task="run backwards", fitness="custom")
+    ctx.fitness_source = (
+        "import numpy as np\n\n\ndef compute_fitness(traj):\n    return float(-np.sum(traj.x_velocity))\n"
+    )
+    seed, plain = (p.design["genome"]["weights"] for p in OfflineDesigner().propose(ctx, 2))
+    assert seed == {"backward": 1.0, offline.SIGNAL: 1.0, "ctrl_cost": 0.05}  # -2 x_velocity - 0.05 |a|^2
+    assert plain == {offline.SIGNAL: 1.0, "ctrl_cost": 0.1}  # -x_velocity - 0.1 |a|^2: another trade-off

@@ -1,0 +1,440 @@
+"""A task suite: does the search find good rewards for what users actually ask, judged on seeds it never saw?
+
+Issue 11: "benchmarks/task_suite.py runs >= 8 tasks across the five envs, each a sentence plus a fitness program,
+including behaviours the env's own reward does not ask for. For each: the designer's best, the reference reward
+and fitness-used-as-reward, at equal training budget, re-evaluated on 3 fresh seeds; a table, JSON and a plot;
+success per task against a threshold stated in the suite. Target: the designer's best is at least the better
+baseline on >= 6 of 8 tasks; no task ends with identical fitness for every candidate without the diagnostic."
+
+Each task is one search (``app.search.local.LocalDispatcher``, a fresh SQLite database, baselines on,
+``final_seeds`` 3): the run trains the reference reward and the fitness's per-step form as baselines, and re-trains
+its best candidate and the reference reward on seeds seed+1000..1002 (the run's ``final.yardstick``). The suite
+re-trains the fitness-as-reward baseline on the same three seeds, so all three are compared where none was
+selected. The designer is the LLM one when an endpoint is configured (OPENAI_BASE_URL, REWARDSMITH_LLM_MODEL),
+else the offline designer; ``--designer`` forces one.
+
+    .venv/bin/python benchmarks/task_suite.py                  # 8 tasks, 2 x 3 x 200,000 steps each
+    .venv/bin/python benchmarks/task_suite.py --quick          # tiny budgets, to validate (figures mean nothing)
+    .venv/bin/python benchmarks/task_suite.py --tasks hopper_hop_high,ant_sideways --timesteps 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import RESULTS, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
+
+NAME = "task_suite"
+SETUP = threading.Lock()
+FRESH_SEEDS = 3
+TARGET_TASKS = 6
+
+
+@dataclass(frozen=True)
+class SuiteTask:
+    name: str
+    env: str
+    sentence: str
+    fitness: str
+    """A fitness program (``compute_fitness(traj)``)."""
+    threshold: float
+    """Success: the designer's best reaches this on the fresh seeds (mean), at the full budget."""
+    unit: str
+
+
+def _fit(body: str) -> str:
+    return f"import numpy as np\n\n\ndef compute_fitness(traj):\n    return float({body})\n"
+
+
+TASKS: tuple[SuiteTask, ...] = (
+    SuiteTask(
+        "cheetah_backward",
+        "HalfCheetah-v5",
+        "make the cheetah run backwards",
+        _fit("-np.sum(traj.x_velocity) * traj.dt"),
+        10.0,
+        "m travelled along -x",
+    ),
+    SuiteTask(
+        "cheetah_front_flip",
+        "HalfCheetah-v5",
+        "do a front flip",
+        _fit("np.sum(traj.angular_velocity[:, 1]) * traj.dt / (2.0 * np.pi)"),
+        1.0,
+        "net front turns",
+    ),
+    SuiteTask(
+        "cheetah_jump",
+        "HalfCheetah-v5",
+        "jump as high as you can",
+        _fit("np.max(traj.z_position)"),
+        0.3,
+        "m, highest torso height",
+    ),
+    SuiteTask(
+        "hopper_hop_high",
+        "Hopper-v5",
+        "hop as high as you can, landing on your foot each time",
+        _fit("np.max(traj.z_position)"),
+        1.5,
+        "m, highest torso height",
+    ),
+    SuiteTask(
+        "hopper_balance",
+        "Hopper-v5",
+        "stand still on one foot and keep your balance",
+        _fit("np.sum(traj.is_healthy) * traj.dt - 5.0 * np.mean(np.abs(traj.x_velocity))"),
+        6.0,
+        "s healthy minus 5 x mean |x speed|",
+    ),
+    SuiteTask(
+        "walker_slow_walk",
+        "Walker2d-v5",
+        "walk forward slowly, at about 1 m/s",
+        _fit("np.sum(1.0 - np.minimum(np.abs(traj.x_velocity - 1.0), 1.0)) * traj.dt"),
+        3.0,
+        "s-weighted closeness to 1 m/s",
+    ),
+    SuiteTask(
+        "ant_sideways",
+        "Ant-v5",
+        "walk sideways, to the left",
+        _fit("np.sum(traj.y_velocity) * traj.dt"),
+        3.0,
+        "m travelled along +y",
+    ),
+    SuiteTask(
+        "humanoid_upright",
+        "Humanoid-v5",
+        "stay upright, do not fall",
+        _fit("np.sum(traj.upright > 0.9) * traj.dt"),
+        3.0,
+        "s with the torso upright",
+    ),
+)
+
+DEFAULTS = {
+    "iterations": 2,
+    "samples": 3,
+    "timesteps": 200_000,
+    "train_options": {"eval_episodes": 3},
+}
+QUICK = {
+    "iterations": 1,
+    "samples": 2,
+    "timesteps": 2_048,
+    "train_options": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2},
+}
+
+
+def _mean(xs: list[float]) -> float | None:
+    return statistics.fmean(xs) if xs else None
+
+
+def fresh_training(task: SuiteTask, code: str, seeds: list[int], args, settings, workdir: Path) -> list[float | None]:
+    """``code`` trained on each of ``seeds`` at the task's budget (the fitness-as-reward baseline's fresh seeds)."""
+    from workers.engine.evaluate import evaluate_reward
+
+    def one(seed: int) -> float | None:
+        result = evaluate_reward(
+            env=task.env,
+            reward_source=code,
+            fitness_name="custom",
+            fitness_source=task.fitness,
+            timesteps=args.timesteps,
+            seed=seed,
+            out=workdir / f"sparse-{seed}",
+            limits=settings.sandbox_limits(),
+            options=dict(args.train_options),
+        )
+        fit = result.get("fitness")
+        return float(fit["mean"]) if result.get("status") == "ok" and fit else None
+
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        return list(pool.map(one, seeds))
+
+
+def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | None = None) -> dict:
+    """One search for ``task`` and its three figures on fresh seeds."""
+    from sqlalchemy.orm import sessionmaker
+
+    from app.config import Settings
+    from app.db import make_engine, session_scope
+    from app.db.migrate import upgrade
+    from app.db.models import Run
+    from app.search.factory import designer_factory
+    from app.search.local import LocalDispatcher
+    from app.search.report import run_dict
+    from app.search.run_diagnostics import Code
+    from app.search.service import TaskSpec, create_task
+
+    data = workroot / task.name
+    data.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{data / 'search.sqlite3'}"
+    settings = Settings(_env_file=None, data_dir=data, database_url=url, broker_url=None, **(settings_overrides or {}))
+    designer = args.designer if args.designer != "auto" else ("llm" if settings.llm_configured else "offline")
+    with SETUP:  # alembic is not thread-safe: tasks run at once (--jobs) migrate one after the other
+        upgrade(url)
+    engine = make_engine(url)
+    sf = sessionmaker(bind=engine, expire_on_commit=False)
+    dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=args.parallel)
+    spec = TaskSpec(
+        env=task.env,
+        description=task.sentence,
+        fitness=task.fitness,
+        designer=designer,
+        iterations=args.iterations,
+        samples=args.samples,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        options={"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
+    )
+    t0 = time.monotonic()
+    with session_scope(sf) as s:
+        _, run = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
+        run_id = run.id
+    status = dispatcher.run_until_settled(run_id)
+    with session_scope(sf) as s:
+        doc = run_dict(s, s.get(Run, run_id), model=settings.llm_model)
+    yard = (doc.get("final") or {}).get("yardstick") or {}
+    seeds = yard.get("seeds") or [args.seed + 1000 + i for i in range(args.fresh_seeds)]
+    sparse = next((b for b in doc["baselines"] if b["origin"] == "baseline-sparse"), None)
+    sparse_code = None
+    if sparse is not None:
+        with session_scope(sf) as s:
+            from app.db.models import Candidate
+
+            sparse_code = s.get(Candidate, sparse["id"]).code
+    sparse_fresh = fresh_training(task, sparse_code, seeds, args, settings, data) if sparse_code else []
+    candidates = [c for it in doc["iterations"] for c in it["candidates"]]
+    scored = [c["fitness"] for c in candidates if c["status"] == "trained" and c["fitness"] is not None]
+    codes = [d["code"] for d in doc.get("diagnostics") or []]
+    identical = len(scored) >= 2 and len({round(f, 6) for f in scored}) == 1
+    best_fresh = _mean([x for x in yard.get("best_per_seed") or [] if x is not None])
+    ref_fresh = _mean([x for x in yard.get("reference_per_seed") or [] if x is not None])
+    sparse_mean = _mean([x for x in sparse_fresh if x is not None])
+    better = max((x for x in (ref_fresh, sparse_mean) if x is not None), default=None)
+    engine.dispose()
+    return {
+        "task": asdict(task),
+        "designer": doc["designer"],
+        "status": status,
+        "error": doc.get("error"),
+        "summary": doc.get("summary"),
+        "wall_seconds": time.monotonic() - t0,
+        "fresh_seeds": seeds,
+        "best": {"mean": best_fresh, "per_seed": yard.get("best_per_seed"), "selected_on": doc["best_candidate"]},
+        "reference": {"mean": ref_fresh, "per_seed": yard.get("reference_per_seed")},
+        "fitness_as_reward": {"mean": sparse_mean, "per_seed": sparse_fresh, "available": sparse_code is not None},
+        "better_baseline": better,
+        "beats_better_baseline": best_fresh is not None and better is not None and best_fresh >= better,
+        "success": best_fresh is not None and best_fresh >= task.threshold,
+        "candidate_fitness": scored,
+        "diagnostics": codes,
+        "identical_fitness": identical,
+        "identical_without_diagnostic": identical and Code.INDISTINGUISHABLE not in codes,
+        "best_code": (doc["best_candidate"] or {}).get("code"),
+        "usage": doc.get("usage"),
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    done = [r for r in rows if r["status"] == "succeeded"]
+    beats = sum(1 for r in rows if r["beats_better_baseline"])
+    return {
+        "tasks": len(rows),
+        "succeeded_runs": len(done),
+        "beats_better_baseline": beats,
+        "reached_threshold": sum(1 for r in rows if r["success"]),
+        "target": f">= {TARGET_TASKS} of 8 tasks at least the better baseline",
+        "meets_target": beats >= TARGET_TASKS,
+        "identical_without_diagnostic": [r["task"]["name"] for r in rows if r["identical_without_diagnostic"]],
+    }
+
+
+def _g(x) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def table(rows: list[dict]) -> str:
+    """The suite as a markdown table."""
+    lines = [
+        "| task | env | designer best | reference | fitness as reward | ≥ better baseline | threshold | success | "
+        "run diagnostics |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        t = r["task"]
+        lines.append(
+            f"| {t['name']} | {t['env']} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
+            f"{_g(r['fitness_as_reward']['mean'])} | {'yes' if r['beats_better_baseline'] else 'no'} | "
+            f"{t['threshold']:g} {t['unit']} | {'yes' if r['success'] else 'no'} | "
+            f"{', '.join(r['diagnostics']) or '—'} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(doc: dict, path: Path) -> None:
+    plt = pyplot()
+    rows = doc["rows"]
+    cols = 4
+    n = max(1, len(rows))
+    fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(4 * cols, 3.2 * math.ceil(n / cols)), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, rows, strict=False):
+        names = ["designer", "reference", "fitness\nas reward"]
+        series = [r["best"]["per_seed"], r["reference"]["per_seed"], r["fitness_as_reward"]["per_seed"]]
+        means = [r["best"]["mean"], r["reference"]["mean"], r["fitness_as_reward"]["mean"]]
+        colours = ["tab:green" if r["beats_better_baseline"] else "tab:red", "tab:blue", "tab:gray"]
+        ax.bar(names, [m if m is not None else 0.0 for m in means], color=colours, alpha=0.6)
+        for i, s in enumerate(series):
+            pts = [x for x in (s or []) if x is not None]
+            ax.scatter([i] * len(pts), pts, color="black", s=10, zorder=3)
+        ax.axhline(r["task"]["threshold"], color="black", linestyle="--", linewidth=1)
+        ax.set_title(f"{r['task']['name']} ({r['task']['env']})", fontsize=9)
+        ax.set_ylabel(r["task"]["unit"], fontsize=7)
+        ax.tick_params(labelsize=7)
+    s = doc["summary"]
+    quick = " — QUICK (figures mean nothing)" if doc["settings"]["quick"] else ""
+    fig.suptitle(
+        f"task suite: {doc['settings']['designer']} best vs baselines on {doc['settings']['fresh_seeds']} fresh seeds; "
+        f"{s['beats_better_baseline']}/{s['tasks']} at least the better baseline (dashed: threshold){quick}",
+        fontsize=10,
+    )
+    save_figure(fig, path)
+
+
+def finish(doc: dict, rows: list[dict], out: Path) -> dict:
+    """The summary, table, JSON and plot of ``rows``."""
+    doc["rows"] = rows
+    doc["summary"] = summarise(rows)
+    doc["table"] = table(rows)
+    print("\n" + doc["table"] + "\n")
+    s = doc["summary"]
+    print(
+        f"{s['beats_better_baseline']}/{s['tasks']} tasks at least the better baseline (target {s['target']}); "
+        f"{s['reached_threshold']} reached their threshold; identical fitness without the diagnostic: "
+        f"{s['identical_without_diagnostic'] or 'none'}"
+    )
+    write_outputs(out, NAME, doc, plot)
+    return doc
+
+
+def combine(paths: list[Path], out: Path) -> dict:
+    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    rows = {r["task"]["name"]: r for d in docs for r in d["rows"]}
+    order = [t.name for t in TASKS]
+    doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial")}
+    doc["combined_from"] = [
+        {"file": str(p), "tasks": [r["task"]["name"] for r in d["rows"]], "settings": d["settings"]}
+        for p, d in zip(paths, docs, strict=True)
+    ]
+    doc["settings"] = {**doc["settings"], "tasks": [n for n in order if n in rows]}
+    return finish(doc, [rows[n] for n in order if n in rows], out)
+
+
+def main(argv: list[str] | None = None, settings_overrides: dict | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--tasks",
+        help="comma-separated task names, run in this order (default: all): " + ", ".join(t.name for t in TASKS),
+    )
+    ap.add_argument("--designer", choices=("auto", "offline", "llm"), default="auto")
+    ap.add_argument("--iterations", type=int)
+    ap.add_argument("--samples", type=int)
+    ap.add_argument("--timesteps", type=int, help="PPO steps per training (default 200,000)")
+    ap.add_argument("--train-options", type=json.loads)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fresh-seeds", type=int, default=FRESH_SEEDS, help="seeds none of the three was selected on")
+    ap.add_argument("--parallel", type=int, default=2, help="parallel trainings within a task")
+    ap.add_argument("--jobs", type=int, default=1, help="tasks run at once")
+    ap.add_argument("--quick", action="store_true", help="tiny budgets, to validate")
+    ap.add_argument("--keep", action="store_true", help="keep the databases and artifacts")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--combine", type=Path, nargs="+", help="only join the rows of JSONs this script wrote (partial ones too)"
+    )
+    args = ap.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    by_name = {t.name: t for t in TASKS}
+    unknown = [n for n in (args.tasks or "").split(",") if n and n not in by_name]
+    if unknown:
+        ap.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    chosen = [by_name[n] for n in args.tasks.split(",")] if args.tasks else list(TASKS)  # in the order given
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    doc: dict = {
+        "benchmark": NAME,
+        "settings": {
+            "tasks": [t.name for t in chosen],
+            "designer": args.designer,
+            "iterations": args.iterations,
+            "samples": args.samples,
+            "timesteps": args.timesteps,
+            "fresh_seeds": args.fresh_seeds,
+            "train_options": args.train_options,
+            "seed": args.seed,
+            "parallel": args.parallel,
+            "jobs": args.jobs,
+            "quick": args.quick,
+        },
+        "machine": machine_info(),
+    }
+    print(
+        f"{NAME}: {len(chosen)} tasks, {args.iterations} iterations x {args.samples} samples x {args.timesteps:,} "
+        f"steps, {args.fresh_seeds} fresh seeds, train options {args.train_options}"
+    )
+    workroot = Path(tempfile.mkdtemp(prefix="rewardsmith-task-suite-"))
+    started = time.monotonic()
+
+    finished: list[dict] = []
+    lock = threading.Lock()
+
+    def one(task: SuiteTask) -> dict:
+        r = run_task(task, args, workroot, settings_overrides)
+        with lock:  # what has finished so far survives an interrupted suite
+            finished.append(r)
+            write_json(args.out / f"{NAME}.partial.json", {**doc, "rows": finished, "partial": True})
+        print(
+            f"  {task.name}: {r['status']}, best {_g(r['best']['mean'])}, reference {_g(r['reference']['mean'])}, "
+            f"fitness as reward {_g(r['fitness_as_reward']['mean'])}, diagnostics {r['diagnostics']}, "
+            f"{r['wall_seconds']:.0f} s",
+            flush=True,
+        )
+        return r
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            rows = list(pool.map(one, chosen))
+    finally:
+        if args.keep:
+            print(f"kept databases and artifacts under {workroot}")
+        else:
+            shutil.rmtree(workroot, ignore_errors=True)
+    doc["settings"]["designer"] = rows[0]["designer"] if rows else args.designer
+    doc["total_seconds"] = time.monotonic() - started
+    doc["machine"]["load_average_at_end"] = load_average()
+    return finish(doc, rows, args.out)
+
+
+if __name__ == "__main__":
+    main()

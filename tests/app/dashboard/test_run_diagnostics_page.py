@@ -1,0 +1,39 @@
+"""The run page and the API show the run's diagnostics, and a run that learned nothing says so first."""
+
+from __future__ import annotations
+
+from app.db import session_scope
+from app.db.models import Candidate, Run
+from app.search.run_diagnostics import update_run
+from tests.app.api.harness import API, Api, seed_finished_run
+from tests.app.dashboard.harness import log_in
+
+
+def test_a_run_whose_candidates_all_scored_the_same_says_so_on_its_page_and_in_the_api(api: Api) -> None:
+    bearer = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    with session_scope(api.sf) as s:
+        run = s.get(Run, seeded.run_id)
+        good = s.get(Candidate, seeded.candidate_id)
+        twin = Candidate(
+            run_id=run.id,
+            iteration_id=good.iteration_id,
+            index=2,
+            origin="llm",
+            code=good.code,
+            status="trained",
+            fitness=good.fitness,
+            fitness_std=good.fitness_std,
+            critic=[],
+            dry_run={},
+        )
+        s.add(twin)
+        s.flush()
+        s.refresh(run)
+        update_run(run)
+    body = api.client.get(f"{API}/runs/{seeded.run_id}", headers=bearer).json()
+    assert body["diagnostics"][0]["code"] == "candidates_indistinguishable"
+    assert body["summary"].startswith("the search learned nothing: all 2 candidates scored within")
+    page = log_in(api, "alice").client.get(f"/runs/{seeded.run_id}").text
+    assert 'id="run-diagnostics"' in page and "<code>candidates_indistinguishable</code>" in page
+    assert "the search learned nothing" in page and "What to do:" in page
