@@ -26,6 +26,7 @@ import logging
 import math
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
+from benchmarks._common import RESULTS, ROOT, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
 
 NAME = "task_suite"
 SETUP = threading.Lock()
@@ -231,6 +232,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     engine.dispose()
     return {
         "task": asdict(task),
+        "timesteps": args.timesteps,
         "designer": doc["designer"],
         "status": status,
         "error": doc.get("error"),
@@ -266,6 +268,17 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
+def _commit() -> str | None:
+    """The checkout's commit (the figures belong to this code), or None outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def _g(x) -> str:
     return "—" if x is None else f"{x:.3g}"
 
@@ -273,14 +286,14 @@ def _g(x) -> str:
 def table(rows: list[dict]) -> str:
     """The suite as a markdown table."""
     lines = [
-        "| task | env | designer best | reference | fitness as reward | ≥ better baseline | threshold | success | "
-        "run diagnostics |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | env | steps/training | designer best | reference | fitness as reward | ≥ better baseline | "
+        "threshold | success | run diagnostics |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         t = r["task"]
         lines.append(
-            f"| {t['name']} | {t['env']} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
+            f"| {t['name']} | {t['env']} | {r.get('timesteps', 0):,} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
             f"{_g(r['fitness_as_reward']['mean'])} | {'yes' if r['beats_better_baseline'] else 'no'} | "
             f"{t['threshold']:g} {t['unit']} | {'yes' if r['success'] else 'no'} | "
             f"{', '.join(r['diagnostics']) or '—'} |"
@@ -322,6 +335,7 @@ def plot(doc: dict, path: Path) -> None:
 def finish(doc: dict, rows: list[dict], out: Path) -> dict:
     """The summary, table, JSON and plot of ``rows``."""
     doc["rows"] = rows
+    doc["settings"]["designer"] = ", ".join(sorted({r["designer"] for r in rows})) or doc["settings"]["designer"]
     doc["summary"] = summarise(rows)
     doc["table"] = table(rows)
     print("\n" + doc["table"] + "\n")
@@ -335,9 +349,14 @@ def finish(doc: dict, rows: list[dict], out: Path) -> dict:
     return doc
 
 
-def combine(paths: list[Path], out: Path) -> dict:
-    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order."""
+def combine(paths: list[Path], out: Path, notes: list[str]) -> dict:
+    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order;
+    each row keeps its run's budget and ``notes[i]`` (what file i was run with)."""
     docs = [json.loads(p.read_text()) for p in paths]
+    for i, d in enumerate(docs):
+        for r in d["rows"]:
+            r.setdefault("timesteps", d["settings"]["timesteps"])
+            r["run_note"] = notes[i] if i < len(notes) else d.get("commit")
     rows = {r["task"]["name"]: r for d in docs for r in d["rows"]}
     order = [t.name for t in TASKS]
     doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial")}
@@ -370,9 +389,10 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument(
         "--combine", type=Path, nargs="+", help="only join the rows of JSONs this script wrote (partial ones too)"
     )
+    ap.add_argument("--notes", nargs="+", help="with --combine: one note per file (the code it ran, say)")
     args = ap.parse_args(argv)
     if args.combine:
-        return combine(args.combine, args.out)
+        return combine(args.combine, args.out, args.notes or [])
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -398,6 +418,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             "quick": args.quick,
         },
         "machine": machine_info(),
+        "commit": _commit(),
     }
     print(
         f"{NAME}: {len(chosen)} tasks, {args.iterations} iterations x {args.samples} samples x {args.timesteps:,} "
@@ -430,7 +451,6 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             print(f"kept databases and artifacts under {workroot}")
         else:
             shutil.rmtree(workroot, ignore_errors=True)
-    doc["settings"]["designer"] = rows[0]["designer"] if rows else args.designer
     doc["total_seconds"] = time.monotonic() - started
     doc["machine"]["load_average_at_end"] = load_average()
     return finish(doc, rows, args.out)
