@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     train_threads: int = 1
     """C threads one training steps its batch of envs on; a train worker runs cores / threads trainings at once."""
     train_steps_per_second: float = 2500.0
-    """Steps per second one training reaches on one worker slot, for time estimates (benchmarks/ measure it)."""
+    """Steps per second one training reaches on one worker slot, for time estimates until trainings here have
+    measured one (``app.search.rate``)."""
 
     broker_visibility_timeout: float = 7200.0
     """Seconds before an unacknowledged message is redelivered (Redis/SQL brokers); must exceed any task's run time."""

@@ -80,6 +80,9 @@ def measure(n: int, threads: int, seconds: float) -> dict[str, float]:
 
     import gymnasium as gym
 
+    from envs.capture import quiet_mujoco
+
+    quiet_mujoco()  # MuJoCo's compiler warnings to logging, not MUJOCO_LOG.TXT
     env = gym.make(ENV)
     env.reset(seed=0)
 

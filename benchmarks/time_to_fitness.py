@@ -69,7 +69,9 @@ def child_sb3(env: str, seed: int, cap: float, every: float, episodes: int) -> d
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     from envs import get_spec
+    from envs.capture import quiet_mujoco
 
+    quiet_mujoco()  # MuJoCo's compiler warnings to logging, not MUJOCO_LOG.TXT
     torch.set_num_threads(1)
     ppo = get_spec(env).ppo
     venv = VecNormalize(DummyVecEnv([lambda: gym.make(env)] * SB3_SETTINGS["n_envs"]), gamma=ppo.gamma)

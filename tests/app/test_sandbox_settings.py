@@ -33,6 +33,7 @@ def test_the_watchdog_and_the_reward_budget_come_from_the_settings(
     [
         ({"sandbox_progress_seconds": 10}, "REWARDSMITH_SANDBOX_PROGRESS_SECONDS (10) must be at least 30"),
         ({"sandbox_reward_cost_ratio": 0.5}, "REWARDSMITH_SANDBOX_REWARD_COST_RATIO (0.5) must be at least 1"),
+        ({"train_threads": 0}, "REWARDSMITH_TRAIN_THREADS (0) must be between 1 and 256"),
     ],
 )
 def test_a_watchdog_or_budget_that_would_fail_healthy_trainings_is_refused(
@@ -40,3 +41,15 @@ def test_a_watchdog_or_budget_that_would_fail_healthy_trainings_is_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
         make_settings(tmp_path, **overrides)
+
+
+def test_the_train_threads_reach_the_training_and_size_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    settings = make_settings(tmp_path, train_threads=2)
+    assert settings.sandbox_limits().threads == 2  # the sandbox passes it to TrainConfig.threads
+    assert settings.train_slots == 4, "a worker runs cores / threads trainings at once"
+    assert make_settings(tmp_path, train_threads=16).train_slots == 1

@@ -143,7 +143,7 @@ def test_review_and_steer_a_search(page, live, llm):
 
     # The run pauses after iteration 1 for feedback, with a banner saying so.
     wait_for_status(page, run_url, ("waiting_feedback",))
-    assert "waiting for your feedback" in page.locator(".banner.warn").inner_text()
+    assert "waiting for your feedback" in page.locator("#feedback-banner").inner_text()
     assert page.locator("svg.plot").count() >= 1
     shot(page, "04-run-waiting-for-feedback")
 

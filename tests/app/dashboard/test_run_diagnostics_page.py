@@ -37,3 +37,16 @@ def test_a_run_whose_candidates_all_scored_the_same_says_so_on_its_page_and_in_t
     page = log_in(api, "alice").client.get(f"/runs/{seeded.run_id}").text
     assert 'id="run-diagnostics"' in page and "<code>candidates_indistinguishable</code>" in page
     assert "the search learned nothing" in page and "What to do:" in page
+
+
+def test_a_yardstick_that_could_not_be_measured_says_why_on_the_run_page(api: Api) -> None:
+    api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    with session_scope(api.sf) as s:
+        run = s.get(Run, seeded.run_id)
+        run.final = {**(run.final or {}), "yardstick": {"seeds": [], "note": "not measured: no fresh seed <b>"}}
+    browser = log_in(api, "alice")
+    for url in (f"/runs/{seeded.run_id}", f"/ui/runs/{seeded.run_id}/live"):
+        r = browser.client.get(url)
+        assert r.status_code == 200, url
+        assert "Yardstick not measured: no fresh seed &lt;b&gt;." in r.text

@@ -62,11 +62,13 @@ def test_batched_env_equals_gymnasium(env: str) -> None:
             np.testing.assert_allclose(t.obs[i, exact], o[exact], rtol=0, atol=1e-8, err_msg=where)
     assert ended["truncated"] > 0
     # Feet contacts come from MuJoCo's contact sensor, evaluated in the step's last forward pass; MuJoCo 4's
-    # mj_step leaves in MjData.contact the contacts of a later collision pass, so the two disagree on the
-    # substep where a contact starts or ends.
+    # mj_step leaves in MjData.contact (which Gymnasium's side reads) the contacts of a later collision pass, so
+    # the two disagree on the substep where a contact starts or ends.
     # Known gap: Ant and Humanoid observe the contact forces (cfrc_ext), which the engine computes in the step's
-    # last forward pass and Gymnasium by mj_rnePostConstraint after mj_step; under MuJoCo 4 the two differ on
-    # many steps with contacts (positions, velocities, terminations and every other observation stay exact).
+    # last forward pass and Gymnasium by mj_rnePostConstraint after mj_step. Under MuJoCo 4 that call pairs the
+    # later contact list with the forward pass's constraint forces (a step that ends with no contact listed
+    # gets no contact force, though the pass that moved the robot had some), so the two differ on many steps
+    # with contacts; positions, velocities, terminations and every other observation stay exact.
     assert np.mean(feet_agree) >= (0.75 if contact_forces else 0.95), f"feet agree on {np.mean(feet_agree):.1%}"
     if not contact_forces:
         assert np.mean(forces_agree) == 1.0
