@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs.state import State, build_state
-from workers.engine.batched import BatchedEnv
+from workers.engine.batched import BatchedEnv, Transition
 from workers.engine.guard import Guard
 from workers.sandbox.program import Program, ProgramError, call_reward
 
@@ -103,22 +103,11 @@ class Window:
 
 
 @dataclass
-class RewardStep:
-    """One vector step under the candidate reward: (N, ...) arrays."""
+class RewardStep(Transition):
+    """One vector step under the candidate reward: the env's step (its own reward kept, so the true return is
+    always logged) plus the candidate program's ``reward``, (N,)."""
 
-    obs: np.ndarray
     reward: np.ndarray
-    """The candidate program's reward."""
-    env_reward: np.ndarray
-    """The env's own reward, kept so the true return is always logged."""
-    terminated: np.ndarray
-    truncated: np.ndarray
-    final_obs: np.ndarray
-    """Observations the step reached, before auto-reset (used to bootstrap truncated episodes)."""
-
-    @property
-    def done(self) -> np.ndarray:
-        return self.terminated | self.truncated
 
 
 class ContractReward:
@@ -182,7 +171,7 @@ class ContractReward:
                 self.warnings.append(w)
         self.steps += 1
         self._record(reward, components, t.env_reward, t.terminated, t.truncated)
-        return RewardStep(t.obs, reward.astype(np.float64), t.env_reward, t.terminated, t.truncated, t.final_obs)
+        return RewardStep(t.obs, t.env_reward, t.terminated, t.truncated, t.final_obs, reward=reward.astype(np.float64))
 
     def _record(
         self,
