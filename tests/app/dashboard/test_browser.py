@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,12 +58,11 @@ def live(tmp_path_factory, llm):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def page(live):
+@contextmanager
+def chromium_page() -> Iterator:
+    """A page of Debian's headless chromium, 1280x800, 30 s timeouts; the browser closes on exit."""
     from playwright.sync_api import sync_playwright
 
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -77,9 +78,19 @@ def page(live):
         )
         pg = browser.new_page(viewport={"width": 1280, "height": 800})
         pg.set_default_timeout(30_000)
+        try:
+            yield pg
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(live):
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    with chromium_page() as pg:
         pg.on("console", lambda msg: CSP_VIOLATIONS.append(msg.text) if "Content Security Policy" in msg.text else None)
         yield pg
-        browser.close()
 
 
 def shot(page, name: str) -> None:

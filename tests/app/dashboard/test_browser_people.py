@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.app.dashboard.test_browser import CHROMIUM, SHOTS, wait_for_status
+from tests.app.dashboard.test_browser import CHROMIUM, SHOTS, chromium_page, wait_for_status
 from tests.support.server import start_server
 
 pytestmark = [
@@ -30,26 +30,11 @@ def live(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(live):
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob("people-*.png"):
         old.unlink()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        pg = browser.new_page(viewport={"width": 1280, "height": 800})
-        pg.set_default_timeout(30_000)
+    with chromium_page() as pg:
         yield pg
-        browser.close()
 
 
 def shot(page, name: str) -> None:
