@@ -121,7 +121,7 @@ def child_engine(env: str, seed: int, cap: float, every: float, episodes: int, t
     from workers.engine.learner import Learner
     from workers.engine.ppo import learn
     from workers.engine.wrapper import ContractReward
-    from workers.sandbox.program import load_program
+    from workers.program.program import load_program
 
     torch.set_num_threads(1)  # as training does: the networks are small, the threads go to the simulator
     spec = get_spec(env)

@@ -164,7 +164,7 @@ def raw_env_speed(env_id: str, steps: int, calls: int, seed: int, repeats: int) 
     from envs.make import layout_of, make_env
     from envs.state import build_state
     from workers.engine.wrapper import ContractReward
-    from workers.sandbox.program import call_reward, load_program
+    from workers.program.program import call_reward, load_program
 
     spec = envs.get_spec(env_id)
     n = spec.ppo.n_envs

@@ -1,4 +1,4 @@
-"""Imports point one way, down: app/ → workers/ → envs/ (DESIGN.md, "Layout").
+"""Imports point one way, down: app/ → workers/ → envs/ (DESIGN.md, "Layout"; inside workers/, sandbox/ and engine/ use program/).
 
 workers/ is what a worker runs (the training engine and the sandbox): it must be usable
 without the service, so it imports nothing from app/; envs/ is the leaf of both.

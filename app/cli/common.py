@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from workers.sandbox.text import printable
+from workers.program.text import printable
 
 console = Console()
 err = Console(stderr=True)

@@ -18,7 +18,7 @@ from envs.describe import describe, describe_fitness
 from envs.fitness import UnknownFitnessError
 from workers.engine.evaluate import BudgetError, check_budget, evaluate_reward, sandbox_check
 from workers.engine.result import TrainingResult
-from workers.sandbox.policy import ProgramRejected
+from workers.program.policy import ProgramRejected
 from workers.sandbox.runner import Outcome
 
 envs_app = typer.Typer(help="List the envs, or show one env's state description.", invoke_without_command=True)

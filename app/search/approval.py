@@ -19,7 +19,7 @@ from app.search.options import NOTE_CHARS, options_of
 from app.search.proposals import check_program, open_proposal, proposals_of
 from app.search.service import TaskSpec, set_status, validate
 from app.search.states import FITNESS_PROPOSED, PROPOSAL_OPEN, Origin, ProposalStatus, RunStatus
-from workers.sandbox.text import clip
+from workers.program.text import clip
 
 COMMAND_LINE = "command line"
 """Who decided, when it was `rewardsmith run --approve` or `rewardsmith approve` (no user)."""

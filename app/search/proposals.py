@@ -34,8 +34,8 @@ from app.search.states import (
 from envs import get_spec
 from envs.describe import describe
 from workers.engine.evaluate import sandbox_measure
+from workers.program.text import clip
 from workers.sandbox.runner import Outcome
-from workers.sandbox.text import clip
 
 MEASURE_EPISODES = 5
 """Random-policy episodes a proposal is measured on."""

@@ -12,7 +12,7 @@ from app.search import offline
 from app.search.states import Origin
 from envs.fitness import METRICS, FitnessMetric
 from prompts import render
-from workers.sandbox.text import clip
+from workers.program.text import clip
 
 if TYPE_CHECKING:
     from app.db.models import Run

@@ -29,7 +29,7 @@ from app.search.options import (
 from app.search.states import FITNESS_PROPOSE, RUN_TERMINAL, RunPhase, RunStatus, Selection, check_transition
 from envs import UnknownEnvError, get_spec
 from envs.fitness import METRICS
-from workers.sandbox.policy import ProgramRejected, check_source
+from workers.program.policy import ProgramRejected, check_source
 
 
 @dataclass

@@ -22,7 +22,7 @@ from app.search.dispatch import Dispatcher
 from app.search.proposers import ProposerFactory
 from app.search.service import fail_run
 from app.search.trainer import run_training
-from workers.sandbox.text import clip
+from workers.program.text import clip
 
 log = logging.getLogger(__name__)
 

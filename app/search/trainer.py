@@ -29,7 +29,7 @@ from app.search.orchestrator import record_training, training_finished
 from app.search.states import TRAINING_TERMINAL, CandidateStatus, Purpose, RunStatus, TrainingStatus
 from workers.engine.evaluate import evaluate_reward
 from workers.engine.result import TrainingResult, stored
-from workers.sandbox.text import clip
+from workers.program.text import clip
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from envs.fitness import METRICS, get_metric
 from envs.make import make_env
 from envs.state import State, build_state
 from workers.engine.dryrun import dry_run_fitness, dry_run_reward
-from workers.sandbox.policy import check_source
-from workers.sandbox.program import call_fitness, load_program
+from workers.program.policy import check_source
+from workers.program.program import call_fitness, load_program
 
 
 def _episode(name: str, *, seed: int, max_steps: int):

@@ -11,7 +11,7 @@ import envs
 from envs.make import make_env
 from envs.state import build_state
 from workers.engine.dryrun import dry_run_reward
-from workers.sandbox.program import call_reward, load_program
+from workers.program.program import call_reward, load_program
 
 FIVE = envs.names()
 

@@ -23,8 +23,8 @@ from envs.make import episode_limit, sample_rows
 from envs.spec import EnvSpec
 from envs.state import build_state
 from workers.engine.guard import check_alone, cost_error
-from workers.sandbox.policy import ProgramRejected, Violation
-from workers.sandbox.program import Program, ProgramError, call_fitness, call_reward, load_program
+from workers.program.policy import ProgramRejected, Violation
+from workers.program.program import Program, ProgramError, call_fitness, call_reward, load_program
 
 SUM_TOLERANCE = 1e-6
 

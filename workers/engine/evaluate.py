@@ -10,7 +10,7 @@ from pathlib import Path
 from envs import get_spec
 from envs.fitness import get_metric
 from workers.engine.result import TrainingResult
-from workers.sandbox.policy import ProgramRejected, check_source
+from workers.program.policy import ProgramRejected, check_source
 from workers.sandbox.runner import Limits, Outcome, SandboxResult, run_job
 
 MIN_TIMESTEPS = 1_000

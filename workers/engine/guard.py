@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from envs.state import State, select
-from workers.sandbox.program import Program, ProgramError, call_reward
+from workers.program.program import Program, ProgramError, call_reward
 
 COST_FLOOR_MS = 1.0
 """A reward call cheaper than this is never too slow, whatever the simulation costs (timers are noisy there)."""

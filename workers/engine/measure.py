@@ -16,8 +16,8 @@ import numpy as np
 from envs import get_spec
 from workers.engine.batched import BatchedEnv
 from workers.engine.rollout import episode_fitness, rollout
-from workers.sandbox.policy import ProgramRejected, Violation
-from workers.sandbox.program import ProgramError, load_program
+from workers.program.policy import ProgramRejected, Violation
+from workers.program.program import ProgramError, load_program
 
 MEASURE_SEED_BASE = 7_000_001
 """Random-policy episodes use seeds from here: apart from training and evaluation seeds."""

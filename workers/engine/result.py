@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from workers.sandbox.program import ProgramError
+from workers.program.program import ProgramError
 from workers.sandbox.runner import Outcome
 
 

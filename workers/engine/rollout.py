@@ -11,7 +11,7 @@ from envs.capture import Layout
 from envs.spec import EnvSpec
 from envs.state import State, build_state
 from workers.engine.batched import BatchedEnv
-from workers.sandbox.program import Program, call_fitness, call_reward
+from workers.program.program import Program, call_fitness, call_reward
 
 EVAL_SEED_BASE = 1_000_003
 """Evaluation seeds start here, far from the training seeds (seed + env index)."""

@@ -25,7 +25,7 @@ from workers.engine.ppo import learn
 from workers.engine.result import Checkpoint, TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.wrapper import ContractReward
-from workers.sandbox.program import Program, ProgramError, load_program
+from workers.program.program import Program, ProgramError, load_program
 
 Emit = Callable[[dict], None]
 """Sends one progress event to the parent process."""

@@ -17,7 +17,7 @@ import numpy as np
 from envs.state import State, build_state
 from workers.engine.batched import BatchedEnv, Transition
 from workers.engine.guard import Guard
-from workers.sandbox.program import Program, ProgramError, call_reward
+from workers.program.program import Program, ProgramError, call_reward
 
 
 class RunningStats:

@@ -85,9 +85,9 @@ def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     result: dict = {"isolation": _isolation(job)}
     from workers.engine.result import TrainingFailed
-    from workers.sandbox.policy import ProgramRejected
-    from workers.sandbox.program import ProgramError
-    from workers.sandbox.text import cap, exception_text
+    from workers.program.policy import ProgramRejected
+    from workers.program.program import ProgramError
+    from workers.program.text import cap, exception_text
 
     try:
         result.update(_run(job))

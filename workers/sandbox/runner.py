@@ -29,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
-from workers.sandbox.text import MAX_ERROR_TEXT, cap, printable
+from workers.program.text import MAX_ERROR_TEXT, cap, printable
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 

@@ -8,7 +8,7 @@ from app.search.fitness_terms import MAX_SOURCE_CHARS, read_fitness, signal_rewa
 from envs import get_spec
 from envs.fitness import METRICS
 from workers.engine.evaluate import sandbox_check
-from workers.sandbox.policy import check_source
+from workers.program.policy import check_source
 from workers.sandbox.runner import Limits
 
 FIELDS = frozenset(f.name for f in get_spec("Hopper-v5").fields())

@@ -13,7 +13,7 @@ from envs import get_spec
 from envs.describe import describe
 from tests.app.search.harness import Search, task_spec
 from workers.engine.evaluate import sandbox_check
-from workers.sandbox.policy import check_source
+from workers.program.policy import check_source
 from workers.sandbox.runner import Limits
 
 

@@ -12,8 +12,8 @@ import envs
 from envs.make import sample_rows
 from envs.state import build_state
 from workers.engine.dryrun import dry_run_fitness, dry_run_reward
-from workers.sandbox.policy import ProgramRejected
-from workers.sandbox.program import ProgramError, call_reward, load_program
+from workers.program.policy import ProgramRejected
+from workers.program.program import ProgramError, call_reward, load_program
 
 CHEETAH = "HalfCheetah-v5"
 

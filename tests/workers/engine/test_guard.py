@@ -12,7 +12,7 @@ import envs
 from workers.engine.batched import BatchedEnv
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.wrapper import ContractReward
-from workers.sandbox.program import Program, ProgramError, load_program
+from workers.program.program import Program, ProgramError, load_program
 
 CHEETAH = "HalfCheetah-v5"
 

@@ -7,7 +7,7 @@ import pytest
 from envs.fitness import METRICS
 from workers.engine.evaluate import sandbox_measure
 from workers.engine.measure import measure_fitness
-from workers.sandbox.policy import ProgramRejected
+from workers.program.policy import ProgramRejected
 from workers.sandbox.runner import Limits, Outcome
 
 CONSTANT = "def compute_fitness(traj):\n    return 1.0\n"

@@ -8,7 +8,7 @@ import envs
 from envs.state import build_state
 from workers.engine.batched import BatchedEnv
 from workers.engine.wrapper import ContractReward
-from workers.sandbox.program import load_program
+from workers.program.program import load_program
 
 
 def test_the_step_that_ends_an_episode_is_recorded_before_the_auto_reset() -> None:

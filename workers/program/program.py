@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workers.sandbox.facade import safe_builtins, shared_objects
-from workers.sandbox.freeze import Unfreezable, freeze_namespace
-from workers.sandbox.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source
-from workers.sandbox.text import MAX_ERROR_TEXT, cap, exception_text, safe_repr
+from workers.program.facade import safe_builtins, shared_objects
+from workers.program.freeze import Unfreezable, freeze_namespace
+from workers.program.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source
+from workers.program.text import MAX_ERROR_TEXT, cap, exception_text, safe_repr
 
 REWARD_BOUND = 1e6
 """Largest magnitude a reward or component may take; beyond it PPO's value targets break down."""

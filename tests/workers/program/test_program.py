@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from envs.state import State
-from workers.sandbox.policy import ProgramRejected
-from workers.sandbox.program import REWARD_BOUND, ProgramError, call_fitness, call_reward, load_program
+from workers.program.policy import ProgramRejected
+from workers.program.program import REWARD_BOUND, ProgramError, call_fitness, call_reward, load_program
 
 
 def batch(n: int, **fields: object) -> State:

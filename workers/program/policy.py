@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from workers.sandbox.text import MAX_ERROR_TEXT, cap, exception_text, printable
+from workers.program.text import MAX_ERROR_TEXT, cap, exception_text, printable
 
 ENTRY_POINTS = {"reward": ("compute_reward", ("state", "action")), "fitness": ("compute_fitness", ("traj",))}
 

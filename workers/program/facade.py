@@ -307,7 +307,7 @@ BUILTIN_NAMES = [
 def shared_objects() -> list[object]:
     """Objects every program shares and may keep at module level as they are: the facades and their members.
 
-    (They are immutable to programs already; see ``workers.sandbox.freeze``.)
+    (They are immutable to programs already; see ``workers.program.freeze``.)
     """
     members = [
         *object.__getattribute__(NUMPY, "_members").values(),

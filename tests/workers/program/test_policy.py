@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from workers.engine.dryrun import dry_run_reward
-from workers.sandbox.facade import NUMPY, safe_builtins
-from workers.sandbox.policy import ProgramRejected, check_source
-from workers.sandbox.program import ProgramError, call_reward, load_program
+from workers.program.facade import NUMPY, safe_builtins
+from workers.program.policy import ProgramRejected, check_source
+from workers.program.program import ProgramError, call_reward, load_program
 
 HEAD = "import numpy as np\n\n"
 RETURN = "    return state.x_velocity, {'forward': state.x_velocity}\n"
