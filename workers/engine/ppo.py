@@ -57,7 +57,7 @@ def learn(
         for t in range(steps):
             x = norm.observe(obs, update=True)
             action, logp, value = learner.act(x)
-            step = env.step(action)
+            step = env.reward_step(action)
             reward = norm.scale_reward(step.reward, returns)
             if step.truncated.any():  # a time limit is no end: bootstrap from the value of where it stopped
                 cut = np.flatnonzero(step.truncated)
