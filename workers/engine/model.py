@@ -123,13 +123,17 @@ def _rollouts_of(model: PPO, n_steps: int) -> Iterator[None]:
 def learn(model: Model, total_timesteps: int, callback: BaseCallback) -> None:
     """Train until ``model.ppo.num_timesteps`` reaches ``total_timesteps``: whole rollouts of n_steps x N, then one
     shorter rollout for what is left (rounded up to whole vector steps), so that a training of T steps trains T,
-    not T plus most of a rollout (with 64 envs x 64 steps, a 2,048-step screen would train 4,096)."""
+    not T plus most of a rollout (with 64 envs x 64 steps, a 2,048-step screen would train 4,096). A callback
+    that returns False stops it, as it stops SB3's ``learn``."""
     ppo = model.ppo
     n = ppo.n_envs
     per_rollout = n * ppo.n_steps
     whole = (total_timesteps - ppo.num_timesteps) // per_rollout * per_rollout
     if whole > 0:
+        goal = ppo.num_timesteps + whole
         ppo.learn(whole, callback=callback, reset_num_timesteps=False)
+        if ppo.num_timesteps < goal:  # the callback stopped the training
+            return
     rest = total_timesteps - ppo.num_timesteps
     if rest > 0:
         with _rollouts_of(ppo, -(-rest // n)):
