@@ -14,7 +14,6 @@ shown, and the program's calls are re-checked during training (``workers.engine.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +133,7 @@ class ContractReward(VecEnv):
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         """The batched env's attribute, once per env (the envs of a batch share their settings)."""
         value = None if attr_name == "render_mode" else getattr(self.env, attr_name)
-        return [value] * len(self._get_indices(indices))
+        return [value for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         raise AttributeError(f"cannot set '{attr_name}' per env: the envs of the batched engine share one model")
@@ -143,12 +142,7 @@ class ContractReward(VecEnv):
         raise AttributeError(f"cannot call '{method_name}' per env: the batched engine steps its envs together")
 
     def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
-
-    def _get_indices(self, indices: VecEnvIndices) -> Sequence[int]:
-        if indices is None:
-            return range(self.num_envs)
-        return [indices] if isinstance(indices, int) else list(indices if isinstance(indices, Iterable) else [])
+        return [False for _ in self._get_indices(indices)]
 
     # -------------------------------------------------------------------------------- statistics
 

@@ -277,3 +277,18 @@ def test_a_short_training_learns_what_its_reward_asks(source: str, sign: int, tm
     )
     result = train(config, tmp_path, lambda e: None)
     assert sign * result["fitness"]["mean"] > 5.0, result["fitness"]
+
+
+def test_the_video_shows_the_trained_policy(tmp_path: Path) -> None:
+    spec = envs.get_spec("Hopper-v5")
+    config = TrainConfig(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=1024,
+        video=True,
+        video_steps=40,
+        **{**TINY, "eval_episodes": 1, "checkpoints": 1},
+    )
+    result = train(config, tmp_path, lambda e: None)
+    assert result["artifacts"]["video"] == "video.mp4" and (tmp_path / "video.mp4").stat().st_size > 1000
