@@ -246,6 +246,7 @@ def test_evaluate_trains_and_writes_the_result(tmp_path: Path) -> None:
     assert doc["status"] == "ok" and doc["fitness_name"] == "survival_steps"
     assert len(doc["fitness"]["per_episode"]) == 1 and doc["fitness"]["mean"] >= 1
     assert (out / "policy.zip").exists() and (out / "vecnormalize.pkl").exists()
+    assert "(stable_baselines3.PPO.load)" in result.output and f"tensorboard --logdir {out}" in result.output
     assert list((out / "tb").glob("events.out.tfevents.*")), "tensorboard --logdir works on the output directory"
 
 
