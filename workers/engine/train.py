@@ -156,8 +156,8 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     warnings: list[str] = []
     resume = resume_dir(config, warnings)
     resumed_from = saved_timesteps(resume / POLICY_FILE) if resume is not None else 0
-    # Reported before the learner is built (torch's first optimiser takes seconds to import under load), so that
-    # the watchdog's clock runs from here.
+    # Reported before SB3's PPO is built (3 s on the loaded 2-core machine), so that the watchdog's clock runs
+    # from here.
     emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
     model = build_model(contract, ppo, config.seed, resume=resume, logdir=workdir / TENSORBOARD_DIR)
     checkpoints = Checkpoints(
