@@ -14,7 +14,7 @@ import pytest
 
 import envs
 from app.copysource import CannotCopy, copy_modules
-from app.export import TrainedPolicy, bundle_files, bundle_zip
+from app.export import TrainedPolicy, bundle_files, bundle_zip, wrapper_module
 from envs.fitness import get_metric
 from workers.engine.evaluate import evaluate_reward
 from workers.program.policy import ProgramRejected, check_source
@@ -142,3 +142,13 @@ def test_copied_modules_import_each_other_relatively_and_refuse_what_they_cannot
             copy_modules(["pkg.m"], "pkg", "copy")
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def test_the_wrapper_downloaded_alone_says_it_needs_its_bundle(tmp_path: Path) -> None:
+    spec = envs.get_spec("Walker2d-v5")
+    (tmp_path / "reward_wrapper.py").write_text(wrapper_module(spec.reference_reward, env=spec.name, candidate_id=5))
+    (tmp_path / "load_it.py").write_text("import reward_wrapper\n")
+    loaded = run_without_rewardsmith(tmp_path, "load_it.py")
+    assert loaded.returncode != 0
+    assert "reward_wrapper.py needs the rest of its export bundle beside it" in loaded.stderr
+    assert "download the candidate's bundle.zip" in loaded.stderr
