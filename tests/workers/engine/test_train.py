@@ -292,3 +292,19 @@ def test_the_video_shows_the_trained_policy(tmp_path: Path) -> None:
     )
     result = train(config, tmp_path, lambda e: None)
     assert result["artifacts"]["video"] == "video.mp4" and (tmp_path / "video.mp4").stat().st_size > 1000
+
+
+def test_a_budget_that_is_not_whole_rollouts_is_trained_exactly(tmp_path: Path) -> None:
+    spec = envs.get_spec("HalfCheetah-v5")
+    config = TrainConfig(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=1200,  # two rollouts of 2 envs x 256 steps, then one of 88 vector steps
+        **{**TINY, "eval_episodes": 1},
+    )
+    result = train(config, tmp_path, lambda e: None)
+    assert result["timesteps"] == 1200 and result["checkpoints"][-1]["timesteps"] == 1200
+    assert result["checkpoints"][-1]["learner"]["updates"] == 2, (
+        "since step 600: the rollout to 1,024 and the shorter one"
+    )
