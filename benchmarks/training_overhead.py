@@ -52,7 +52,7 @@ def baseline_child(env_id: str, timesteps: int, seed: int) -> None:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     import envs
-    from workers.engine.ppo import new_ppo
+    from workers.engine.model import new_ppo
 
     imported = time.perf_counter()
     ppo = envs.get_spec(env_id).ppo

@@ -1,5 +1,5 @@
 """The files a user may download, for the REST API and the dashboard alike: a candidate's reward program, its
-Gymnasium wrapper, and what its trainings produced. A training's files are served only from under the artifacts
+Gymnasium wrapper, its export bundle, and what its trainings produced. A training's files are served only from under the artifacts
 root (``data_dir/artifacts``): the path is resolved first, so a symlink a program left behind, or a stored path
 that leads elsewhere, is refused."""
 
@@ -7,23 +7,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from app.config import Settings
 from app.db.models import Candidate, Training
 from app.errors import NotFound
-from app.export import wrapper_module
+from app.export import POLICY_FILES, TrainedPolicy, bundle_files, bundle_zip, wrapper_module
+from app.search.states import TrainingStatus
+from envs.fitness import get_metric
 
-ARTIFACT_NAMES = ("video.mp4", "policy.pt", "result.json", "reward.py", "policy.zip", "vecnormalize.pkl")
-"""policy.pt: the trained policy with its observation normalisation (load with workers.engine.learner.load_policy);
-policy.zip and vecnormalize.pkl: what trainings made before the batched engine (SB3), still served."""
+ARTIFACT_NAMES = ("video.mp4", "policy.zip", "vecnormalize.pkl", "result.json", "reward.py")
+"""policy.zip: the trained PPO (``stable_baselines3.PPO.load``); vecnormalize.pkl: its observation normalisation
+(``VecNormalize.load``). Served as downloads, never loaded here."""
 MEDIA = {
     ".mp4": "video/mp4",
     ".zip": "application/zip",
     ".json": "application/json",
     ".py": "text/x-python",
     ".pkl": "application/octet-stream",
-    ".pt": "application/octet-stream",
 }
 
 
@@ -83,4 +84,42 @@ def wrapper_response(c: Candidate) -> PlainTextResponse:
         wrapper_module(c.code, env=c.run.task.env, candidate_id=c.id),
         media_type="text/x-python",
         headers={"Content-Disposition": f'attachment; filename="reward_wrapper_{c.id}.py"'},
+    )
+
+
+def trained_policy(c: Candidate, root: Path) -> TrainedPolicy | None:
+    """The policy files of ``c``'s longest successful training that left them (None when none did)."""
+    done = [t for t in c.trainings if t.status == TrainingStatus.OK]
+    for t in sorted(done, key=lambda t: (t.timesteps, t.id), reverse=True):
+        found = artifact_files(t, root)
+        if all(name in found for name in POLICY_FILES):
+            result = t.result or {}
+            fitness = result.get("fitness") or {"per_episode": None}
+            return TrainedPolicy(
+                files={name: found[name] for name in POLICY_FILES},
+                eval_seeds=list((result.get("seeds") or {}).get("eval") or []),
+                episode_steps=result.get("episode_steps"),
+                measured=fitness.get("per_episode"),
+            )
+    return None
+
+
+def bundle_response(c: Candidate, settings: Settings) -> Response:
+    """The candidate's export bundle as a zip: its reward as a Gymnasium wrapper, its trained policy and enjoy.py."""
+    if not c.code:
+        raise NotFound(f"candidate {c.id} has no program")
+    task = c.run.task
+    files = bundle_files(
+        c.code,
+        env=task.env,
+        candidate_id=c.id,
+        fitness_name=task.fitness_name,
+        fitness_source=task.fitness_source or get_metric(task.fitness_name).source,
+        policy=trained_policy(c, artifacts_root(settings)),
+    )
+    folder = f"rewardsmith-candidate-{c.id}"
+    return Response(
+        bundle_zip(files, folder=folder),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'},
     )

@@ -186,6 +186,15 @@ def _summary(result: TrainingResult, out: Path) -> None:
         table.add_row("warning", shown(w))
     console.print(table)
     console.print(f"result: {plain(out / 'result.json')}", highlight=False, markup=False)
+    if (out / "policy.zip").exists():
+        console.print(
+            f"policy: {plain(out / 'policy.zip')} (stable_baselines3.PPO.load) with {plain(out / 'vecnormalize.pkl')} "
+            "(VecNormalize.load)",
+            highlight=False,
+            markup=False,
+        )
+    if (out / "tb").is_dir():
+        console.print(f"learning curves: tensorboard --logdir {plain(out)}", highlight=False, markup=False)
 
 
 def register(cli: typer.Typer) -> None:

@@ -4,7 +4,7 @@ session: the REST API takes Bearer tokens only, so the pages cannot link to it. 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from app.api import access, files
 from app.api.deps import SessionDep, SettingsDep, sound_form_and_query
@@ -21,6 +21,11 @@ def reward_file(candidate_id: int, user: PageUser, session: SessionDep) -> Plain
 @router.get("/{candidate_id}/wrapper.py")
 def wrapper_file(candidate_id: int, user: PageUser, session: SessionDep) -> PlainTextResponse:
     return files.wrapper_response(access.candidate_or_404(session, candidate_id=candidate_id, user=user))
+
+
+@router.get("/{candidate_id}/bundle.zip")
+def bundle(candidate_id: int, user: PageUser, session: SessionDep, settings: SettingsDep) -> Response:
+    return files.bundle_response(access.candidate_or_404(session, candidate_id=candidate_id, user=user), settings)
 
 
 @router.get("/{candidate_id}/artifacts/{training_id}/{name}")

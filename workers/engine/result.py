@@ -28,6 +28,25 @@ class Fitness(TypedDict):
     per_episode: list[float]
 
 
+class LearnerStats(TypedDict, total=False):
+    """SB3 PPO's own statistics, means over the policy updates since the previous checkpoint (absent from results
+    written before SB3 was the learner)."""
+
+    approx_kl: float
+    """How far each update moved the policy; near 0 with flat returns: the learner has stalled."""
+    clip_fraction: float
+    explained_variance: float
+    """How well the value function predicts the returns; below 0 it predicts worse than their mean."""
+    entropy: float
+    """Of the action distribution; a collapse means the policy stopped exploring."""
+    policy_loss: float
+    value_loss: float
+    std: float
+    """Mean standard deviation of the actions."""
+    updates: int
+    """Policy updates (rollouts learned from) the means are over."""
+
+
 class Checkpoint(TypedDict, total=False):
     """What happened in training since the previous checkpoint, and the policy's fitness at this one."""
 
@@ -44,6 +63,8 @@ class Checkpoint(TypedDict, total=False):
     episode_length: float | None
     terminated: int
     truncated: int
+    learner: LearnerStats
+    """The learner's statistics over the same window (see ``LearnerStats``)."""
 
 
 class EpisodeSummary(TypedDict, total=False):
@@ -98,6 +119,8 @@ class TrainingResult(TypedDict, total=False):
     steps_per_second: float | None
     ppo: dict[str, Any]
     seeds: dict[str, list[int]]
+    episode_steps: int | None
+    """The cap on episode length the training and its evaluation ran with (None: the env's own limit)."""
     artifacts: dict[str, str | None]
     isolation: dict[str, Any]
     traceback: str
@@ -128,3 +151,7 @@ class TrainingFailed(ProgramError):
     def __init__(self, message: str, partial: TrainingResult) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class SavedFileError(ValueError):
+    """A saved training's file (policy.zip, vecnormalize.pkl) that cannot be continued from: refused unread."""

@@ -1,7 +1,10 @@
 """Train PPO with a candidate reward and measure the policy's fitness (runs inside the sandbox).
 
-Reads like CleanRL: a settings dataclass, a ``make_env`` thunk, a seeding block, metric
-keys grouped by prefix. ``train`` returns the ``TrainingResult`` that becomes ``result.json``.
+Reads like CleanRL: a settings dataclass with a docstring per field (``TrainConfig``), an explicit
+``make_env`` thunk (the batched engine under the candidate reward, as SB3's ``VecEnv``), a seeding
+block, and the learner's metrics grouped by prefix in SB3's logger (``train/``, ``rollout/``,
+``time/``; TensorBoard files under ``tb/``). The learner is Stable-Baselines3's PPO over
+``VecNormalize``. ``train`` returns the ``TrainingResult`` that becomes ``result.json``.
 """
 
 from __future__ import annotations
@@ -18,17 +21,15 @@ from envs import get_spec
 from envs.capture import Layout
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.batched import BatchedEnv
+from workers.engine.checkpoints import Checkpoints, Emit, Progress
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
-from workers.engine.learner import POLICY_FILE, Learner, saved_timesteps
-from workers.engine.ppo import learn
-from workers.engine.result import Checkpoint, TrainingFailed, TrainingResult
+from workers.engine.model import POLICY_FILE, TENSORBOARD_DIR, Model, build_model, can_resume, learn, save
+from workers.engine.result import TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
+from workers.engine.saved import saved_timesteps
 from workers.engine.wrapper import ContractReward
 from workers.program.program import Program, ProgramError, load_program
-
-Emit = Callable[[dict], None]
-"""Sends one progress event to the parent process."""
 
 
 @dataclass
@@ -62,8 +63,8 @@ class TrainConfig:
     ppo: dict = field(default_factory=dict)
     """Overrides of the env's PPO defaults (n_envs, n_steps, batch_size, net_arch, ...)."""
     resume_from: str | None = None
-    """Directory with the policy.pt of an earlier training of the same program to continue (successive
-    halving); ``timesteps`` is then the total, including the steps already trained."""
+    """Directory with the policy.zip and vecnormalize.pkl of an earlier training of the same program to continue
+    (successive halving); ``timesteps`` is then the total, including the steps already trained."""
     threads: int = 1
     """C threads that step the batch of envs (the learner keeps one torch thread)."""
     report_seconds: float = 5.0
@@ -83,96 +84,35 @@ def ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
     return replace(spec.ppo, **overrides)
 
 
-# ------------------------------------------------------------------------------------------------ the model
+# ------------------------------------------------------------------------------------------------ the env
 
 
-@dataclass
-class Model:
-    """The learner, and where its step count started (non-zero when continued)."""
+def make_env(config: TrainConfig, spec: EnvSpec, n: int, reward: Program) -> Callable[[], ContractReward]:
+    """A thunk that builds the training env: ``n`` envs of ``spec`` (env i seeded ``config.seed + i``) on the
+    batched engine, rewarded by ``reward`` (one call per vector step) and re-checked by a ``Guard``."""
 
-    learner: Learner
-    start_timesteps: int
-    resumed: bool
-
-    def policy(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions for raw observations (normalised as in training)."""
-        return self.learner.policy(obs)
-
-
-def build_model(config: TrainConfig, ppo: PPODefaults, env: BatchedEnv) -> Model:
-    """A fresh learner for ``env``, or the one saved in ``config.resume_from`` continued."""
-    resume = Path(config.resume_from) / POLICY_FILE if config.resume_from else None
-    if resume is not None and resume.exists():
-        learner = Learner.load(resume, ppo, config.seed)
-        return Model(learner, learner.num_timesteps, resumed=True)
-    return Model(Learner(env.obs_dim, env.act_dim, ppo, config.seed), 0, resumed=False)
-
-
-# ------------------------------------------------------------------------------------------------ checkpoints
-
-
-@dataclass
-class Checkpoints:
-    """Records, at each checkpoint, the window of training statistics and the policy's fitness."""
-
-    spec: EnvSpec
-    layout: Layout
-    config: TrainConfig
-    fitness: Program
-    contract: ContractReward
-    model: Model
-    emit: Emit
-    entries: list[Checkpoint] = field(default_factory=list)
-    seconds: float = 0.0
-    """Time spent measuring (kept out of the training speed)."""
-
-    def record(self, timesteps: int) -> None:
-        started = time.perf_counter()
-        window = self.contract.take_window().summary()
-        seeds = eval_seeds(self.config.seed, self.config.checkpoint_episodes)
-        _, episodes = rollout(self.spec, self.model.policy, seeds, max_steps=self.config.episode_steps)
-        values = episode_fitness(self.fitness, self.layout, episodes)
-        self.seconds += time.perf_counter() - started
-        entry = Checkpoint(timesteps=timesteps, fitness=float(np.mean(values)), **window)
-        self.entries.append(entry)
-        self.emit(
-            {
-                "event": "checkpoint",
-                "timesteps": timesteps,
-                "total": self.config.timesteps,
-                "fitness": entry["fitness"],
-                "episode_return": window["episode_return"],
-            }
+    def thunk() -> ContractReward:
+        env = BatchedEnv(
+            spec,
+            [config.seed + i for i in range(n)],
+            threads=config.threads,
+            max_episode_steps=config.episode_steps,
+            needs=reward.attributes,
         )
+        return ContractReward(env, reward, guard=Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio))
+
+    return thunk
 
 
-class Progress:
-    """Calls ``checkpoints.record`` every ``every`` steps during training (not at the end: the caller does that),
-    and reports progress every ``config.report_seconds`` and before each policy update."""
-
-    def __init__(self, checkpoints: Checkpoints, every: int, total: int, start: int) -> None:
-        self.checkpoints = checkpoints
-        self.every = every
-        self.total = total
-        self.timesteps = start
-        self.next_at = every * (1 + start // every)
-        self.report_at = time.monotonic() + checkpoints.config.report_seconds
-
-    def _report(self) -> None:  # the sandbox's watchdog kills a training that stops reporting
-        self.report_at = time.monotonic() + self.checkpoints.config.report_seconds
-        self.checkpoints.emit({"event": "progress", "timesteps": self.timesteps, "total": self.total})
-
-    def on_rollout_end(self) -> None:  # the policy update that follows takes no steps
-        self._report()
-
-    def on_step(self, timesteps: int) -> None:
-        self.timesteps = timesteps
-        if time.monotonic() >= self.report_at:
-            self._report()
-        if timesteps >= self.next_at:
-            self.next_at += self.every * (1 + (timesteps - self.next_at) // self.every)
-            if timesteps < self.total:
-                self.checkpoints.record(timesteps)
+def resume_dir(config: TrainConfig, warnings: list[str]) -> Path | None:
+    """The directory to continue from, or None (a ``resume_from`` without saved files is said in ``warnings``)."""
+    if not config.resume_from:
+        return None
+    directory = Path(config.resume_from)
+    if can_resume(directory):
+        return directory
+    warnings.append("the training to continue left no policy.zip and vecnormalize.pkl: this one started afresh")
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -192,7 +132,7 @@ def final_evaluation(
 
 
 def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
-    """Dry-run, train, checkpoint, evaluate; writes policy.pt into ``workdir``."""
+    """Dry-run, train, checkpoint, evaluate; writes policy.zip, vecnormalize.pkl and tb/ into ``workdir``."""
     started = time.perf_counter()
     spec = get_spec(config.env)
     ppo = ppo_settings(spec, config.ppo)
@@ -212,45 +152,52 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     np.random.seed(config.seed)
 
     n = ppo.n_envs
-    env = BatchedEnv(
-        spec,
-        [config.seed + i for i in range(n)],
-        threads=config.threads,
-        max_episode_steps=config.episode_steps,
-        needs=reward.attributes,
-    )
-    layout = env.layout
-    guard = Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio)
-    contract = ContractReward(env, reward, guard=guard)
-    resume = Path(config.resume_from) / POLICY_FILE if config.resume_from else None
-    resumed_from = saved_timesteps(resume) if resume is not None and resume.exists() else 0
-    # Reported before the learner is built (its optimiser's first import takes seconds), so that the
-    # watchdog's clock runs from here.
+    contract = make_env(config, spec, n, reward)()
+    warnings: list[str] = []
+    resume = resume_dir(config, warnings)
+    resumed_from = saved_timesteps(resume / POLICY_FILE) if resume is not None else 0
+    # Reported before SB3's PPO is built (3 s on the loaded 2-core machine), so that the watchdog's clock runs
+    # from here.
     emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
-    model = build_model(config, ppo, env)
-    learner = model.learner
-    checkpoints = Checkpoints(spec, layout, config, fitness, contract, model, emit)
+    model = build_model(contract, ppo, config.seed, resume=resume, logdir=workdir / TENSORBOARD_DIR)
+    checkpoints = Checkpoints(
+        spec,
+        contract.layout,
+        fitness,
+        contract,
+        model,
+        emit,
+        seed=config.seed,
+        total=config.timesteps,
+        episodes=config.checkpoint_episodes,
+        episode_steps=config.episode_steps,
+    )
     every = max(1, config.timesteps // max(1, config.checkpoints))
     learn_start = time.perf_counter()
     stage = "training"
     try:
-        if config.timesteps > learner.num_timesteps:  # a continued training may already have its budget
-            progress = Progress(checkpoints, every, config.timesteps, model.start_timesteps)
-            learn(learner, contract, config.timesteps, on_step=progress.on_step, on_rollout_end=progress.on_rollout_end)
+        if config.timesteps > model.ppo.num_timesteps:  # a continued training may already have its budget
+            progress = Progress(checkpoints, every, model.start_timesteps, config.report_seconds)
+            learn(model, config.timesteps, progress)
         learn_seconds = time.perf_counter() - learn_start - checkpoints.seconds
         stage = "the evaluation"
-        checkpoints.record(int(learner.num_timesteps))
-        learner.save(workdir / POLICY_FILE)
-        values, analysis = final_evaluation(spec, layout, config, model, fitness, reward)
+        checkpoints.record(int(model.ppo.num_timesteps))
+        model.ppo.logger.dump(model.ppo.num_timesteps)  # the last update's statistics, into the TensorBoard files
+        model.ppo.logger.close()
+        artifacts: dict[str, str | None] = {**save(model, workdir)}
+        values, analysis = final_evaluation(spec, contract.layout, config, model, fitness, reward)
     except ProgramError as e:
         partial = TrainingResult(
             checkpoints=checkpoints.entries,
             dry_run=dry.to_dict(),
-            timesteps=int(learner.num_timesteps),
+            timesteps=int(model.ppo.num_timesteps),
             resumed_from_timesteps=model.start_timesteps,
             seconds=time.perf_counter() - started,
         )
         raise TrainingFailed(f"during {stage}: {e}", partial) from None
+    steps = int(model.ppo.num_timesteps)
+    if (workdir / TENSORBOARD_DIR).is_dir():
+        artifacts["tensorboard"] = TENSORBOARD_DIR
     result = TrainingResult(
         env=config.env,
         fitness_name=config.fitness_name,
@@ -259,13 +206,14 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         components={name: [c["components"].get(name) for c in checkpoints.entries] for name in dry.components},
         episodes=analysis,
         dry_run=dry.to_dict(),
-        warnings=list(dict.fromkeys(dry.warnings + contract.warnings)),
-        timesteps=int(learner.num_timesteps),
+        warnings=list(dict.fromkeys(dry.warnings + contract.warnings + warnings)),
+        timesteps=steps,
         learn_seconds=learn_seconds,
-        steps_per_second=(learner.num_timesteps - model.start_timesteps) / max(learn_seconds, 1e-9),
+        steps_per_second=(steps - model.start_timesteps) / max(learn_seconds, 1e-9),
         ppo=asdict(ppo),
         seeds={"train": [config.seed + i for i in range(n)], "eval": eval_seeds(config.seed, config.eval_episodes)},
-        artifacts={"policy": POLICY_FILE},
+        episode_steps=config.episode_steps,
+        artifacts=artifacts,
         resumed_from_timesteps=model.start_timesteps,
     )
     if config.video:

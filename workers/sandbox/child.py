@@ -84,7 +84,7 @@ def _run(job: dict) -> Mapping[str, Any]:
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     result: dict = {"isolation": _isolation(job)}
-    from workers.engine.result import TrainingFailed
+    from workers.engine.result import SavedFileError, TrainingFailed
     from workers.program.policy import ProgramRejected
     from workers.program.program import ProgramError
     from workers.program.text import cap, exception_text
@@ -98,6 +98,8 @@ def main() -> None:
         result.update(outcome="failed", error=str(e))
     except ProgramRejected as e:
         result.update(outcome="rejected", error=str(e))
+    except SavedFileError as e:  # a continued training's files that were refused unread
+        result.update(outcome="failed", error=str(e))
     except ProgramError as e:
         result.update(outcome="failed", error=str(e))
     except MemoryError:

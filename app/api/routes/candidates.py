@@ -44,12 +44,24 @@ def get_wrapper_file(candidate_id: int, user: CurrentUser, session: SessionDep) 
 
 
 @router.get(
+    "/{candidate_id}/bundle.zip",
+    response_class=Response,
+    responses={200: {"description": "a zip", "content": {"application/zip": {}}}, **NOT_FOUND},
+)
+def get_bundle(candidate_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
+    """The export bundle: the reward as a Gymnasium wrapper, the trained policy (policy.zip, vecnormalize.pkl) and
+    enjoy.py, which runs it with plain Gymnasium + Stable-Baselines3 and prints the fitness (no rewardsmith needed)."""
+    return files.bundle_response(access.candidate_or_404(session, candidate_id=candidate_id, user=user), settings)
+
+
+@router.get(
     "/{candidate_id}/artifacts/{training_id}/{name}", response_class=Response, responses={**ARTIFACT_FILE, **NOT_FOUND}
 )
 def get_artifact(
     candidate_id: int, training_id: int, name: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
-    """A file a training produced: video.mp4, policy.pt, result.json, reward.py (older trainings: policy.zip, vecnormalize.pkl)."""
+    """A file a training produced: video.mp4, policy.zip (``PPO.load``), vecnormalize.pkl (``VecNormalize.load``),
+    result.json, reward.py."""
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     return files.artifact_response(c, training_id=training_id, name=name, settings=settings)
 

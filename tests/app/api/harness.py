@@ -172,7 +172,7 @@ def seed_finished_run(api: Api, *, owner: str, status: str = "succeeded") -> See
         out.mkdir(parents=True)
         (out / "result.json").write_text(json.dumps({"fitness": {"mean": 12.5}}))
         (out / "reward.py").write_text(code)
-        (out / "policy.pt").write_bytes(b"PK\x05\x06" + bytes(18))
+        (out / "policy.zip").write_bytes(b"PK\x05\x06" + bytes(18))
         t.artifacts_dir = str(out)
         run.best_candidate_id = good.id
         run.usage = {

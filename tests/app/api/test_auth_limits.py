@@ -36,7 +36,8 @@ def protected_routes(s) -> list[tuple[str, str]]:
         ("GET", f"/candidates/{c}"),
         ("GET", f"/candidates/{c}/reward.py"),
         ("GET", f"/candidates/{c}/wrapper.py"),
-        ("GET", f"/candidates/{c}/artifacts/{t}/policy.pt"),
+        ("GET", f"/candidates/{c}/bundle.zip"),
+        ("GET", f"/candidates/{c}/artifacts/{t}/policy.zip"),
         ("POST", f"/candidates/{c}/feedback"),
     ]
 
@@ -114,7 +115,7 @@ def test_other_users_get_404_and_admins_see_everything(api: Api) -> None:
     assert api.client.get(f"{API}/runs/{seeded.run_id}", headers=root).status_code == 200
     assert (
         api.client.get(
-            f"{API}/candidates/{seeded.candidate_id}/artifacts/{seeded.training_id}/policy.pt", headers=root
+            f"{API}/candidates/{seeded.candidate_id}/artifacts/{seeded.training_id}/policy.zip", headers=root
         ).status_code
         == 200
     )

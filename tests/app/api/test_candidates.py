@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import ast
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
 
 from tests.app.api.harness import API, Api, seed_finished_run
 
@@ -21,7 +26,7 @@ def test_candidate_detail_has_code_results_trainings_and_feedback(api: Api) -> N
     [training] = c["trainings"]
     assert (training["id"], training["purpose"], training["status"]) == (seeded.training_id, "full", "ok")
     assert training["fitness"]["mean"] == 12.5 and training["steps_per_second"] == 900.0
-    assert sorted(a["name"] for a in c["artifacts"]) == ["policy.pt", "result.json", "reward.py"]
+    assert sorted(a["name"] for a in c["artifacts"]) == ["policy.zip", "result.json", "reward.py"]
     assert [(f["text"], f["rating"], f["user"]) for f in c["feedback"]] == [("earlier note", 3, "alice")]
 
 
@@ -29,7 +34,7 @@ def test_every_artifact_link_downloads_the_file_the_training_left(api: Api) -> N
     alice = api.user("alice")
     seeded = seed_finished_run(api, owner="alice")
     links = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"]
-    types = {"policy.pt": "application/octet-stream", "result.json": "application/json", "reward.py": "text/x-python"}
+    types = {"policy.zip": "application/zip", "result.json": "application/json", "reward.py": "text/x-python"}
     for link in links:
         r = api.client.get(link["url"], headers=alice)
         assert r.status_code == 200, link
@@ -46,9 +51,9 @@ def test_missing_or_foreign_artifacts_are_404(api: Api) -> None:
         f"{base}/{seeded.training_id}/video.mp4",  # allowed name, not produced
         f"{base}/{seeded.training_id}/secret_key",  # not an artifact name
         f"{base}/{seeded.training_id}/..%2F..%2F..%2Fsecret_key",
-        f"{base}/{seeded.training_id + 1}/policy.pt",  # no such training
-        f"{API}/candidates/{seeded.rejected_id}/artifacts/{seeded.training_id}/policy.pt",  # another's
-        f"{base}/{2**70}/policy.pt",
+        f"{base}/{seeded.training_id + 1}/policy.zip",  # no such training
+        f"{API}/candidates/{seeded.rejected_id}/artifacts/{seeded.training_id}/policy.zip",  # another's
+        f"{base}/{2**70}/policy.zip",
     ):
         r = api.client.get(path, headers=alice)
         assert r.status_code == 404, (path, r.text)
@@ -65,6 +70,48 @@ def test_reward_and_wrapper_downloads(api: Api) -> None:
     assert w.status_code == 200
     ast.parse(w.text)  # a module that imports
     assert "HalfCheetah-v5" in w.text and "def compute_reward(state, action)" in w.text
+
+
+class MakesMarker:
+    """Unpickling this creates the directory ``marker``: what a hostile policy file would do, made visible."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_policy_files_are_served_and_exported_as_bytes_and_never_loaded(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    marker = api.settings.data_dir / "ran"
+    hostile = pickle.dumps(MakesMarker(marker))  # a training's sandbox could leave this as its policy
+    for name in ("policy.zip", "vecnormalize.pkl"):
+        (seeded.artifacts / name).write_bytes(hostile)
+    base = f"{API}/candidates/{seeded.candidate_id}"
+    for name in ("policy.zip", "vecnormalize.pkl"):
+        r = api.client.get(f"{base}/artifacts/{seeded.training_id}/{name}", headers=alice)
+        assert r.status_code == 200 and r.content == hostile, name
+    r = api.client.get(f"{base}/bundle.zip", headers=alice)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    folder = f"rewardsmith-candidate-{seeded.candidate_id}"
+    assert f'filename="{folder}.zip"' in r.headers["content-disposition"]
+    bundle = zipfile.ZipFile(io.BytesIO(r.content))
+    names = set(bundle.namelist())
+    expected = {
+        "README.md",
+        "enjoy.py",
+        "reward_wrapper.py",
+        "reward.py",
+        "fitness.py",
+        "policy.zip",
+        "vecnormalize.pkl",
+    }
+    assert {f"{folder}/{n}" for n in expected} <= names
+    assert f"{folder}/rewardsmith_check/policy.py" in names and f"{folder}/rewardsmith_state/state.py" in names
+    assert bundle.read(f"{folder}/policy.zip") == hostile and bundle.read(f"{folder}/vecnormalize.pkl") == hostile
+    assert not marker.exists(), "the API process unpickled a policy file"
 
 
 def test_feedback_is_stored_and_shown_on_the_candidate(api: Api) -> None:
@@ -130,7 +177,7 @@ def test_files_outside_the_artifacts_root_are_never_served(api: Api) -> None:
     secret.write_text("do-not-serve")
     outside = api.settings.data_dir.parent / "elsewhere"
     outside.mkdir()
-    (outside / "policy.pt").write_text("not yours")
+    (outside / "policy.zip").write_text("not yours")
     (seeded.artifacts / "video.mp4").symlink_to(secret)
     (seeded.artifacts / "result.json").unlink()
     (seeded.artifacts / "result.json").symlink_to(seeded.artifacts.parent)  # a directory
@@ -142,11 +189,11 @@ def test_files_outside_the_artifacts_root_are_never_served(api: Api) -> None:
         assert r.status_code == 404 and "do-not-serve" not in r.text, name
         assert browser.client.get(f"{base}/{name}").status_code == 404, name
     links = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"]
-    assert sorted(a["name"] for a in links) == ["policy.pt", "reward.py"]
+    assert sorted(a["name"] for a in links) == ["policy.zip", "reward.py"]
     assert "<video" not in browser.client.get(f"/candidates/{seeded.candidate_id}").text
 
     with session_scope(api.sf) as s:  # a stored path outside the root (an old row, another data directory)
         s.get(Training, seeded.training_id).artifacts_dir = str(outside)
-    assert api.client.get(f"{API}{base}/policy.pt", headers=alice).status_code == 404
-    assert browser.client.get(f"{base}/policy.pt").status_code == 404
+    assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 404
+    assert browser.client.get(f"{base}/policy.zip").status_code == 404
     assert api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"] == []

@@ -218,7 +218,7 @@ def test_evaluate_with_a_rejected_reward_records_why_and_exits_non_zero(tmp_path
     assert "importing `os` is not allowed; only `numpy` and `math` may be imported [rule: imports]." in result.output
     doc = json.loads((out / "result.json").read_text())
     assert doc["status"] == "rejected" and "importing `os` is not allowed" in doc["error"]
-    assert not (out / "policy.pt").exists()
+    assert not (out / "policy.zip").exists()
 
 
 @pytest.mark.slow
@@ -245,7 +245,9 @@ def test_evaluate_trains_and_writes_the_result(tmp_path: Path) -> None:
     doc = json.loads((out / "result.json").read_text())
     assert doc["status"] == "ok" and doc["fitness_name"] == "survival_steps"
     assert len(doc["fitness"]["per_episode"]) == 1 and doc["fitness"]["mean"] >= 1
-    assert (out / "policy.pt").exists()
+    assert (out / "policy.zip").exists() and (out / "vecnormalize.pkl").exists()
+    assert "(stable_baselines3.PPO.load)" in result.output and f"tensorboard --logdir {out}" in result.output
+    assert list((out / "tb").glob("events.out.tfevents.*")), "tensorboard --logdir works on the output directory"
 
 
 @pytest.mark.slow

@@ -247,7 +247,7 @@ def test_downloads_work_from_the_dashboard_with_the_apis_access_rules(api: Api) 
     page = alice.client.get(f"/candidates/{seeded.candidate_id}").text
     assert "/api/v1/" not in page.replace('href="/api/v1/docs"', ""), "the page links to the cookie-less API"
     c, t = seeded.candidate_id, seeded.training_id
-    paths = [f"/candidates/{c}/reward.py", f"/candidates/{c}/wrapper.py", f"/candidates/{c}/artifacts/{t}/policy.pt"]
+    paths = [f"/candidates/{c}/reward.py", f"/candidates/{c}/bundle.zip", f"/candidates/{c}/artifacts/{t}/policy.zip"]
     for path in paths:
         assert f'href="{path}"' in page, path
         assert alice.client.get(path).status_code == 200, path
@@ -255,7 +255,7 @@ def test_downloads_work_from_the_dashboard_with_the_apis_access_rules(api: Api) 
         assert r.status_code == 404 and "belongs to another user" in r.text, path
         anonymous = TestClient(api.app).get(path, follow_redirects=False)
         assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login"), path
-    assert alice.client.get(paths[-1]).content == (seeded.artifacts / "policy.pt").read_bytes()
+    assert alice.client.get(paths[-1]).content == (seeded.artifacts / "policy.zip").read_bytes()
 
 
 def test_sessions_work_across_processes_sharing_the_database(db_sf, tmp_path) -> None:

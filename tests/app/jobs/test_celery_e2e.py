@@ -285,9 +285,9 @@ def test_a_task_runs_to_success_and_survives_an_api_restart(stack: Stack) -> Non
     best = stack.get(f"/candidates/{run['best_candidate_id']}")
     assert "def compute_reward" in best["code"] and best["trainings"][0]["status"] == "ok"
     names = {a["name"]: a["url"] for a in best["artifacts"]}
-    assert {"policy.pt", "result.json", "reward.py"} <= set(names)
-    policy = httpx.get(f"{stack.url}{names['policy.pt']}", headers=stack.headers, timeout=30)
-    assert policy.status_code == 200 and policy.content[:2] == b"PK"  # torch.save writes a zip; the api reads it
+    assert {"policy.zip", "vecnormalize.pkl", "result.json", "reward.py"} <= set(names)
+    policy = httpx.get(f"{stack.url}{names['policy.zip']}", headers=stack.headers, timeout=30)
+    assert policy.status_code == 200 and policy.content[:2] == b"PK"  # SB3's zip, served as bytes
 
     stack.processes.stop(worker)  # the next test kills its own worker; this one ends gracefully
     before = {

@@ -28,7 +28,7 @@ def wrapped(program: Program, n: int = 4, episode_steps: int | None = None, **kw
 def run(contract: ContractReward, steps: int) -> None:
     rng = np.random.default_rng(0)
     for _ in range(steps):
-        contract.step(rng.uniform(-1, 1, size=(contract.num_envs, 6)).astype(np.float32))
+        contract.reward_step(rng.uniform(-1, 1, size=(contract.num_envs, 6)).astype(np.float32))
 
 
 def reward_program(body: str) -> str:

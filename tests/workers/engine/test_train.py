@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 TINY_PPO = {"n_envs": 2, "n_steps": 256, "batch_size": 64, "n_epochs": 2, "net_arch": [32, 32]}
 TINY = {"episode_steps": 200, "eval_episodes": 2, "checkpoints": 2, "ppo": TINY_PPO}
+LEARNER_STATS = {"approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "std"}
 
 
 def evaluate(
@@ -59,8 +60,12 @@ def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: P
     assert on_disk["timesteps"] == 2048
     assert on_disk["seconds"] > 0 and on_disk["steps_per_second"] > 0
     assert on_disk["isolation"]["network"] == "isolated (own network namespace)"
-    assert (tmp_path / "policy.pt").stat().st_size > 1000
-    assert on_disk["artifacts"] == {"policy": "policy.pt"}
+    assert (tmp_path / "policy.zip").stat().st_size > 1000 and (tmp_path / "vecnormalize.pkl").stat().st_size > 100
+    assert on_disk["artifacts"] == {"policy": "policy.zip", "normalization": "vecnormalize.pkl", "tensorboard": "tb"}
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*")), "SB3's logger wrote TensorBoard event files"
+    learner = on_disk["checkpoints"][-1]["learner"]  # SB3 PPO's own statistics, per checkpoint
+    assert set(learner) == {*LEARNER_STATS, "updates"} and learner["updates"] >= 1
+    assert all(np.isfinite(learner[k]) for k in LEARNER_STATS) and learner["std"] > 0 and learner["entropy"] != 0
     assert (tmp_path / "reward.py").read_text() == source
     assert [e["event"] for e in events if e["event"] != "progress"] == ["start", "checkpoint", "checkpoint"]
     assert events[-1]["timesteps"] == 2048
@@ -68,15 +73,24 @@ def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: P
     assert len(progress) >= 2 and all(e["total"] == 2048 for e in progress)
 
 
-def test_the_saved_policy_loads_and_replays_its_evaluation(tmp_path: Path) -> None:
-    from workers.engine.learner import load_policy
+def test_the_saved_policy_loads_with_sb3_and_replays_its_evaluation(tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from envs.make import make_gym_env
     from workers.engine.rollout import eval_seeds, rollout
 
     spec = envs.get_spec("Hopper-v5")
     result = evaluate("Hopper-v5", spec.reference_reward, tmp_path)
     assert result["status"] == "ok", result["error"]
-    policy = load_policy(tmp_path / "policy.pt")
-    assert policy(np.zeros((1, 11))).shape == (1, 3)
+    # What a user does with the files (this test trusts them: it made them)
+    model = PPO.load(tmp_path / "policy.zip", device="cpu")
+    norm = VecNormalize.load(str(tmp_path / "vecnormalize.pkl"), DummyVecEnv([lambda: make_gym_env(spec)]))
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return model.predict(norm.normalize_obs(obs), deterministic=True)[0]
+
+    assert model.num_timesteps == 2048 and policy(np.zeros((1, 11))).shape == (1, 3)
     _, episodes = rollout(spec, policy, eval_seeds(0, 2), max_steps=200)
     assert [e["env_return"] for e in result["episodes"]] == pytest.approx([e.env_return for e in episodes])
 
@@ -110,7 +124,7 @@ def test_a_reward_that_turns_nan_during_training_fails_with_what_happened(tmp_pa
     assert 0 < result["timesteps"] < 2048
     on_disk = json.loads((tmp_path / "result.json").read_text())
     assert on_disk["status"] == "failed" and on_disk["error"] == error
-    assert not (tmp_path / "policy.pt").exists()
+    assert not (tmp_path / "policy.zip").exists()
 
 
 def test_a_reward_that_raises_during_training_shows_only_its_own_lines(tmp_path: Path) -> None:
@@ -120,7 +134,8 @@ def test_a_reward_that_raises_during_training_shows_only_its_own_lines(tmp_path:
     assert "IndexError: list index out of range" in error
     assert "line 10, in compute_reward: forward = lookup(state.x_velocity, state.step, action.shape[0])" in error
     assert "line 6, in lookup: return values * table[int(np.max(step)) * (n == 2)]" in error
-    assert 'File "' not in error and "wrapper.py" not in error and "stable_baselines3" not in error
+    assert 'File "' not in error and "wrapper.py" not in error
+    assert "stable_baselines3" not in error and "on_policy_algorithm" not in error, "SB3's frames are not the program's"
 
 
 def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tmp_path: Path) -> None:
@@ -145,7 +160,7 @@ def test_training_resumes_from_an_earlier_policy_and_continues_the_step_count(tm
     assert more["timesteps"] == 2048
     assert events[0] == {"event": "start", "total": 2048, "n_envs": 2, "resumed_from": 1024}
     assert all(c["timesteps"] > 1024 for c in more["checkpoints"])
-    assert (second / "policy.pt").exists()
+    assert (second / "policy.zip").exists() and (second / "vecnormalize.pkl").exists()
 
 
 def test_a_continued_training_that_already_has_its_budget_trains_no_more(tmp_path: Path) -> None:
@@ -262,3 +277,34 @@ def test_a_short_training_learns_what_its_reward_asks(source: str, sign: int, tm
     )
     result = train(config, tmp_path, lambda e: None)
     assert sign * result["fitness"]["mean"] > 5.0, result["fitness"]
+
+
+def test_the_video_shows_the_trained_policy(tmp_path: Path) -> None:
+    spec = envs.get_spec("Hopper-v5")
+    config = TrainConfig(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=1024,
+        video=True,
+        video_steps=40,
+        **{**TINY, "eval_episodes": 1, "checkpoints": 1},
+    )
+    result = train(config, tmp_path, lambda e: None)
+    assert result["artifacts"]["video"] == "video.mp4" and (tmp_path / "video.mp4").stat().st_size > 1000
+
+
+def test_a_budget_that_is_not_whole_rollouts_is_trained_exactly(tmp_path: Path) -> None:
+    spec = envs.get_spec("HalfCheetah-v5")
+    config = TrainConfig(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=1200,  # two rollouts of 2 envs x 256 steps, then one of 88 vector steps
+        **{**TINY, "eval_episodes": 1},
+    )
+    result = train(config, tmp_path, lambda e: None)
+    assert result["timesteps"] == 1200 and result["checkpoints"][-1]["timesteps"] == 1200
+    assert result["checkpoints"][-1]["learner"]["updates"] == 2, (
+        "since step 600: the rollout to 1,024 and the shorter one"
+    )

@@ -45,9 +45,40 @@ def test_the_contract_reward_equals_the_envs_own_reward_through_the_training_sta
     rng = np.random.default_rng(1)
     ended = 0
     for _ in range(200):
-        step = contract.step(rng.uniform(-1, 1, size=(4, 6)).astype(np.float32))
+        step = contract.reward_step(rng.uniform(-1, 1, size=(4, 6)).astype(np.float32))
         np.testing.assert_allclose(step.reward, step.env_reward, atol=1e-5)
         ended += int(step.done.sum())
     window = contract.take_window()
     assert ended > 0 and len(window.episode_lengths) == ended == window.terminated + window.truncated
     np.testing.assert_allclose(window.episode_returns, window.episode_env_returns, atol=1e-3)
+
+
+def test_as_sb3s_vecenv_an_ended_episode_carries_its_terminal_observation_and_whether_time_ran_out() -> None:
+    from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+    spec = envs.get_spec("Hopper-v5")
+    program = load_program(spec.reference_reward)
+    contract = ContractReward(BatchedEnv(spec, [5, 6, 7], max_episode_steps=30, needs=program.attributes), program)
+    assert isinstance(contract, VecEnv) and contract.observation_space.shape == (11,)
+    venv = VecNormalize(contract, gamma=0.99)
+    venv.reset()
+    rng = np.random.default_rng(0)
+    seen = {"terminated": 0, "truncated": 0}
+    returns: list[float] = []  # SB3's Monitor record: this reward's return
+    for _ in range(60):
+        actions = rng.uniform(-1, 1, size=(3, 3)).astype(np.float32)
+        obs, reward, done, infos = venv.step(actions)
+        assert obs.shape == (3, 11) and reward.shape == (3,) and done.dtype == bool
+        assert all(isinstance(i["env_reward"], float) for i in infos)
+        for i in np.flatnonzero(done):
+            info = infos[i]
+            raw = venv.unnormalize_obs(info["terminal_observation"])  # VecNormalize normalised it, as SB3 reads it
+            assert raw.shape == (11,) and not np.allclose(raw, venv.get_original_obs()[i])
+            assert info["episode"]["l"] == 30 if info["TimeLimit.truncated"] else info["episode"]["l"] <= 30
+            seen["truncated" if info["TimeLimit.truncated"] else "terminated"] += 1
+            returns.append(info["episode"]["r"])
+        assert not any("terminal_observation" in infos[i] for i in np.flatnonzero(~done))
+    window = contract.take_window()
+    assert seen["truncated"] == window.truncated > 0 and seen["terminated"] == window.terminated > 0
+    np.testing.assert_allclose(window.episode_returns, window.episode_env_returns, atol=1e-3)
+    np.testing.assert_allclose(returns, window.episode_returns, rtol=1e-5)

@@ -1,28 +1,22 @@
-"""A compact PPO in PyTorch (CleanRL's ``ppo_continuous_action``), sized for many envs and large minibatches.
+"""The hand-written PPO the engine trained with before SB3 became its learner, kept only to measure against.
 
-Stable-Baselines3's PPO costs more per sample than the batched simulator (its rollout
-buffer and callbacks run per env step in Python), so the engine trains with this one:
-the same algorithm and defaults as SB3's (separate tanh MLPs for policy and value,
-state-independent log std, clipped surrogate, GAE, advantage normalisation per
-minibatch, value bootstrapped on time-limit truncation, gradient clipping), with SB3
-VecNormalize's observation and reward normalisation built in. Its whole state
-(networks, optimiser, normalisation, step count) is one ``policy.pt``.
+A frozen copy of ``workers/engine/learner.py`` and ``workers/engine/ppo.py`` as they were at the commit that
+replaced them (CleanRL's ``ppo_continuous_action`` sized for many envs and large minibatches, SB3's defaults
+and VecNormalize-style scaling built in), without its saving and loading. ``learner_comparison.py`` runs it side
+by side with SB3's PPO on the same batched engine; nothing in the product imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from envs.spec import PPODefaults
-
-POLICY_FILE = "policy.pt"
-"""The trained policy with its normalisation, as every consumer loads it (``load_policy``)."""
+from workers.engine.wrapper import ContractReward
 
 
 class RunningMeanStd:
@@ -169,66 +163,76 @@ class Learner:
                 stats["clip_fraction"] += float(((ratio - 1).abs() > ppo.clip_range).float().mean())
         return {k: v / max(1, updates) for k, v in stats.items()}
 
-    # -------------------------------------------------------------------------------- the saved artifact
 
-    def save(self, path: Path) -> None:
-        """Everything needed to act (``load_policy``) or to continue training (``Learner.load``)."""
-        torch.save(
+OnStep = Callable[[int], None]
+"""Called after every vector step with the training's step count (checkpoints, progress reports)."""
+
+
+def _gae(
+    rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_value: np.ndarray, gamma: float, lam: float
+) -> np.ndarray:
+    """Generalised advantage estimates over a (T, N) rollout; ``dones[t]`` ends the episode after step t."""
+    advantages = np.zeros_like(rewards)
+    running = np.zeros(rewards.shape[1])
+    for t in reversed(range(len(rewards))):
+        next_value = last_value if t == len(rewards) - 1 else values[t + 1]
+        alive = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * alive - values[t]
+        running = delta + gamma * lam * alive * running
+        advantages[t] = running
+    return advantages
+
+
+def learn(
+    learner: Learner,
+    env: ContractReward,
+    total_timesteps: int,
+    *,
+    on_step: OnStep,
+    on_rollout_end: Callable[[], None],
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Train until ``learner.num_timesteps`` reaches ``total_timesteps`` (rollouts of n_steps x N, the last
+    one shorter), or ``stop()`` says so after a rollout."""
+    ppo, norm = learner.ppo, learner.norm
+    n, horizon = env.num_envs, ppo.n_steps
+    obs_dim, act_dim = learner.obs_dim, learner.act_dim
+    buf_obs = np.zeros((horizon, n, obs_dim), dtype=np.float32)
+    buf_act = np.zeros((horizon, n, act_dim), dtype=np.float32)
+    buf_logp = np.zeros((horizon, n), dtype=np.float32)
+    buf_val = np.zeros((horizon, n), dtype=np.float32)
+    buf_rew = np.zeros((horizon, n), dtype=np.float32)
+    buf_done = np.zeros((horizon, n), dtype=np.float32)
+    returns = np.zeros(n)
+    obs = env.reset()
+    while learner.num_timesteps < total_timesteps and not stop():
+        # The last rollout is cut to what is left of the budget (rounded up to whole vector steps), so that
+        # a training of T steps trains T, not T plus most of a rollout of n_steps x N.
+        steps = min(horizon, -(-(total_timesteps - learner.num_timesteps) // n))
+        for t in range(steps):
+            x = norm.observe(obs, update=True)
+            action, logp, value = learner.act(x)
+            step = env.reward_step(action)
+            reward = norm.scale_reward(step.reward, returns)
+            if step.truncated.any():  # a time limit is no end: bootstrap from the value of where it stopped
+                cut = np.flatnonzero(step.truncated)
+                reward[cut] += ppo.gamma * learner.value(norm.observe(step.final_obs[cut], update=False))
+            returns[step.done] = 0.0
+            buf_obs[t], buf_act[t], buf_logp[t], buf_val[t] = x, action, logp, value
+            buf_rew[t], buf_done[t] = reward, step.done
+            obs = step.obs
+            learner.num_timesteps += n
+            on_step(learner.num_timesteps)
+        on_rollout_end()
+        last_value = learner.value(norm.observe(obs, update=False))
+        values = buf_val[:steps]
+        advantages = _gae(buf_rew[:steps], values, buf_done[:steps], last_value, ppo.gamma, ppo.gae_lambda)
+        learner.update(
             {
-                "format": 1,
-                "obs_dim": self.obs_dim,
-                "act_dim": self.act_dim,
-                "net_arch": list(self.ppo.net_arch),
-                "log_std_init": self.ppo.log_std_init,
-                "agent": self.agent.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "obs_rms": self.norm.obs.state(),
-                "ret_rms": self.norm.ret.state(),
-                "norm_obs": self.norm.norm_obs,
-                "num_timesteps": self.num_timesteps,
-            },
-            path,
+                "obs": buf_obs[:steps].reshape(-1, obs_dim),
+                "actions": buf_act[:steps].reshape(-1, act_dim),
+                "logprobs": buf_logp[:steps].reshape(-1),
+                "advantages": advantages.reshape(-1),
+                "returns": (advantages + values).reshape(-1),
+            }
         )
-
-    @classmethod
-    def load(cls, path: Path, ppo: PPODefaults, seed: int) -> Learner:
-        """A learner continued from ``path``, with ``ppo``'s settings (its networks must have the saved shape)."""
-        saved = _read(path)
-        learner = cls(int(saved["obs_dim"]), int(saved["act_dim"]), ppo, seed)
-        learner.agent.load_state_dict(saved["agent"])
-        learner.optimizer.load_state_dict(saved["optimizer"])
-        learner.norm.obs.load(saved["obs_rms"])
-        learner.norm.ret.load(saved["ret_rms"])
-        learner.num_timesteps = int(saved["num_timesteps"])
-        return learner
-
-
-def _read(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(
-            f"{path} is not a rewardsmith policy ({type(e).__name__}: {e}); train one to make it"
-        ) from None
-
-
-def saved_timesteps(path: Path) -> int:
-    """The training steps the policy saved in ``path`` was trained for."""
-    return int(_read(path)["num_timesteps"])
-
-
-def load_policy(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """The deterministic policy saved in ``path`` (policy.pt): raw (N, obs) observations -> (N, act) actions."""
-    saved = _read(path)
-    agent = Agent(int(saved["obs_dim"]), int(saved["act_dim"]), tuple(saved["net_arch"]), float(saved["log_std_init"]))
-    agent.load_state_dict(saved["agent"])
-    obs = RunningMeanStd()
-    obs.load(saved["obs_rms"])
-    norm = Normalizer(obs, RunningMeanStd(), 0.99, bool(saved["norm_obs"]), False)
-
-    @torch.no_grad()
-    def policy(observations: np.ndarray) -> np.ndarray:
-        x = norm.observe(np.atleast_2d(np.asarray(observations, dtype=np.float64)), update=False)
-        return agent.actor(torch.from_numpy(x)).numpy()
-
-    return policy

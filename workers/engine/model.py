@@ -1,0 +1,147 @@
+"""Stable-Baselines3's PPO on the batched engine: built from an env's PPO settings, trained to an exact budget,
+continued from a saved training, and saved as files a user loads with SB3 itself.
+
+A training leaves ``policy.zip`` (``PPO.load``) and ``vecnormalize.pkl`` (``VecNormalize.load``); SB3's
+logger writes TensorBoard event files under ``tb/`` when tensorboard is installed. Resuming reads
+the saved files without unpickling anything a program could have written (``workers.engine.saved``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from envs.spec import PPODefaults
+from workers.engine.saved import load_normalization, load_parameters, saved_timesteps
+from workers.engine.wrapper import ContractReward
+
+POLICY_FILE = "policy.zip"
+"""The trained PPO (``stable_baselines3.PPO.load``)."""
+NORMALIZATION_FILE = "vecnormalize.pkl"
+"""The observation and reward normalisation it was trained with (``VecNormalize.load``)."""
+TENSORBOARD_DIR = "tb"
+"""SB3's TensorBoard event files (``tensorboard --logdir``)."""
+
+
+def new_ppo(venv: VecEnv, ppo: PPODefaults, seed: int) -> PPO:
+    """A fresh CPU PPO with an MLP policy on ``venv`` (a VecNormalize), configured by ``ppo``."""
+    return PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=ppo.n_steps,
+        batch_size=ppo.batch_size,
+        n_epochs=ppo.n_epochs,
+        learning_rate=ppo.learning_rate,
+        gamma=ppo.gamma,
+        gae_lambda=ppo.gae_lambda,
+        clip_range=ppo.clip_range,
+        ent_coef=ppo.ent_coef,
+        vf_coef=ppo.vf_coef,
+        max_grad_norm=ppo.max_grad_norm,
+        policy_kwargs={"net_arch": list(ppo.net_arch), "log_std_init": ppo.log_std_init},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def learner_logger(logdir: Path | None) -> Logger:
+    """SB3's logger: TensorBoard event files in ``logdir`` when tensorboard is installed, else values only (they
+    still reach the checkpoints)."""
+    if logdir is not None and importlib.util.find_spec("tensorboard") is not None:
+        return configure(str(logdir), ["tensorboard"])
+    return configure(None, [])
+
+
+@dataclass
+class Model:
+    """The PPO model, its normalising env, and where its step count started (non-zero when continued)."""
+
+    ppo: PPO
+    venv: VecNormalize
+    start_timesteps: int
+    resumed: bool
+
+    def policy(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions for raw (N, obs) observations (normalised as in training, statistics frozen)."""
+        actions, _ = self.ppo.predict(self.venv.normalize_obs(np.asarray(obs)), deterministic=True)
+        return np.asarray(actions)
+
+
+def build_model(
+    contract: ContractReward, ppo: PPODefaults, seed: int, *, resume: Path | None = None, logdir: Path | None = None
+) -> Model:
+    """A fresh PPO on ``contract``, or the one saved in the directory ``resume`` continued on it (with ``ppo``'s
+    settings: its networks must have the saved shapes)."""
+    if resume is not None:
+        venv = load_normalization(resume / NORMALIZATION_FILE, contract)
+        model = new_ppo(venv, ppo, seed)
+        load_parameters(model, resume / POLICY_FILE)
+        model.num_timesteps = saved_timesteps(resume / POLICY_FILE)
+    else:
+        venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
+        model = new_ppo(venv, ppo, seed)
+    model.set_logger(learner_logger(logdir))
+    return Model(model, venv, int(model.num_timesteps), resumed=resume is not None)
+
+
+def can_resume(directory: Path) -> bool:
+    """Whether ``directory`` holds a training's saved files to continue."""
+    return (directory / POLICY_FILE).exists() and (directory / NORMALIZATION_FILE).exists()
+
+
+@contextmanager
+def _rollouts_of(model: PPO, n_steps: int) -> Iterator[None]:
+    """``model`` collects rollouts of ``n_steps`` vector steps inside the block (its buffer sized to match)."""
+    saved = model.n_steps, model.rollout_buffer
+    model.n_steps = n_steps
+    model.rollout_buffer = type(model.rollout_buffer)(
+        n_steps,
+        model.observation_space,
+        model.action_space,
+        device=model.device,
+        gamma=model.gamma,
+        gae_lambda=model.gae_lambda,
+        n_envs=model.n_envs,
+        **(model.rollout_buffer_kwargs or {}),
+    )
+    try:
+        yield
+    finally:
+        model.n_steps, model.rollout_buffer = saved
+
+
+def learn(model: Model, total_timesteps: int, callback: BaseCallback) -> None:
+    """Train until ``model.ppo.num_timesteps`` reaches ``total_timesteps``: whole rollouts of n_steps x N, then one
+    shorter rollout for what is left (rounded up to whole vector steps), so that a training of T steps trains T,
+    not T plus most of a rollout (with 64 envs x 64 steps, a 2,048-step screen would train 4,096). A callback
+    that returns False stops it, as it stops SB3's ``learn``."""
+    ppo = model.ppo
+    n = ppo.n_envs
+    per_rollout = n * ppo.n_steps
+    whole = (total_timesteps - ppo.num_timesteps) // per_rollout * per_rollout
+    if whole > 0:
+        goal = ppo.num_timesteps + whole
+        ppo.learn(whole, callback=callback, reset_num_timesteps=False)
+        if ppo.num_timesteps < goal:  # the callback stopped the training
+            return
+    rest = total_timesteps - ppo.num_timesteps
+    if rest > 0:
+        with _rollouts_of(ppo, -(-rest // n)):
+            ppo.learn(rest, callback=callback, reset_num_timesteps=False)
+
+
+def save(model: Model, directory: Path) -> dict[str, str]:
+    """Write policy.zip and vecnormalize.pkl into ``directory``; returns the artifacts by role."""
+    model.ppo.save(directory / POLICY_FILE)
+    model.venv.save(str(directory / NORMALIZATION_FILE))
+    return {"policy": POLICY_FILE, "normalization": NORMALIZATION_FILE}
