@@ -15,14 +15,14 @@ from __future__ import annotations
 import posixpath
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import mujoco
 
 from envs.upload import RobotRefused, check_files, clean_path, shown
 
 MAX_ELEMENTS = 20_000
-"""XML elements over all files (a model with 10,000 bodies is refused before MuJoCo parses it)."""
+"""XML elements in one file."""
 MAX_BODIES = 200
 MAX_GEOMS = 1_000
 MAX_JOINTS = 200
@@ -76,24 +76,45 @@ def _resolve(files: Mapping[str, bytes], where: str, value: str, dirs: list[str]
     raise RobotRefused(f"'{shown(where)}' refers to the file '{shown(value)}', which is not in the upload; add it")
 
 
+def _count(value: str) -> int:
+    """A <replicate count=...>: how many copies it makes of what it holds (refused when not a small number)."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise RobotRefused(f"a <replicate> has count '{shown(value)}', which is not a whole number") from None
+    if not 0 <= count <= MAX_BODIES:
+        raise RobotRefused(f"a <replicate> makes {count:,} copies; at most {MAX_BODIES} are accepted")
+    return count
+
+
+def _walk(root: ET.Element) -> Iterator[tuple[ET.Element, int]]:
+    """Every element with how many copies of it the model holds (<replicate> multiplies what it contains)."""
+    stack, seen = [(root, 1)], 0
+    while stack:
+        element, copies = stack.pop()
+        seen += 1
+        if seen > MAX_ELEMENTS:
+            raise RobotRefused(f"the model has more than {MAX_ELEMENTS:,} XML elements; simplify it")
+        yield element, copies
+        inner = copies * _count(element.get("count", "1")) if element.tag == "replicate" else copies
+        stack.extend((child, inner) for child in reversed(list(element)))
+
+
 def check_xml(files: Mapping[str, bytes], root_file: str) -> None:
     """Walk every MJCF the model can reach (and every .xml uploaded); refuse what must not reach MuJoCo."""
     dirs: list[str] = []
     pending = [root_file, *sorted(n for n in files if n.lower().endswith(".xml") and n != root_file)]
     seen: set[str] = set()
-    elements = 0
+    included: set[str] = set()
     bodies = 0
     while pending:
         name = pending.pop(0)
         if name in seen:
             continue
         seen.add(name)
-        for element in _parse(files, name).iter():
-            elements += 1
+        for element, copies in _walk(_parse(files, name)):
             tag = element.tag if isinstance(element.tag, str) else ""
-            if elements > MAX_ELEMENTS:
-                raise RobotRefused(f"the model has more than {MAX_ELEMENTS:,} XML elements; simplify it")
-            bodies += tag == "body"
+            bodies += copies if tag == "body" else 0
             if bodies > MAX_BODIES:
                 raise RobotRefused(f"the model has more than {MAX_BODIES} bodies; at most {MAX_BODIES} are accepted")
             if tag in REFUSED_ELEMENTS:
@@ -109,11 +130,31 @@ def check_xml(files: Mapping[str, bytes], root_file: str) -> None:
             for _, value in _refs(element):
                 target = _resolve(files, name, value, dirs)
                 if tag in XML_INCLUDES or target.lower().endswith(".xml"):
+                    if target in included or target == root_file:
+                        raise RobotRefused(f"'{shown(target)}' is included more than once; include each file once")
+                    included.add(target)
                     pending.append(target)
-                elif target.lower().endswith(".obj") and re.search(rb"^\s*mtllib\b", files[target], re.M):
-                    raise RobotRefused(f"the mesh '{shown(target)}' names a material library (mtllib); remove it")
-                elif target.lower().endswith(".png"):
-                    _check_png(files[target], target)
+                else:
+                    _check_asset(files[target], target)
+
+
+def _check_asset(raw: bytes, name: str) -> None:
+    """Refuse a mesh or image whose header says it is larger than the caps (before MuJoCo decodes it)."""
+    kind = name.lower().rsplit(".", 1)[-1]
+    if kind == "png":
+        _check_png(raw, name)
+    elif kind == "obj":
+        if re.search(rb"^\s*mtllib\b", raw, re.M):
+            raise RobotRefused(f"the mesh '{shown(name)}' names a material library (mtllib); remove it")
+        vertices = len(re.findall(rb"^\s*v\s", raw, re.M))
+        if vertices > MAX_MESH_VERTICES:
+            raise RobotRefused(f"the mesh '{shown(name)}' has {vertices:,} vertices; at most {MAX_MESH_VERTICES:,}")
+    elif kind == "stl" and not raw.lstrip().lower().startswith(b"solid") and len(raw) >= 84:
+        triangles = int.from_bytes(raw[80:84], "little")
+        if 3 * triangles > MAX_MESH_VERTICES or 84 + 50 * triangles != len(raw):
+            raise RobotRefused(
+                f"the mesh '{shown(name)}' is not a binary STL of at most {MAX_MESH_VERTICES // 3:,} triangles"
+            )
 
 
 def _check_png(raw: bytes, name: str) -> None:

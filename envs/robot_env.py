@@ -38,7 +38,9 @@ class UserRobotEnv(MujocoEnv):
     def __init__(self, spec: EnvSpec, render_mode: str | None = None, width: int = 480, height: int = 480) -> None:
         self.rs_spec = spec
         self._compiled = compile_model(spec, contact_forces=True)
-        camera = {"trackbodyid": int(self._compiled.model.body(spec.torso).id), "distance": 3.0, "elevation": -20.0}
+        model = self._compiled.model
+        distance = max(1.0, 3.0 * float(model.stat.extent))  # the robot fills about a third of the frame
+        camera = {"trackbodyid": int(model.body(spec.torso).id), "distance": distance, "elevation": -20.0}
         # MujocoEnv checks that its model path exists; the model comes from _initialize_simulation instead.
         super().__init__(
             __file__,

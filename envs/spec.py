@@ -112,7 +112,7 @@ class PPODefaults:
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """A MuJoCo locomotion env as rewardsmith knows it."""
+    """A MuJoCo env as rewardsmith knows it: one of Gymnasium's, or a user's robot (``robot``)."""
 
     name: str
     title: str
@@ -160,9 +160,6 @@ class EnvSpec:
     def gym_id(self) -> str:
         """The id ``gymnasium.make`` knows it by (user robots are registered under rewardsmith/)."""
         return self.name if self.robot is None else f"rewardsmith/{self.name}"
-
-    def meaning_of_torso(self) -> str:
-        return dict(self.bodies).get(self.torso, "")
 
     def fields(self) -> tuple[Field, ...]:
         """Every field of this env's state view, common ones first."""
