@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 import mujoco
 import numpy as np
@@ -131,9 +132,9 @@ def _meanings(
             meaning = f"a foot: leaf body whose geom '{foot_geom[name]}' can touch the floor"
         elif b not in robot:
             free = any(int(m.jnt_type[j]) == _FREE for j in joints)
-            slides = ", ".join(m.joint(j).name for j in joints)
+            moved_by = ", ".join(m.joint(j).name for j in joints)
             meaning = "a free object (free joint), not part of the robot" if free else "not part of the robot"
-            meaning += f"; moved by joint {slides}" if joints and not free else ""
+            meaning += f"; moved by joint {moved_by}" if joints and not free else ""
         elif joints:
             moved = ", ".join(f"{m.joint(j).name}{'' if j in driven else ' (passive)'}" for j in joints)
             meaning = f"a link moved by joint {moved}"
@@ -244,4 +245,4 @@ def derive(
     model = compile_checked(files, root)
     description, resolved = describe_model(model, settings)
     checks = stability(model, resolved, min_realtime=min_realtime)
-    return RobotDescription(**{**description.__dict__, "checks": checks}), resolved
+    return replace(description, checks=checks), resolved
