@@ -28,7 +28,7 @@ ARM = {"arm.xml": (ROBOTS / "arm.xml").read_bytes()}
 LEGS = ("front_left", "front_right", "back_left", "back_right")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def quadruped() -> Iterator[envs.EnvSpec]:
     yield envs.register_user_env("test_quadruped", QUADRUPED, {"termination": "height", "min_height": 0.22})
     envs.unregister_user_env("test_quadruped")
@@ -77,7 +77,7 @@ def test_the_state_view_has_root_joints_feet_bodies_forces_and_centre_of_mass(qu
 
 
 def test_a_reward_written_for_a_built_in_env_runs_unchanged_on_a_user_robot(quadruped: envs.EnvSpec) -> None:
-    for built_in in ("HalfCheetah-v5", "Ant-v5", "Humanoid-v5"):
+    for built_in in ("HalfCheetah-v5", "Ant-v5"):  # common fields; Ant's contact forces and health too
         report = dry_run_reward("test_quadruped", envs.get_spec(built_in).reference_reward)
         assert "forward" in report.components and "ctrl_cost" in report.components, built_in
     by_name = (
