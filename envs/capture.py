@@ -39,16 +39,25 @@ class Layout:
     nq: int
     nv: int
     torso_id: int
+    root_qpos: np.ndarray
+    """qpos addresses the torso's pose is read from ('free_joint': 7, 'planar_xy': 3), else empty."""
     joint_names: tuple[str, ...]
     joint_qpos: np.ndarray
     joint_dof: np.ndarray
+    body_names: tuple[str, ...]
     body_ids: np.ndarray
+    site_names: tuple[str, ...]
+    site_ids: np.ndarray
+    passive_joint_names: tuple[str, ...]
+    passive_qpos: np.ndarray
+    passive_dof: np.ndarray
     contact_body_names: tuple[str, ...]
     feet_names: tuple[str, ...]
     foot_geoms: np.ndarray
     floor_geom: int
+    """-1 when the model has no floor (then there are no feet)."""
     fields: frozenset[str] = field(default=frozenset(), compare=False)
-    """Names of the state fields this env offers (filled in by ``from_env``)."""
+    """Names of the state fields this env offers (filled in by ``from_model``)."""
 
     @classmethod
     def from_env(cls, spec: EnvSpec, env: gym.Env) -> Layout:
@@ -59,24 +68,35 @@ class Layout:
     def from_model(cls, spec: EnvSpec, m: mujoco.MjModel, dt: float) -> Layout:
         """The layout of ``spec``'s rows for the compiled model ``m`` with control step ``dt``."""
         joints = [int(m.actuator_trnid[a, 0]) for a in range(m.nu)]
-        body_names = tuple(m.body(b).name or f"body_{b}" for b in range(1, m.nbody))
+        passive = [int(m.joint(name).id) for name, _ in spec.passive_joints]
+        body_names = body_names_of(m)
+        torso = int(m.body(spec.torso).id)
         layout = cls(
             spec=spec,
             dt=dt,
             nq=int(m.nq),
             nv=int(m.nv),
-            torso_id=int(m.body(spec.torso).id),
+            torso_id=torso,
+            root_qpos=_root_qpos(spec, m, torso),
             joint_names=tuple(m.joint(j).name for j in joints),
-            joint_qpos=np.array([m.jnt_qposadr[j] for j in joints]),
-            joint_dof=np.array([m.jnt_dofadr[j] for j in joints]),
-            body_ids=np.array([m.body(b).id for b in spec.bodies], dtype=int),
+            joint_qpos=np.array([m.jnt_qposadr[j] for j in joints], dtype=int),
+            joint_dof=np.array([m.jnt_dofadr[j] for j in joints], dtype=int),
+            body_names=body_names,
+            body_ids=np.arange(1, m.nbody, dtype=int),
+            site_names=tuple(name for name, _ in spec.sites),
+            site_ids=np.array([m.site(name).id for name, _ in spec.sites], dtype=int),
+            passive_joint_names=tuple(name for name, _ in spec.passive_joints),
+            passive_qpos=np.array([m.jnt_qposadr[j] for j in passive], dtype=int),
+            passive_dof=np.array([m.jnt_dofadr[j] for j in passive], dtype=int),
             contact_body_names=body_names if spec.contact_forces else (),
             feet_names=tuple(label for label, _ in spec.feet),
             foot_geoms=np.array([m.geom(g).id for _, g in spec.feet], dtype=int),
-            floor_geom=int(m.geom("floor").id),
+            floor_geom=int(m.geom(spec.floor).id) if spec.feet else -1,
         )
-        names = {f.name for f in spec.fields()}
-        names |= {"joint_names"} | ({"feet_names"} if spec.feet else set()) | ({"body_names"} if spec.bodies else set())
+        names = {f.name for f in spec.fields()} | {"joint_names", "body_names"}
+        names |= {"feet_names"} if spec.feet else set()
+        names |= {"site_names"} if spec.sites else set()
+        names |= {"passive_joint_names"} if spec.passive_joints else set()
         names |= {"contact_body_names"} if spec.contact_forces else set()
         object.__setattr__(layout, "fields", frozenset(names))
         return layout
@@ -92,11 +112,20 @@ class Layout:
 
     @property
     def bodies_at(self) -> int:
+        """Body positions after the step, then (at ``bodies_before_at``) before it."""
         return self.qvel_at + self.nv
 
     @property
-    def forces_at(self) -> int:
+    def bodies_before_at(self) -> int:
         return self.bodies_at + 3 * len(self.body_ids)
+
+    @property
+    def sites_at(self) -> int:
+        return self.bodies_before_at + 3 * len(self.body_ids)
+
+    @property
+    def forces_at(self) -> int:
+        return self.sites_at + 3 * len(self.site_ids)
 
     @property
     def feet_at(self) -> int:
@@ -109,6 +138,38 @@ class Layout:
     @property
     def size(self) -> int:
         return self.step_at + 1
+
+
+def body_names_of(m: mujoco.MjModel) -> tuple[str, ...]:
+    """Every body's name but the world's, in model order; an unnamed body is body_<id>."""
+    return tuple(m.body(b).name or f"body_{b}" for b in range(1, m.nbody))
+
+
+def _root_qpos(spec: EnvSpec, m: mujoco.MjModel, torso: int) -> np.ndarray:
+    if spec.root == "free_joint":
+        free_type = int(mujoco.mjtJoint.mjJNT_FREE)
+        free = [j for j in range(m.njnt) if m.jnt_bodyid[j] == torso and int(m.jnt_type[j]) == free_type]
+        if not free:
+            raise ValueError(f"{spec.name}: root 'free_joint' but the body '{spec.torso}' has no free joint")
+        return np.arange(m.jnt_qposadr[free[0]], m.jnt_qposadr[free[0]] + 7)
+    if spec.root == "planar_xy":  # slide x, slide y, hinge z on the torso, in that order
+        joints = [j for j in range(m.njnt) if m.jnt_bodyid[j] == torso]
+        return np.array([m.jnt_qposadr[j] for j in joints[:3]], dtype=int)
+    return np.zeros(0, dtype=int)
+
+
+def root_pose(layout: Layout, qpos: np.ndarray, xpos: np.ndarray, xquat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The torso's world position (n, 3) and unit quaternion (n, 4) from (n, ...) qpos, xpos, xquat."""
+    a, torso = layout.root_qpos, layout.torso_id
+    if len(a) == 7:  # a free joint: its qpos is the pose at the end of the step (xpos lags it by one substep)
+        quat = qpos[:, a[3:]]
+        return qpos[:, a[:3]], quat / np.linalg.norm(quat, axis=1, keepdims=True)
+    if len(a) == 3:  # slides along x and y, a hinge about z
+        half = 0.5 * qpos[:, a[2]]
+        zeros = np.zeros(len(qpos))
+        pos = np.stack([qpos[:, a[0]], qpos[:, a[1]], xpos[:, torso, 2]], axis=1)
+        return pos, np.stack([np.cos(half), zeros, zeros, np.sin(half)], axis=1)
+    return xpos[:, torso], xquat[:, torso]
 
 
 class Recorder:
@@ -134,10 +195,13 @@ class Recorder:
         # Views into the row, made once: a step then only copies into them.
         self._before, self._now = row[:k], row[k : 2 * k]
         self._qvel = row[layout.qvel_at : layout.bodies_at]
-        nb, nc, nf = len(layout.body_ids), len(layout.contact_body_names), len(layout.foot_geoms)
-        self._bodies = (
-            row[layout.bodies_at : layout.forces_at].reshape(nb, 3) if nb and wanted("body_positions") else None
-        )
+        nb, ns = len(layout.body_ids), len(layout.site_ids)
+        nc, nf = len(layout.contact_body_names), len(layout.foot_geoms)
+        moving = wanted("body_positions", "body_velocities")
+        self._bodies = row[layout.bodies_at : layout.bodies_before_at].reshape(nb, 3) if moving else None
+        self._bodies_before = row[layout.bodies_before_at : layout.sites_at].reshape(nb, 3) if moving else None
+        self._last_bodies = np.zeros((nb, 3))
+        self._sites = row[layout.sites_at : layout.forces_at].reshape(ns, 3) if ns else None
         self._forces = (
             row[layout.forces_at : layout.feet_at].reshape(nc, 6) if nc and wanted("contact_forces") else None
         )
@@ -150,14 +214,16 @@ class Recorder:
         d, lay = self.data, self.layout
         nq = lay.nq
         out[:nq] = d.qpos
-        out[nq : nq + 3] = d.xpos[lay.torso_id]
-        out[nq + 3 : nq + 7] = d.xquat[lay.torso_id]
+        pos, quat = root_pose(lay, d.qpos[None], d.xpos[None], d.xquat[None])
+        out[nq : nq + 3] = pos[0]
+        out[nq + 3 : nq + 7] = quat[0]
         if self._com:
             out[nq + 7 : nq + 10] = (self._mass * d.xipos).sum(axis=0) / self._mass.sum()
 
     def restart(self) -> None:
         """After a reset: the reset state is the 'before' of the first step."""
         self._kinematics(self._kin)
+        self._last_bodies[:] = self.data.xpos[self.layout.body_ids]
         self.steps = 0
 
     def capture(self) -> None:
@@ -167,8 +233,12 @@ class Recorder:
         self._kinematics(self._now)
         self._kin[:] = self._now
         self._qvel[:] = d.qvel
-        if self._bodies is not None:
+        if self._bodies is not None and self._bodies_before is not None:
+            self._bodies_before[:] = self._last_bodies
             self._bodies[:] = d.xpos[lay.body_ids]
+            self._last_bodies[:] = self._bodies
+        if self._sites is not None:
+            self._sites[:] = d.site_xpos[lay.site_ids]
         if self._forces is not None:
             self._forces[:] = d.cfrc_ext[1:]
         if self._feet is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.spec import EnvSpec
+
 
 @dataclass(frozen=True)
 class FitnessMetric:
@@ -17,12 +19,28 @@ class FitnessMetric:
     source: str
     sparse_reward: str | None = None
     """The fitness itself paid per step, as a reward program (the 'sparse' baseline of the normalized score)."""
+    bodies: tuple[str, ...] = ()
+    """Bodies an env must have for the metric to apply (it reads their positions by name)."""
+
+    def applies_to(self, spec: EnvSpec) -> bool:
+        names = {name for name, _ in spec.bodies}
+        return all(b in names for b in self.bodies)
 
 
-def _sparse(expression: str) -> str:
+def _between(a: str, b: str, var: str) -> str:
+    """Lines that set ``gap`` to the distance between bodies ``a`` and ``b`` at every step of ``var``."""
+    return (
+        f'    {a}_at = {var}.body_positions[:, {var}.body_names.index("{a}")]\n'
+        f'    {b}_at = {var}.body_positions[:, {var}.body_names.index("{b}")]\n'
+        f"    gap = np.linalg.norm({a}_at - {b}_at, axis=-1)\n"
+    )
+
+
+def _sparse(expression: str, prelude: str = "") -> str:
     return (
         "import numpy as np\n\n\ndef compute_reward(state, action):\n"
         '    """The fitness signal itself, paid per step."""\n'
+        f"{prelude}"
         f"    fitness = {expression}\n"
         '    return fitness, {"fitness": fitness}\n'
     )
@@ -65,6 +83,38 @@ METRICS: dict[str, FitnessMetric] = {
             _program("    return float(np.max(traj.z_position))\n", "Highest torso height, m."),
         ),
         FitnessMetric(
+            "mean_height",
+            "mean torso height over the episode, m",
+            _program("    return float(np.mean(traj.z_position))\n", "Mean torso height, m."),
+            _sparse("state.z_position * state.dt"),
+        ),
+        FitnessMetric(
+            "upright_seconds",
+            "seconds during which the env's own health test held (the pendulums: the pole up; others: not fallen)",
+            _program("    return float(np.sum(traj.is_healthy) * traj.dt)\n", "Seconds healthy (upright)."),
+            _sparse("np.where(state.is_healthy, state.dt, 0.0)"),
+        ),
+        FitnessMetric(
+            "reach",
+            "minus the fingertip-target distance at the end of the episode, m (0: on the target)",
+            _program(
+                _between("fingertip", "target", "traj") + "    return float(-gap[-1])\n",
+                "Minus the final fingertip-target distance, m.",
+            ),
+            _sparse("-gap * state.dt", _between("fingertip", "target", "state")),
+            bodies=("fingertip", "target"),
+        ),
+        FitnessMetric(
+            "push",
+            "minus the object-goal distance at the end of the episode, m (0: on the goal)",
+            _program(
+                _between("object", "goal", "traj") + "    return float(-gap[-1])\n",
+                "Minus the final object-goal distance, m.",
+            ),
+            _sparse("-gap * state.dt", _between("object", "goal", "state")),
+            bodies=("object", "goal"),
+        ),
+        FitnessMetric(
             "flips",
             "net full rotations about the pitch axis (either direction; 1.0 = one full flip)",
             _program(
@@ -75,6 +125,11 @@ METRICS: dict[str, FitnessMetric] = {
         ),
     )
 }
+
+
+def metrics_for(spec: EnvSpec) -> list[FitnessMetric]:
+    """The built-in metrics that apply to ``spec`` (those that read named bodies need them)."""
+    return [m for m in METRICS.values() if m.applies_to(spec)]
 
 
 class UnknownFitnessError(ValueError):

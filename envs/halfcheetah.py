@@ -2,11 +2,20 @@
 
 import numpy as np
 
+from envs.dynamics import BatchData, Dynamics, always_healthy, ctrl_cost, noise_reset, root_x
 from envs.spec import EnvSpec, PPODefaults
 
 
-def _always_healthy(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
-    return np.ones(qpos.shape[0], dtype=bool)
+def planar_obs(d: BatchData) -> np.ndarray:
+    """Gymnasium's planar robots: qpos without the root's x, then qvel."""
+    return np.concatenate([d.qpos[:, 1:], d.qvel], axis=1)
+
+
+def _reward(v: np.ndarray, action: np.ndarray, healthy: np.ndarray, d: BatchData) -> np.ndarray:
+    return 1.0 * v - ctrl_cost(0.1, action)
+
+
+DYNAMICS = Dynamics("half_cheetah.xml", 5, noise_reset(0.1, "normal"), planar_obs, _reward, False, (), root_x)
 
 
 REFERENCE_REWARD = '''\
@@ -37,10 +46,19 @@ SPEC = EnvSpec(
         "(same order as state.joint_names)."
     ),
     termination="Never terminates early; every episode lasts 1000 steps (50 s).",
-    healthy=_always_healthy,
+    healthy=always_healthy,
     reference_reward=REFERENCE_REWARD,
     feet=(("back_foot", "bfoot"), ("front_foot", "ffoot")),
-    bodies=("torso", "bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"),
+    dynamics=DYNAMICS,
+    bodies=(
+        ("torso", "the torso (root body)"),
+        ("bthigh", "back thigh"),
+        ("bshin", "back shin"),
+        ("bfoot", "back foot"),
+        ("fthigh", "front thigh"),
+        ("fshin", "front shin"),
+        ("ffoot", "front foot"),
+    ),
     # RL Zoo's gamma 0.98 / gae 0.92 with normalisation; 64 envs x 64 steps, minibatch 2048, lr 1.5e-3:
     # by learning curves, return 1,900 at 80k steps and 3,100 at 160k (10 epochs reach it sooner than 5).
     ppo=PPODefaults(

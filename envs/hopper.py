@@ -2,16 +2,29 @@
 
 import numpy as np
 
+from envs.dynamics import BatchData, Dynamics, ctrl_cost, noise_reset, root_x
 from envs.spec import EnvSpec, PPODefaults
 
 
-def _healthy(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+def clipped_planar_obs(d: BatchData) -> np.ndarray:
+    """Hopper's and Walker2d's: qpos without the root's x, then qvel clipped to [-10, 10]."""
+    return np.concatenate([d.qpos[:, 1:], np.clip(d.qvel, -10, 10)], axis=1)
+
+
+def planar_healthy_reward(v: np.ndarray, action: np.ndarray, healthy: np.ndarray, d: BatchData) -> np.ndarray:
+    """Hopper's and Walker2d's: forward velocity + 1 while healthy - 1e-3 x control cost."""
+    return (1.0 * v + healthy * 1.0) - ctrl_cost(1e-3, action)
+
+
+def _healthy(qpos: np.ndarray, qvel: np.ndarray, sites: np.ndarray) -> np.ndarray:
     rest = np.concatenate([qpos[:, 2:], qvel], axis=1)
     state_ok = np.all((rest > -100.0) & (rest < 100.0), axis=1)
     z_ok = qpos[:, 1] > 0.7
     angle_ok = (qpos[:, 2] > -0.2) & (qpos[:, 2] < 0.2)
     return state_ok & z_ok & angle_ok
 
+
+DYNAMICS = Dynamics("hopper.xml", 4, noise_reset(5e-3), clipped_planar_obs, planar_healthy_reward, True, (), root_x)
 
 REFERENCE_REWARD = '''\
 import numpy as np
@@ -43,7 +56,8 @@ SPEC = EnvSpec(
     healthy=_healthy,
     reference_reward=REFERENCE_REWARD,
     feet=(("foot", "foot_geom"),),
-    bodies=("torso", "thigh", "leg", "foot"),
+    dynamics=DYNAMICS,
+    bodies=(("torso", "the torso (root body)"), ("thigh", "thigh"), ("leg", "leg (below the knee)"), ("foot", "foot")),
     # Fewer envs than HalfCheetah (with many, Hopper's curves plateau) and more updates per sample.
     ppo=PPODefaults(n_envs=16, n_steps=128, batch_size=256, gamma=0.99, gae_lambda=0.95),
 )

@@ -39,7 +39,7 @@ def layout_of(spec: EnvSpec) -> Layout:
 
 
 def episode_limit(spec: EnvSpec) -> int:
-    """The env's own cap on episode length (Gymnasium's ``max_episode_steps``; 1000 for the locomotion envs)."""
+    """The env's own cap on episode length (Gymnasium's ``max_episode_steps``)."""
     return int(gym.spec(spec.gym_id).max_episode_steps or 1000)
 
 

@@ -2,7 +2,7 @@
 
 ``BatchRows`` does for N envs of a batch what ``envs.capture.Recorder`` does for one
 Gymnasium env: after each step it writes each env's kinematics before and after the step,
-velocities, named body positions, contact forces, feet contacts and step index into
+velocities, body positions before and after, site positions, contact forces, feet contacts and step index into
 its row, so that ``envs.state.build_state`` gives the same view. Feet contacts come from
 contact sensors the engine's model carries (``envs.model``); everything else from (N, ...)
 MjData views. No loop over envs.
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.capture import Layout
+from envs.capture import Layout, root_pose
 from envs.model import CompiledModel
 
-ROW_FIELDS = ("xpos", "xquat", "xipos", "cfrc_ext", "sensordata", "ncon")
+ROW_FIELDS = ("xpos", "xquat", "xipos", "site_xpos", "cfrc_ext", "sensordata", "ncon")
 """Derived MjData fields the rows read (besides qpos and qvel)."""
 
 
@@ -35,12 +35,14 @@ class BatchRows:
         self._mass = compiled.model.body_mass[:, None].copy()
         self._feet_at = compiled.feet_sensors
         self._kin = np.zeros((n, k))
+        self._last_bodies = np.zeros((n, len(layout.body_ids), 3))
         self.steps = np.zeros(n, dtype=np.int64)
 
         def wanted(*names: str) -> bool:
             return needs is None or any(name in needs for name in names)
 
-        self._bodies = len(layout.body_ids) > 0 and wanted("body_positions")
+        self._bodies = len(layout.body_ids) > 0 and wanted("body_positions", "body_velocities")
+        self._sites = len(layout.site_ids) > 0
         self._forces = len(layout.contact_body_names) > 0 and wanted("contact_forces")
         self._feet = len(layout.foot_geoms) > 0 and wanted("feet_contact")
         self._com = layout.spec.center_of_mass and wanted("com_position", "com_x_velocity", "com_y_velocity")
@@ -50,8 +52,7 @@ class BatchRows:
         qpos = d.qpos[ids]  # type: ignore[attr-defined]
         out = np.empty((len(qpos), lay.kin_size))
         out[:, :nq] = qpos
-        out[:, nq : nq + 3] = d.xpos[ids, lay.torso_id]  # type: ignore[attr-defined]
-        out[:, nq + 3 : nq + 7] = d.xquat[ids, lay.torso_id]  # type: ignore[attr-defined]
+        out[:, nq : nq + 3], out[:, nq + 3 : nq + 7] = root_pose(lay, qpos, d.xpos[ids], d.xquat[ids])  # type: ignore[attr-defined]
         if self._com:
             out[:, nq + 7 : nq + 10] = (self._mass * d.xipos[ids]).sum(axis=1) / self._mass.sum()  # type: ignore[attr-defined]
         return out
@@ -59,6 +60,8 @@ class BatchRows:
     def restart(self, d: object, ids: np.ndarray) -> None:
         """After a reset of envs ``ids``: their reset state is the 'before' of their next step."""
         self._kin[ids] = self._kinematics(d, ids)
+        if self._bodies:
+            self._last_bodies[ids] = d.xpos[ids][:, self.layout.body_ids]  # type: ignore[attr-defined]
         self.steps[ids] = 0
 
     def capture(self, d: object) -> None:
@@ -70,7 +73,12 @@ class BatchRows:
         self._kin = now
         rows[:, lay.qvel_at : lay.bodies_at] = d.qvel  # type: ignore[attr-defined]
         if self._bodies:
-            rows[:, lay.bodies_at : lay.forces_at] = d.xpos[:, lay.body_ids].reshape(len(rows), -1)  # type: ignore[attr-defined]
+            now_bodies = d.xpos[:, lay.body_ids]  # type: ignore[attr-defined]
+            rows[:, lay.bodies_at : lay.bodies_before_at] = now_bodies.reshape(len(rows), -1)
+            rows[:, lay.bodies_before_at : lay.sites_at] = self._last_bodies.reshape(len(rows), -1)
+            self._last_bodies = now_bodies
+        if self._sites:
+            rows[:, lay.sites_at : lay.forces_at] = d.site_xpos[:, lay.site_ids].reshape(len(rows), -1)  # type: ignore[attr-defined]
         if self._forces:
             rows[:, lay.forces_at : lay.feet_at] = d.cfrc_ext[:, 1:].reshape(len(rows), -1)  # type: ignore[attr-defined]
         if self._feet:

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs.dynamics import Dynamics
+from envs.robot_data import RobotModel
+
 
 @dataclass(frozen=True)
 class Field:
@@ -47,8 +50,26 @@ COMMON_FIELDS: tuple[Field, ...] = (
 FEET_FIELD = Field(
     "feet_contact", "(N, F)", "bool", "whether each foot touches the floor, in the order of state.feet_names"
 )
-BODY_FIELD = Field(
-    "body_positions", "(N, B, 3)", "m", "world positions of named bodies, in the order of state.body_names"
+BODY_FIELDS = (
+    Field("body_positions", "(N, B, 3)", "m", "world position of every body, in the order of state.body_names"),
+    Field(
+        "body_velocities",
+        "(N, B, 3)",
+        "m/s",
+        "world linear velocity of every body, mean over the last control step, same order",
+    ),
+)
+SITE_FIELD = Field(
+    "site_positions", "(N, S, 3)", "m", "world positions of named points on bodies, in the order of state.site_names"
+)
+PASSIVE_FIELDS = (
+    Field(
+        "passive_joint_positions",
+        "(N, P)",
+        "rad or m",
+        "unactuated joints (hinges in rad, slides in m), in the order of state.passive_joint_names",
+    ),
+    Field("passive_joint_velocities", "(N, P)", "rad/s or m/s", "their velocities, same order"),
 )
 CONTACT_FIELD = Field(
     "contact_forces",
@@ -91,7 +112,7 @@ class PPODefaults:
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """A MuJoCo locomotion env as rewardsmith knows it."""
+    """A MuJoCo env as rewardsmith knows it: one of Gymnasium's, or a user's robot (``robot``)."""
 
     name: str
     title: str
@@ -99,15 +120,30 @@ class EnvSpec:
     planar: bool
     action: str
     termination: str
-    healthy: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    """Vectorised health test on (qpos, qvel) of shape (N, nq), (N, nv); the env's own rule."""
+    healthy: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    """Vectorised health test on (qpos, qvel, sites) of shape (N, nq), (N, nv), (N, S, 3) (the world positions of
+    ``sites``); the env's own rule."""
     reference_reward: str
-    """The env's own reward, written as a reward program (equal to Gymnasium's to 1e-6)."""
+    """The env's own reward, written as a reward program (equal to Gymnasium's to 1e-6); for a user robot, a
+    generic one (``envs.robot``)."""
     ppo: PPODefaults
+    dynamics: Dynamics
+    """What the batched engine computes around each step (observation, reward, reset)."""
+    bodies: tuple[tuple[str, str], ...]
+    """(name, meaning) of every body of the model but the world, in model order: the order of ``body_positions``
+    (unnamed bodies are called body_<id>)."""
     feet: tuple[tuple[str, str], ...] = ()
     """(label, geom name) of each foot."""
-    bodies: tuple[str, ...] = ()
-    """Bodies whose world positions appear in ``body_positions``."""
+    floor: str = "floor"
+    """The ground geom that feet touch."""
+    sites: tuple[tuple[str, str], ...] = ()
+    """(name, meaning) of the sites whose world positions appear in ``site_positions``."""
+    passive_joints: tuple[tuple[str, str], ...] = ()
+    """(name, meaning) of unactuated joints whose positions and velocities the state view offers."""
+    root: str = "body"
+    """How the torso's pose is read: 'body' (the torso body's frame, as Gymnasium's rewards read it), 'free_joint'
+    (the torso's free joint in qpos), 'planar_xy' (slide x, slide y, hinge z in qpos). Planar (x-z) robots read
+    their own way (``planar``)."""
     contact_forces: bool = False
     center_of_mass: bool = False
     reference_fitness: tuple[str, ...] = ("forward_distance", "mean_x_velocity")
@@ -117,18 +153,24 @@ class EnvSpec:
     default_timesteps: int = 1_000_000
     """RL Zoo's training budget for this env, for a reference."""
     extra_fields: tuple[Field, ...] = field(default=())
+    robot: RobotModel | None = None
+    """A user robot's uploaded model and settings (None for Gymnasium's envs)."""
 
     @property
     def gym_id(self) -> str:
-        return self.name
+        """The id ``gymnasium.make`` knows it by (user robots are registered under rewardsmith/)."""
+        return self.name if self.robot is None else f"rewardsmith/{self.name}"
 
     def fields(self) -> tuple[Field, ...]:
         """Every field of this env's state view, common ones first."""
         extra: list[Field] = []
         if self.feet:
             extra.append(FEET_FIELD)
-        if self.bodies:
-            extra.append(BODY_FIELD)
+        extra.extend(BODY_FIELDS)
+        if self.sites:
+            extra.append(SITE_FIELD)
+        if self.passive_joints:
+            extra.extend(PASSIVE_FIELDS)
         if self.contact_forces:
             extra.append(CONTACT_FIELD)
         if self.center_of_mass:

@@ -84,15 +84,31 @@ def _joints(lay: Layout, raw: np.ndarray) -> dict:
     return {"joint_positions": qpos[:, lay.joint_qpos], "joint_velocities": qvel[:, lay.joint_dof]}
 
 
+def _passive(lay: Layout, raw: np.ndarray) -> dict:
+    qpos, qvel = _qpos_qvel(lay, raw)
+    return {
+        "passive_joint_positions": qpos[:, lay.passive_qpos],
+        "passive_joint_velocities": qvel[:, lay.passive_dof],
+        "passive_joint_names": lay.passive_joint_names,
+    }
+
+
+def _site_positions(lay: Layout, raw: np.ndarray) -> np.ndarray:
+    return raw[:, lay.sites_at : lay.forces_at].reshape(len(raw), -1, 3)
+
+
 def _health(lay: Layout, raw: np.ndarray) -> dict:
-    return {"is_healthy": lay.spec.healthy(*_qpos_qvel(lay, raw))}
+    return {"is_healthy": lay.spec.healthy(*_qpos_qvel(lay, raw), _site_positions(lay, raw))}
 
 
 def _bodies(lay: Layout, raw: np.ndarray) -> dict:
-    return {
-        "body_positions": raw[:, lay.bodies_at : lay.forces_at].reshape(len(raw), -1, 3),
-        "body_names": lay.spec.bodies,
-    }
+    now = raw[:, lay.bodies_at : lay.bodies_before_at].reshape(len(raw), -1, 3)
+    before = raw[:, lay.bodies_before_at : lay.sites_at].reshape(len(raw), -1, 3)
+    return {"body_positions": now, "body_velocities": (now - before) / lay.dt, "body_names": lay.body_names}
+
+
+def _sites(lay: Layout, raw: np.ndarray) -> dict:
+    return {"site_positions": _site_positions(lay, raw), "site_names": lay.site_names}
 
 
 def _contacts(lay: Layout, raw: np.ndarray) -> dict:
@@ -117,8 +133,10 @@ _GROUPS: list[Callable[[Layout, np.ndarray], dict]] = [
     _spin,
     _com,
     _joints,
+    _passive,
     _health,
     _bodies,
+    _sites,
     _contacts,
     _feet,
     _step,
@@ -133,13 +151,15 @@ for _group, _names in zip(
         ("angular_velocity",),
         ("com_position", "com_x_velocity", "com_y_velocity"),
         ("joint_positions", "joint_velocities"),
+        ("passive_joint_positions", "passive_joint_velocities", "passive_joint_names"),
         ("is_healthy",),
-        ("body_positions", "body_names"),
+        ("body_positions", "body_velocities", "body_names"),
+        ("site_positions", "site_names"),
         ("contact_forces", "contact_body_names"),
         ("feet_contact", "feet_names"),
         ("step",),
     ),
-    strict=False,
+    strict=True,
 ):
     _GROUP_OF.update(dict.fromkeys(_names, _group))
 

@@ -2,14 +2,20 @@
 
 import numpy as np
 
+from envs.dynamics import Dynamics, noise_reset, root_x
+from envs.hopper import clipped_planar_obs, planar_healthy_reward
 from envs.spec import EnvSpec, PPODefaults
 
 
-def _healthy(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+def _healthy(qpos: np.ndarray, qvel: np.ndarray, sites: np.ndarray) -> np.ndarray:
     z_ok = (qpos[:, 1] > 0.8) & (qpos[:, 1] < 2.0)
     angle_ok = (qpos[:, 2] > -1.0) & (qpos[:, 2] < 1.0)
     return z_ok & angle_ok
 
+
+DYNAMICS = Dynamics(
+    "walker2d_v5.xml", 4, noise_reset(5e-3), clipped_planar_obs, planar_healthy_reward, True, (), root_x
+)
 
 REFERENCE_REWARD = '''\
 import numpy as np
@@ -44,7 +50,16 @@ SPEC = EnvSpec(
     healthy=_healthy,
     reference_reward=REFERENCE_REWARD,
     feet=(("right_foot", "foot_geom"), ("left_foot", "foot_left_geom")),
-    bodies=("torso", "thigh", "leg", "foot", "thigh_left", "leg_left", "foot_left"),
+    dynamics=DYNAMICS,
+    bodies=(
+        ("torso", "the torso (root body)"),
+        ("thigh", "right thigh"),
+        ("leg", "right leg (below the knee)"),
+        ("foot", "right foot"),
+        ("thigh_left", "left thigh"),
+        ("leg_left", "left leg (below the knee)"),
+        ("foot_left", "left foot"),
+    ),
     # As Hopper's (not yet tuned by learning curves for the batched engine).
     ppo=PPODefaults(n_envs=16, n_steps=128, batch_size=256, gamma=0.99, gae_lambda=0.95),
 )

@@ -9,8 +9,11 @@ import envs
 from envs.make import make_env
 from envs.state import build_state
 
-FIVE = envs.names()
+ALL = envs.names()
 PLANAR = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5"]
+ROOT_FROM_QPOS = ["Swimmer-v5", "HumanoidStandup-v5"]
+"""Their torso position is the root joints' qpos, as Gymnasium reports x_position."""
+LOCOMOTION = [*PLANAR, "Ant-v5", "Humanoid-v5", *ROOT_FROM_QPOS]
 
 
 def _parallel_state(name: str, n: int, steps: int = 5):
@@ -33,11 +36,13 @@ def _parallel_state(name: str, n: int, steps: int = 5):
 
 
 def _expected_shape(text: str, state, n: int) -> tuple[int, ...]:
-    sizes = {"N": n, "J": len(state.joint_names)}
+    sizes = {"N": n, "J": len(state.joint_names), "B": len(state.body_names)}
+    if "site_names" in state.field_names():
+        sizes["S"] = len(state.site_names)
+    if "passive_joint_names" in state.field_names():
+        sizes["P"] = len(state.passive_joint_names)
     if "feet_names" in state.field_names():
         sizes["F"] = len(state.feet_names)
-    if "body_names" in state.field_names():
-        sizes["B"] = len(state.body_names)
     if "contact_body_names" in state.field_names():
         sizes["C"] = len(state.contact_body_names)
     return tuple(sizes[p] if p in sizes else int(p) for p in text.strip("()").replace(" ", "").split(",") if p)
@@ -62,7 +67,7 @@ def _episode(name: str, *, seed: int, max_steps: int = 150):
 
 
 @pytest.mark.parametrize("n", [1, 8])
-@pytest.mark.parametrize("name", FIVE)
+@pytest.mark.parametrize("name", ALL)
 def test_every_documented_field_has_its_documented_shape(name: str, n: int) -> None:
     spec, state = _parallel_state(name, n)
     for field in spec.fields():
@@ -95,7 +100,7 @@ def test_an_unknown_field_fails_with_the_list_of_fields() -> None:
     assert "x_velocity" in message and "joint_positions" in message
 
 
-@pytest.mark.parametrize("name", FIVE)
+@pytest.mark.parametrize("name", LOCOMOTION)
 def test_x_velocity_integrated_over_an_episode_is_the_displacement(name: str) -> None:
     state, reset_info, infos = _episode(name, seed=3)
     t = len(infos)
@@ -104,11 +109,12 @@ def test_x_velocity_integrated_over_an_episode_is_the_displacement(name: str) ->
     start_x = reset_info["x_position"]  # the torso after reset, as the env reports it
     assert np.sum(state.x_velocity) * state.dt == pytest.approx(state.x_position[-1] - start_x, abs=1e-9)
     env_x = np.array([i["x_position"] for i in infos])
-    if name in PLANAR:
+    if name in PLANAR + ROOT_FROM_QPOS:
         np.testing.assert_allclose(state.x_position, env_x, atol=1e-9)
     else:
         # MuJoCo's body positions lag the joint positions by one physics substep
         np.testing.assert_allclose(state.x_position, env_x, atol=0.01)
+    if name not in PLANAR:
         assert np.sum(state.y_velocity) * state.dt == pytest.approx(
             state.y_position[-1] - reset_info["y_position"], abs=1e-9
         )
@@ -185,3 +191,89 @@ def test_select_is_the_view_of_some_envs_alone() -> None:
     assert one.x_velocity.shape == (1,) and one.x_velocity[0] == state.x_velocity[4] and one.dt == state.dt
     ready = State({"x_velocity": np.arange(6.0), "dt": 0.1, "joint_names": ("a",)})
     assert select(ready, [2, 3]).x_velocity.tolist() == [2.0, 3.0] and select(ready, [2]).joint_names == ("a",)
+
+
+@pytest.mark.parametrize("name", ["Reacher-v5", "Pusher-v5", "Ant-v5"])
+def test_every_body_is_named_and_placed_where_mujoco_has_it(name: str) -> None:
+    spec = envs.get_spec(name)
+    env = make_env(spec, max_episode_steps=30)
+    env.reset(seed=4)
+    env.action_space.seed(4)
+    start = env.unwrapped.data.xpos[1:].copy()
+    rows = []
+    for _ in range(30):
+        env.step(env.action_space.sample())
+        rows.append(env.row.copy())
+    data, layout = env.unwrapped.data, env.layout
+    state = build_state(layout, np.stack(rows))
+    model_bodies = [env.unwrapped.model.body(b).name or f"body_{b}" for b in range(1, env.unwrapped.model.nbody)]
+    assert list(state.body_names) == model_bodies == [b for b, _ in spec.bodies]
+    for b, body in enumerate(state.body_names):
+        np.testing.assert_array_equal(state.body_positions[-1, state.body_names.index(body)], data.xpos[b + 1])
+    # velocities are means over each step: they add up to the displacement of every body
+    moved = np.sum(state.body_velocities, axis=0) * state.dt
+    np.testing.assert_allclose(moved, state.body_positions[-1] - start, atol=1e-9)
+    assert np.abs(moved).max() > 1e-3
+    env.close()
+
+
+def test_reacher_targets_are_drawn_at_random_within_reach_at_every_reset() -> None:
+    spec = envs.get_spec("Reacher-v5")
+    env = make_env(spec)
+    targets = []
+    for seed in range(12):
+        env.reset(seed=seed)
+        env.step(np.zeros(2, dtype=np.float32))
+        state = build_state(env.layout, env.row[None])
+        target = state.body_positions[0, state.body_names.index("target"), :2]
+        targets.append(target)
+        np.testing.assert_allclose(state.passive_joint_positions[0], env.unwrapped.data.qpos[2:])
+    env.close()
+    targets = np.array(targets)
+    assert len(np.unique(targets.round(6), axis=0)) == 12
+    assert np.all(np.linalg.norm(targets, axis=1) < 0.2 + 1e-9)
+
+
+def test_pusher_objects_are_drawn_at_random_and_the_goal_stays() -> None:
+    env = make_env(envs.get_spec("Pusher-v5"))
+    objects, goals = [], []
+    for seed in range(8):
+        env.reset(seed=seed)
+        env.step(np.zeros(7, dtype=np.float32))
+        state = build_state(env.layout, env.row[None])
+        objects.append(state.body_positions[0, state.body_names.index("object"), :2])
+        goals.append(state.body_positions[0, state.body_names.index("goal"), :2])
+    env.close()
+    assert len(np.unique(np.round(objects, 6), axis=0)) == 8
+    assert np.ptp(np.array(goals), axis=0).max() == 0.0
+    assert np.all(np.linalg.norm(np.array(objects) - np.array(goals), axis=1) > 0.17)
+
+
+def test_the_double_pendulum_shows_its_tip_and_pole_angles() -> None:
+    env = make_env(envs.get_spec("InvertedDoublePendulum-v5"), max_episode_steps=20)
+    env.reset(seed=1)
+    env.step(np.array([0.5], dtype=np.float32))
+    data = env.unwrapped.data
+    state = build_state(env.layout, env.row[None])
+    assert state.site_names == ("tip",) and state.passive_joint_names == ("hinge", "hinge2")
+    np.testing.assert_array_equal(state.site_positions[0, 0], data.site_xpos[0])
+    np.testing.assert_array_equal(state.passive_joint_positions[0], data.qpos[1:])
+    np.testing.assert_array_equal(state.passive_joint_velocities[0], data.qvel[1:])
+    assert state.is_healthy[0] == (data.site_xpos[0, 2] > 1)
+    env.close()
+
+
+def test_the_swimmer_heading_is_its_root_hinge() -> None:
+    state, _, _ = _episode("Swimmer-v5", seed=3, max_steps=80)
+    spec = envs.get_spec("Swimmer-v5")
+    env = make_env(spec, max_episode_steps=80)
+    env.reset(seed=3)
+    env.action_space.seed(3)
+    hinge = []
+    for _ in range(len(state.step)):
+        env.step(env.action_space.sample())
+        hinge.append(env.unwrapped.data.qpos[2])
+    env.close()
+    wrapped = np.angle(np.exp(1j * np.array(hinge)))
+    np.testing.assert_allclose(state.yaw, wrapped, atol=1e-9)
+    assert np.all(state.upright == pytest.approx(1.0)) and np.all(state.z_position == state.z_position[0])

@@ -37,9 +37,11 @@ class CpuBackend:
     xpos: np.ndarray
     xquat: np.ndarray
     xipos: np.ndarray
+    site_xpos: np.ndarray
     cinert: np.ndarray
     cvel: np.ndarray
     qfrc_actuator: np.ndarray
+    qfrc_constraint: np.ndarray
     cfrc_ext: np.ndarray
     sensordata: np.ndarray
     ncon: np.ndarray

@@ -18,7 +18,6 @@ import gymnasium as gym
 import numpy as np
 
 from envs.capture import Layout
-from envs.dynamics import dynamics_of
 from envs.model import compile_model
 from envs.rows import ROW_FIELDS, BatchRows
 from envs.spec import EnvSpec
@@ -43,8 +42,20 @@ class Transition:
         return self.terminated | self.truncated
 
 
+class _AfterReset:
+    """The batch as Gymnasium's reset leaves an env: its mj_forward computes no contact forces, so the first
+    observation of an episode reads them as zero (the engine's model computes them in every forward pass)."""
+
+    def __init__(self, sim: object) -> None:
+        self._sim = sim
+
+    def __getattr__(self, name: str) -> object:
+        value = getattr(self._sim, name)
+        return np.zeros_like(value) if name == "cfrc_ext" else value
+
+
 def episode_limit(spec: EnvSpec) -> int:
-    """The env's own cap on episode length (Gymnasium's ``max_episode_steps``; 1000 for the locomotion envs)."""
+    """The env's own cap on episode length (Gymnasium's ``max_episode_steps``)."""
     return int(gym.spec(spec.gym_id).max_episode_steps or 1000)
 
 
@@ -64,8 +75,8 @@ class BatchedEnv:
         auto_reset: bool = True,
     ) -> None:
         self.spec = spec
-        self.dynamics = dyn = dynamics_of(spec)
-        self.compiled = compile_model(spec, dyn.xml_file, contact_forces=dyn.contact_forces or spec.contact_forces)
+        self.dynamics = dyn = spec.dynamics
+        self.compiled = compile_model(spec, contact_forces=dyn.contact_forces or spec.contact_forces)
         model = self.compiled.model
         self.num_envs = n = len(seeds)
         self.layout = Layout.from_model(spec, model, float(model.opt.timestep) * dyn.frame_skip)
@@ -82,6 +93,7 @@ class BatchedEnv:
         self._rngs = [np.random.default_rng(s) for s in seeds]
         self.elapsed = np.zeros(n, dtype=np.int64)
         self.obs = np.zeros_like(dyn.observe(self.sim))  # its shape, before the first reset
+        self._after_reset = _AfterReset(self.sim) if dyn.contact_forces else self.sim
 
     @property
     def obs_dim(self) -> int:
@@ -92,30 +104,31 @@ class BatchedEnv:
         return len(self.action_low)
 
     def _reset(self, ids: np.ndarray) -> None:
-        m = self.sim.model
-        noise = [self.dynamics.reset_noise(self._rngs[i], m.nq, m.nv) for i in ids]
-        qpos = self._qpos0 + np.stack([q for q, _ in noise])
-        qvel = np.stack([v for _, v in noise])
-        self.sim.reset(ids, qpos, qvel)
+        starts = [self.dynamics.reset(self._rngs[i], self._qpos0, self.sim.model.nv) for i in ids]
+        self.sim.reset(ids, np.stack([q for q, _ in starts]), np.stack([v for _, v in starts]))
         self.recorder.restart(self.sim, ids)
         self.elapsed[ids] = 0
+
+    def _position(self) -> np.ndarray:
+        position = self.dynamics.position
+        return np.zeros(self.num_envs) if position is None else position(self.sim, self._mass)
 
     def reset(self) -> np.ndarray:
         """Reset every env (the first reset of env i uses its seed); the (N, obs) observations."""
         self._reset(np.arange(self.num_envs))
-        self.obs = self.dynamics.observe(self.sim)
+        self.obs = self.dynamics.observe(self._after_reset)  # type: ignore[arg-type]
         return self.obs.copy()
 
     def step(self, actions: np.ndarray) -> Transition:
         """Apply (N, act) actions (clipped to the action bounds, float32 as Gymnasium's Box) for one control step."""
         action = np.clip(np.asarray(actions, dtype=np.float32), self.action_low, self.action_high)
         dyn, sim = self.dynamics, self.sim
-        before = dyn.position(sim, self._mass)
+        before = self._position()
         sim.ctrl[:] = action
         sim.step(dyn.frame_skip)
-        velocity = (dyn.position(sim, self._mass) - before) / self.layout.dt
+        velocity = (self._position() - before) / self.layout.dt
         obs = dyn.observe(sim)
-        healthy = self.spec.healthy(sim.qpos, sim.qvel)
+        healthy = self.spec.healthy(sim.qpos, sim.qvel, sim.site_xpos[:, self.layout.site_ids])
         reward = dyn.reward(velocity, action, healthy, sim)
         terminated = ~healthy if dyn.terminates else np.zeros(self.num_envs, dtype=bool)
         self.elapsed += 1
@@ -126,6 +139,6 @@ class BatchedEnv:
         if self.auto_reset and len(done):
             final = obs.copy()
             self._reset(done)
-            obs[done] = dyn.observe(sim)[done]
+            obs[done] = dyn.observe(self._after_reset)[done]  # type: ignore[arg-type]
         self.obs = obs
         return Transition(obs.copy(), np.asarray(reward, dtype=np.float64), terminated, truncated, final)

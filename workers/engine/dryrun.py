@@ -68,8 +68,10 @@ _FACTS: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
 
 
 def _env_facts(spec: EnvSpec) -> tuple[np.ndarray, np.ndarray, float]:
-    """The action bounds of ``spec``, and the milliseconds one env step takes here (median of 50, state captured)."""
-    if spec.name not in _FACTS:
+    """The action bounds of ``spec``, and the milliseconds one env step takes here (median of 50, state captured).
+
+    Kept per built-in env; a user robot may be registered again under its name with another model."""
+    if spec.name not in _FACTS or spec.robot is not None:
         from envs.make import make_env
 
         env = make_env(spec)

@@ -2,7 +2,7 @@
 
 Started by ``workers.sandbox.runner`` only. It reports the isolation in force, prints
 progress events as JSON lines on stdout, and turns every way a job can end into an
-outcome: ok, rejected (static check or dry run), failed, resource_limit.
+outcome: ok, rejected (static check, dry run, or a user's robot refused), failed, resource_limit.
 """
 
 from __future__ import annotations
@@ -52,6 +52,19 @@ def emit(event: dict) -> None:
 def _run(job: dict) -> Mapping[str, Any]:
     kind = job["type"]
     limits = job.get("limits", {})  # set by the parent from its Limits; they override anything in the job
+    if "robot" in job:  # a job on a user robot carries its files: register it here as in the parent
+        import envs
+
+        envs.rebuild_user_env(job["robot"])
+    if kind == "compile_robot":  # a user's MJCF: checked, compiled from its own files only, measured
+        import base64
+
+        from envs.derive import derive
+        from envs.robot_data import RobotSettings
+
+        files = {str(k): base64.b64decode(v, validate=True) for k, v in job["files"].items()}
+        description, settings = derive(files, RobotSettings.from_dict(job.get("settings")), job.get("root_file"))
+        return {"description": description.to_json(), "settings": settings.to_dict()}
     if kind == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
 
@@ -84,6 +97,7 @@ def _run(job: dict) -> Mapping[str, Any]:
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text())
     result: dict = {"isolation": _isolation(job)}
+    from envs.upload import RobotRefused
     from workers.engine.result import SavedFileError, TrainingFailed
     from workers.program.policy import ProgramRejected
     from workers.program.program import ProgramError
@@ -96,7 +110,7 @@ def main() -> None:
     except TrainingFailed as e:  # what was recorded before the program failed is worth keeping
         result.update(e.partial)
         result.update(outcome="failed", error=str(e))
-    except ProgramRejected as e:
+    except (ProgramRejected, RobotRefused) as e:
         result.update(outcome="rejected", error=str(e))
     except SavedFileError as e:  # a continued training's files that were refused unread
         result.update(outcome="failed", error=str(e))

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
+import envs
 from workers.program.text import MAX_ERROR_TEXT, cap, printable
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
@@ -231,6 +232,9 @@ def run_job(
     Events the child prints (progress) go to ``on_event``. Files the child leaves in its
     working directory are moved to ``artifacts_to`` when given; the directory is removed.
     """
+    robot = envs.user_env_payload(_env_of(job))
+    if robot is not None:  # the child rebuilds the user robot the job names from its files
+        job = {**job, "robot": robot}
     clean_stale_workdirs()
     workdir = new_workdir()
     for private in (".home", ".tmp"):
@@ -297,6 +301,12 @@ def run_job(
                 shutil.move(str(item), artifacts_to / item.name)
     shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _env_of(job: dict) -> str:
+    config = job.get("config")
+    name = job.get("env") or (config.get("env") if isinstance(config, dict) else None)
+    return name if isinstance(name, str) else ""
 
 
 def _read_result(workdir: Path) -> tuple[dict, str | None]:
