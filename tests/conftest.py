@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Offscreen rendering (videos) in the test process too, not only in sandbox children (which set it themselves);
+# it must be set before mujoco is first imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 pytest_plugins = ["tests.support.db", "tests.support.fixtures"]
 """Fixtures every test module may take by name: databases (``db_sf``, ``pg_sf``, ``sqlite_sf``) and the fake LLM."""
 
