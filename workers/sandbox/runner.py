@@ -240,7 +240,8 @@ def run_job(
         "reward_cost_ratio": limits.reward_cost_ratio,
         "threads": limits.threads,
     }
-    (workdir / "job.json").write_text(json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}))
+    job_text = json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}, allow_nan=False)
+    (workdir / "job.json").write_text(job_text)
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "workers.sandbox.child", "job.json"],
@@ -266,7 +267,7 @@ def run_job(
             if not line.startswith("{"):
                 continue
             try:
-                event = json.loads(line)
+                event = strict_json_loads(line)
             except (ValueError, RecursionError):
                 continue
             if not isinstance(event, dict):
@@ -299,6 +300,15 @@ def run_job(
     return result
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json_loads(text: str | bytes) -> object:
+    """``json.loads`` that refuses NaN and Infinity, as the JSON standard does: what the child writes is strict."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def _read_result(workdir: Path) -> tuple[dict, str | None]:
     """The child's result.json as a dict, and why it could not be used (None when it could, or is absent)."""
     try:
@@ -318,9 +328,9 @@ def _read_result(workdir: Path) -> tuple[dict, str | None]:
             )
         raw = f.read(MAX_RESULT_BYTES + 1)
     try:
-        data = json.loads(raw)
+        data = strict_json_loads(raw)
     except (ValueError, RecursionError):
-        return {}, "its result file is not valid JSON"
+        return {}, "its result file is not valid JSON (NaN and Infinity are not JSON)"
     if not isinstance(data, dict):
         return {}, "its result file does not hold an object"
     return data, None
