@@ -18,6 +18,7 @@ from envs import get_spec
 from envs.capture import Layout
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.batched import BatchedEnv
+from workers.engine.cost import FITNESS_FLOOR_SECONDS, CostBudget
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
 from workers.engine.learner import POLICY_FILE, Learner, saved_timesteps
@@ -25,7 +26,7 @@ from workers.engine.ppo import learn
 from workers.engine.result import Checkpoint, TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.wrapper import ContractReward
-from workers.program.program import Program, ProgramError, load_program
+from workers.program.program import Program, ProgramError, fitness_stats, load_program
 
 Emit = Callable[[dict], None]
 """Sends one progress event to the parent process."""
@@ -122,6 +123,8 @@ class Checkpoints:
     contract: ContractReward
     model: Model
     emit: Emit
+    fitness_cost: CostBudget
+    """The fitness program's cost budget over the whole training (checkpoints and the final evaluation)."""
     entries: list[Checkpoint] = field(default_factory=list)
     seconds: float = 0.0
     """Time spent measuring (kept out of the training speed)."""
@@ -131,9 +134,9 @@ class Checkpoints:
         window = self.contract.take_window().summary()
         seeds = eval_seeds(self.config.seed, self.config.checkpoint_episodes)
         _, episodes = rollout(self.spec, self.model.policy, seeds, max_steps=self.config.episode_steps)
-        values = episode_fitness(self.fitness, self.layout, episodes)
+        values = episode_fitness(self.fitness, self.layout, episodes, self.fitness_cost)
         self.seconds += time.perf_counter() - started
-        entry = Checkpoint(timesteps=timesteps, fitness=float(np.mean(values)), **window)
+        entry = Checkpoint(timesteps=timesteps, fitness=fitness_stats(values)[0], **window)
         self.entries.append(entry)
         self.emit(
             {
@@ -179,12 +182,18 @@ class Progress:
 
 
 def final_evaluation(
-    spec: EnvSpec, layout: Layout, config: TrainConfig, model: Model, fitness: Program, reward: Program
+    spec: EnvSpec,
+    layout: Layout,
+    config: TrainConfig,
+    model: Model,
+    fitness: Program,
+    reward: Program,
+    budget: CostBudget | None = None,
 ) -> tuple[list[float], list]:
     """Fitness of the final policy on the evaluation episodes, and what it did in each (trajectory analysis)."""
     seeds = eval_seeds(config.seed, config.eval_episodes)
     _, episodes = rollout(spec, model.policy, seeds, max_steps=config.episode_steps)
-    values = episode_fitness(fitness, layout, episodes)
+    values = episode_fitness(fitness, layout, episodes, budget)
     return values, [analyse_episode(layout, ep, reward) for ep in episodes]
 
 
@@ -202,6 +211,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         seed=config.seed,
         episode_steps=config.episode_steps,
         cost_ratio=config.reward_cost_ratio,
+        n_envs=ppo.n_envs,
     )
     reward = load_program(config.reward_source, "reward")
     fitness = load_program(config.fitness_source, "fitness")
@@ -220,7 +230,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         needs=reward.attributes,
     )
     layout = env.layout
-    guard = Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio)
+    guard = Guard(cost_ratio=config.reward_cost_ratio)
     contract = ContractReward(env, reward, guard=guard)
     resume = Path(config.resume_from) / POLICY_FILE if config.resume_from else None
     resumed_from = saved_timesteps(resume) if resume is not None and resume.exists() else 0
@@ -229,7 +239,8 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
     model = build_model(config, ppo, env)
     learner = model.learner
-    checkpoints = Checkpoints(spec, layout, config, fitness, contract, model, emit)
+    fitness_cost = CostBudget("compute_fitness", ratio=config.reward_cost_ratio, floor_seconds=FITNESS_FLOOR_SECONDS)
+    checkpoints = Checkpoints(spec, layout, config, fitness, contract, model, emit, fitness_cost)
     every = max(1, config.timesteps // max(1, config.checkpoints))
     learn_start = time.perf_counter()
     stage = "training"
@@ -241,7 +252,8 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         stage = "the evaluation"
         checkpoints.record(int(learner.num_timesteps))
         learner.save(workdir / POLICY_FILE)
-        values, analysis = final_evaluation(spec, layout, config, model, fitness, reward)
+        values, analysis = final_evaluation(spec, layout, config, model, fitness, reward, fitness_cost)
+        mean, std = fitness_stats(values)
     except ProgramError as e:
         partial = TrainingResult(
             checkpoints=checkpoints.entries,
@@ -254,7 +266,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     result = TrainingResult(
         env=config.env,
         fitness_name=config.fitness_name,
-        fitness={"mean": float(np.mean(values)), "std": float(np.std(values)), "per_episode": values},
+        fitness={"mean": mean, "std": std, "per_episode": values},
         checkpoints=checkpoints.entries,
         components={name: [c["components"].get(name) for c in checkpoints.entries] for name in dry.components},
         episodes=analysis,

@@ -276,9 +276,9 @@ def call_reward(
     return reward, components, warnings
 
 
-def fitness_summary(values: list[float]) -> dict:
-    """``{"mean", "std", "per_episode"}`` of a fitness over episodes; raises ``ProgramError`` when an aggregate is
-    not finite (values within ``FITNESS_BOUND`` keep them finite; this holds the line for whatever comes next)."""
+def fitness_stats(values: list[float]) -> tuple[float, float]:
+    """The mean and standard deviation of a fitness over episodes; raises ``ProgramError`` when either is not
+    finite (values within ``FITNESS_BOUND`` keep them finite; this holds the line for whatever comes next)."""
     arr = np.asarray(values, dtype=np.float64)
     with np.errstate(all="ignore"):
         mean, std = (float(np.mean(arr)), float(np.std(arr))) if arr.size else (np.nan, np.nan)
@@ -287,7 +287,7 @@ def fitness_summary(values: list[float]) -> dict:
             f"the fitness over {arr.size} episodes has no finite mean and spread (mean {mean:.3g}, std {std:.3g}); "
             f"return values within ±{FITNESS_BOUND:g}."
         )
-    return {"mean": mean, "std": std, "per_episode": [float(v) for v in arr]}
+    return mean, std
 
 
 def call_fitness(program: Program, traj: object) -> float:

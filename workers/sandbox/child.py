@@ -55,23 +55,25 @@ def _run(job: dict) -> Mapping[str, Any]:
     if kind == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
 
-        seed = job.get("seed", 0)
+        seed, ratio = job.get("seed", 0), limits.get("reward_cost_ratio")
         if job["kind"] == "reward":
-            report = dry_run_reward(job["env"], job["source"], seed=seed, cost_ratio=limits.get("reward_cost_ratio"))
+            report = dry_run_reward(job["env"], job["source"], seed=seed, cost_ratio=ratio)
         else:
-            report = dry_run_fitness(job["env"], job["source"], seed=seed)
+            report = dry_run_fitness(job["env"], job["source"], seed=seed, cost_ratio=ratio)
         return {"report": report.to_dict()}
     if kind == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
         from workers.engine.dryrun import dry_run_fitness
         from workers.engine.measure import measure_fitness
 
-        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0))
+        ratio = limits.get("reward_cost_ratio")
+        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0), cost_ratio=ratio)
         measured = measure_fitness(
             job["env"],
             job["source"],
             episodes=job.get("episodes", 5),
             seed=job.get("seed", 0),
             max_steps=job.get("max_steps"),
+            cost_ratio=ratio,
         )
         return {"report": checked.to_dict(), "measurement": measured}
     if kind == "train":
@@ -109,10 +111,11 @@ def main() -> None:
     except Exception as e:  # an engine fault, not the program's: keep the traceback for the operator
         # The frames are the engine's own lines; the message may carry program text, so it goes on one line.
         frames = "".join(traceback.format_tb(e.__traceback__))
+        shown = f"Traceback (most recent call last):\n{frames}{exception_text(e)}"
         result.update(
             outcome="failed",
             error=f"internal error: {exception_text(e)}",
-            traceback=cap_lines(f"{frames}{exception_text(e)}"[-TRACEBACK_CHARS:], TRACEBACK_CHARS),
+            traceback=cap_lines(shown[-TRACEBACK_CHARS:], TRACEBACK_CHARS),
         )
     tmp = Path("result.json.tmp")
     tmp.write_text(_strict_json(result))

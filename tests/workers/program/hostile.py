@@ -100,3 +100,80 @@ STATE = {
         ),
     ),
 }
+
+
+# ------------------------------------------------------------------ checks that could be gamed (items 5-7)
+
+
+def old_guard_schedule(calls: int, n: int = 4) -> list[int]:
+    """The calls the guard checked when its schedule came from default_rng(training seed 0): what a program could
+    predict (the check at a call drew the envs, then the distance to the next check)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    checked, at = [], 0
+    while at < calls:
+        checked.append(at)
+        rng.choice(n, size=min(2, n), replace=False)
+        at += int(rng.integers(1, 100))
+    return checked
+
+
+def _mixing(condition: str, head: str = "") -> str:
+    return _reward(
+        head,
+        f"    v = state.x_velocity\n    mix = {condition}\n"
+        "    r = np.where(mix, v - np.mean(v), v)\n    return r, {'forward': r}\n",
+    )
+
+
+MIXING = {
+    "offset hides the batch mean": Hostile(
+        "1e5 + own speed - batch mean: a tolerance relative to |reward| grows with the offset and swallows the mix",
+        _reward("", "    v = state.x_velocity\n    r = 1e5 + v - np.mean(v)\n    return r, {'forward': r}\n"),
+    ),
+    "offset hides a tenth of the batch mean": Hostile(
+        "9e5 + 1.1 own speed - 0.1 batch mean: the mixing term stays under rtol 1e-6 of 9e5 on every sampled state",
+        _reward(
+            "",
+            "    v = state.x_velocity\n    r = 9e5 + 1.1 * v - 0.1 * np.mean(v)\n    return r, {'forward': r}\n",
+        ),
+    ),
+    "mixes where the seed-0 schedule does not look": Hostile(
+        "no state at all: mixes on every call except those the guard's default_rng(0) schedule checks",
+        _mixing(
+            "np.all(np.array(WATCHED) != state.step[0])", f"WATCHED = {tuple(c + 1 for c in old_guard_schedule(400))}\n"
+        ),
+    ),
+    "mixes in synchronised batches of the training's N": Hostile(
+        "mixes only when N is the training's 16 and every env is on the same step, as in training and never in a "
+        "dry run of sampled states",
+        _mixing("(action.shape[0] == 16) & np.all(state.step == state.step[0])"),
+    ),
+    "mixes late in synchronised batches of the training's N": Hostile(
+        "the same, only after step 500, which a dry run stepping real envs from reset does not reach",
+        _mixing("(action.shape[0] == 16) & np.all(state.step == state.step[0]) & (state.step[0] > 500)"),
+    ),
+}
+
+
+# ------------------------------------------------------------------ costs that were not bounded (items 8-9)
+
+SLOW = {
+    "slow on 45 % of the training's calls": Hostile(
+        "cheap at N=1 and N=8, where the dry run timed it; about 0.1 s on 45 % of the calls at the training's N",
+        _reward(
+            "",
+            "    slow = (action.shape[0] == 16) and int(state.step[0]) % 20 < 9\n    s = 0.0\n"
+            "    for i in range(2_000_000 * slow):\n        s += 1.0\n"
+            "    return state.x_velocity, {'forward': state.x_velocity}\n",
+        ),
+    ),
+    "slow on full-length episodes of distinct states": Hostile(
+        "a fitness instant on short or repeated dry-run episodes, and slow on each real full-length one",
+        "import numpy as np\n\n\ndef compute_fitness(traj):\n"
+        "    real = len(traj.step) >= 300 and np.unique(traj.x_position).size == len(traj.step)\n    s = 0.0\n"
+        "    for i in range(30_000_000 * real):\n        s += 1.0\n"
+        "    return float(np.sum(traj.x_velocity) * traj.dt)\n",
+    ),
+}

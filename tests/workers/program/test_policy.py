@@ -6,8 +6,12 @@ reported line and column must land on the offending code, so that an LLM can fix
 
 from __future__ import annotations
 
+import ast
 import math
 import re
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import numpy as np
 import pytest
 
 from workers.engine.dryrun import dry_run_reward
+from workers.program import policy, text
 from workers.program.facade import NUMPY, safe_builtins
 from workers.program.policy import LINALG_NAMES, NUMPY_NAMES, NUMPY_SUBMODULES, ProgramRejected, check_source
 from workers.program.program import call_reward, load_program
@@ -458,3 +463,44 @@ def test_constants_of_ordinary_size_pass() -> None:
             "    e = [state.x_velocity] * 3\n    f = 2 ** 10 ** 4\n"
         )
     )
+
+
+# ------------------------------------------- the check can travel: one module and its text helpers
+
+
+def test_the_static_check_imports_only_the_standard_library_and_its_text_helpers() -> None:
+    path = Path(policy.__file__)
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    outside = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
+    assert outside == {"workers.program.text"}, outside
+    text_imports = {
+        n.names[0].name for n in ast.walk(ast.parse(Path(text.__file__).read_text())) if isinstance(n, ast.Import)
+    }
+    assert all(m in sys.stdlib_module_names for m in text_imports)
+
+
+def test_the_static_check_runs_from_a_copy_of_its_two_files_without_numpy(tmp_path: Path) -> None:
+    package = tmp_path / "workers" / "program"
+    package.mkdir(parents=True)
+    for module in (policy, text):
+        shutil.copy(module.__file__, package)
+    (tmp_path / "workers" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    script = (
+        "import sys\nsys.modules['numpy'] = None\nsys.path.insert(0, '.')\n"
+        "from workers.program.policy import ProgramRejected, check_source\n"
+        "check_source('import numpy as np\\ndef compute_reward(state, action):\\n    return np.where(1, 1, 0), {}\\n')\n"
+        "try:\n    check_source(\"import numpy as np\\nX = np.fromregex('/etc/hostname', '.', 'U9')\\n"
+        'def compute_reward(state, action):\\n    return 1.0, {}\\n")\n'
+        "except ProgramRejected as e:\n    print(e.violations[0].rule, e.violations[0].line)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["numpy", "2"]

@@ -14,7 +14,7 @@ from workers.program.program import (
     ProgramError,
     call_fitness,
     call_reward,
-    fitness_summary,
+    fitness_stats,
     load_program,
 )
 
@@ -342,8 +342,8 @@ def test_fitness_values_are_bounded_as_rewards_are() -> None:
     assert call_fitness(program, batch(5)) == -1e9
 
 
-def test_a_fitness_summary_refuses_aggregates_that_are_not_finite() -> None:
-    assert fitness_summary([1.0, 3.0]) == {"mean": 2.0, "std": 1.0, "per_episode": [1.0, 3.0]}
+def test_a_fitness_stats_refuses_aggregates_that_are_not_finite() -> None:
+    assert fitness_stats([1.0, 3.0]) == (2.0, 1.0)
     for values in ([1.5e308, 1.5e308], [float("nan")], []):
         with pytest.raises(ProgramError, match="no finite mean and spread"):
-            fitness_summary(values)
+            fitness_stats(values)
