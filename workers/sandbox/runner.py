@@ -29,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
-from workers.program.text import MAX_ERROR_TEXT, cap, printable
+from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 
@@ -216,7 +216,7 @@ class _Watchdog:
 
 
 def _number(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) else printable(str(value)[:20])
+    return f"{value:,}" if isinstance(value, int) else one_line(str(value)[:20])
 
 
 def run_job(
@@ -342,7 +342,8 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
     if not isinstance(isolation, dict):
         isolation = {}
     error = data.get("error")
-    data["error"] = cap(error, MAX_ERROR_TEXT) if isinstance(error, str) else None
+    # The child put every program-controlled piece on one line where it was made; the lines left are the engine's.
+    data["error"] = cap_lines(error, MAX_ERROR_TEXT) if isinstance(error, str) else None
     if killed:
         return SandboxResult(Outcome.TIMEOUT, killed, payload=data, isolation=isolation, stderr_tail=stderr)
     if unreadable:
@@ -378,7 +379,7 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
                 isolation=isolation,
                 stderr_tail=stderr,
             )
-    last = printable(stderr.strip().splitlines()[-1][:300]) if stderr.strip() else "no output"
+    last = one_line(stderr.strip().splitlines()[-1][:300]) if stderr.strip() else "no output"
     if "MemoryError" in stderr or "std::bad_alloc" in stderr:
         return SandboxResult(
             Outcome.RESOURCE_LIMIT,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.workers.program.hostile import STATIC
 from workers.engine.dryrun import dry_run_reward
 from workers.program import policy, text
 from workers.program.facade import NUMPY, safe_builtins
@@ -504,3 +505,11 @@ def test_the_static_check_runs_from_a_copy_of_its_two_files_without_numpy(tmp_pa
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["numpy", "2"]
+
+
+@pytest.mark.parametrize("name", list(STATIC))
+def test_every_hostile_program_of_the_static_kind_is_refused_before_it_runs(name: str) -> None:
+    with pytest.raises(ProgramRejected) as info:
+        load_program(STATIC[name].source)
+    assert info.value.stage in ("parse", "static check"), str(info.value)
+    assert "accepted" not in str(info.value)  # what a U+2028 line would have quoted

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from envs.state import State
+from tests.workers.program.hostile import TEXT
 from workers.program.policy import ProgramRejected
 from workers.program.program import (
     REWARD_BOUND,
@@ -347,3 +348,13 @@ def test_a_fitness_stats_refuses_aggregates_that_are_not_finite() -> None:
     for values in ([1.5e308, 1.5e308], [float("nan")], []):
         with pytest.raises(ProgramError, match="no finite mean and spread"):
             fitness_stats(values)
+
+
+def test_the_hostile_text_and_names_are_stopped_at_the_call() -> None:
+    program = load_program(TEXT["forged CLI lines"].source)
+    with pytest.raises(ProgramError) as info:
+        call_reward(program, batch(3), np.zeros((3, 2)))
+    _no_forged_line(str(info.value))
+    program = load_program(TEXT["Cyrillic reward"].source)
+    with pytest.raises(ProgramError, match=r"component name 'r\\u0435ward' is not a short ASCII identifier"):
+        call_reward(program, batch(3), np.zeros((3, 2)))
