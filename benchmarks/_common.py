@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import sys
@@ -73,11 +74,25 @@ def machine_info() -> dict:
     }
 
 
+def finite(value: object) -> object:
+    """``value`` with every NaN or infinite float (numpy's too) replaced by None: what strict JSON can hold."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    numpy_float = getattr(getattr(value, "dtype", None), "kind", "") == "f" and getattr(value, "ndim", 1) == 0
+    if isinstance(value, float) or numpy_float:
+        number = float(value)  # type: ignore[arg-type]
+        return number if math.isfinite(number) else None
+    return value
+
+
 def write_json(path: Path, doc: dict) -> None:
-    """Write ``doc`` atomically (a .json.tmp renamed into place)."""
+    """Write ``doc`` atomically (a .json.tmp renamed into place) as strict JSON: a figure that is not finite is
+    written as null."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=float))
+    tmp.write_text(json.dumps(finite(doc), indent=2, default=float, allow_nan=False))
     tmp.replace(path)
 
 

@@ -369,7 +369,7 @@ def main() -> None:
     ap.add_argument(
         "--train-options",
         type=json.loads,
-        help=f"JSON of training options (default {json.dumps(DEFAULTS['train_options'])})",
+        help=f"JSON of training options (default {json.dumps(DEFAULTS['train_options'], allow_nan=False)})",
     )
     ap.add_argument("--screen-fraction", type=float, default=0.25, help="successive halving's screening budget")
     ap.add_argument("--parallel", type=int, default=None, help="parallel trainings (default: the CPU count)")

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import RESULTS, ROOT, load_average, machine_info, median, pyplot, save_figure, write_outputs
+from _common import RESULTS, ROOT, finite, load_average, machine_info, median, pyplot, save_figure, write_outputs
 
 TARGETS = {"HalfCheetah-v5": (1500.0, 3000.0), "Hopper-v5": (1000.0, 2000.0)}
 """Returns to time, by env (issue 17: HalfCheetah 3,000 and Hopper 1,000); other envs have none."""
@@ -278,7 +278,7 @@ def main() -> None:
             res = child_engine(env, int(seed), float(cap), float(every), int(episodes), int(threads))
         else:
             res = child_ceiling(env, float(cap), int(threads))
-        print(json.dumps(res, default=float))
+        print(json.dumps(finite(res), default=float, allow_nan=False))
         return
     cap = 6.0 if args.quick else args.cap
     every = 3.0 if args.quick else args.eval_every
@@ -339,10 +339,10 @@ def main() -> None:
         print(
             f"\n{env}: steps/s a {res['sb3']['steps_per_second_median']:,.0f}  b {res['engine']['steps_per_second_median']:,.0f}  c {res['ceiling']['steps_per_second']:,.0f}"
         )
-        print(f"  ratios {json.dumps(res['ratios'], default=float)}")
+        print(f"  ratios {json.dumps(finite(res['ratios']), default=float, allow_nan=False)}")
         for side in ("sb3", "engine"):
             print(
-                f"  {side}: time_to {json.dumps(res[side]['time_to'])}  final {res[side]['final_return_median']:,.0f} {res[side]['final_return_spread']}"
+                f"  {side}: time_to {json.dumps(finite(res[side]['time_to']), allow_nan=False)}  final {res[side]['final_return_median']:,.0f} {res[side]['final_return_spread']}"
             )
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS, ROOT, machine_info, median, pyplot, save_figure, write_outputs
+from benchmarks._common import RESULTS, ROOT, finite, machine_info, median, pyplot, save_figure, write_outputs
 
 NAME = "training_overhead"
 TARGET = 0.95
@@ -69,14 +69,17 @@ def baseline_child(env_id: str, timesteps: int, seed: int) -> None:
     vec.close()
     print(
         json.dumps(
-            {
-                "timesteps": int(model.num_timesteps),
-                "learn_seconds": learn_seconds,
-                "steps_per_second": model.num_timesteps / learn_seconds,
-                "import_seconds": imported - t0,
-                "setup_seconds": start - imported,
-                "torch_threads": torch.get_num_threads(),
-            }
+            finite(
+                {
+                    "timesteps": int(model.num_timesteps),
+                    "learn_seconds": learn_seconds,
+                    "steps_per_second": model.num_timesteps / learn_seconds,
+                    "import_seconds": imported - t0,
+                    "setup_seconds": start - imported,
+                    "torch_threads": torch.get_num_threads(),
+                }
+            ),
+            allow_nan=False,
         )
     )
 

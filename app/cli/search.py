@@ -207,7 +207,7 @@ def _report(sf: sessionmaker, settings: Settings, run_id: int, status: RunStatus
         finished = s.get(Run, run_id)
         assert finished is not None
         doc = run_dict(s, finished, model=settings.llm_model)
-    (out / "run.json").write_text(json.dumps(doc, indent=2, default=str))
+    (out / "run.json").write_text(json.dumps(doc, indent=2, default=str, allow_nan=False))
     best = doc["best_candidate"]
     if best and best.get("code"):
         (out / "best_reward.py").write_text(best["code"])

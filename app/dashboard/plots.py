@@ -1,10 +1,17 @@
-"""Small server-side SVG plots: lines and points with labelled axes and values, readable without hovering."""
+"""Small server-side SVG plots: lines and points with labelled axes and values, readable without hovering.
+
+Values come from programs and trainings: a point that is not a finite number is left out (and counted in
+the title), and spans up to the whole float range (±1.5e308) are drawn without overflowing.
+"""
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from typing import TypeGuard
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -16,25 +23,45 @@ class Series:
     dashed: bool = False
 
 
+_MAX = sys.float_info.max
+
+
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values from at most ``lo`` to at least ``hi`` (both finite), about ``n`` steps apart.
+
+    Worked out on fifths where a span could overflow (``hi - lo`` of ±1.5e308 is infinite), and clamped to the
+    float range at the ends.
+    """
     if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
+        pad = max(1.0, abs(lo) * 1e-3)
+        lo, hi = (lo, lo + pad) if lo < _MAX / 2 else (lo - pad, lo)
+    raw = hi / n - lo / n
+    mag = 10.0 ** math.floor(math.log10(raw))
     step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
-    start = math.floor(lo / step) * step
     ticks: list[float] = []
-    v = start
-    while not ticks or ticks[-1] < hi:
-        ticks.append(round(v, 10))
-        v += step
+    for k in range(math.floor(lo / step), math.ceil(hi / step) + 1):
+        v = max(-_MAX, min(_MAX, k * step))
+        tidy = float(f"{v:.12g}")  # 0.30000000000000004 → 0.3
+        ticks.append(tidy if math.isfinite(tidy) else v)
     return ticks
+
+
+def _scale(v0: float, v1: float, start: float, length: float) -> Callable[[float], float]:
+    """Maps [v0, v1] onto [start, start + length] without overflowing on spans as wide as the float range."""
+    half_span = v1 / 2 - v0 / 2 or 0.5
+    return lambda v: start + (v / 2 - v0 / 2) / half_span * length
+
+
+def _finite(y: float | None) -> TypeGuard[float]:
+    return isinstance(y, int | float) and math.isfinite(y)
 
 
 def fmt(v: float) -> str:
     """Short, exact-enough numbers for ticks and labels: 1.5k, 2M, 0.043, 0."""
     if v == 0:
         return "0"
+    if not math.isfinite(v) or abs(v) >= 1e9:
+        return f"{v:.2g}"
     for scale, suffix in ((1e6, "M"), (1e3, "k")):
         if abs(v) >= scale:
             return f"{v / scale:.3g}{suffix}"
@@ -65,7 +92,7 @@ def line_plot(
     mode: str = "lines",
 ) -> str:
     """An inline SVG of ``series``; the last value of each series is written next to it."""
-    pts = [(x, y) for s in series for x, y in s.points if y is not None and math.isfinite(y)]
+    pts = [(x, y) for s in series for x, y in s.points if _finite(x) and _finite(y)]
     if not pts:
         return f'<div class="plot-empty">{escape(title)}: no data yet</div>'
     left, right, top, bottom = 64, 120 if label_last else 16, 28, 44
@@ -73,12 +100,8 @@ def line_plot(
     x_ticks, y_ticks = _ticks(min(xs), max(xs)), _ticks(min(ys), max(ys))
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
     pw, ph = width - left - right, height - top - bottom
-
-    def sx(x: float) -> float:
-        return left + (x - x0) / ((x1 - x0) or 1) * pw
-
-    def sy(y: float) -> float:
-        return top + ph - (y - y0) / ((y1 - y0) or 1) * ph
+    sx = _scale(x0, x1, left, pw)
+    sy = _scale(y0, y1, top + ph, -ph)
 
     out = [
         f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
@@ -107,7 +130,7 @@ def line_plot(
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" class="zero"/>')
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
-        good = [(x, y) for x, y in s.points if y is not None and math.isfinite(y)]
+        good = [(x, y) for x, y in s.points if _finite(x) and _finite(y)]
         if not good:
             continue
         if mode == "lines" and len(good) > 1:
@@ -125,7 +148,7 @@ def line_plot(
             for i, s in enumerate(series)
             if s.points
             for x, y in [s.points[-1]]
-            if y is not None and math.isfinite(y)
+            if _finite(x) and _finite(y)
         ]
         spots = _spread([sy(p[1]) + 4 for _, p in ends])
         for (i, (x, y)), ty in zip(ends, spots, strict=False):
@@ -140,6 +163,10 @@ def line_plot(
 
 def scatter_by_iteration(points: list[tuple[int, float, str, bool]], *, title: str, y_label: str) -> str:
     """Fitness of each candidate (x = iteration) with its id written beside it; the best is highlighted."""
+    skipped = sum(1 for p in points if not _finite(p[1]))
+    points = [p for p in points if _finite(p[1])]
+    if skipped:
+        title = f"{title} ({skipped} not finite, not shown)"
     if not points:
         return f'<div class="plot-empty">{escape(title)}: no trained candidate yet</div>'
     width, height, left, right, top, bottom = 560, 260, 64, 40, 28, 44
@@ -149,12 +176,10 @@ def scatter_by_iteration(points: list[tuple[int, float, str, bool]], *, title: s
     y0, y1 = y_ticks[0], y_ticks[-1]
     pw, ph = width - left - right, height - top - bottom
     n = max(iters) + 1
+    sy = _scale(y0, y1, top + ph, -ph)
 
     def sx(i: int) -> float:
         return left + (i + 0.5) / n * pw
-
-    def sy(y: float) -> float:
-        return top + ph - (y - y0) / ((y1 - y0) or 1) * ph
 
     out = [
         f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '

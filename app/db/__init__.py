@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -15,7 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout so threads and processes can share it."""
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout so threads and processes can share it.
+
+    JSON columns are written as strict JSON: a NaN or infinity is refused where it is stored, rather than kept as a
+    bare ``NaN`` that PostgreSQL rejects and other readers cannot parse.
+    """
+    kwargs.setdefault("json_serializer", partial(json.dumps, allow_nan=False))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

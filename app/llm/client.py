@@ -175,7 +175,9 @@ class _Failure(Exception):
 
 
 def _digest(value: object) -> str:
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -7,17 +7,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from envs.capture import Layout
 from envs.spec import EnvSpec
+from workers.engine.cost import CostBudget
 from workers.engine.model import Model
 from workers.engine.result import Checkpoint
 from workers.engine.rollout import episode_fitness, eval_seeds, rollout
 from workers.engine.window import LearnerWindow
 from workers.engine.wrapper import ContractReward
-from workers.program.program import Program
+from workers.program.program import Program, fitness_stats
 
 Emit = Callable[[dict], None]
 """Sends one progress event to the parent process."""
@@ -34,6 +34,8 @@ class Checkpoints:
     contract: ContractReward
     model: Model
     emit: Emit
+    fitness_cost: CostBudget
+    """The fitness program's cost budget over the whole training (checkpoints and the final evaluation)."""
     seed: int
     total: int
     episodes: int = 1
@@ -53,9 +55,9 @@ class Checkpoints:
         window = self.contract.take_window().summary()
         seeds = eval_seeds(self.seed, self.episodes)
         _, episodes = rollout(self.spec, self.model.policy, seeds, max_steps=self.episode_steps)
-        values = episode_fitness(self.fitness, self.layout, episodes)
+        values = episode_fitness(self.fitness, self.layout, episodes, self.fitness_cost)
         self.seconds += time.perf_counter() - started
-        entry = Checkpoint(timesteps=timesteps, fitness=float(np.mean(values)), **window)
+        entry = Checkpoint(timesteps=timesteps, fitness=fitness_stats(values)[0], **window)
         learner = self.learner.take()
         if learner is not None:
             entry["learner"] = learner  # type: ignore[typeddict-item]

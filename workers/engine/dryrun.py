@@ -1,16 +1,21 @@
 """Dry runs: call a checked program on states sampled from the env before any training.
 
 A reward program is called at N=1 and N=8 (shapes, finite values, stable component
-names, components that add up, each env's reward independent of the rest of the batch,
-the cost of a call next to the cost of the simulation), on every sampled state, on states
-spread over whole episodes and on states carrying every step index an episode reaches; a
-fitness program on sampled episodes, a long one among them. Problems that would only show
-up hours into training show up here; training re-checks the rest (``workers.engine.guard``).
+names, components that add up, each env's reward independent of the rest of the batch),
+on every sampled state, on states spread over whole episodes and on states carrying every
+step index an episode reaches, and on batches that look like training's: real batches of
+the training's N envs stepped together from reset, and batches of N envs all on the same
+late step. Those calls are charged to the training's cost budget (``workers.engine.cost``),
+at the training's N. A fitness program is called on sampled episodes and on full-length
+episodes of distinct rows, a real one among them where the env allows, each charged to a
+budget next to simulating its episode. Problems that would only show up hours into training
+show up here; training re-checks the rest (``workers.engine.guard``).
 """
 
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,9 +27,16 @@ from envs.capture import Layout, action_box
 from envs.make import episode_limit, sample_rows
 from envs.spec import EnvSpec
 from envs.state import build_state
-from workers.engine.guard import check_alone, cost_error
+from workers.engine.batched import BatchedEnv
+from workers.engine.cost import FITNESS_FLOOR_SECONDS, CostBudget
+from workers.engine.guard import check_alone
 from workers.program.policy import ProgramRejected, Violation
 from workers.program.program import Program, ProgramError, call_fitness, call_reward, load_program
+
+REAL_STEPS = 24
+"""Steps of the real batch of the training's N envs, from reset (every call charged and timed)."""
+LATE_BATCHES = 4
+"""Batches of the training's N envs all on one late step (the last step among them)."""
 
 SUM_TOLERANCE = 1e-6
 
@@ -120,22 +132,30 @@ def _whole_episode(
 
 
 def dry_run_reward(
-    env: str, source: str, *, seed: int = 0, episode_steps: int | None = None, cost_ratio: float | None = None
+    env: str,
+    source: str,
+    *,
+    seed: int = 0,
+    episode_steps: int | None = None,
+    cost_ratio: float | None = None,
+    n_envs: int | None = None,
 ) -> DryRunReport:
     """Load and exercise a reward program; raises ``ProgramRejected`` with the first problem found.
 
     ``episode_steps``: the longest episode training will have (default: the env's own limit);
-    ``cost_ratio``: reject a program whose call costs more than this multiple of simulating
-    the same batch (None: only warn).
+    ``cost_ratio``: reject a program whose calls cost more than this multiple of simulating
+    the same batches (None: only warn); ``n_envs``: the training's batch size (default: the
+    env's PPO default), at which batches like training's are made and timed.
     """
     spec = get_spec(env)
     program = load_program(source, "reward")
     steps = episode_steps or episode_limit(spec)
+    n = n_envs or spec.ppo.n_envs
     layout, rows = sample_rows(spec, seed=seed)
     _, spread = sample_rows(spec, seed=seed + 1, count=64, episode_steps=steps, every=max(1, steps // 64))
     rng = np.random.default_rng(seed)
     swept = _whole_episode(layout, rows, steps, rng)
-    actions = _actions(spec, max(rows.shape[0], steps), rng)
+    actions = _actions(spec, max(rows.shape[0], steps, n), rng)
     report = DryRunReport("reward", env, rows.shape[0], episode_steps=steps)
     state1, state8 = build_state(layout, rows[:1]), build_state(layout, rows[:8])
     try:
@@ -146,11 +166,6 @@ def dry_run_reward(
                 f"component names differ between calls: {sorted(one)} at N=1, {sorted(eight)} at N=8. "
                 "Return the same components for every batch."
             )
-        report.simulation_ms = _env_facts(spec)[2]
-        report.ms_per_call = {"N=8": _time_call(lambda: program.fn(state8, actions[:8]))}
-        error = cost_error(report.ms_per_call["N=8"], 8 * report.simulation_ms, 8, cost_ratio or np.inf, "at N=8")
-        if error:
-            raise ProgramRejected("dry run", [_at_entry(program, "cost", error, "reward")], "reward")
         check_alone(program, state8, actions[:8], reward8, eight, range(8))
         reward, comps, wall = call_reward(program, build_state(layout, rows), actions[: rows.shape[0]])
         late = [call_reward(program, build_state(layout, r), actions[: len(r)]) for r in (spread, swept)]
@@ -160,8 +175,12 @@ def dry_run_reward(
         latest = int(np.argmax(swept[:, layout.step_at]))
         alone = {latest, *(int(i) for i in rng.choice(steps, size=min(3, steps), replace=False))}
         check_alone(program, build_state(layout, swept), actions[:steps], *late[1][:2], sorted(alone))
+        pool = np.concatenate([rows, spread])
+        report.ms_per_call[f"N={n}"] = _training_batches(spec, program, n, steps, cost_ratio, sorted(eight), pool)
     except ProgramError as e:
         raise _reject(program, e, "reward") from None
+    except _OverBudget as e:
+        raise ProgramRejected("dry run", [_at_entry(program, "cost", str(e), "reward")], "reward") from None
     report.warnings.extend(dict.fromkeys(w1 + w8 + wall + late[0][2] + late[1][2]))
     report.components = list(comps)
     report.reward = _stats(reward)
@@ -179,13 +198,74 @@ def dry_run_reward(
     for name, values in comps.items():
         if np.ptp(values) == 0.0 and values.size > 1:
             report.warnings.append(f"component '{name}' is constant ({values[0] + 0.0:.3g}) on every sampled state")
-    report.ms_per_call = {"N=1": _time_call(lambda: program.fn(state1, actions[:1])), **report.ms_per_call}
+    report.simulation_ms = _env_facts(spec)[2]
+    report.ms_per_call = {
+        "N=1": _time_call(lambda: program.fn(state1, actions[:1])),
+        "N=8": _time_call(lambda: program.fn(state8, actions[:8])),
+        **report.ms_per_call,
+    }
     if report.ms_per_call["N=8"] > 5.0:
         report.warnings.append(
             f"one call takes {report.ms_per_call['N=8']:.1f} ms at N=8, slower than the simulation; "
             "avoid Python loops over the batch"
         )
     return report
+
+
+class _OverBudget(Exception):
+    """A program over its cost budget in the dry run (a ``ProgramError`` from ``CostBudget``, kept apart so that
+    it is reported under the rule 'cost')."""
+
+
+def _training_batches(
+    spec: EnvSpec, program: Program, n: int, steps: int, cost_ratio: float | None, names: list[str], pool: np.ndarray
+) -> float:
+    """Call ``program`` on batches like training's; returns the median milliseconds of a call at N=``n``.
+
+    First a real batch of ``n`` envs stepped together from reset for ``REAL_STEPS`` steps (seeds and
+    the envs compared alone drawn from the operating system's entropy), every call charged to the
+    budget at this N; then ``LATE_BATCHES`` batches of ``n`` distinct sampled states all on one late
+    step. Raises ``ProgramError`` (a broken call) or ``_OverBudget``.
+    """
+    draw = np.random.default_rng(secrets.randbits(128))
+    env = BatchedEnv(
+        spec, [int(s) for s in draw.integers(2**31, size=n)], max_episode_steps=steps, needs=program.attributes
+    )
+    budget = CostBudget("compute_reward", ratio=cost_ratio or np.inf)
+    real = min(REAL_STEPS, steps)
+    compared = {0, *(int(t) for t in draw.choice(real, size=min(2, real), replace=False))}
+    times: list[float] = []
+    env.reset()
+    for t in range(real):
+        action = draw.uniform(env.action_low, env.action_high, size=(n, env.act_dim)).astype(np.float32)
+        action.flags.writeable = False  # as in training
+        started = time.perf_counter()
+        env.step(action)
+        stepped = time.perf_counter()
+        state = build_state(env.layout, env.rows)
+        reward, comps, _ = call_reward(program, state, action)
+        times.append(time.perf_counter() - stepped)
+        try:
+            budget.charge(times[-1], stepped - started, f"{n} envs")
+        except ProgramError as e:
+            raise _OverBudget(f"{e} (at the training's N, on a batch stepped from reset)") from None
+        if sorted(comps) != names:
+            raise ProgramError(f"component names change in a batch of {n}: {names} vs {sorted(comps)}.")
+        if t in compared:
+            check_alone(program, state, action, reward, comps, [int(i) for i in draw.choice(n, min(2, n), False)])
+    layout = env.layout
+    late = [steps, *(int(s) for s in draw.integers(real + 1, steps + 1, size=LATE_BATCHES - 1))] if steps > real else []
+    for step in late:
+        batch = pool[draw.choice(len(pool), size=n, replace=n > len(pool))]
+        batch[:, layout.step_at] = step
+        action = draw.uniform(env.action_low, env.action_high, size=(n, env.act_dim)).astype(np.float32)
+        action.flags.writeable = False
+        state = build_state(layout, batch)
+        reward, comps, _ = call_reward(program, state, action)
+        if sorted(comps) != names:
+            raise ProgramError(f"component names change in a batch of {n} at step {step}: {names} vs {sorted(comps)}.")
+        check_alone(program, state, action, reward, comps, [int(i) for i in draw.choice(n, min(2, n), False)])
+    return float(np.median(times) * 1000.0)
 
 
 def _at_entry(program: Program, rule: str, message: str, kind: str) -> Violation:
@@ -201,24 +281,55 @@ def _episodes(rows: np.ndarray) -> list[np.ndarray]:
     return [rows[a:b] for a, b in itertools.pairwise(starts) if b > a]
 
 
-def dry_run_fitness(env: str, source: str, *, seed: int = 0, episode_steps: int | None = None) -> DryRunReport:
-    """Load and exercise a fitness program on two sampled episodes (whole episodes, as in evaluation),
-    and on one as long as an evaluation episode can be (``episode_steps``, default the env's limit)."""
+def dry_run_fitness(
+    env: str, source: str, *, seed: int = 0, episode_steps: int | None = None, cost_ratio: float | None = None
+) -> DryRunReport:
+    """Load and exercise a fitness program on two sampled episodes (whole episodes, as in evaluation), and on one
+    as long as evaluation's (``episode_steps``, default the env's limit), of distinct states (``_full_length``).
+
+    Each call is charged to a budget of ``cost_ratio`` times simulating its episode (None: not enforced).
+    """
     spec = get_spec(env)
     program = load_program(source, "fitness")
     layout, rows = sample_rows(spec, seed=seed, count=240, episode_steps=120)
     episodes = _episodes(rows)[:2]
     steps = episode_steps or episode_limit(spec)
     report = DryRunReport("fitness", env, sum(len(ep) for ep in episodes), episode_steps=steps)
+    budget = CostBudget("compute_fitness", ratio=cost_ratio or np.inf, floor_seconds=FITNESS_FLOOR_SECONDS)
+    step_seconds = _env_facts(spec)[2] / 1000.0
     try:
-        values = [call_fitness(program, build_state(layout, ep)) for ep in episodes]
-        call_fitness(program, build_state(layout, _whole_episode(layout, rows, steps)))
+        values = [_charged(program, build_state(layout, ep), budget, step_seconds) for ep in episodes]
+        for ep in _full_length(spec, layout, steps):
+            _charged(program, build_state(layout, ep), budget, step_seconds)
     except ProgramError as e:
         raise _reject(program, e, "fitness") from None
+    except _OverBudget as e:
+        raise ProgramRejected("dry run", [_at_entry(program, "cost", str(e), "fitness")], "fitness") from None
     report.fitness_value = values[0]
     traj = build_state(layout, episodes[0])
     report.ms_per_call = {f"T={len(episodes[0])}": _time_call(lambda: program.fn(traj), repeats=5)}
     return report
+
+
+def _charged(program: Program, traj: object, budget: CostBudget, step_seconds: float) -> float:
+    """``call_fitness`` timed and charged to ``budget`` against simulating the episode's steps."""
+    started = time.perf_counter()
+    value = call_fitness(program, traj)
+    steps = len(traj.step)  # type: ignore[attr-defined]
+    try:
+        budget.charge(time.perf_counter() - started, steps * step_seconds, f"{steps:,}-step episodes")
+    except ProgramError as e:
+        raise _OverBudget(str(e)) from None
+    return value
+
+
+def _full_length(spec: EnvSpec, layout: Layout, steps: int) -> list[np.ndarray]:
+    """An episode as long as evaluation's (``steps``) of distinct states under random actions, from a seed the
+    program cannot know: one real episode where the env does not end it early (HalfCheetah), otherwise real
+    episodes one after another, carrying the step indices 1 to ``steps``."""
+    _, rows = sample_rows(spec, seed=secrets.randbits(31), count=steps, episode_steps=steps)
+    rows[:, layout.step_at] = np.arange(1, steps + 1)
+    return [rows]
 
 
 def _stats(x: np.ndarray) -> dict[str, float]:

@@ -118,5 +118,5 @@ def evaluate_reward(
     result.setdefault("isolation", {})
     result["seconds"] = time.monotonic() - started
     (out / "reward.py").write_text(reward_source)
-    (out / "result.json").write_text(json.dumps(result, indent=2, default=float))
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=float, allow_nan=False))
     return result

@@ -15,9 +15,10 @@ import numpy as np
 
 from envs import get_spec
 from workers.engine.batched import BatchedEnv
+from workers.engine.cost import FITNESS_FLOOR_SECONDS, CostBudget
 from workers.engine.rollout import episode_fitness, rollout
 from workers.program.policy import ProgramRejected, Violation
-from workers.program.program import ProgramError, load_program
+from workers.program.program import ProgramError, fitness_stats, load_program
 
 MEASURE_SEED_BASE = 7_000_001
 """Random-policy episodes use seeds from here: apart from training and evaluation seeds."""
@@ -52,16 +53,27 @@ def _random_policy(env: str, count: int, seed: int) -> Callable[[np.ndarray], np
     return lambda obs: rng.uniform(low, high, size=(count, low.shape[0]))
 
 
-def measure_fitness(env: str, source: str, *, episodes: int = 5, seed: int = 0, max_steps: int | None = None) -> dict:
+def measure_fitness(
+    env: str,
+    source: str,
+    *,
+    episodes: int = 5,
+    seed: int = 0,
+    max_steps: int | None = None,
+    cost_ratio: float | None = None,
+) -> dict:
     """The values of the fitness program ``source`` on ``episodes`` random-policy episodes of ``env``.
 
-    Raises ``ProgramRejected`` when the program breaks the rules or fails on an episode (with the line).
+    Raises ``ProgramRejected`` when the program breaks the rules, fails on an episode (with the line), or
+    costs more than ``cost_ratio`` times simulating its episodes (None: not enforced).
     """
     program = load_program(source, "fitness")
     seeds = [MEASURE_SEED_BASE + 1000 * seed + i for i in range(episodes)]
     layout, eps = rollout(get_spec(env), _random_policy(env, episodes, seed), seeds, max_steps=max_steps)
+    budget = CostBudget("compute_fitness", ratio=cost_ratio or np.inf, floor_seconds=FITNESS_FLOOR_SECONDS)
     try:
-        values = episode_fitness(program, layout, eps)
+        values = episode_fitness(program, layout, eps, budget)
+        mean, std = fitness_stats(values)
     except ProgramError as e:
         where = Violation("random-policy episode", e.line or 0, e.column or 1, str(e))
         raise ProgramRejected("measurement on random-policy episodes", [where], "fitness") from None
@@ -79,8 +91,8 @@ def measure_fitness(env: str, source: str, *, episodes: int = 5, seed: int = 0, 
         seeds=seeds,
         steps=[len(ep.rows) for ep in eps],
         values=[float(v) for v in values],
-        mean=float(np.mean(arr)),
-        std=float(np.std(arr)),
+        mean=mean,
+        std=std,
         min=float(np.min(arr)),
         max=float(np.max(arr)),
         varies=bool(varies),

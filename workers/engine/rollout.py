@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from envs.capture import Layout
 from envs.spec import EnvSpec
 from envs.state import State, build_state
 from workers.engine.batched import BatchedEnv
+from workers.engine.cost import CostBudget
 from workers.program.program import Program, call_fitness, call_reward
 
 EVAL_SEED_BASE = 1_000_003
@@ -30,6 +32,8 @@ class Episode:
     actions: np.ndarray
     terminated: bool
     env_return: float
+    seconds: float = 0.0
+    """Its share of the rollout's wall time (simulation and policy): what a fitness call on it is measured against."""
 
     def state(self, layout: Layout) -> State:
         return build_state(layout, self.rows)
@@ -44,6 +48,7 @@ def rollout(
     """Run one episode per seed, all in one batch (env i reset with seeds[i]), so the policy sees one batch per step."""
     env = BatchedEnv(spec, seeds, threads=threads, max_episode_steps=max_steps, auto_reset=False)
     m = len(seeds)
+    started = time.perf_counter()
     obs = env.reset()
     rows: list[np.ndarray] = []
     acts: list[np.ndarray] = []
@@ -63,15 +68,28 @@ def rollout(
         alive &= ~t.done
         obs = t.obs
     all_rows, all_acts = np.stack(rows), np.stack(acts)
+    share = (time.perf_counter() - started) / max(1, int(length.sum()))
     episodes = [
         Episode(s, all_rows[: length[i], i], all_acts[: length[i], i], bool(terminated[i]), float(returns[i]))
         for i, s in enumerate(seeds)
     ]
+    for ep in episodes:
+        ep.seconds = share * len(ep.rows)
     return env.layout, episodes
 
 
-def episode_fitness(program: Program, layout: Layout, episodes: list[Episode]) -> list[float]:
-    return [call_fitness(program, ep.state(layout)) for ep in episodes]
+def episode_fitness(
+    program: Program, layout: Layout, episodes: list[Episode], budget: CostBudget | None = None
+) -> list[float]:
+    """The fitness of each episode; each call is charged to ``budget`` (if given) against the episode's own
+    ``seconds``, so that a fitness program slow on real evaluation episodes fails with the figures."""
+    values = []
+    for ep in episodes:
+        started = time.perf_counter()
+        values.append(call_fitness(program, ep.state(layout)))
+        if budget is not None:
+            budget.charge(time.perf_counter() - started, ep.seconds, f"{len(ep.rows):,}-step episodes")
+    return values
 
 
 def analyse_episode(layout: Layout, ep: Episode, reward: Program | None = None) -> dict:

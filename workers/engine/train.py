@@ -22,6 +22,7 @@ from envs.capture import Layout
 from envs.spec import EnvSpec, PPODefaults
 from workers.engine.batched import BatchedEnv
 from workers.engine.checkpoints import Checkpoints, Emit, Progress
+from workers.engine.cost import FITNESS_FLOOR_SECONDS, CostBudget
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
 from workers.engine.model import POLICY_FILE, TENSORBOARD_DIR, Model, build_model, can_resume, learn, save
@@ -29,7 +30,7 @@ from workers.engine.result import TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.saved import saved_timesteps
 from workers.engine.wrapper import ContractReward
-from workers.program.program import Program, ProgramError, load_program
+from workers.program.program import Program, ProgramError, fitness_stats, load_program
 
 
 @dataclass
@@ -99,7 +100,7 @@ def make_env(config: TrainConfig, spec: EnvSpec, n: int, reward: Program) -> Cal
             max_episode_steps=config.episode_steps,
             needs=reward.attributes,
         )
-        return ContractReward(env, reward, guard=Guard(seed=config.seed, cost_ratio=config.reward_cost_ratio))
+        return ContractReward(env, reward, guard=Guard(cost_ratio=config.reward_cost_ratio))
 
     return thunk
 
@@ -119,12 +120,18 @@ def resume_dir(config: TrainConfig, warnings: list[str]) -> Path | None:
 
 
 def final_evaluation(
-    spec: EnvSpec, layout: Layout, config: TrainConfig, model: Model, fitness: Program, reward: Program
+    spec: EnvSpec,
+    layout: Layout,
+    config: TrainConfig,
+    model: Model,
+    fitness: Program,
+    reward: Program,
+    budget: CostBudget | None = None,
 ) -> tuple[list[float], list]:
     """Fitness of the final policy on the evaluation episodes, and what it did in each (trajectory analysis)."""
     seeds = eval_seeds(config.seed, config.eval_episodes)
     _, episodes = rollout(spec, model.policy, seeds, max_steps=config.episode_steps)
-    values = episode_fitness(fitness, layout, episodes)
+    values = episode_fitness(fitness, layout, episodes, budget)
     return values, [analyse_episode(layout, ep, reward) for ep in episodes]
 
 
@@ -142,6 +149,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         seed=config.seed,
         episode_steps=config.episode_steps,
         cost_ratio=config.reward_cost_ratio,
+        n_envs=ppo.n_envs,
     )
     reward = load_program(config.reward_source, "reward")
     fitness = load_program(config.fitness_source, "fitness")
@@ -160,6 +168,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     # from here.
     emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
     model = build_model(contract, ppo, config.seed, resume=resume, logdir=workdir / TENSORBOARD_DIR)
+    fitness_cost = CostBudget("compute_fitness", ratio=config.reward_cost_ratio, floor_seconds=FITNESS_FLOOR_SECONDS)
     checkpoints = Checkpoints(
         spec,
         contract.layout,
@@ -167,6 +176,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         contract,
         model,
         emit,
+        fitness_cost,
         seed=config.seed,
         total=config.timesteps,
         episodes=config.checkpoint_episodes,
@@ -185,7 +195,8 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         model.ppo.logger.dump(model.ppo.num_timesteps)  # the last update's statistics, into the TensorBoard files
         model.ppo.logger.close()
         artifacts: dict[str, str | None] = {**save(model, workdir)}
-        values, analysis = final_evaluation(spec, contract.layout, config, model, fitness, reward)
+        values, analysis = final_evaluation(spec, contract.layout, config, model, fitness, reward, fitness_cost)
+        mean, std = fitness_stats(values)
     except ProgramError as e:
         partial = TrainingResult(
             checkpoints=checkpoints.entries,
@@ -201,7 +212,7 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     result = TrainingResult(
         env=config.env,
         fitness_name=config.fitness_name,
-        fitness={"mean": float(np.mean(values)), "std": float(np.std(values)), "per_episode": values},
+        fitness={"mean": mean, "std": std, "per_episode": values},
         checkpoints=checkpoints.entries,
         components={name: [c["components"].get(name) for c in checkpoints.entries] for name in dry.components},
         episodes=analysis,

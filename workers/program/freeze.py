@@ -3,11 +3,16 @@
 A program that can keep state between calls can behave one way in the dry run and another
 in training (count its calls, remember the first batch, grow a list by 200 MB per call).
 Finding every mutation in the source is hopeless (aliases, helpers, numpy's ``out=``), so
-the values are made immutable instead: lists become tuples, dicts read-only mappings, sets
-frozensets, arrays read-only copies, and the defaults and closures of the program's own
-functions are frozen the same way. A value that cannot be frozen (an iterator, a bound
-method) is refused at load, by name. With attribute assignment refused by the static check,
-a program has no place left to keep anything between calls.
+the values are made immutable instead, by an allow-list: module state may hold only plain
+numbers, strings and bytes (and ``None``, ranges), tuples and frozensets of those, read-only
+mappings, and read-only arrays that own their memory. Everything else is deep-copied into
+that form (lists become tuples, dicts read-only mappings, sets frozensets, arrays read-only
+copies, a slice its frozen parts, a structured numpy scalar, which is a writable view into
+its array, a read-only 0-d array) or refused at load, by name: an iterator, a bound method,
+an exception, a dtype carrying metadata. The defaults and closures of the program's own
+functions are frozen the same way. With attribute assignment and the numpy paths that write
+whatever the read-only flag says (``ufunc.at``) refused by the static check, a program has
+no place left to keep anything between calls.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from types import FunctionType, MappingProxyType
 
 import numpy as np
 
-_IMMUTABLE = (type(None), bool, int, float, complex, str, range, slice, np.generic, np.dtype)
+PLAIN = (type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis))
+"""Values that hold nothing mutable and are kept as they are."""
 
 
 class Unfreezable(Exception):
@@ -37,25 +43,30 @@ def _freeze(value: object, allowed: frozenset[int], memo: Memo, filename: str) -
         if memo[key][1] is _BUSY:
             raise Unfreezable("it contains itself")
         return memo[key][1]
-    if isinstance(value, _IMMUTABLE) or key in allowed:
+    t = type(value)
+    if t in PLAIN or key in allowed:
         return value
+    if isinstance(value, np.generic) and t is not np.void:  # numbers, not views: a copy of the value
+        return _scalar(value)
     memo[key] = (value, _BUSY)  # meeting it again before it is done is a cycle
 
     def each(items: Iterable[object]) -> list[object]:
         return [_freeze(v, allowed, memo, filename) for v in items]
 
-    t = type(value)
     if isinstance(value, list | tuple) and t in (list, tuple):
         out: object = tuple(each(value))
     elif isinstance(value, dict) and t is dict:
         out = MappingProxyType(dict(zip(each(value.keys()), each(value.values()), strict=True)))
     elif isinstance(value, set | frozenset) and t in (set, frozenset):
         out = frozenset(each(value))
-    elif isinstance(value, np.ndarray) and t is np.ndarray:
-        if value.dtype.hasobject:
-            raise Unfreezable("it is an array of Python objects; use a numeric array")
-        out = np.array(value, copy=True)
-        out.flags.writeable = False
+    elif isinstance(value, slice):  # slice([], None) keeps a list: its parts are frozen like any value
+        start, stop, step = each((value.start, value.stop, value.step))
+        out = slice(start, stop, step)
+    elif isinstance(value, np.ndarray | np.void) and t in (np.ndarray, np.void):
+        out = _array(value)  # a structured scalar is a writable view of its array: a read-only 0-d copy
+    elif isinstance(value, np.dtype):
+        _check_dtype(value)
+        out = value
     elif isinstance(value, FunctionType) and value.__code__.co_filename == filename:
         memo[key] = (value, value)  # a recursive function reaches itself through its closure
         _freeze_function(value, allowed, memo, filename)
@@ -66,6 +77,34 @@ def _freeze(value: object, allowed: frozenset[int], memo: Memo, filename: str) -
         raise Unfreezable(f"it is a {t.__name__}, which can keep state from one call to the next")
     memo[key] = (value, out)
     return out
+
+
+def _check_dtype(dtype: np.dtype) -> None:
+    """Refuse a dtype that carries Python objects or metadata (a dict the program chose, shared by every copy)."""
+    if dtype.hasobject:
+        raise Unfreezable("it is an array of Python objects; use a numeric array")
+    if dtype.metadata is not None:
+        raise Unfreezable("its dtype carries metadata, which can keep state; use a plain dtype such as np.float64")
+    for name in dtype.names or ():
+        _check_dtype(dtype.fields[name][0])  # type: ignore[index]
+    if dtype.subdtype is not None:
+        _check_dtype(dtype.subdtype[0])
+
+
+def _array(value: np.ndarray | np.void) -> np.ndarray:
+    """A read-only copy of ``value`` that owns its memory (no view of anything the program keeps)."""
+    _check_dtype(value.dtype)
+    out = np.array(value, copy=True)
+    if out.base is not None:  # np.array of a structured scalar is a view of it
+        out = out.copy()
+    out.flags.writeable = False
+    return out
+
+
+def _scalar(value: np.generic) -> np.generic:
+    """A numpy number (or string, or date), copied: not a view of any array."""
+    _check_dtype(value.dtype)
+    return value.dtype.type(value)
 
 
 def _freeze_function(fn: FunctionType, allowed: frozenset[int], memo: Memo, filename: str) -> None:

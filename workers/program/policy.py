@@ -2,18 +2,45 @@
 
 Every rejection names the rule, the line and column, and what to do instead, in words a
 person or an LLM can act on.
+
+This module imports only the standard library and ``workers.program.text``, so that the same
+check can run wherever a program is loaded, an exported bundle included (copy the two files).
+The numpy names a program may use are listed here once: the sandbox's numpy facade is built
+from the same list, so a name the facade lacks is refused before anything runs.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 
-from workers.program.text import MAX_ERROR_TEXT, cap, exception_text, printable
+from workers.program.text import MAX_ERROR_TEXT, cap, cap_lines, exception_text, one_line, source_lines
 
 ENTRY_POINTS = {"reward": ("compute_reward", ("state", "action")), "fitness": ("compute_fitness", ("traj",))}
 
 ALLOWED_MODULES = {"numpy", "math"}
+
+_NUMPY_WORDS = """
+    abs absolute add all allclose amax amin any arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh
+    argmax argmin argsort array array_equal asarray atleast_1d atleast_2d average bool bool_ broadcast_to ceil
+    clip column_stack concatenate copysign cos cosh count_nonzero cross cumprod cumsum deg2rad degrees diff
+    digitize divide dot e einsum equal euler_gamma exp exp2 expand_dims expm1 eye fabs flip float16 float32
+    float64 floor floor_divide fmax fmin fmod full full_like gradient greater greater_equal heaviside hstack
+    hypot inf inner int8 int16 int32 int64 int_ interp isclose isfinite isinf isnan linspace log log10 log1p
+    log2 logaddexp logical_and logical_not logical_or logical_xor matmul max maximum mean median min minimum mod
+    moveaxis multiply nan nan_to_num nanmax nanmean nanmin nansum ndarray negative newaxis not_equal ones
+    ones_like outer percentile pi piecewise power prod ptp quantile rad2deg radians reciprocal remainder repeat
+    reshape rint roll round searchsorted select sign sin sinc sinh sort sqrt square squeeze stack std subtract
+    sum swapaxes take take_along_axis tan tanh tensordot tile trace transpose trapezoid true_divide trunc uint8
+    unique unwrap var vdot vstack where zeros zeros_like
+"""
+NUMPY_NAMES = tuple(_NUMPY_WORDS.split())
+"""Every ``np.`` name a program may use: the facade holds exactly these (``ndarray`` only for ``isinstance``)."""
+LINALG_NAMES = ("norm", "det", "inv", "solve", "eigvalsh")
+"""Every ``np.linalg.`` name a program may use."""
+NUMPY_SUBMODULES = {"linalg": LINALG_NAMES}
+_NUMPY_HINT = {NUMPY_NAMES: "np.where, np.clip, np.sum", LINALG_NAMES: "np.linalg.norm, np.linalg.solve"}
 
 FORBIDDEN_NAMES = {
     "eval",
@@ -116,6 +143,19 @@ FORBIDDEN_ATTRIBUTES = {
     # a way from a state field back to a buffer the engine reads.
     "base",
     "flags",
+    # ufunc.at (np.add.at(A, i, 1)) writes into an array whatever its read-only flag says.
+    "at",
+    # A dtype's metadata is a dict the program chose, kept by every array of that dtype: a place for state.
+    "metadata",
+    # Raw views and buffers of an array's memory.
+    "data",
+    "stride_tricks",
+    "as_strided",
+    "copyto",
+    "put",
+    "place",
+    "putmask",
+    "fill_diagonal",
 }
 FORBIDDEN_PREFIXES = ("_", "f_", "gi_", "cr_", "ag_", "tb_", "co_")
 
@@ -227,7 +267,7 @@ class ProgramRejected(Exception):
         self.kind = kind
         self.more = more
         """Broken rules found beyond the ``violations`` listed (see ``MAX_VIOLATIONS``)."""
-        super().__init__(cap(self.paragraph(), MAX_ERROR_TEXT))
+        super().__init__(cap_lines(self.paragraph(), MAX_ERROR_TEXT))  # its program-controlled pieces are one-line
 
     def paragraph(self) -> str:
         first = self.violations[0]
@@ -275,14 +315,17 @@ def _snippet(lines: list[str], node: ast.AST) -> str:
         if sum(map(len, pieces)) > 120:
             break
     text = " ".join(" ".join(pieces).split())
-    return printable(text if len(text) <= 60 else text[:57] + "...")
+    return one_line(text if len(text) <= 60 else text[:57] + "...")
 
 
 class _Checker(ast.NodeVisitor):
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], numpy_aliases: dict[str, tuple[str, ...]]) -> None:
         self.lines = lines
         self.violations: list[Violation] = []
         self.more = 0
+        self.numpy = numpy_aliases
+        """Names bound to numpy or one of its submodules (``np`` → the names allowed after ``np.``)."""
+        self.constants: dict[int, _Const | None] = {}
 
     def add(self, violation: Violation) -> None:
         if len(self.violations) < MAX_VIOLATIONS:
@@ -340,12 +383,23 @@ class _Checker(ast.NodeVisitor):
         for alias in node.names:
             if alias.name == "*":
                 self.flag(node, "imports", "`import *` is not allowed; import names one by one or use `np.`")
-            else:
-                self._check_attr_name(node, alias.name)
+                continue
+            flagged = len(self.violations) + self.more
+            self._check_attr_name(node, alias.name)
+            allowed = (*NUMPY_NAMES, *NUMPY_SUBMODULES)
+            if node.module == "numpy" and len(self.violations) + self.more == flagged and alias.name not in allowed:
+                self._no_numpy_name(node, "np", alias.name, NUMPY_NAMES)
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in FORBIDDEN_NAMES:
+        if node.id in self.numpy:  # reached only where the module is not followed by `.name` (see visit_Attribute)
+            self.flag(
+                node,
+                "numpy",
+                f"`{_short(node.id)}` (numpy) may only be used as `{_short(node.id)}.name`: it cannot be stored, "
+                "passed, returned or bound to another value",
+            )
+        elif node.id in FORBIDDEN_NAMES:
             self.flag(node, "builtins", f"`{node.id}` is not available in reward programs")
         elif node.id.startswith("__"):
             self.flag(node, "dunder", f"names with double underscores (`{_short(node.id)}`) are not allowed")
@@ -359,8 +413,27 @@ class _Checker(ast.NodeVisitor):
         elif attr in FORBIDDEN_ATTRIBUTES:
             self.flag(node, "attributes", f"`.{attr}` is not allowed (no file, memory, frame or format access)")
 
+    def _numpy_members(self, node: ast.expr) -> tuple[tuple[str, ...], str] | None:
+        """The names allowed after ``node`` and how to show it, when ``node`` is numpy or a numpy submodule."""
+        if isinstance(node, ast.Name) and node.id in self.numpy:
+            return self.numpy[node.id], node.id
+        if isinstance(node, ast.Attribute) and node.attr in NUMPY_SUBMODULES:
+            outer = self._numpy_members(node.value)
+            if outer is not None and outer[0] is NUMPY_NAMES:
+                return NUMPY_SUBMODULES[node.attr], f"{outer[1]}.{node.attr}"
+        return None
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        flagged = len(self.violations) + self.more
         self._check_attr_name(node, node.attr)
+        module = self._numpy_members(node.value)
+        if module is not None:
+            allowed, shown = module
+            members = (*allowed, *NUMPY_SUBMODULES) if allowed is NUMPY_NAMES else allowed
+            if len(self.violations) + self.more == flagged and node.attr not in members:
+                self._no_numpy_name(node, shown, node.attr, allowed)
+            elif allowed is NUMPY_NAMES and node.attr in NUMPY_SUBMODULES:  # not followed by `.name`
+                self.flag(node, "numpy", f"`{shown}.{node.attr}` may only be used as `{shown}.{node.attr}.name`")
         if isinstance(node.ctx, ast.Store | ast.Del):
             self.flag(
                 node,
@@ -368,6 +441,29 @@ class _Checker(ast.NodeVisitor):
                 f"setting an attribute (`.{_short(node.attr)} = ...`) is not allowed: the state, np and math are "
                 "read-only and values must not outlive a call; keep values in local variables",
             )
+        if module is None:  # `np` itself is not visited when a name follows it
+            self.generic_visit(node)
+
+    def _no_numpy_name(self, node: ast.AST, shown: str, attr: str, allowed: tuple[str, ...]) -> None:
+        self.flag(
+            node,
+            "numpy",
+            f"`{shown}.{_short(attr)}` is not available in reward programs (no file, memory, random or system "
+            f"access); use array functions such as {_NUMPY_HINT[allowed]}",
+        )
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "ndarray" and self._numpy_members(func.value):
+            self.flag(node, "numpy", "`np.ndarray(...)` cannot create arrays; use np.zeros, np.full or np.array")
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        try:
+            _const(node, self.constants)
+        except _Huge as e:
+            self.flag(node, "size", str(e))
+            return
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
@@ -383,6 +479,157 @@ class _Checker(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, bytes):
             self.flag(node, "syntax", "bytes literals are not allowed")
+
+
+TOO_DEEP = (
+    "the program is too deeply nested to parse: an expression nests thousands of operators or brackets "
+    "(`- - - - x`, `((((x))))`, or `a + b + c + ...` with thousands of terms). Write it flatter: split long "
+    "expressions into named steps of a few terms each, and sum many terms with np.sum over an array"
+)
+
+
+def too_deep(kind: str, stage: str) -> ProgramRejected:
+    """The rejection of a program that Python's parser or compiler cannot hold (it runs out of stack)."""
+    return ProgramRejected(stage, [Violation("size", 0, 0, TOO_DEEP)], kind)
+
+
+def _numpy_aliases(tree: ast.Module) -> dict[str, tuple[str, ...]]:
+    """The names the program binds to numpy (``import numpy as np``) or a submodule (``from numpy import linalg``),
+    each with the names allowed after it."""
+    aliases: dict[str, tuple[str, ...]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "numpy":
+                    aliases[alias.asname or "numpy"] = NUMPY_NAMES
+        elif isinstance(node, ast.ImportFrom) and node.module == "numpy" and not node.level:
+            for alias in node.names:
+                if alias.name in NUMPY_SUBMODULES:
+                    aliases[alias.asname or alias.name] = NUMPY_SUBMODULES[alias.name]
+    return aliases
+
+
+# ------------------------------------------------------------------------------ constants too big to compute
+
+MAX_CONSTANT_BITS = 65_536
+"""Largest integer a constant expression may make (about 19,700 digits); ``2 ** 10 ** 10`` takes minutes."""
+MAX_CONSTANT_ITEMS = 10_000_000
+"""Most items a constant repeat may make (``[0] * n``, ``'a' * n``)."""
+
+
+class _Huge(Exception):
+    """A constant expression whose value is too big to compute; ``str()`` says how big and what to do."""
+
+
+@dataclass(frozen=True)
+class _Const:
+    """What the static check knows of a constant expression: a number's value, or a sequence's length."""
+
+    number: int | float | None = None
+    length: int | None = None
+
+
+def _bits(value: int | float | None) -> int:
+    return abs(value).bit_length() if isinstance(value, int) else 0
+
+
+def _huge_number(bits: float) -> _Huge:
+    digits = f"about {bits * math.log10(2):,.0f}" if bits < 1e15 else "more than a million billion"
+    return _Huge(
+        f"this constant expression makes an integer of {digits} digits (at most "
+        f"{MAX_CONSTANT_BITS * math.log10(2):,.0f}): numbers like it take long to compute and mean nothing as a "
+        "reward; write large numbers as floats (1e30) and keep exponents small"
+    )
+
+
+def _repeat(length: int, count: int | float | None) -> _Const | None:
+    if not isinstance(count, int):
+        return None
+    items = length * max(count, 0)
+    if items > MAX_CONSTANT_ITEMS:
+        raise _Huge(
+            f"this constant expression repeats a sequence into {items:,} items (at most {MAX_CONSTANT_ITEMS:,}); "
+            "build arrays of the size you need with np.zeros or np.full"
+        )
+    return _Const(length=items)
+
+
+def _result_bits(op: ast.operator, x: int, y: int) -> float:
+    """An upper estimate of the bits of ``x op y`` for integers, computed without computing it."""
+    if isinstance(op, ast.Pow) and y > 0 and abs(x) > 1:
+        return math.inf if y > 2**64 else y * math.log2(abs(x))
+    if isinstance(op, ast.LShift) and x and y > 0:
+        return math.inf if y > 2**64 else _bits(x) + y
+    if isinstance(op, ast.Mult):
+        return _bits(x) + _bits(y)
+    return max(_bits(x), _bits(y)) + 1
+
+
+def _binop(op: ast.operator, a: _Const, b: _Const) -> _Const | None:
+    x, y = a.number, b.number
+    if isinstance(op, ast.Mult) and (a.length is not None or b.length is not None):
+        return _repeat(a.length, y) if a.length is not None else _repeat(b.length or 0, x)
+    if isinstance(op, ast.Add) and a.length is not None and b.length is not None:
+        return _Const(length=a.length + b.length)
+    if x is None or y is None or type(op) not in _OPERATORS:
+        return None
+    if isinstance(x, int) and isinstance(y, int):
+        bits = _result_bits(op, x, y)
+        if bits > MAX_CONSTANT_BITS:
+            raise _huge_number(bits)
+    try:
+        value = _OPERATORS[type(op)](x, y)
+    except (ArithmeticError, ValueError, TypeError):  # what Python would raise at once when it runs
+        return None
+    return _Const(number=value) if isinstance(value, int | float) else None
+
+
+_OPERATORS = {
+    ast.Add: lambda x, y: x + y,
+    ast.Sub: lambda x, y: x - y,
+    ast.Mult: lambda x, y: x * y,
+    ast.Pow: lambda x, y: x**y,
+    ast.LShift: lambda x, y: x << y,
+    ast.FloorDiv: lambda x, y: x // y,
+    ast.Mod: lambda x, y: x % y,
+    ast.Div: lambda x, y: x / y,
+}
+
+
+def _unary(op: ast.unaryop, value: int | float | None) -> _Const | None:
+    if isinstance(op, ast.USub) and value is not None:
+        return _Const(number=-value)
+    if isinstance(op, ast.UAdd) and value is not None:
+        return _Const(number=value)
+    if isinstance(op, ast.Invert) and isinstance(value, int):
+        return _Const(number=~value)
+    return None
+
+
+def _const(node: ast.AST, memo: dict[int, _Const | None]) -> _Const | None:
+    """What is known of ``node``'s value before it runs (None: not a constant); raises ``_Huge`` for a value too
+    big to compute. Each node is worked out once (``memo``), so the check stays linear in the program's size."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    out: _Const | None = None
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, int | float):
+            out = _Const(number=v)
+        elif isinstance(v, str | bytes):
+            out = _Const(length=len(v))
+    elif isinstance(node, ast.Tuple | ast.List) and not any(isinstance(e, ast.Starred) for e in node.elts):
+        out = _Const(length=len(node.elts))
+    elif isinstance(node, ast.UnaryOp):
+        inner = _const(node.operand, memo)
+        out = _unary(node.op, inner.number) if inner is not None else None
+    elif isinstance(node, ast.BinOp):
+        left, right = _const(node.left, memo), _const(node.right, memo)
+        if left is not None and right is not None:
+            out = _binop(node.op, left, right)
+    memo[key] = out
+    return out
 
 
 def check_source(source: str, kind: str = "reward") -> ast.Module:
@@ -401,14 +648,16 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
     try:
         tree = ast.parse(source, filename=f"<{kind}>")
     except SyntaxError as e:
-        text = printable((e.text or "")[:200].strip()[:60])
+        text = one_line((e.text or "")[:200].strip()[:60])
         v = Violation("syntax", e.lineno or 0, e.offset or 0, f"Python cannot parse it: {cap(e.msg)}", text)
         raise ProgramRejected("parse", [v], kind) from None
-    except (RecursionError, MemoryError, ValueError) as e:
+    except (RecursionError, MemoryError):  # the parser's own stack ran out (MemoryError says nothing more)
+        raise too_deep(kind, "parse") from None
+    except ValueError as e:  # a NUL character
         v = Violation("syntax", 1, 1, f"Python cannot parse it: {exception_text(e)}")
         raise ProgramRejected("parse", [v], kind) from None
 
-    checker = _Checker(source.splitlines())
+    checker = _Checker(source_lines(source), _numpy_aliases(tree))
     for stmt in tree.body:
         if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.AnnAssign, ast.Expr)) or (
             isinstance(stmt, ast.Expr)
@@ -420,7 +669,7 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
     try:
         checker.visit(tree)
     except RecursionError:
-        checker.flag(tree, "size", "the program is nested too deeply")
+        raise too_deep(kind, "static check") from None
 
     name, params = ENTRY_POINTS[kind]
     defs = [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == name]

@@ -17,16 +17,19 @@ import numpy as np
 
 from workers.program.facade import safe_builtins, shared_objects
 from workers.program.freeze import Unfreezable, freeze_namespace
-from workers.program.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source
-from workers.program.text import MAX_ERROR_TEXT, cap, exception_text, safe_repr
+from workers.program.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source, too_deep
+from workers.program.text import cap, cap_lines, exception_text, safe_repr, source_lines
 
 REWARD_BOUND = 1e6
 """Largest magnitude a reward or component may take; beyond it PPO's value targets break down."""
+FITNESS_BOUND = 1e9
+"""Largest magnitude a fitness may take (a reward's bound over a 1,000-step episode): means and spreads of
+fitness values stay finite, and so does every figure computed from them."""
 
 MAX_COMPONENTS = 32
 """Components one reward may return: each is a row of statistics at every checkpoint."""
 MAX_COMPONENT_NAME = 64
-"""Characters in a component name (printable ones only)."""
+"""Characters in a component name (an ASCII identifier: letters, digits and '_')."""
 RESERVED_COMPONENTS = frozenset({"reward", "env_reward"})
 """Names the engine reports next to the components; a component may not pass for one of them."""
 
@@ -40,7 +43,7 @@ class ProgramError(Exception):
     def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
         self.line = line
         self.column = column
-        super().__init__(cap(message, MAX_ERROR_TEXT))
+        super().__init__(cap_lines(message))
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Program:
     def where(self, exc: BaseException) -> tuple[int | None, int | None, str]:
         """The innermost (line, column) of this program in ``exc``'s traceback, and its traceback lines only."""
         filename = f"<{self.kind}>"
-        lines = self.source.splitlines()
+        lines = source_lines(self.source)  # numbered as the tokenizer numbers them, as the traceback is
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
         if not frames:
             return None, None, ""
@@ -71,7 +74,10 @@ class Program:
 def load_program(source: str, kind: str = "reward") -> Program:
     """Check and load ``source``; raises ``ProgramRejected`` when it breaks the contract."""
     tree = check_source(source, kind)
-    code = compile(tree, f"<{kind}>", "exec")
+    try:
+        code = compile(tree, f"<{kind}>", "exec")
+    except (RecursionError, MemoryError):
+        raise too_deep(kind, "load") from None
     namespace: dict[str, object] = {"__builtins__": safe_builtins(), "__name__": f"{kind}_program"}
     attributes = frozenset(n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute))
     program = Program(kind, source, lambda *a: None, attributes)
@@ -90,8 +96,8 @@ def load_program(source: str, kind: str = "reward") -> Program:
         name, line, reason = e.args
         message = (
             f"module-level `{name}` cannot be a constant: {reason}. Module-level values must be constants "
-            "(numbers, strings, tuples, lists, dicts, sets, numeric arrays: all read-only once the module has run) "
-            "or functions; compute anything else inside the call"
+            "(numbers, strings, tuples, lists, dicts, sets, numeric arrays: all read-only once the module has run; "
+            "nothing else is kept between calls) or functions; compute anything else inside the call"
         )
         raise ProgramRejected("load", [Violation("module level", line, 1, message)], kind) from None
     program.fn = namespace[ENTRY_POINTS[kind][0]]  # type: ignore[assignment]
@@ -184,16 +190,22 @@ def _as_batch(value: object, n: int, what: str) -> tuple[np.ndarray, str | None]
 
 
 def _good_name(name: object) -> bool:
+    """An ASCII identifier of at most ``MAX_COMPONENT_NAME`` characters that is not reserved.
+
+    ASCII only: 'rеward' with a Cyrillic 'е' is printable, and would sit beside the engine's own
+    'reward' row looking like it; and a name is shown in pages, logs and prompts.
+    """
     return (
         type(name) is str
         and 0 < len(name) <= MAX_COMPONENT_NAME
-        and name.isprintable()
+        and name.isascii()
+        and name.isidentifier()
         and name.casefold() not in RESERVED_COMPONENTS
     )
 
 
 def _check_names(components: dict) -> None:
-    """Raise for too many components or a name that is empty, long, unprintable or reserved."""
+    """Raise for too many components or a name that is empty, long, not an ASCII identifier, or reserved."""
     if len(components) > MAX_COMPONENTS:
         raise ProgramError(
             f"compute_reward returned {len(components):,} components; at most {MAX_COMPONENTS} are allowed. "
@@ -204,14 +216,15 @@ def _check_names(components: dict) -> None:
             continue
         if not isinstance(name, str) or not name:
             raise ProgramError(f"component names must be non-empty strings, got {safe_repr(name, 80)}.")
-        if name.casefold() in RESERVED_COMPONENTS:
+        if name.isascii() and name.casefold() in RESERVED_COMPONENTS:
             raise ProgramError(
                 f"component name '{name}' is reserved (the engine reports {', '.join(sorted(RESERVED_COMPONENTS))} "
                 "next to the components); name the term after what it measures, e.g. 'forward' or 'ctrl_cost'."
             )
         raise ProgramError(
-            f"component name {safe_repr(name, 80)} is not a short printable name: use at most "
-            f"{MAX_COMPONENT_NAME} printable characters (letters, digits, '_'), e.g. 'forward' or 'ctrl_cost'."
+            f"component name {name[:80]!a} is not a short ASCII identifier: use at most "
+            f"{MAX_COMPONENT_NAME} characters from a-z, A-Z, 0-9 and '_', not starting with a digit, "
+            "e.g. 'forward' or 'ctrl_cost'."
         )
 
 
@@ -263,6 +276,20 @@ def call_reward(
     return reward, components, warnings
 
 
+def fitness_stats(values: list[float]) -> tuple[float, float]:
+    """The mean and standard deviation of a fitness over episodes; raises ``ProgramError`` when either is not
+    finite (values within ``FITNESS_BOUND`` keep them finite; this holds the line for whatever comes next)."""
+    arr = np.asarray(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        mean, std = (float(np.mean(arr)), float(np.std(arr))) if arr.size else (np.nan, np.nan)
+    if not (np.all(np.isfinite(arr)) and np.isfinite(mean) and np.isfinite(std)):
+        raise ProgramError(
+            f"the fitness over {arr.size} episodes has no finite mean and spread (mean {mean:.3g}, std {std:.3g}); "
+            f"return values within ±{FITNESS_BOUND:g}."
+        )
+    return mean, std
+
+
 def call_fitness(program: Program, traj: object) -> float:
     """Call ``compute_fitness`` on one episode; returns a finite float."""
     try:
@@ -280,4 +307,9 @@ def call_fitness(program: Program, traj: object) -> float:
     value = float(raw.reshape(()))
     if not np.isfinite(value):
         raise ProgramError("compute_fitness returned a non-finite value (NaN or inf).")
+    if abs(value) > FITNESS_BOUND:
+        raise ProgramError(
+            f"compute_fitness returned {value:.3g}, beyond ±{FITNESS_BOUND:g}; scale it down (a distance in metres, "
+            "a mean speed, a count of steps)."
+        )
     return value

@@ -45,8 +45,8 @@ TRACEBACK_CHARS = 8000
 
 
 def emit(event: dict) -> None:
-    """Send one event to the parent."""
-    print(json.dumps(event), flush=True)
+    """Send one event to the parent (strict JSON: a NaN in an event is an engine fault, not a value to pass on)."""
+    print(json.dumps(event, allow_nan=False), flush=True)
 
 
 def _run(job: dict) -> Mapping[str, Any]:
@@ -68,23 +68,25 @@ def _run(job: dict) -> Mapping[str, Any]:
     if kind == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
 
-        seed = job.get("seed", 0)
+        seed, ratio = job.get("seed", 0), limits.get("reward_cost_ratio")
         if job["kind"] == "reward":
-            report = dry_run_reward(job["env"], job["source"], seed=seed, cost_ratio=limits.get("reward_cost_ratio"))
+            report = dry_run_reward(job["env"], job["source"], seed=seed, cost_ratio=ratio)
         else:
-            report = dry_run_fitness(job["env"], job["source"], seed=seed)
+            report = dry_run_fitness(job["env"], job["source"], seed=seed, cost_ratio=ratio)
         return {"report": report.to_dict()}
     if kind == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
         from workers.engine.dryrun import dry_run_fitness
         from workers.engine.measure import measure_fitness
 
-        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0))
+        ratio = limits.get("reward_cost_ratio")
+        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0), cost_ratio=ratio)
         measured = measure_fitness(
             job["env"],
             job["source"],
             episodes=job.get("episodes", 5),
             seed=job.get("seed", 0),
             max_steps=job.get("max_steps"),
+            cost_ratio=ratio,
         )
         return {"report": checked.to_dict(), "measurement": measured}
     if kind == "train":
@@ -101,7 +103,7 @@ def main() -> None:
     from workers.engine.result import SavedFileError, TrainingFailed
     from workers.program.policy import ProgramRejected
     from workers.program.program import ProgramError
-    from workers.program.text import cap, exception_text
+    from workers.program.text import cap_lines, exception_text
 
     try:
         result.update(_run(job))
@@ -123,14 +125,32 @@ def main() -> None:
             "reduce array sizes or the number of parallel envs",
         )
     except Exception as e:  # an engine fault, not the program's: keep the traceback for the operator
+        # The frames are the engine's own lines; the message may carry program text, so it goes on one line.
+        frames = "".join(traceback.format_tb(e.__traceback__))
+        shown = f"Traceback (most recent call last):\n{frames}{exception_text(e)}"
         result.update(
             outcome="failed",
             error=f"internal error: {exception_text(e)}",
-            traceback=cap(traceback.format_exc()[-TRACEBACK_CHARS:], TRACEBACK_CHARS),
+            traceback=cap_lines(shown[-TRACEBACK_CHARS:], TRACEBACK_CHARS),
         )
     tmp = Path("result.json.tmp")
-    tmp.write_text(json.dumps(result, default=float))
+    tmp.write_text(_strict_json(result))
     tmp.replace("result.json")
+
+
+def _strict_json(result: dict) -> str:
+    """``result`` as strict JSON (no NaN or Infinity, which other parsers refuse); a result that holds a
+    non-finite number becomes a failure that says so."""
+    try:
+        return json.dumps(result, default=float, allow_nan=False)
+    except ValueError:
+        failed = {
+            "isolation": result.get("isolation", {}),
+            "outcome": "failed",
+            "error": "internal error: the result held a non-finite number (NaN or infinity), which the engine "
+            "should have refused where it was computed; nothing of it was kept",
+        }
+        return json.dumps(failed, default=float, allow_nan=False)
 
 
 if __name__ == "__main__":

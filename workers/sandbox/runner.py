@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO
 
 import envs
-from workers.program.text import MAX_ERROR_TEXT, cap, printable
+from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 
@@ -217,7 +217,7 @@ class _Watchdog:
 
 
 def _number(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) else printable(str(value)[:20])
+    return f"{value:,}" if isinstance(value, int) else one_line(str(value)[:20])
 
 
 def run_job(
@@ -244,7 +244,8 @@ def run_job(
         "reward_cost_ratio": limits.reward_cost_ratio,
         "threads": limits.threads,
     }
-    (workdir / "job.json").write_text(json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}))
+    job_text = json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}, allow_nan=False)
+    (workdir / "job.json").write_text(job_text)
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "workers.sandbox.child", "job.json"],
@@ -270,7 +271,7 @@ def run_job(
             if not line.startswith("{"):
                 continue
             try:
-                event = json.loads(line)
+                event = strict_json_loads(line)
             except (ValueError, RecursionError):
                 continue
             if not isinstance(event, dict):
@@ -309,6 +310,15 @@ def _env_of(job: dict) -> str:
     return name if isinstance(name, str) else ""
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json_loads(text: str | bytes) -> object:
+    """``json.loads`` that refuses NaN and Infinity, as the JSON standard does: what the child writes is strict."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def _read_result(workdir: Path) -> tuple[dict, str | None]:
     """The child's result.json as a dict, and why it could not be used (None when it could, or is absent)."""
     try:
@@ -328,9 +338,9 @@ def _read_result(workdir: Path) -> tuple[dict, str | None]:
             )
         raw = f.read(MAX_RESULT_BYTES + 1)
     try:
-        data = json.loads(raw)
+        data = strict_json_loads(raw)
     except (ValueError, RecursionError):
-        return {}, "its result file is not valid JSON"
+        return {}, "its result file is not valid JSON (NaN and Infinity are not JSON)"
     if not isinstance(data, dict):
         return {}, "its result file does not hold an object"
     return data, None
@@ -342,7 +352,8 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
     if not isinstance(isolation, dict):
         isolation = {}
     error = data.get("error")
-    data["error"] = cap(error, MAX_ERROR_TEXT) if isinstance(error, str) else None
+    # The child put every program-controlled piece on one line where it was made; the lines left are the engine's.
+    data["error"] = cap_lines(error, MAX_ERROR_TEXT) if isinstance(error, str) else None
     if killed:
         return SandboxResult(Outcome.TIMEOUT, killed, payload=data, isolation=isolation, stderr_tail=stderr)
     if unreadable:
@@ -378,7 +389,7 @@ def _classify(returncode: int, killed: str | None, workdir: Path, limits: Limits
                 isolation=isolation,
                 stderr_tail=stderr,
             )
-    last = printable(stderr.strip().splitlines()[-1][:300]) if stderr.strip() else "no output"
+    last = one_line(stderr.strip().splitlines()[-1][:300]) if stderr.strip() else "no output"
     if "MemoryError" in stderr or "std::bad_alloc" in stderr:
         return SandboxResult(
             Outcome.RESOURCE_LIMIT,

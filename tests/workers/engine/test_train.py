@@ -95,11 +95,13 @@ def test_the_saved_policy_loads_with_sb3_and_replays_its_evaluation(tmp_path: Pa
     assert [e["env_return"] for e in result["episodes"]] == pytest.approx([e.env_return for e in episodes])
 
 
-# Both break only late in an episode of a batch of two envs: training's batch size, which no dry run uses.
+# Both break only late in an episode of a batch of two envs (training's batch size, which the dry run now uses too)
+# and where an action is exactly at its bound, as the policy's clipped actions often are and the dry run's uniform
+# random actions never are: what only the training-time checks can catch.
 NAN_LATE = (
     "import numpy as np\n\n\n"
     "def compute_reward(state, action):\n"
-    "    late = (state.step >= 150) & (action.shape[0] == 2)\n"
+    "    late = (state.step >= 150) & (action.shape[0] == 2) & np.any(np.abs(action) >= 1.0, axis=-1)\n"
     "    forward = np.where(late, np.nan, state.x_velocity)\n"
     "    return forward, {'forward': forward}\n"
 )
@@ -108,9 +110,9 @@ RAISES_LATE = (
     "import numpy as np\n\n\n"
     "def lookup(values, step, n):\n"
     "    table = [0.0] * 150\n"
-    "    return values * table[int(np.max(step)) * (n == 2)]\n\n\n"
+    "    return values * table[int(np.max(step)) * n]\n\n\n"
     "def compute_reward(state, action):\n"
-    "    forward = lookup(state.x_velocity, state.step, action.shape[0])\n"
+    "    forward = lookup(state.x_velocity, state.step, (action.shape[0] == 2) * np.any(np.abs(action) >= 1.0))\n"
     "    return forward, {'forward': forward}\n"
 )
 
@@ -132,8 +134,11 @@ def test_a_reward_that_raises_during_training_shows_only_its_own_lines(tmp_path:
     assert result["status"] == "failed"
     error = result["error"]
     assert "IndexError: list index out of range" in error
-    assert "line 10, in compute_reward: forward = lookup(state.x_velocity, state.step, action.shape[0])" in error
-    assert "line 6, in lookup: return values * table[int(np.max(step)) * (n == 2)]" in error
+    assert (
+        "line 10, in compute_reward: forward = lookup(state.x_velocity, state.step, (action.shape[0] == 2) * "
+        "np.any(np.abs(action) >= 1.0))" in error
+    )
+    assert "line 6, in lookup: return values * table[int(np.max(step)) * n]" in error
     assert 'File "' not in error and "wrapper.py" not in error
     assert "stable_baselines3" not in error and "on_policy_algorithm" not in error, "SB3's frames are not the program's"
 
@@ -208,7 +213,8 @@ def test_a_reward_that_breaks_only_in_the_evaluation_fails_saying_so_and_keeps_t
 def test_a_reward_that_hangs_late_is_killed_by_the_progress_watchdog_long_before_the_wall_clock(tmp_path: Path) -> None:
     hangs = (
         "import numpy as np\n\n\ndef compute_reward(state, action):\n"
-        "    while action.shape[0] == 2 and np.all(state.step > 100):\n        pass\n"
+        "    while action.shape[0] == 2 and np.all(state.step > 100) and np.any(np.abs(action) >= 1.0):\n"
+        "        pass\n"
         "    return state.x_velocity, {'forward': state.x_velocity}\n"
     )
     events: list[dict] = []
