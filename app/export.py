@@ -10,8 +10,8 @@ never loaded here.
 
 from __future__ import annotations
 
-import inspect
 import io
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +39,10 @@ class TrainedPolicy:
 def env_module(env: str) -> str:
     """The registry module that defines ``env``'s spec as ``SPEC`` (e.g. 'envs.hopper')."""
     spec = envs.get_spec(env)
-    module = inspect.getmodule(spec.healthy)
-    if module is None or getattr(module, "SPEC", None) is not spec:
-        raise ValueError(f"{env} is not defined by a registry module with a SPEC; it cannot be exported as a bundle")
-    return module.__name__
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("envs.") and getattr(module, "SPEC", None) is spec:
+            return name
+    raise ValueError(f"{env} is not defined by a registry module with a SPEC; it cannot be exported as a bundle")
 
 
 def wrapper_module(code: str, *, env: str, candidate_id: int) -> str:

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import RESULTS, ROOT, load_average, machine_info, median, pyplot, save_figure, write_outputs
+from _common import RESULTS, ROOT, finite, load_average, machine_info, median, pyplot, save_figure, write_outputs
 
 NAME = "learner_comparison"
 ENVS = ("HalfCheetah-v5", "Hopper-v5")
@@ -122,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         side, env, steps, seed, threads = args.child
-        print(json.dumps(child(side, env, int(steps), int(seed), int(threads)), default=float))
+        print(json.dumps(finite(child(side, env, int(steps), int(seed), int(threads))), default=float, allow_nan=False))
         return
     steps = 8192 if args.quick else args.steps
     alternations = 1 if args.quick else args.alternations

@@ -131,7 +131,16 @@ def test_a_program_that_breaks_the_rules_is_refused_by_the_bundles_own_check(tmp
 
 def test_copied_modules_import_each_other_relatively_and_refuse_what_they_cannot_rewrite(tmp_path: Path) -> None:
     files = copy_modules(["envs.state"], "envs", "view")
-    assert sorted(files) == ["view/__init__.py", "view/capture.py", "view/geometry.py", "view/spec.py", "view/state.py"]
+    assert sorted(files) == [  # envs.state and what it imports from envs, transitively
+        "view/__init__.py",
+        "view/capture.py",
+        "view/dynamics.py",
+        "view/geometry.py",
+        "view/robot_data.py",
+        "view/spec.py",
+        "view/state.py",
+        "view/upload.py",
+    ]
     assert "from .capture import Layout" in files["view/state.py"] and "from envs" not in files["view/state.py"]
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
