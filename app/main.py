@@ -19,7 +19,7 @@ from app.dashboard import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
 from app.middleware import SecurityHeaders
-from app.search.dispatch import Dispatcher
+from app.search.records.dispatch import Dispatcher
 
 API_PREFIX = "/api/v1"
 

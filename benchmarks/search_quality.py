@@ -68,8 +68,8 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
     from app.db import make_engine, session_scope
     from app.db.migrate import upgrade
     from app.db.models import Run, Training
-    from app.search.factory import designer_factory
-    from app.search.local import LocalDispatcher
+    from app.search.machine.factory import designer_factory
+    from app.search.machine.local import LocalDispatcher
     from app.search.service import TaskSpec, create_task
 
     label = "sh" if halving else "full"
@@ -88,16 +88,18 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
         "screen_fraction": args.screen_fraction,
         "train": dict(args.train_options),
     }
-    spec = TaskSpec(
-        env=env,
-        description=description,
-        fitness=fitness,
-        designer="offline",
-        iterations=args.iterations,
-        samples=args.samples,
-        timesteps=args.timesteps,
-        seed=seed,
-        options=options,
+    spec = TaskSpec.parse(
+        {
+            "env": env,
+            "description": description,
+            "fitness": fitness,
+            "designer": "offline",
+            "iterations": args.iterations,
+            "samples": args.samples,
+            "timesteps": args.timesteps,
+            "seed": seed,
+            "options": options,
+        }
     )
     with session_scope(sf) as s:
         _, run = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)

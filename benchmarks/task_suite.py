@@ -177,10 +177,10 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     from app.db import make_engine, session_scope
     from app.db.migrate import upgrade
     from app.db.models import Run
-    from app.search.factory import designer_factory
-    from app.search.local import LocalDispatcher
-    from app.search.report import run_dict
-    from app.search.run_diagnostics import Code
+    from app.search.design.diagnostics import Code
+    from app.search.machine.factory import designer_factory
+    from app.search.machine.local import LocalDispatcher
+    from app.search.records.run_json import run_dict
     from app.search.service import TaskSpec, create_task
 
     data = workroot / task.name
@@ -193,16 +193,18 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     engine = make_engine(url)
     sf = sessionmaker(bind=engine, expire_on_commit=False)
     dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=args.parallel)
-    spec = TaskSpec(
-        env=task.env,
-        description=task.sentence,
-        fitness=task.fitness,
-        designer=designer,
-        iterations=args.iterations,
-        samples=args.samples,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        options={"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
+    spec = TaskSpec.parse(
+        {
+            "env": task.env,
+            "description": task.sentence,
+            "fitness": task.fitness,
+            "designer": designer,
+            "iterations": args.iterations,
+            "samples": args.samples,
+            "timesteps": args.timesteps,
+            "seed": args.seed,
+            "options": {"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
+        }
     )
     t0 = time.monotonic()
     with session_scope(sf) as s:

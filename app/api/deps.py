@@ -15,7 +15,7 @@ from app.config import Settings
 from app.db import session_scope
 from app.db.models import User
 from app.errors import Unauthorized
-from app.search.dispatch import Dispatcher
+from app.search.records.dispatch import Dispatcher
 
 
 def get_settings(request: Request) -> Settings:

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 from app.api import schemas
 from app.api.present import artifacts
 from app.db.models import Candidate, Run
-from app.search.context import label
-from app.search.selection import Group, selection_dict
+from app.search.design.ranking import Group
+from app.search.records.candidates import label
+from app.search.records.choices import selection_dict
 
 
 def video_url(c: Candidate, *, root: Path, base: str) -> str | None:

@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from app.api import files, schemas
 from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
-from app.search import run_diagnostics
-from app.search.proposals import proposal_dict, proposals_of
-from app.search.report import describing_training, designer_label
-from app.search.states import TRAINING_PENDING
+from app.search.design.diagnostics import findings, run_findings
+from app.search.records.candidates import describing_training
+from app.search.records.proposals import proposal_dict, proposals_of
+from app.search.records.run_json import designer_label
+from app.search.records.runs import summary
+from app.search.rules.states import TRAINING_PENDING
 
 
 def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
@@ -69,8 +71,8 @@ def run_out(session: Session, run: Run, model: str | None) -> schemas.RunOut:
         created_at=run.created_at,
         started_at=run.started_at,
         finished_at=run.finished_at,
-        summary=run_diagnostics.summary(run),
-        diagnostics=run_diagnostics.items_of(run),
+        summary=summary(run),
+        diagnostics=run_findings(run),
         selection=run.task.selection,
         proposed_fitness=latest_proposal(session, run),
     )
@@ -134,7 +136,7 @@ def candidate_out(session: Session, c: Candidate, *, root: Path) -> schemas.Cand
         critic=c.critic or [],
         dry_run=c.dry_run or {},
         reflection=c.reflection,
-        diagnostics=(c.diagnostics or {}).get("items", []),
+        diagnostics=findings(c),
         components=result.get("components", {}),
         checkpoints=result.get("checkpoints", []),
         episodes=result.get("episodes", []),

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import envs
-from app.search.options import (
-    DESCRIPTION_CHARS,
+from app.search.rules.options import (
     FEEDBACK_CHARS,
     FITNESS_PROGRAM_CHARS,
-    ITERATIONS,
-    MIN_TIMESTEPS,
     NOTE_CHARS,
-    SAMPLES,
-    SEED,
-    TaskOptions,
 )
-from app.search.states import (
+from app.search.rules.states import (
     CandidateStatus,
     Origin,
     ProposalStatus,
@@ -29,7 +22,6 @@ from app.search.states import (
     Selection,
     TrainingStatus,
 )
-from envs.fitness import METRICS
 
 
 class ErrorBody(BaseModel):
@@ -77,40 +69,6 @@ class EnvDetail(EnvSummary):
     termination: str
     fitness_metrics: list[MetricOut]
     reference_reward: str
-
-
-class TaskCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    env: str = Field(
-        ..., max_length=64, examples=["HalfCheetah-v5"], json_schema_extra={"enum": list[Any](envs.names())}
-    )
-    description: str = Field(
-        ..., min_length=1, max_length=DESCRIPTION_CHARS, examples=["make the cheetah run backwards"]
-    )
-    fitness: str = Field(
-        "forward_distance",
-        max_length=FITNESS_PROGRAM_CHARS,
-        examples=[*METRICS, "propose"],
-        description="a built-in metric name, a fitness program defining compute_fitness(traj), or 'propose': the "
-        "designer proposes one from the description and the run waits (waiting_fitness) for a person to approve it",
-    )
-    designer: Literal["llm", "offline"] | None = None
-    iterations: int = Field(3, ge=ITERATIONS[0], le=ITERATIONS[1])
-    samples: int = Field(4, ge=SAMPLES[0], le=SAMPLES[1])
-    timesteps: int = Field(
-        50_000,
-        ge=MIN_TIMESTEPS,
-        description="PPO steps per training (capped by REWARDSMITH_MAX_TIMESTEPS_PER_TRAINING)",
-    )
-    seed: int = Field(0, ge=SEED[0], le=SEED[1])
-    wait_for_feedback: bool = False
-    options: TaskOptions = Field(default_factory=TaskOptions)
-    selection: Literal["fitness", "human"] = Field(
-        "fitness",
-        description="'human': after each iteration the run waits while a person chooses between the candidates' "
-        "videos (GET /runs/{id}/comparisons, POST /runs/{id}/choices); their choices pick the next parent",
-    )
 
 
 class TaskOut(BaseModel):
@@ -161,7 +119,7 @@ class RunOut(BaseModel):
     summary: str = ""
     """One line on how the run ended; a run whose search learned nothing says so first."""
     diagnostics: list[dict] = []
-    """Run diagnostics, each {code, message, numbers, advice} (see app.search.run_diagnostics)."""
+    """Run diagnostics, each {code, message, numbers, advice} (see app.search.design.run_diagnosis)."""
     selection: Selection = Selection.FITNESS
     proposed_fitness: ProposalOut | None = None
     """The newest fitness proposal (a task whose fitness is 'propose'); all of them: GET /runs/{id}/fitness."""

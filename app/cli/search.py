@@ -15,13 +15,12 @@ from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.db.models import Candidate, Run
 from app.errors import InvalidInput, RewardsmithError
-from app.search import approval, proposals
-from app.search.factory import designer_factory
-from app.search.local import LocalDispatcher
-from app.search.rate import training_rate
-from app.search.report import designer_label, run_dict
-from app.search.service import TaskSpec, create_task, task_budget
-from app.search.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+from app.search.machine.factory import designer_factory
+from app.search.machine.local import LocalDispatcher
+from app.search.records.proposals import open_proposal, proposal_dict
+from app.search.records.run_json import designer_label, run_dict
+from app.search.rules.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+from app.search.service import COMMAND_LINE, TaskSpec, approve, create_task, replace, task_budget, training_rate
 
 WAITING_EXIT = 3
 """Exit status of a run that stops to wait for a person (a proposed fitness to approve)."""
@@ -70,23 +69,28 @@ def run(
     train_opts = {"eval_episodes": eval_episodes}
     if episode_steps:
         train_opts["episode_steps"] = episode_steps
-    spec = TaskSpec(
-        env=env,
-        description=task,
-        fitness=fitness_value,
-        designer=designer,
-        iterations=iterations,
-        samples=samples,
-        timesteps=timesteps,
-        seed=seed,
-        options={
-            "successive_halving": successive_halving,
-            "final_seeds": final_seeds,
-            "baselines": baselines,
-            "critic_review": critic_review,
-            "train": train_opts,
-        },
-    )
+    try:
+        spec = TaskSpec.parse(
+            {
+                "env": env,
+                "description": task,
+                "fitness": fitness_value,
+                "designer": designer,
+                "iterations": iterations,
+                "samples": samples,
+                "timesteps": timesteps,
+                "seed": seed,
+                "options": {
+                    "successive_halving": successive_halving,
+                    "final_seeds": final_seeds,
+                    "baselines": baselines,
+                    "critic_review": critic_review,
+                    "train": train_opts,
+                },
+            }
+        )
+    except InvalidInput as e:
+        fail(e.message)
     upgrade(settings.resolved_database_url)
     sf = session_factory(settings.resolved_database_url)
     dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=parallel)
@@ -148,8 +152,8 @@ def _progress(sf: sessionmaker, run_id: int) -> Callable[[], None]:
 def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
     """Print the proposal that waits for a decision, with what it measured; returns it."""
     with session_scope(sf) as s:
-        p = proposals.open_proposal(s, run_id)
-        proposal = proposals.proposal_dict(p) if p else None
+        p = open_proposal(s, run_id)
+        proposal = proposal_dict(p) if p else None
     if proposal is None:
         return None
     console.print(f"proposed fitness ({shown(proposal['author'])}): {shown(proposal['meaning'] or proposal['name'])}")
@@ -177,24 +181,16 @@ def _decide_and_continue(
         assert run is not None
         try:
             if source is None:
-                approval.approve(
-                    s, run=run, user_id=None, who=approval.COMMAND_LINE, settings=settings, dispatcher=dispatcher
-                )
+                approve(s, run=run, user_id=None, who=COMMAND_LINE, settings=settings, dispatcher=dispatcher)
             else:
-                approval.replace(
-                    s,
-                    run=run,
-                    source=source,
-                    user_id=None,
-                    who=approval.COMMAND_LINE,
-                    settings=settings,
-                    dispatcher=dispatcher,
+                replace(
+                    s, run=run, source=source, user_id=None, who=COMMAND_LINE, settings=settings, dispatcher=dispatcher
                 )
         except RewardsmithError as e:
             if source is None:
                 _show_proposal(sf, run_id)
             fail(e.message)
-    console.print(f"run {run_id}: fitness approved ({approval.COMMAND_LINE}); the search starts", highlight=False)
+    console.print(f"run {run_id}: fitness approved ({COMMAND_LINE}); the search starts", highlight=False)
     return dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))
 
 

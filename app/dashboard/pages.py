@@ -23,8 +23,8 @@ from app.dashboard.session import (
     start_login_form,
 )
 from app.errors import InvalidInput, RewardsmithError
+from app.search.rules.states import RunStatus
 from app.search.service import add_feedback, create_task
-from app.search.states import RunStatus
 from app.sessions import end_session, start_session
 from envs.fitness import METRICS
 

@@ -15,8 +15,7 @@ from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.db.models import Run, User
 from app.errors import InvalidInput, RewardsmithError
-from app.search.approval import decide
-from app.search.selection import choose
+from app.search.service import choose, decide
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])
 

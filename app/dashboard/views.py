@@ -12,9 +12,12 @@ from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
 from app.errors import InvalidInput
-from app.search.report import describing_training, designer_label
+from app.search.design.diagnostics import findings
+from app.search.records.candidates import describing_training
+from app.search.records.run_json import designer_label
+from app.search.rules.fitness import FitnessKind
+from app.search.rules.states import RUN_ACTIVE, RunStatus, Selection
 from app.search.service import TaskSpec
-from app.search.states import FITNESS_PROPOSE, RUN_ACTIVE, RunStatus, Selection
 from workers.engine.result import TrainingResult
 
 
@@ -106,31 +109,33 @@ def task_spec_from_form(values: dict) -> TaskSpec:
     fitness = values.get("metric", "forward_distance")
     if values.get("fitness_kind") == "program":
         fitness = values.get("fitness_program", "")
-    elif values.get("fitness_kind") == FITNESS_PROPOSE:
-        fitness = FITNESS_PROPOSE
+    elif values.get("fitness_kind") == FitnessKind.PROPOSE:
+        fitness = FitnessKind.PROPOSE
     train: dict = {
         "eval_episodes": _int(values, "eval_episodes", "Evaluation episodes"),
         "video": bool(values.get("video")),
     }
     if str(values.get("episode_steps", "")).strip():
         train["episode_steps"] = _int(values, "episode_steps", "Episode length cap")
-    return TaskSpec(
-        env=values.get("env", ""),
-        description=values.get("description", ""),
-        fitness=fitness,
-        designer=values.get("designer") or None,
-        iterations=_int(values, "iterations", "Iterations"),
-        samples=_int(values, "samples", "Candidates per iteration"),
-        timesteps=_int(values, "timesteps", "Timesteps"),
-        seed=_int(values, "seed", "Seed"),
-        wait_for_feedback=bool(values.get("wait_for_feedback")),
-        selection=Selection.HUMAN if values.get("human_selection") else Selection.FITNESS,
-        options={
-            "successive_halving": bool(values.get("successive_halving")),
-            "baselines": bool(values.get("baselines")),
-            "final_seeds": _int(values, "final_seeds", "Final seeds"),
-            "train": train,
-        },
+    return TaskSpec.parse(
+        {
+            "env": values.get("env", ""),
+            "description": values.get("description", ""),
+            "fitness": fitness,
+            "designer": values.get("designer") or None,
+            "iterations": _int(values, "iterations", "Iterations"),
+            "samples": _int(values, "samples", "Candidates per iteration"),
+            "timesteps": _int(values, "timesteps", "Timesteps"),
+            "seed": _int(values, "seed", "Seed"),
+            "wait_for_feedback": bool(values.get("wait_for_feedback")),
+            "selection": Selection.HUMAN if values.get("human_selection") else Selection.FITNESS,
+            "options": {
+                "successive_halving": bool(values.get("successive_halving")),
+                "baselines": bool(values.get("baselines")),
+                "final_seeds": _int(values, "final_seeds", "Final seeds"),
+                "train": train,
+            },
+        }
     )
 
 
@@ -216,7 +221,7 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
         "links": links,
         "video": video,
         "main": main,
-        "diagnostics": (c.diagnostics or {}).get("items", []),
+        "diagnostics": findings(c),
         "siblings": siblings,
         "feedback": c.feedback,
         "waiting": c.run.status == RunStatus.WAITING_FEEDBACK,

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.search.states import (
+from app.search.rules.states import (
     CandidateStatus,
     IterationStatus,
     Origin,
@@ -150,7 +150,7 @@ class Task(TimestampMixin, Base):
 
 
 class Run(TimestampMixin, Base):
-    """One execution of the search for a task; its status follows ``app.search.states``."""
+    """One execution of the search for a task; its status follows ``app.search.rules.states``."""
 
     __tablename__ = "runs"
 
@@ -167,7 +167,7 @@ class Run(TimestampMixin, Base):
     final: Mapped[dict] = mapped_column(JSON, default=dict)
     """Final re-evaluation of the best candidate and the normalized score."""
     diagnostics: Mapped[dict] = mapped_column(JSON, default=dict)
-    """Run diagnostics (``app.search.run_diagnostics``): ``{"items": [{code, message, numbers, advice}]}``."""
+    """Run diagnostics (``app.search.design.diagnostics``): ``{"items": [{code, message, numbers, advice}]}``."""
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -8,7 +8,7 @@ from app.api import access, files
 from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
 from app.api.people import comparisons_out
 from app.api.schemas import UNAUTHORIZED, ChoiceIn, ComparisonsOut, Responses
-from app.search.selection import choose
+from app.search.service import choose
 
 router = APIRouter(prefix="/runs", tags=["selection"], responses=UNAUTHORIZED)
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from app.api import access, present
 from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
 from app.api.schemas import UNAUTHORIZED, FitnessDecision, ProposalOut, Responses, RunOut
-from app.search.approval import decide
-from app.search.proposals import proposals_of
+from app.search.records.proposals import proposals_of
+from app.search.service import decide
 
 router = APIRouter(prefix="/runs", tags=["fitness"], responses=UNAUTHORIZED)
 

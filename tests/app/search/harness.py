@@ -12,9 +12,9 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Iteration, LLMExchange, Run, Training
-from app.search.factory import designer_factory
-from app.search.local import LocalDispatcher
-from app.search.report import run_dict
+from app.search.machine.factory import designer_factory
+from app.search.machine.local import LocalDispatcher
+from app.search.records.run_json import run_dict
 from app.search.service import TaskSpec, create_task, resume_run
 from tests.support.db import make_settings
 from tests.support.fake_openai import FakeOpenAI

@@ -5,9 +5,9 @@ from __future__ import annotations
 from app.api import present
 from app.db import session_scope
 from app.db.models import Run
-from app.search.budget import baseline_programs
-from app.search.fitness_terms import signal_reward
-from app.search.run_diagnostics import STUCK
+from app.search.design.diagnostics import STUCK
+from app.search.rules.budget import baseline_programs
+from app.search.rules.fitness_terms import signal_reward
 from envs import get_spec
 from tests.app.search.harness import Search, task_spec
 
