@@ -11,15 +11,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import sound_json_body
 from app.api.docs import mount_docs
 from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks
 from app.config import Settings, get_settings
-from app.dashboard import mount as mount_dashboard
+from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
 from app.middleware import SecurityHeaders
 from app.search.records.dispatch import Dispatcher
+from app.web.deps import sound_json_body
 
 API_PREFIX = "/api/v1"
 

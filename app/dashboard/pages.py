@@ -8,8 +8,6 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import envs
-from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.config import Settings
 from app.dashboard import views
 from app.dashboard.render import CODE_CSS, templates
@@ -26,6 +24,8 @@ from app.errors import InvalidInput, RewardsmithError
 from app.search.rules.states import RunStatus
 from app.search.service import add_feedback, create_task
 from app.sessions import end_session, start_session
+from app.web import access
+from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from envs.fitness import METRICS
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])

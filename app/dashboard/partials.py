@@ -6,13 +6,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
 import envs
-from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.errors import InvalidInput, NotFound, RewardsmithError
 from app.search.service import ProgramKind, cancel_run, check_for_person, resume_run, task_budget, training_rate
+from app.web import access
+from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from envs.describe import describe
 
 router = APIRouter(

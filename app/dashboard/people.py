@@ -7,8 +7,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
 from app.dashboard.people_views import choose_view
 from app.dashboard.render import templates
@@ -16,6 +14,8 @@ from app.dashboard.session import PageUser, csrf_protect
 from app.db.models import Run, User
 from app.errors import InvalidInput, RewardsmithError
 from app.search.service import choose, decide
+from app.web import access
+from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])
 

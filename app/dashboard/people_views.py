@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.api import files
-from app.api.people import comparisons_out
 from app.config import Settings
 from app.dashboard.render import code_html
 from app.db.models import Run
@@ -13,6 +11,8 @@ from app.search.records.choices import choice_dict, choices_of, pending_for
 from app.search.records.proposals import open_proposal, proposal_dict, proposals_of
 from app.search.rules.fitness import awaits_fitness
 from app.search.rules.states import RunStatus, Selection
+from app.web import files
+from app.web.people import comparisons_out
 
 
 def run_people(session: Session, run: Run) -> dict:

@@ -15,11 +15,11 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from app.api.deps import SessionDep, SettingsDep
 from app.config import Settings
 from app.db.models import User
 from app.errors import Forbidden
 from app.sessions import SignedIn, csrf_token, signed_in
+from app.web.deps import SessionDep, SettingsDep
 
 SESSION_COOKIE = "rewardsmith_session"
 LOGIN_COOKIE = "rewardsmith_login"

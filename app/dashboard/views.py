@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api import access, files, present
 from app.config import Settings
 from app.dashboard.people_views import run_people
 from app.dashboard.plots import Series, line_plot, scatter_by_iteration
@@ -18,6 +17,7 @@ from app.search.records.run_json import designer_label
 from app.search.rules.fitness import FitnessKind
 from app.search.rules.states import RUN_ACTIVE, RunStatus, Selection
 from app.search.service import TaskSpec
+from app.web import access, files, present
 from workers.engine.result import TrainingResult
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 import envs
-from app.api.deps import CurrentUser
-from app.api.schemas import UNAUTHORIZED, EnvDetail, EnvSummary, FieldOut, MetricOut
 from app.errors import NotFound
+from app.web.deps import CurrentUser
+from app.web.schemas import UNAUTHORIZED, EnvDetail, EnvSummary, FieldOut, MetricOut
 from envs.describe import describe
 from envs.fitness import METRICS
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from app.api import access, present
-from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.schemas import UNAUTHORIZED, TaskOut
 from app.db.models import User
 from app.search.service import TaskSpec, create_task
+from app.web import access, present
+from app.web.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
+from app.web.schemas import UNAUTHORIZED, TaskOut
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=UNAUTHORIZED)
 

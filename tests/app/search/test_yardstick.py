@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from app.api import present
 from app.db import session_scope
 from app.db.models import Run
 from app.search.design.diagnostics import STUCK
 from app.search.rules.budget import baseline_programs
 from app.search.rules.fitness_terms import signal_reward
+from app.web import present
 from envs import get_spec
 from tests.app.search.harness import Search, task_spec
 

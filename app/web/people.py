@@ -6,12 +6,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.api import schemas
-from app.api.present import artifacts
 from app.db.models import Candidate, Run
 from app.search.design.ranking import Group
 from app.search.records.candidates import label
 from app.search.records.choices import selection_dict
+from app.web import schemas
+from app.web.present import artifacts
 
 
 def video_url(c: Candidate, *, root: Path, base: str) -> str | None:

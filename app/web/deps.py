@@ -9,13 +9,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.api.inputs import check_json, check_text
 from app.auth import user_for_token
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import User
 from app.errors import Unauthorized
 from app.search.records.dispatch import Dispatcher
+from app.web.inputs import check_json, check_text
 
 
 def get_settings(request: Request) -> Settings:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.api import files, schemas
 from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
 from app.search.design.diagnostics import findings, run_findings
 from app.search.records.candidates import describing_training
@@ -15,6 +14,7 @@ from app.search.records.proposals import proposal_dict, proposals_of
 from app.search.records.run_json import designer_label
 from app.search.records.runs import summary
 from app.search.rules.states import TRAINING_PENDING
+from app.web import files, schemas
 
 
 def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
