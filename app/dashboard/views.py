@@ -16,6 +16,7 @@ from app.search.records.candidates import describing_training
 from app.search.records.run_json import designer_label
 from app.search.rules.fitness import FitnessKind
 from app.search.rules.states import RUN_ACTIVE, RunStatus, Selection
+from app.search.rules.task import default
 from app.search.service import TaskSpec
 from app.web import access, files, present
 from workers.engine.result import TrainingResult
@@ -44,25 +45,25 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
     return rows
 
 
-DEFAULT_FORM = {  # the new-task form as it first appears
+DEFAULT_FORM = {  # the new-task form as it first appears: the task's own defaults (TaskSpec), and an env to start from
     "env": "HalfCheetah-v5",
     "description": "",
-    "fitness_kind": "metric",
-    "metric": "forward_distance",
+    "fitness_kind": FitnessKind.METRIC,
+    "metric": default("fitness"),
     "fitness_program": "",
     "designer": "",
-    "iterations": 3,
-    "samples": 4,
-    "timesteps": 50000,
-    "seed": 0,
-    "wait_for_feedback": False,
-    "successive_halving": False,
-    "baselines": True,
-    "final_seeds": 3,
+    "iterations": default("iterations"),
+    "samples": default("samples"),
+    "timesteps": default("timesteps"),
+    "seed": default("seed"),
+    "wait_for_feedback": default("wait_for_feedback"),
+    "successive_halving": default("options.successive_halving"),
+    "baselines": default("options.baselines"),
+    "final_seeds": default("options.final_seeds"),
     "episode_steps": "",
-    "eval_episodes": 5,
-    "video": True,
-    "human_selection": False,
+    "eval_episodes": default("options.train.eval_episodes"),
+    "video": True,  # a person reviews rewards by watching them: the form asks for a video unless unticked
+    "human_selection": default("selection") == Selection.HUMAN,
 }
 
 

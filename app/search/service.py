@@ -13,11 +13,13 @@ from app.search.decisions.feedback import add_feedback
 from app.search.decisions.sandbox_jobs import ProgramKind, check_for_person
 from app.search.decisions.selection import choose
 from app.search.decisions.tasks import create_task
+from app.search.machine.local import LocalRun, local_database, run_local
 from app.search.records.speed import training_rate
 from app.search.rules.task import TaskSpec, task_budget
 
 __all__ = [
     "COMMAND_LINE",
+    "LocalRun",
     "ProgramKind",
     "TaskSpec",
     "add_feedback",
@@ -27,8 +29,10 @@ __all__ = [
     "choose",
     "create_task",
     "decide",
+    "local_database",
     "replace",
     "resume_run",
+    "run_local",
     "task_budget",
     "training_rate",
 ]

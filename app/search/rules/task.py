@@ -117,8 +117,15 @@ class StoredTask(Protocol):
 
 
 def default(name: str) -> Any:
-    """The default of the spec's field ``name`` (the dashboard form and the CLI start from these)."""
-    return TaskSpec.model_fields[name].default
+    """The default of the spec's field ``name``, or of an option (``options.final_seeds``,
+    ``options.train.eval_episodes``): the dashboard form and the CLI start from these."""
+    model: type[BaseModel] = TaskSpec
+    *path, last = name.split(".")
+    for part in path:
+        inner = model.model_fields[part].annotation
+        assert isinstance(inner, type) and issubclass(inner, BaseModel), f"{part} is not a group of options"
+        model = inner
+    return model.model_fields[last].get_default(call_default_factory=True)
 
 
 def resolve_designer(requested: DesignerKind | None, settings: Settings) -> DesignerKind:

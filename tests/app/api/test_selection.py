@@ -19,8 +19,9 @@ from app.db.models import Feedback, Iteration
 from app.main import create_app
 from app.search.machine.factory import designer_factory
 from app.search.machine.local import LocalDispatcher
-from tests.app.api.harness import API, TINY, Api
+from tests.app.api.harness import API, Api
 from tests.support.db import make_settings
+from tests.support.tasks import TINY
 
 pytestmark = pytest.mark.slow
 

@@ -72,9 +72,9 @@ def test_proposals_that_stay_broken_wait_for_a_person_who_asks_again_with_a_note
     with FakeOpenAI() as server:
         server.script([load_fixture("fitness_per_step"), load_fixture("fitness_per_step")])
         search = Search(sqlite_sf, tmp_path, server)
-        dispatcher = search.dispatcher()
-        run_id = search.submit(BACKWARDS, dispatcher)
-        assert search.settle(dispatcher, run_id) == "waiting_fitness"
+        local = search.start(BACKWARDS)
+        run_id, dispatcher = local.run_id, local.dispatcher
+        assert local.status == "waiting_fitness"
         assert [(p["status"], p["origin"]) for p in records(search, run_id)] == [
             ("broken", "llm"),
             ("broken", "repair"),
@@ -85,7 +85,7 @@ def test_proposals_that_stay_broken_wait_for_a_person_who_asks_again_with_a_note
 
         server.script([load_fixture("fitness_jump")])
         decide_as_tester(search, run_id, dispatcher, again=True, note="I care how high it jumps, not how far it goes.")
-        assert search.settle(dispatcher, run_id) == "waiting_fitness"
+        assert search.settle(local) == "waiting_fitness"
         *_, third = records(search, run_id)
         assert (third["status"], third["origin"]) == ("proposed", "llm")
         assert "np.max(traj.z_position)" in third["source"]
@@ -95,7 +95,7 @@ def test_proposals_that_stay_broken_wait_for_a_person_who_asks_again_with_a_note
 
         server.script([load_fixture("cheetah_forward")])  # the reward, once the fitness is approved
         decide_as_tester(search, run_id, dispatcher, approve_it=True)
-        assert search.settle(dispatcher, run_id) == "succeeded"
+        assert search.settle(local) == "succeeded"
     doc = search.doc(run_id)
     assert doc["task"]["fitness"] == "proposed" and doc["task"]["fitness_source"] == third["source"]
     assert [p["status"] for p in doc["fitness_proposals"]] == ["rejected", "rejected", "approved"]
@@ -117,7 +117,7 @@ def test_an_llm_that_does_not_answer_fails_the_run_and_resuming_proposes_again(s
         assert records(search, run_id) == []
         server.script([load_fixture("fitness_backward")])
         assert search.resume(run_id) == "waiting_fitness"
-        dispatcher = search.dispatcher()
+        dispatcher = search.attach(run_id).dispatcher
     [p] = records(search, run_id)
     assert p["status"] == "proposed"
     with session_scope(search.sf) as s:

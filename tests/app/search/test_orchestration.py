@@ -16,7 +16,7 @@ from app.search.records.runs import set_status
 from app.search.rules.options import TaskOptions
 from app.search.rules.states import RUN_TRANSITIONS, IllegalTransition, RunStatus, check_transition
 from app.search.rules.task import columns
-from app.search.service import TaskSpec, add_feedback, cancel_run, create_task, resume_run, task_budget
+from app.search.service import LocalRun, TaskSpec, add_feedback, cancel_run, create_task, resume_run, task_budget
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher as Recorder
@@ -364,20 +364,20 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server)
-        dispatcher = search.dispatcher()
-        run_id = search.submit(task_spec(options={"final_seeds": 1}), dispatcher)
         cancelled = []
 
-        def cancel_while_training() -> None:
+        def cancel_while_training(local: LocalRun) -> None:
             with session_scope(search.sf) as s:
-                run = s.get(Run, run_id)
+                run = s.get(Run, local.run_id)
                 if not cancelled and any(
-                    t.status == "running" for t in s.scalars(select(Training).where(Training.run_id == run_id))
+                    t.status == "running" for t in s.scalars(select(Training).where(Training.run_id == run.id))
                 ):
                     cancel_run(s, run=run)
                     cancelled.append(True)
 
-        assert search.settle(dispatcher, run_id, on_tick=cancel_while_training) == "cancelled"
+        local = search.start(task_spec(options={"final_seeds": 1}), on_tick=cancel_while_training)
+        run_id = local.run_id
+        assert local.status == "cancelled"
         assert cancelled
         with session_scope(search.sf) as s:
             run = s.get(Run, run_id)
@@ -385,8 +385,8 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
         assert not [t for t in search.trainings(run_id) if t.purpose == "final"]
 
         with session_scope(search.sf) as s:
-            resume_run(s, run=s.get(Run, run_id), dispatcher=dispatcher)  # the same dispatcher works again
-        assert search.settle(dispatcher, run_id, timeout=90) == "succeeded"
+            resume_run(s, run=s.get(Run, run_id), dispatcher=local.dispatcher)  # the same dispatcher works again
+        assert search.settle(local, timeout=90) == "succeeded"
     doc = search.doc(run_id)
     assert len(doc["final"]["fitness_per_seed"]) == 2 and doc["final"]["seeds"] == [0, 1000]
     assert [t.purpose for t in search.trainings(run_id)] == ["full", "final"]

@@ -1,4 +1,4 @@
-"""Fixtures of the REST API tests (each test that takes ``api`` runs on SQLite and on PostgreSQL)."""
+"""Fixtures of the API and dashboard tests (each test that takes ``api`` runs on SQLite and on PostgreSQL)."""
 
 from pathlib import Path
 
