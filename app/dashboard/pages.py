@@ -22,6 +22,7 @@ from app.dashboard.session import (
 )
 from app.errors import InvalidInput, RewardsmithError
 from app.search.rules.states import RunStatus
+from app.search.rules.task import resolve_designer
 from app.search.service import add_feedback, create_task
 from app.sessions import end_session, start_session
 from app.web import access
@@ -126,7 +127,7 @@ def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: 
     values = {
         **views.DEFAULT_FORM,
         "env": env if env in envs.names() else "HalfCheetah-v5",
-        "designer": "llm" if settings.llm_configured else "offline",
+        "designer": resolve_designer(None, settings),
     }
     return templates.TemplateResponse(request, "task_new.html", _form_context(user, settings, values))
 

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from app.llm.extraction import ExtractionError, extract_program
+from app.llm.store import Purpose
 from app.search.design import offline, steering
 from app.search.design.diagnostics import STUCK, Code, Finding, RunFinding
 from app.search.rules.states import DesignerKind, Origin
@@ -181,8 +183,6 @@ class LLMDesigner:
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _proposal(self, text: str, messages: list[dict], origin: Origin) -> Proposal:
-        from app.llm.extraction import ExtractionError, extract_program
-
         convo = [*messages, {"role": "assistant", "content": text}]
         try:
             extracted = extract_program(text)
@@ -205,14 +205,14 @@ class LLMDesigner:
 
     def propose(self, ctx: DesignContext, k: int) -> list[Proposal]:
         messages = self._messages(ctx)
-        completion = self.client.complete(messages, n=k, purpose="design", run_id=ctx.run_id)
+        completion = self.client.complete(messages, n=k, purpose=Purpose.DESIGN, run_id=ctx.run_id)
         return [self._proposal(t, messages, Origin.LLM) for t in completion.texts]
 
     def repair(self, ctx: DesignContext, proposal: Proposal, error: str) -> Proposal | None:
         messages = (proposal.messages or self._messages(ctx)) + [
             {"role": "user", "content": render("designer_repair", code=proposal.code or proposal.answer, error=error)}
         ]
-        completion = self.client.complete(messages, n=1, purpose="repair", run_id=ctx.run_id)
+        completion = self.client.complete(messages, n=1, purpose=Purpose.REPAIR, run_id=ctx.run_id)
         return self._proposal(completion.texts[0], messages, Origin.REPAIR)
 
     def review(self, ctx: DesignContext, code: str, dry_run: str) -> Review | None:
@@ -220,7 +220,7 @@ class LLMDesigner:
             return None
         prompt = render("critic", code=code, dry_run=dry_run, **ctx.task_vars())
         completion = self.client.complete(
-            [{"role": "user", "content": prompt}], n=1, purpose="critic", run_id=ctx.run_id
+            [{"role": "user", "content": prompt}], n=1, purpose=Purpose.CRITIC, run_id=ctx.run_id
         )
         return parse_review(completion.texts[0])
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from app.llm.extraction import ExtractionError, extract_program
+from app.llm.store import Purpose
 from app.search.design import offline
 from app.search.rules.states import Origin
 from envs.fitness import METRICS, FitnessMetric
@@ -153,10 +155,8 @@ class LLMFitnessProposer:
         return out
 
     def propose(self, ask: FitnessAsk) -> Draft:
-        from app.llm.extraction import ExtractionError, extract_program
-
         messages = self.messages(ask)
-        text = self.client.complete(messages, n=1, purpose="fitness", run_id=ask.run_id).texts[0]
+        text = self.client.complete(messages, n=1, purpose=Purpose.FITNESS, run_id=ask.run_id).texts[0]
         origin = Origin.REPAIR if ask.earlier and not ask.earlier[-1].by_person else Origin.LLM
         try:
             extracted = extract_program(text, "compute_fitness")
