@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
@@ -91,7 +91,7 @@ async def csrf_protect(request: Request, live: SignedInDep, settings: SettingsDe
         )
 
 
-def _cookie(response: Response, request: Request, name: str, value: str, **kwargs) -> None:
+def _cookie(response: Response, request: Request, name: str, value: str, **kwargs: Any) -> None:
     response.set_cookie(name, value, httponly=True, secure=request.url.scheme == "https", **kwargs)
 
 

@@ -29,7 +29,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(people.router)
 
     @app.exception_handler(LoginRequired)
-    async def _login(request: Request, exc: LoginRequired):
+    async def _login(request: Request, exc: LoginRequired) -> Response:
         target = f"/login?next={exc.next}"
         if _htmx(request):  # a live fragment whose session ended: the whole page goes to the login form
             return Response(status_code=204, headers={"HX-Redirect": target})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 import envs
@@ -10,11 +12,12 @@ from app.web.deps import CurrentUser
 from app.web.schemas import UNAUTHORIZED, EnvDetail, EnvSummary, FieldOut, MetricOut
 from envs.describe import describe
 from envs.fitness import METRICS
+from envs.spec import EnvSpec
 
 router = APIRouter(prefix="/envs", tags=["envs"], responses=UNAUTHORIZED)
 
 
-def _summary(spec) -> dict:
+def _summary(spec: EnvSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "title": spec.title,
