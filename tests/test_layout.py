@@ -222,6 +222,29 @@ def test_the_layer_check_sees_an_import_up_at_the_facade_and_at_io() -> None:
     ]
 
 
+def own_package_imports(root: Path = ROOT, package: str = "app/search") -> list[str]:
+    """'from P import x' statements in a module of package P (or below it): they import P's ``__init__``."""
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        name = module_name(path, root)
+        ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in ancestors - {"app"}:
+                found.append(f"{path.relative_to(root)}:{node.lineno} imports from {node.module}")
+    return found
+
+
+def test_no_module_of_the_search_imports_its_own_package() -> None:
+    found = own_package_imports()
+    assert not found, "import the module itself ('import app.search.design.offline as offline'): " + "; ".join(found)
+
+
+def test_the_own_package_check_sees_one(tmp_path: Path) -> None:
+    (tmp_path / "app" / "search" / "design").mkdir(parents=True)
+    (tmp_path / "app" / "search" / "design" / "a.py").write_text("import os\n\nfrom app.search.design import b\n")
+    assert own_package_imports(tmp_path) == ["app/search/design/a.py:3 imports from app.search.design"]
+
+
 def test_the_layers_are_all_there_and_their_inits_only_say_what_they_hold() -> None:
     search = ROOT / "app" / "search"
     assert sorted(p.name for p in search.iterdir() if p.is_dir() and p.name != "__pycache__") == sorted(SEARCH_LAYERS)

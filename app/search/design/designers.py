@@ -8,9 +8,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import app.search.design.offline as offline
+import app.search.design.steering as steering
 from app.llm.extraction import ExtractionError, extract_program
 from app.llm.store import Purpose
-from app.search.design import offline, steering
 from app.search.design.diagnostics import STUCK, Code, Finding, RunFinding
 from app.search.rules.states import DesignerKind, Origin
 from prompts import render

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import app.search.design.offline as offline
 from app.llm.extraction import ExtractionError, extract_program
 from app.llm.store import Purpose
-from app.search.design import offline
 from app.search.rules.states import Origin
 from envs.fitness import METRICS, FitnessMetric
 from prompts import render

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.search.design import offline
+import app.search.design.offline as offline
 from app.search.design.diagnostics import STUCK, RunFinding
 from app.search.rules.fitness_terms import FitnessIntent, read_fitness
 from envs import get_spec

@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
+import app.search.machine.steps as steps
 from app.config import Settings
 from app.db import make_engine, session_scope
 from app.db.migrate import upgrade
 from app.db.models import Run
 from app.search.decisions.tasks import create_task
-from app.search.machine import steps
 from app.search.machine.designing import DesignerFactory
 from app.search.machine.factory import designer_factory, proposer_factory
 from app.search.machine.proposing import ProposerFactory

@@ -14,9 +14,10 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import sessionmaker
 
+import app.search.machine.lifecycle as lifecycle
+import app.search.machine.proposing as proposing
 from app.config import Settings
 from app.db import session_scope
-from app.search.machine import lifecycle, proposing
 from app.search.machine.designing import DesignerFactory, design
 from app.search.machine.proposing import ProposerFactory
 from app.search.machine.training import run_training
