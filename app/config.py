@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     """C threads one training steps its batch of envs on; a train worker runs cores / threads trainings at once."""
     train_steps_per_second: float = 2500.0
     """Steps per second one training reaches on one worker slot, for time estimates until trainings here have
-    measured one (``app.search.rate``)."""
+    measured one (``app.search.records.speed``)."""
 
     broker_visibility_timeout: float = 7200.0
     """Seconds before an unacknowledged message is redelivered (Redis/SQL brokers); must exceed any task's run time."""

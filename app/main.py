@@ -7,19 +7,19 @@ from collections.abc import Callable
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import sound_json_body
 from app.api.docs import mount_docs
 from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks
 from app.config import Settings, get_settings
-from app.dashboard import mount as mount_dashboard
+from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
 from app.middleware import SecurityHeaders
-from app.search.dispatch import Dispatcher
+from app.search.records.dispatch import Dispatcher
+from app.web.deps import sound_json_body
 
 API_PREFIX = "/api/v1"
 
@@ -164,13 +164,13 @@ def create_app(
     app.state.broker_check = broker_check
 
     @app.exception_handler(RewardsmithError)
-    async def _domain_error(request: Request, exc: RewardsmithError):
+    async def _domain_error(request: Request, exc: RewardsmithError) -> Response:
         if request.url.path.startswith(API_PREFIX) or not hasattr(app.state, "html_error"):
             return _error_json(exc)
         return app.state.html_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError):
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         detail = _validation_detail(exc)
         message, field = _validation_message(detail)
         if not request.url.path.startswith(API_PREFIX) and hasattr(app.state, "html_error"):
@@ -181,7 +181,7 @@ def create_app(
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if not request.url.path.startswith(API_PREFIX):
             return await http_exception_handler(request, exc)
         return _framework_error_json(request, exc)

@@ -5,7 +5,7 @@ Issue: "on HalfCheetah-v5 forward running, the offline designer's best against t
 training budget (normalized score, several seeds), and successive halving's compute saved against quality lost.
 A plot and JSON."
 
-For each seed, two searches run in this process (``app.search.local.LocalDispatcher``, the offline designer, a
+For each seed, two searches run in this process (``app.search.service.run_local``, the offline designer, a
 fresh SQLite database each, so both searches of a seed start from the same first-round candidates):
   full — every candidate trained to the full budget;
   SH   — options {"successive_halving": True}: every candidate is screened at screen_fraction of the budget and
@@ -62,25 +62,16 @@ def steps_of(t) -> int:
 
 
 def one_search(*, env: str, description: str, fitness: str, seed: int, halving: bool, args, workroot: Path) -> dict:
-    from sqlalchemy.orm import sessionmaker
-
     from app.config import Settings
-    from app.db import make_engine, session_scope
-    from app.db.migrate import upgrade
+    from app.db import session_scope
     from app.db.models import Run, Training
-    from app.search.factory import designer_factory
-    from app.search.local import LocalDispatcher
-    from app.search.service import TaskSpec, create_task
+    from app.search.service import LocalRun, TaskSpec, run_local
 
     label = "sh" if halving else "full"
     data = workroot / f"seed{seed}-{label}"
     data.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{data / 'search.sqlite3'}"
     settings = Settings(_env_file=None, data_dir=data, database_url=url, broker_url=None)
-    upgrade(url)
-    engine = make_engine(url)
-    sf = sessionmaker(bind=engine, expire_on_commit=False)
-    dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=args.parallel)
     options = {
         "baselines": True,
         "final_seeds": args.final_seeds,
@@ -88,26 +79,25 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
         "screen_fraction": args.screen_fraction,
         "train": dict(args.train_options),
     }
-    spec = TaskSpec(
-        env=env,
-        description=description,
-        fitness=fitness,
-        designer="offline",
-        iterations=args.iterations,
-        samples=args.samples,
-        timesteps=args.timesteps,
-        seed=seed,
-        options=options,
+    spec = TaskSpec.parse(
+        {
+            "env": env,
+            "description": description,
+            "fitness": fitness,
+            "designer": "offline",
+            "iterations": args.iterations,
+            "samples": args.samples,
+            "timesteps": args.timesteps,
+            "seed": seed,
+            "options": options,
+        }
     )
-    with session_scope(sf) as s:
-        _, run = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
-        run_id = run.id
-
     done = [-1]
     t0 = time.monotonic()
 
-    def progress() -> None:
-        with session_scope(sf) as s:
+    def progress(local: LocalRun) -> None:
+        run_id = local.run_id
+        with session_scope(local.sf) as s:
             finished = (
                 s.query(Training)
                 .filter(Training.run_id == run_id, Training.status.not_in(("queued", "running")))
@@ -121,7 +111,8 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
                 flush=True,
             )
 
-    status = dispatcher.run_until_settled(run_id, on_tick=progress)
+    local = run_local(spec, settings, max_parallel=args.parallel, on_tick=progress)
+    status, sf, run_id = local.status, local.sf, local.run_id
     wall = time.monotonic() - t0
 
     with session_scope(sf) as s:
@@ -182,7 +173,7 @@ def one_search(*, env: str, description: str, fitness: str, seed: int, halving: 
             "trainings": len(trainings),
             "candidates": candidates,
         }
-    engine.dispose()
+    local.close()
     if not args.keep:
         shutil.rmtree(data, ignore_errors=True)
     return out

@@ -10,7 +10,7 @@ Issue 18 adds four tasks on the new envs (Reacher, Pusher, Swimmer, and a user r
 thresholds stated before any run; the quadruped's runs once the service stores user robots. The target above is
 issue 11's, over its eight tasks.
 
-Each task is one search (``app.search.local.LocalDispatcher``, a fresh SQLite database, baselines on,
+Each task is one search (``app.search.service.run_local``, a fresh SQLite database, baselines on,
 ``final_seeds`` 3): the run trains the reference reward and the fitness's per-step form as baselines, and re-trains
 its best candidate and the reference reward on seeds seed+1000..1002 (the run's ``final.yardstick``). The suite
 re-trains the fitness-as-reward baseline on the same three seeds, so all three are compared where none was
@@ -44,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import RESULTS, ROOT, load_average, machine_info, pyplot, save_figure, write_json, write_outputs
 
 NAME = "task_suite"
-SETUP = threading.Lock()
 FRESH_SEEDS = 3
 TARGET_TASKS = 6
 
@@ -219,46 +218,32 @@ def fresh_training(task: SuiteTask, code: str, seeds: list[int], args, settings,
 
 def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | None = None) -> dict:
     """One search for ``task`` and its three figures on fresh seeds."""
-    from sqlalchemy.orm import sessionmaker
-
     from app.config import Settings
-    from app.db import make_engine, session_scope
-    from app.db.migrate import upgrade
-    from app.db.models import Run
-    from app.search.factory import designer_factory
-    from app.search.local import LocalDispatcher
-    from app.search.report import run_dict
-    from app.search.run_diagnostics import Code
-    from app.search.service import TaskSpec, create_task
+    from app.db import session_scope
+    from app.search.design.diagnostics import Code
+    from app.search.service import TaskSpec, run_local
 
     data = workroot / task.name
     data.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{data / 'search.sqlite3'}"
     settings = Settings(_env_file=None, data_dir=data, database_url=url, broker_url=None, **(settings_overrides or {}))
     designer = args.designer if args.designer != "auto" else ("llm" if settings.llm_configured else "offline")
-    with SETUP:  # alembic is not thread-safe: tasks run at once (--jobs) migrate one after the other
-        upgrade(url)
-    engine = make_engine(url)
-    sf = sessionmaker(bind=engine, expire_on_commit=False)
-    dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=args.parallel)
-    spec = TaskSpec(
-        env=task.env,
-        description=task.sentence,
-        fitness=task.fitness,
-        designer=designer,
-        iterations=args.iterations,
-        samples=args.samples,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        options={"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
+    spec = TaskSpec.parse(
+        {
+            "env": task.env,
+            "description": task.sentence,
+            "fitness": task.fitness,
+            "designer": designer,
+            "iterations": args.iterations,
+            "samples": args.samples,
+            "timesteps": args.timesteps,
+            "seed": args.seed,
+            "options": {"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
+        }
     )
     t0 = time.monotonic()
-    with session_scope(sf) as s:
-        _, run = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
-        run_id = run.id
-    status = dispatcher.run_until_settled(run_id)
-    with session_scope(sf) as s:
-        doc = run_dict(s, s.get(Run, run_id), model=settings.llm_model)
+    local = run_local(spec, settings, max_parallel=args.parallel)
+    status, sf, doc = local.status, local.sf, local.doc()
     yard = (doc.get("final") or {}).get("yardstick") or {}
     seeds = yard.get("seeds") or [args.seed + 1000 + i for i in range(args.fresh_seeds)]
     sparse = next((b for b in doc["baselines"] if b["origin"] == "baseline-sparse"), None)
@@ -268,6 +253,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
             from app.db.models import Candidate
 
             sparse_code = s.get(Candidate, sparse["id"]).code
+    local.close()
     sparse_fresh = fresh_training(task, sparse_code, seeds, args, settings, data) if sparse_code else []
     candidates = [c for it in doc["iterations"] for c in it["candidates"]]
     scored = [c["fitness"] for c in candidates if c["status"] == "trained" and c["fitness"] is not None]
@@ -277,7 +263,6 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     ref_fresh = _mean([x for x in yard.get("reference_per_seed") or [] if x is not None])
     sparse_mean = _mean([x for x in sparse_fresh if x is not None])
     better = max((x for x in (ref_fresh, sparse_mean) if x is not None), default=None)
-    engine.dispose()
     return {
         "task": asdict(task),
         "timesteps": args.timesteps,

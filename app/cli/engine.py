@@ -12,8 +12,8 @@ import envs as registry
 from app.cli.common import console, err, fail, plain, read_text, shown
 from app.config import get_settings
 from app.errors import InvalidInput
-from app.search.design import DRY_RUN_WALL_SECONDS
-from app.search.options import parse_options
+from app.search.machine.designing import DRY_RUN_WALL_SECONDS
+from app.search.rules.options import parse_options
 from envs.describe import describe, describe_fitness
 from envs.fitness import UnknownFitnessError
 from workers.engine.evaluate import BudgetError, check_budget, evaluate_reward, sandbox_check

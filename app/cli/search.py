@@ -10,18 +10,25 @@ import typer
 from sqlalchemy.orm import sessionmaker
 
 from app.cli.common import console, err, fail, read_text, shown
-from app.config import Settings, get_settings
-from app.db import session_factory, session_scope
-from app.db.migrate import upgrade
+from app.config import get_settings
+from app.db import session_scope
 from app.db.models import Candidate, Run
 from app.errors import InvalidInput, RewardsmithError
-from app.search import approval, proposals
-from app.search.factory import designer_factory
-from app.search.local import LocalDispatcher
-from app.search.rate import training_rate
-from app.search.report import designer_label, run_dict
-from app.search.service import TaskSpec, create_task, task_budget
-from app.search.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+from app.search.records.proposals import open_proposal, proposal_dict
+from app.search.records.run_json import designer_label
+from app.search.rules.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+from app.search.rules.task import default
+from app.search.service import (
+    COMMAND_LINE,
+    LocalRun,
+    TaskSpec,
+    approve,
+    local_database,
+    replace,
+    run_local,
+    task_budget,
+    training_rate,
+)
 
 WAITING_EXIT = 3
 """Exit status of a run that stops to wait for a person (a proposed fitness to approve)."""
@@ -34,26 +41,38 @@ def run(
     fitness: str | None = typer.Option(
         None,
         "--fitness",
-        help="Built-in fitness metric (default forward_distance), or 'propose': the designer proposes one from --task "
+        help=f"Built-in fitness metric (default {default('fitness')}), or 'propose': the designer proposes one from --task "
         "and the run waits for your approval (exit status 3) unless --approve.",
     ),
     fitness_file: Path | None = typer.Option(None, "--fitness-file", help="A fitness program instead of a metric."),
     designer: str | None = typer.Option(None, "--designer", help="llm or offline (default: llm when configured)."),
-    iterations: int = typer.Option(3, "--iterations", help="Rounds of design, training and reflection."),
-    samples: int = typer.Option(4, "--samples", help="Candidates per round (K)."),
-    timesteps: int = typer.Option(50_000, "--timesteps", help="PPO steps per candidate."),
-    seed: int = typer.Option(0, "--seed"),
-    successive_halving: bool = typer.Option(
-        False, "--successive-halving", help="Screen all K on a fraction, continue the better half."
+    iterations: int = typer.Option(
+        default("iterations"), "--iterations", help="Rounds of design, training and reflection."
     ),
-    final_seeds: int = typer.Option(3, "--final-seeds", help="Extra seeds to re-evaluate the best on (0: none)."),
+    samples: int = typer.Option(default("samples"), "--samples", help="Candidates per round (K)."),
+    timesteps: int = typer.Option(default("timesteps"), "--timesteps", help="PPO steps per candidate."),
+    seed: int = typer.Option(default("seed"), "--seed"),
+    successive_halving: bool = typer.Option(
+        default("options.successive_halving"),
+        "--successive-halving",
+        help="Screen all K on a fraction, continue the better half.",
+    ),
+    final_seeds: int = typer.Option(
+        default("options.final_seeds"), "--final-seeds", help="Extra seeds to re-evaluate the best on (0: none)."
+    ),
     baselines: bool = typer.Option(
-        True, "--baselines/--no-baselines", help="Train the reference and sparse rewards for a normalized score."
+        default("options.baselines"),
+        "--baselines/--no-baselines",
+        help="Train the reference and sparse rewards for a normalized score.",
     ),
     critic_review: bool = typer.Option(
-        False, "--critic-review", help="Let the LLM review each candidate before training."
+        default("options.critic_review"), "--critic-review", help="Let the LLM review each candidate before training."
     ),
-    eval_episodes: int = typer.Option(5, "--eval-episodes", help="Deterministic episodes per final evaluation."),
+    eval_episodes: int = typer.Option(
+        default("options.train.eval_episodes"),
+        "--eval-episodes",
+        help="Deterministic episodes per final evaluation.",
+    ),
     episode_steps: int | None = typer.Option(
         None, "--episode-steps", help="Cap on episode length (default: the env's 1000)."
     ),
@@ -66,62 +85,67 @@ def run(
     if fitness and fitness_file:
         fail("give either --fitness NAME or --fitness-file FILE, not both.")
     settings = get_settings()
-    fitness_value = read_text(fitness_file, "fitness") if fitness_file else (fitness or "forward_distance")
+    fitness_value = read_text(fitness_file, "fitness") if fitness_file else (fitness or default("fitness"))
     train_opts = {"eval_episodes": eval_episodes}
     if episode_steps:
         train_opts["episode_steps"] = episode_steps
-    spec = TaskSpec(
-        env=env,
-        description=task,
-        fitness=fitness_value,
-        designer=designer,
-        iterations=iterations,
-        samples=samples,
-        timesteps=timesteps,
-        seed=seed,
-        options={
-            "successive_halving": successive_halving,
-            "final_seeds": final_seeds,
-            "baselines": baselines,
-            "critic_review": critic_review,
-            "train": train_opts,
-        },
-    )
-    upgrade(settings.resolved_database_url)
-    sf = session_factory(settings.resolved_database_url)
-    dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=parallel)
     try:
-        with session_scope(sf) as s:
-            _t, r = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=dispatcher)
-            run_id = r.id
-            label = designer_label(r, settings.llm_model)
-            budget = task_budget(spec, settings)
+        spec = TaskSpec.parse(
+            {
+                "env": env,
+                "description": task,
+                "fitness": fitness_value,
+                "designer": designer,
+                "iterations": iterations,
+                "samples": samples,
+                "timesteps": timesteps,
+                "seed": seed,
+                "options": {
+                    "successive_halving": successive_halving,
+                    "final_seeds": final_seeds,
+                    "baselines": baselines,
+                    "critic_review": critic_review,
+                    "train": train_opts,
+                },
+            }
+        )
+    except InvalidInput as e:
+        fail(e.message)
+
+    def started(local: LocalRun) -> None:
+        with session_scope(local.sf) as s:
+            run = s.get(Run, local.run_id)
+            assert run is not None
+            label = designer_label(run, settings.llm_model)
             rate, rate_source = training_rate(s, settings, env=env)
+        budget = task_budget(spec, settings)
+        console.print(
+            f"run {local.run_id}: {shown(env)}, '{shown(task)}', {iterations} iterations × {samples} candidates × "
+            f"{timesteps:,} steps; designer: [bold]{label}[/]",
+            highlight=False,
+        )
+        console.print(
+            f"at most {budget.timesteps:,} steps: ≈ {budget.timesteps / rate / 60:,.1f} min of one worker slot at "
+            f"{rate:,.0f} steps/s ({rate_source})",
+            highlight=False,
+        )
+
+    try:
+        local = run_local(spec, settings, max_parallel=parallel, on_start=started, on_tick=_progress())
     except InvalidInput as e:
         fail(f"{e.field}: {e.message}" if e.field else e.message)
-    console.print(
-        f"run {run_id}: {shown(env)}, '{shown(task)}', {iterations} iterations × {samples} candidates × {timesteps:,} steps; "
-        f"designer: [bold]{label}[/]",
-        highlight=False,
-    )
-    console.print(
-        f"at most {budget.timesteps:,} steps: ≈ {budget.timesteps / rate / 60:,.1f} min of one worker slot at "
-        f"{rate:,.0f} steps/s ({rate_source})",
-        highlight=False,
-    )
-    status = dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))
-    if status == RunStatus.WAITING_FITNESS and approve:
-        status = _decide_and_continue(sf, dispatcher, run_id, source=None, settings=settings)
-    _report(sf, settings, run_id, status, out)
+    if local.status == RunStatus.WAITING_FITNESS and approve:
+        _decide_and_continue(local, source=None)
+    _report(local, out)
 
 
-def _progress(sf: sessionmaker, run_id: int) -> Callable[[], None]:
+def _progress() -> Callable[[LocalRun], None]:
     """Prints each candidate's status, progress and fitness as they change."""
     seen: dict[int, tuple] = {}
 
-    def on_tick() -> None:
-        with session_scope(sf) as s:
-            for c in s.query(Candidate).filter(Candidate.run_id == run_id).order_by(Candidate.id):
+    def on_tick(local: LocalRun) -> None:
+        with session_scope(local.sf) as s:
+            for c in s.query(Candidate).filter(Candidate.run_id == local.run_id).order_by(Candidate.id):
                 progress = next(
                     (
                         t.result.get("progress")
@@ -148,8 +172,8 @@ def _progress(sf: sessionmaker, run_id: int) -> Callable[[], None]:
 def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
     """Print the proposal that waits for a decision, with what it measured; returns it."""
     with session_scope(sf) as s:
-        p = proposals.open_proposal(s, run_id)
-        proposal = proposals.proposal_dict(p) if p else None
+        p = open_proposal(s, run_id)
+        proposal = proposal_dict(p) if p else None
     if proposal is None:
         return None
     console.print(f"proposed fitness ({shown(proposal['author'])}): {shown(proposal['meaning'] or proposal['name'])}")
@@ -168,45 +192,34 @@ def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
     return proposal
 
 
-def _decide_and_continue(
-    sf: sessionmaker, dispatcher: LocalDispatcher, run_id: int, *, source: str | None, settings: Settings
-) -> RunStatus:
+def _decide_and_continue(local: LocalRun, *, source: str | None) -> RunStatus:
     """Approve the open proposal (or replace it with ``source``) and work the run off."""
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
+    settings, dispatcher = local.settings, local.dispatcher
+    with session_scope(local.sf) as s:
+        run = s.get(Run, local.run_id)
         assert run is not None
         try:
             if source is None:
-                approval.approve(
-                    s, run=run, user_id=None, who=approval.COMMAND_LINE, settings=settings, dispatcher=dispatcher
-                )
+                approve(s, run=run, user_id=None, who=COMMAND_LINE, settings=settings, dispatcher=dispatcher)
             else:
-                approval.replace(
-                    s,
-                    run=run,
-                    source=source,
-                    user_id=None,
-                    who=approval.COMMAND_LINE,
-                    settings=settings,
-                    dispatcher=dispatcher,
+                replace(
+                    s, run=run, source=source, user_id=None, who=COMMAND_LINE, settings=settings, dispatcher=dispatcher
                 )
         except RewardsmithError as e:
             if source is None:
-                _show_proposal(sf, run_id)
+                _show_proposal(local.sf, local.run_id)
             fail(e.message)
-    console.print(f"run {run_id}: fitness approved ({approval.COMMAND_LINE}); the search starts", highlight=False)
-    return dispatcher.run_until_settled(run_id, on_tick=_progress(sf, run_id))
+    console.print(f"run {local.run_id}: fitness approved ({COMMAND_LINE}); the search starts", highlight=False)
+    return local.settle(on_tick=_progress())
 
 
-def _report(sf: sessionmaker, settings: Settings, run_id: int, status: RunStatus, out: Path) -> None:
+def _report(local: LocalRun, out: Path) -> None:
     """Write run.json (and best_reward.py), print the outcome, and exit non-zero unless the run succeeded."""
+    run_id, status = local.run_id, local.status
     if status == RunStatus.WAITING_FITNESS:
-        _show_proposal(sf, run_id)
+        _show_proposal(local.sf, run_id)
     out.mkdir(parents=True, exist_ok=True)
-    with session_scope(sf) as s:
-        finished = s.get(Run, run_id)
-        assert finished is not None
-        doc = run_dict(s, finished, model=settings.llm_model)
+    doc = local.doc()
     (out / "run.json").write_text(json.dumps(doc, indent=2, default=str, allow_nan=False))
     best = doc["best_candidate"]
     if best and best.get("code"):
@@ -274,17 +287,16 @@ def approve_command(
     """Approve the proposed fitness of a waiting run (or replace it with your program) and run its search here."""
     settings = get_settings()
     source = read_text(fitness_file, "fitness") if fitness_file else None
-    upgrade(settings.resolved_database_url)
-    sf = session_factory(settings.resolved_database_url)
+    sf = local_database(settings)
     with session_scope(sf) as s:
         run = s.get(Run, run_id) if 0 < run_id < 2**31 else None
         if run is None:
             fail(f"there is no run {run_id} in {settings.resolved_database_url.split('@')[-1]}")
         if run.status != RunStatus.WAITING_FITNESS:
             fail(f"run {run_id} does not wait for a fitness approval (it is '{run.status}')")
-    dispatcher = LocalDispatcher(sf, settings, designer_factory(sf, settings), max_parallel=parallel)
-    status = _decide_and_continue(sf, dispatcher, run_id, source=source, settings=settings)
-    _report(sf, settings, run_id, status, out)
+    local = LocalRun.attach(sf, settings, run_id, max_parallel=parallel)
+    _decide_and_continue(local, source=source)
+    _report(local, out)
 
 
 def register(cli: typer.Typer) -> None:

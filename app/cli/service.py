@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import typer
 
 from app.cli.common import console, fail, plain
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.errors import RewardsmithError
@@ -112,7 +112,7 @@ def serve(
     stop.set()
 
 
-def _first_admin(settings) -> str | None:
+def _first_admin(settings: Settings) -> str | None:
     """On a local installation's first start, an admin user so that the dashboard can be used at once."""
     from sqlalchemy import func, select
 

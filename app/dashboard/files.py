@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
-from app.api import access, files
-from app.api.deps import SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard.session import PageUser
+from app.web import access, files
+from app.web.deps import SessionDep, SettingsDep, sound_form_and_query
 
 router = APIRouter(prefix="/candidates", include_in_schema=False, dependencies=[Depends(sound_form_and_query)])
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import envs
-from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.config import Settings
 from app.dashboard import views
 from app.dashboard.render import CODE_CSS, templates
@@ -22,10 +21,14 @@ from app.dashboard.session import (
     set_session_cookie,
     start_login_form,
 )
+from app.db.models import User
 from app.errors import InvalidInput, RewardsmithError
+from app.search.rules.states import RunStatus
+from app.search.rules.task import resolve_designer
 from app.search.service import add_feedback, create_task
-from app.search.states import RunStatus
 from app.sessions import end_session, start_session
+from app.web import access
+from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from envs.fitness import METRICS
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])
@@ -59,7 +62,9 @@ def login_form(request: Request, settings: SettingsDep, next: str = "/") -> Resp
 
 
 @router.post("/login")
-def login(request: Request, session: SessionDep, settings: SettingsDep, token: str = Form(""), next: str = Form("/")):
+def login(
+    request: Request, session: SessionDep, settings: SettingsDep, token: str = Form(""), next: str = Form("/")
+) -> Response:
     started = start_session(session, token=token.strip(), settings=settings)
     if started is None:
         error = "That token is not valid. Paste the token printed by `rewardsmith users create NAME`."
@@ -107,7 +112,9 @@ def runs_page(
     )
 
 
-def _form_context(user, settings, values: dict, error: str | None = None, field: str | None = None) -> dict:
+def _form_context(
+    user: User, settings: Settings, values: dict[str, Any], error: str | None = None, field: str | None = None
+) -> dict[str, Any]:
     return {
         "user": user,
         "envs": [envs.get_spec(n) for n in envs.names()],
@@ -126,7 +133,7 @@ def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: 
     values = {
         **views.DEFAULT_FORM,
         "env": env if env in envs.names() else "HalfCheetah-v5",
-        "designer": "llm" if settings.llm_configured else "offline",
+        "designer": resolve_designer(None, settings),
     }
     return templates.TemplateResponse(request, "task_new.html", _form_context(user, settings, values))
 
@@ -134,7 +141,7 @@ def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: 
 @router.post("/tasks/new")
 async def create_task_page(
     request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
-):
+) -> Response:
     submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}  # uploaded files are not fields
     values = views.form_values(submitted)
     try:
@@ -178,7 +185,7 @@ def candidate_feedback(
     settings: SettingsDep,
     text: str = Form(""),
     rating: str = Form(""),
-):
+) -> Response:
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
     try:
         value = views.form_int(rating, field="rating", label="Rating") if rating.strip() else None

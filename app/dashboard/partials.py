@@ -6,15 +6,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
 import envs
-from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.errors import InvalidInput, NotFound, RewardsmithError
-from app.search.checks import check_program
-from app.search.rate import training_rate
-from app.search.service import cancel_run, resume_run, task_budget
+from app.search.service import ProgramKind, cancel_run, check_for_person, resume_run, task_budget, training_rate
+from app.web import access
+from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from envs.describe import describe
 
 router = APIRouter(
@@ -38,11 +36,18 @@ def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
 
 @router.post("/check-fitness", response_class=HTMLResponse)
 def check_fitness(
-    request: Request, user: PageUser, settings: SettingsDep, env: str = Form(...), fitness_program: str = Form("")
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    env: str = Form(...),
+    fitness_program: str = Form(""),
 ) -> HTMLResponse:
     if not fitness_program.strip():
         return message(request, "Write a fitness program to check it.")
-    res = check_program(settings=settings, user_id=user.id, env=env, source=fitness_program, kind="fitness")
+    res = check_for_person(
+        session, settings=settings, user_id=user.id, env=env, source=fitness_program, kind=ProgramKind.FITNESS
+    )
     return templates.TemplateResponse(request, "_fitness_check.html", {"res": res})
 
 

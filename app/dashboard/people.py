@@ -4,28 +4,34 @@ the error."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from app.api import access
-from app.api.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from app.dashboard import views
 from app.dashboard.people_views import choose_view
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.db.models import Run, User
-from app.errors import InvalidInput, RewardsmithError
-from app.search.approval import decide
-from app.search.selection import choose
+from app.errors import InvalidInput, RateLimited, RewardsmithError
+from app.search.service import choose, decide
+from app.web import access
+from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect), Depends(sound_form_and_query)])
 
 
-def _run_page(request: Request, session, run: Run, user: User, model: str | None, error: RewardsmithError, **extra):
+def _run_page(
+    request: Request, session: Session, run: Run, user: User, model: str | None, error: RewardsmithError, **extra: Any
+) -> Response:
+    """The run's page again, with the error and what the person had typed."""
     session.rollback()
     session.refresh(run)
     ctx = {"user": user, **views.run_view(session, run, model), "fitness_error": error.message, **extra}
-    return templates.TemplateResponse(request, "run.html", ctx, status_code=error.status_code)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return templates.TemplateResponse(request, "run.html", ctx, status_code=error.status_code, headers=headers)
 
 
 @router.post("/runs/{run_id}/fitness/{action}")

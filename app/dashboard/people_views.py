@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.api import files
-from app.api.people import comparisons_out
 from app.config import Settings
 from app.dashboard.render import code_html
 from app.db.models import Run
-from app.search.proposals import awaits_fitness, open_proposal, proposal_dict, proposals_of
-from app.search.selection import choice_dict, choices_of, pending_for
-from app.search.states import RunStatus, Selection
+from app.search.records.choices import choice_dict, choices_of, pending_for
+from app.search.records.proposals import open_proposal, proposal_dict, proposals_of
+from app.search.rules.fitness import awaits_fitness
+from app.search.rules.states import RunStatus, Selection
+from app.web import files
+from app.web.people import comparisons_out
 
 
 def run_people(session: Session, run: Run) -> dict:

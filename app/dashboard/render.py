@@ -13,6 +13,9 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
+from envs.describe import describe
+from envs.spec import EnvSpec
+
 
 def _csrf(request: Request) -> dict:
     """The page's CSRF token (set by the session or the login form); forms and htmx send it back."""
@@ -52,9 +55,7 @@ CODE_CSS = _FORMATTER.get_style_defs(".code")
 """The highlighter's colours, served as /code.css (a stylesheet of our own: the CSP allows no inline styles)."""
 
 
-def _spec_description(spec) -> str:
-    from envs.describe import describe
-
+def _spec_description(spec: EnvSpec) -> str:
     return describe(spec)
 
 

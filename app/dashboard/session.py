@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from app.api.deps import SessionDep, SettingsDep
 from app.config import Settings
 from app.db.models import User
 from app.errors import Forbidden
 from app.sessions import SignedIn, csrf_token, signed_in
+from app.web.deps import SessionDep, SettingsDep
 
 SESSION_COOKIE = "rewardsmith_session"
 LOGIN_COOKIE = "rewardsmith_login"
@@ -91,7 +91,7 @@ async def csrf_protect(request: Request, live: SignedInDep, settings: SettingsDe
         )
 
 
-def _cookie(response: Response, request: Request, name: str, value: str, **kwargs) -> None:
+def _cookie(response: Response, request: Request, name: str, value: str, **kwargs: Any) -> None:
     response.set_cookie(name, value, httponly=True, secure=request.url.scheme == "https", **kwargs)
 
 

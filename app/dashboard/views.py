@@ -5,16 +5,20 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api import access, files, present
 from app.config import Settings
 from app.dashboard.people_views import run_people
 from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
 from app.errors import InvalidInput
-from app.search.report import describing_training, designer_label
+from app.search.design.diagnostics import findings
+from app.search.records.candidates import describing_training
+from app.search.records.run_json import designer_label
+from app.search.rules.fitness import FitnessKind
+from app.search.rules.states import RUN_ACTIVE, RunStatus, Selection
+from app.search.rules.task import default
 from app.search.service import TaskSpec
-from app.search.states import FITNESS_PROPOSE, RUN_ACTIVE, RunStatus, Selection
+from app.web import access, files, present
 from workers.engine.result import TrainingResult
 
 
@@ -41,25 +45,25 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
     return rows
 
 
-DEFAULT_FORM = {  # the new-task form as it first appears
+DEFAULT_FORM = {  # the new-task form as it first appears: the task's own defaults (TaskSpec), and an env to start from
     "env": "HalfCheetah-v5",
     "description": "",
-    "fitness_kind": "metric",
-    "metric": "forward_distance",
+    "fitness_kind": FitnessKind.METRIC,
+    "metric": default("fitness"),
     "fitness_program": "",
     "designer": "",
-    "iterations": 3,
-    "samples": 4,
-    "timesteps": 50000,
-    "seed": 0,
-    "wait_for_feedback": False,
-    "successive_halving": False,
-    "baselines": True,
-    "final_seeds": 3,
+    "iterations": default("iterations"),
+    "samples": default("samples"),
+    "timesteps": default("timesteps"),
+    "seed": default("seed"),
+    "wait_for_feedback": default("wait_for_feedback"),
+    "successive_halving": default("options.successive_halving"),
+    "baselines": default("options.baselines"),
+    "final_seeds": default("options.final_seeds"),
     "episode_steps": "",
-    "eval_episodes": 5,
-    "video": True,
-    "human_selection": False,
+    "eval_episodes": default("options.train.eval_episodes"),
+    "video": True,  # a person reviews rewards by watching them: the form asks for a video unless unticked
+    "human_selection": default("selection") == Selection.HUMAN,
 }
 
 
@@ -106,31 +110,33 @@ def task_spec_from_form(values: dict) -> TaskSpec:
     fitness = values.get("metric", "forward_distance")
     if values.get("fitness_kind") == "program":
         fitness = values.get("fitness_program", "")
-    elif values.get("fitness_kind") == FITNESS_PROPOSE:
-        fitness = FITNESS_PROPOSE
+    elif values.get("fitness_kind") == FitnessKind.PROPOSE:
+        fitness = FitnessKind.PROPOSE
     train: dict = {
         "eval_episodes": _int(values, "eval_episodes", "Evaluation episodes"),
         "video": bool(values.get("video")),
     }
     if str(values.get("episode_steps", "")).strip():
         train["episode_steps"] = _int(values, "episode_steps", "Episode length cap")
-    return TaskSpec(
-        env=values.get("env", ""),
-        description=values.get("description", ""),
-        fitness=fitness,
-        designer=values.get("designer") or None,
-        iterations=_int(values, "iterations", "Iterations"),
-        samples=_int(values, "samples", "Candidates per iteration"),
-        timesteps=_int(values, "timesteps", "Timesteps"),
-        seed=_int(values, "seed", "Seed"),
-        wait_for_feedback=bool(values.get("wait_for_feedback")),
-        selection=Selection.HUMAN if values.get("human_selection") else Selection.FITNESS,
-        options={
-            "successive_halving": bool(values.get("successive_halving")),
-            "baselines": bool(values.get("baselines")),
-            "final_seeds": _int(values, "final_seeds", "Final seeds"),
-            "train": train,
-        },
+    return TaskSpec.parse(
+        {
+            "env": values.get("env", ""),
+            "description": values.get("description", ""),
+            "fitness": fitness,
+            "designer": values.get("designer") or None,
+            "iterations": _int(values, "iterations", "Iterations"),
+            "samples": _int(values, "samples", "Candidates per iteration"),
+            "timesteps": _int(values, "timesteps", "Timesteps"),
+            "seed": _int(values, "seed", "Seed"),
+            "wait_for_feedback": bool(values.get("wait_for_feedback")),
+            "selection": Selection.HUMAN if values.get("human_selection") else Selection.FITNESS,
+            "options": {
+                "successive_halving": bool(values.get("successive_halving")),
+                "baselines": bool(values.get("baselines")),
+                "final_seeds": _int(values, "final_seeds", "Final seeds"),
+                "train": train,
+            },
+        }
     )
 
 
@@ -216,7 +222,7 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
         "links": links,
         "video": video,
         "main": main,
-        "diagnostics": (c.diagnostics or {}).get("items", []),
+        "diagnostics": findings(c),
         "siblings": siblings,
         "feedback": c.feedback,
         "waiting": c.run.status == RunStatus.WAITING_FEEDBACK,

@@ -19,9 +19,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.search.states import (
+from app.search.rules.states import (
     CandidateStatus,
     IterationStatus,
     Origin,
@@ -45,14 +46,14 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column; use app.db.models.utcnow()")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
@@ -66,10 +67,10 @@ class Named(TypeDecorator):
         super().__init__(length)
         self.enum = enum
 
-    def process_bind_param(self, value: Any, dialect) -> str | None:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else self.enum(value).value
 
-    def process_result_value(self, value: str | None, dialect) -> StrEnum | None:
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
         return None if value is None else self.enum(value)
 
 
@@ -150,7 +151,7 @@ class Task(TimestampMixin, Base):
 
 
 class Run(TimestampMixin, Base):
-    """One execution of the search for a task; its status follows ``app.search.states``."""
+    """One execution of the search for a task; its status follows ``app.search.rules.states``."""
 
     __tablename__ = "runs"
 
@@ -167,7 +168,7 @@ class Run(TimestampMixin, Base):
     final: Mapped[dict] = mapped_column(JSON, default=dict)
     """Final re-evaluation of the best candidate and the normalized score."""
     diagnostics: Mapped[dict] = mapped_column(JSON, default=dict)
-    """Run diagnostics (``app.search.run_diagnostics``): ``{"items": [{code, message, numbers, advice}]}``."""
+    """Run diagnostics (``app.search.design.diagnostics``): ``{"items": [{code, message, numbers, advice}]}``."""
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -16,8 +16,8 @@ from app.jobs.celery_app import (
     celery_app,
 )
 from app.jobs.dispatch import CeleryDispatcher
-from app.search import steps
-from app.search.factory import designer_factory, proposer_factory
+from app.search.machine import steps
+from app.search.machine.factory import designer_factory, proposer_factory
 
 
 def _deps() -> tuple[sessionmaker, CeleryDispatcher, Settings]:

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,7 +23,16 @@ import openai
 
 from app.config import Settings
 from app.errors import LLMError
-from app.llm.store import ExchangeStore, MemoryStore
+from app.llm.store import (
+    CachedAnswer,
+    Exchange,
+    ExchangeRequest,
+    ExchangeResponse,
+    ExchangeStatus,
+    ExchangeStore,
+    MemoryStore,
+    Purpose,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +144,16 @@ class Ledger:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, exchange: dict) -> None:
-        """Count one exchange record (the dict given to ``ExchangeStore.record``)."""
-        if exchange["status"] == "cached":
+    def add(self, exchange: Exchange) -> None:
+        """Count one exchange record (what ``ExchangeStore.record`` was given)."""
+        if exchange["status"] == ExchangeStatus.CACHED:
             self.cache_hits += 1
             return
         self.requests += 1
-        self.errors += exchange["status"] == "error"
-        self.prompt_tokens += exchange.get("prompt_tokens") or 0
-        self.completion_tokens += exchange.get("completion_tokens") or 0
-        if exchange.get("cost") is not None:
+        self.errors += exchange["status"] == ExchangeStatus.ERROR
+        self.prompt_tokens += exchange["prompt_tokens"]
+        self.completion_tokens += exchange["completion_tokens"]
+        if exchange["cost"] is not None:
             self.cost = (self.cost or 0.0) + exchange["cost"]
 
 
@@ -181,7 +191,7 @@ def _digest(value: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _retry_after(headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); None when absent or unreadable."""
     if headers.get("retry-after-ms"):
         try:
@@ -303,7 +313,7 @@ class LLMClient:
         with self._lock:
             return replace(self._ledgers.get(run_id) or Ledger())
 
-    def complete(self, messages: list[dict], *, n: int = 1, purpose: str, run_id: int | None = None) -> Completion:
+    def complete(self, messages: list[dict], *, n: int = 1, purpose: Purpose, run_id: int | None = None) -> Completion:
         """``n`` answers to ``messages``; raises ``LLMError`` when the endpoint gives none after the retries."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
@@ -373,7 +383,7 @@ class LLMClient:
             params["max_tokens"] = self.config.max_tokens
         return params
 
-    def _request_record(self, messages: list[dict], n: int, sample: int) -> dict:
+    def _request_record(self, messages: list[dict], n: int, sample: int) -> ExchangeRequest:
         params = self._params(n) | ({"extra_body": self.config.extra_body} if self.config.extra_body else {})
         request = {
             "base_url": self.base_url,
@@ -382,18 +392,49 @@ class LLMClient:
             "params": {k: v for k, v in params.items() if k != "model"} | {"n": n},
             "sample": sample,
         }
-        return request | {"key": _digest(request)}
+        return ExchangeRequest(**request, key=_digest(request))  # type: ignore[typeddict-item]
 
-    def _sample(self, messages: list[dict], sample: int, purpose: str, run_id: int | None) -> _Answer:
+    def _sample(self, messages: list[dict], sample: int, purpose: Purpose, run_id: int | None) -> _Answer:
         return self._cached(messages, 1, sample, purpose, run_id) or self._request(messages, 1, sample, purpose, run_id)
 
-    def _record(self, exchange: dict) -> None:
-        exchange = {"error": None, "cost": None, "created_at": datetime.now(UTC)} | exchange
+    def _record(
+        self,
+        *,
+        run_id: int | None,
+        purpose: Purpose,
+        request: ExchangeRequest,
+        status: ExchangeStatus,
+        response: ExchangeResponse,
+        attempt: int,
+        latency_ms: float,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Store one exchange (the audit log) and count it in the run's ledger."""
+        exchange = Exchange(
+            run_id=run_id,
+            purpose=purpose,
+            request=request,
+            response=response,
+            status=status,
+            error=error,
+            attempt=attempt,
+            latency_ms=latency_ms,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=cost,
+            cached=status == ExchangeStatus.CACHED,
+            created_at=datetime.now(UTC),
+        )
         self.store.record(exchange)
         with self._lock:
-            self._ledgers.setdefault(exchange["run_id"], Ledger()).add(exchange)
+            self._ledgers.setdefault(run_id, Ledger()).add(exchange)
 
-    def _cached(self, messages: list[dict], n: int, sample: int, purpose: str, run_id: int | None) -> _Answer | None:
+    def _cached(
+        self, messages: list[dict], n: int, sample: int, purpose: Purpose, run_id: int | None
+    ) -> _Answer | None:
         request = self._request_record(messages, n, sample)
         hit = self.store.cache_get(request["key"])
         if hit is None:
@@ -401,28 +442,23 @@ class LLMClient:
         texts = list(hit["texts"])
         reasons = list(hit.get("finish_reasons") or [None] * len(texts))
         self._record(
-            {
-                "run_id": run_id,
-                "purpose": purpose,
-                "request": request,
-                "status": "cached",
-                "attempt": 0,
-                "response": {
-                    "texts": texts,
-                    "finish_reasons": reasons,
-                    "usage": hit.get("usage") or {},
-                    "choices": hit.get("choices", len(texts)),
-                },
-                "latency_ms": 0.0,
-                "prompt_tokens": 0,
-                "completion_tokens": 0,
-                "cost": self._cost(0, 0),
-                "cached": True,
-            }
+            run_id=run_id,
+            purpose=purpose,
+            request=request,
+            status=ExchangeStatus.CACHED,
+            attempt=0,
+            response=ExchangeResponse(
+                texts=texts,
+                finish_reasons=reasons,
+                usage=hit.get("usage") or {},
+                choices=hit.get("choices", len(texts)),
+            ),
+            latency_ms=0.0,
+            cost=self._cost(0, 0),
         )
         return _Answer(texts, reasons, int(hit.get("choices", len(texts))), Usage(cost=self._cost(0, 0)), True, 0)
 
-    def _request(self, messages: list[dict], n: int, sample: int, purpose: str, run_id: int | None) -> _Answer:
+    def _request(self, messages: list[dict], n: int, sample: int, purpose: Purpose, run_id: int | None) -> _Answer:
         request = self._request_record(messages, n, sample)
         kwargs = self._params(n) | ({"extra_body": self.config.extra_body} if self.config.extra_body else {})
         tries = max(0, self.config.max_retries) + 1
@@ -454,45 +490,30 @@ class LLMClient:
                 latency = (time.perf_counter() - start) * 1000
                 p, c = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
                 answer = _Answer(texts, reasons, choices, Usage(p, c, self._cost(p, c)), False, attempt)
-                self.store.cache_put(
-                    request["key"], {"texts": texts, "finish_reasons": reasons, "usage": usage, "choices": choices}
-                )
+                cached = CachedAnswer(texts=texts, finish_reasons=reasons, usage=usage, choices=choices)
+                self.store.cache_put(request["key"], dict(cached))
                 self._record(
-                    {
-                        "run_id": run_id,
-                        "purpose": purpose,
-                        "request": request,
-                        "status": "ok",
-                        "response": {
-                            "texts": texts,
-                            "finish_reasons": reasons,
-                            "choices": choices,
-                            "usage": usage,
-                            "http_status": raw.status_code,
-                        },
-                        "attempt": attempt,
-                        "latency_ms": latency,
-                        "prompt_tokens": p,
-                        "completion_tokens": c,
-                        "cost": answer.usage.cost,
-                        "cached": False,
-                    }
+                    run_id=run_id,
+                    purpose=purpose,
+                    request=request,
+                    status=ExchangeStatus.OK,
+                    response=ExchangeResponse(**cached, http_status=raw.status_code),
+                    attempt=attempt,
+                    latency_ms=latency,
+                    prompt_tokens=p,
+                    completion_tokens=c,
+                    cost=answer.usage.cost,
                 )
                 return answer
             self._record(
-                {
-                    "run_id": run_id,
-                    "purpose": purpose,
-                    "request": request,
-                    "status": "error",
-                    "error": failure.message,
-                    "attempt": attempt,
-                    "response": {"http_status": failure.http_status, "body": failure.body},
-                    "latency_ms": (time.perf_counter() - start) * 1000,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "cached": False,
-                }
+                run_id=run_id,
+                purpose=purpose,
+                request=request,
+                status=ExchangeStatus.ERROR,
+                error=failure.message,
+                attempt=attempt,
+                response=ExchangeResponse(http_status=failure.http_status, body=failure.body),
+                latency_ms=(time.perf_counter() - start) * 1000,
             )
             if not failure.retryable or attempt == tries:
                 raise LLMError(self._explain(failure, attempt), http_status=failure.http_status, attempts=attempt)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from app.db import session_scope
 from app.db.models import LLMCacheEntry, LLMExchange
+from app.llm.store import Exchange
 
-_COLUMNS = {
-    "run_id",
-    "purpose",
-    "request",
-    "response",
-    "status",
-    "error",
-    "attempt",
-    "latency_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost",
-    "cached",
-}
+_COLUMNS = frozenset(Exchange.__annotations__) - {"created_at"}
+"""An exchange's keys that are columns of ``llm_exchanges`` (its time is the row's own)."""
 
 
 class DatabaseStore:
@@ -30,12 +21,12 @@ class DatabaseStore:
     def __init__(self, sf: sessionmaker) -> None:
         self.sf = sf
 
-    def cache_get(self, key: str) -> dict | None:
+    def cache_get(self, key: str) -> dict[str, Any] | None:
         with session_scope(self.sf) as s:
             entry = s.get(LLMCacheEntry, key)
             return dict(entry.value) if entry is not None else None
 
-    def cache_put(self, key: str, value: dict) -> None:
+    def cache_put(self, key: str, value: dict[str, Any]) -> None:
         try:
             with session_scope(self.sf) as s:
                 if s.get(LLMCacheEntry, key) is None:
@@ -43,9 +34,7 @@ class DatabaseStore:
         except IntegrityError:  # another worker stored the same answer first
             pass
 
-    def record(self, exchange: dict) -> None:
+    def record(self, exchange: Exchange) -> None:
         values = {k: v for k, v in exchange.items() if k in _COLUMNS}
-        values.setdefault("purpose", "design")
-        values.setdefault("status", "ok")
         with session_scope(self.sf) as s:
             s.add(LLMExchange(**values))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
-from app.api import access, files, present
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
-from app.api.schemas import UNAUTHORIZED, CandidateOut, FeedbackIn, FeedbackOut, Responses
 from app.search.service import add_feedback
+from app.web import access, files, present
+from app.web.deps import CurrentUser, SessionDep, SettingsDep
+from app.web.schemas import UNAUTHORIZED, CandidateOut, FeedbackIn, FeedbackOut, Responses
 
 router = APIRouter(prefix="/candidates", tags=["candidates"], responses=UNAUTHORIZED)
 NOT_FOUND: Responses = {404: {"description": "no such candidate or file"}}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import access, files
-from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.people import comparisons_out
-from app.api.schemas import UNAUTHORIZED, ChoiceIn, ComparisonsOut, Responses
-from app.search.selection import choose
+from app.search.service import choose
+from app.web import access, files
+from app.web.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
+from app.web.people import comparisons_out
+from app.web.schemas import UNAUTHORIZED, ChoiceIn, ComparisonsOut, Responses
 
 router = APIRouter(prefix="/runs", tags=["selection"], responses=UNAUTHORIZED)
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 import envs
-from app.api.deps import CurrentUser
-from app.api.schemas import UNAUTHORIZED, EnvDetail, EnvSummary, FieldOut, MetricOut
 from app.errors import NotFound
+from app.web.deps import CurrentUser
+from app.web.schemas import UNAUTHORIZED, EnvDetail, EnvSummary, FieldOut, MetricOut
 from envs.describe import describe
 from envs.fitness import METRICS
+from envs.spec import EnvSpec
 
 router = APIRouter(prefix="/envs", tags=["envs"], responses=UNAUTHORIZED)
 
 
-def _summary(spec) -> dict:
+def _summary(spec: EnvSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "title": spec.title,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import access, present
-from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.schemas import UNAUTHORIZED, FitnessDecision, ProposalOut, Responses, RunOut
-from app.search.approval import decide
-from app.search.proposals import proposals_of
+from app.search.records.proposals import proposals_of
+from app.search.service import decide
+from app.web import access, present
+from app.web.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
+from app.web.schemas import UNAUTHORIZED, FitnessDecision, ProposalOut, Responses, RunOut
 
 router = APIRouter(prefix="/runs", tags=["fitness"], responses=UNAUTHORIZED)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import access, present
-from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.schemas import UNAUTHORIZED, CandidateSummary, Responses, RunOut
 from app.search.service import cancel_run, resume_run
+from app.web import access, present
+from app.web.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
+from app.web.schemas import UNAUTHORIZED, CandidateSummary, Responses, RunOut
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=UNAUTHORIZED)
 

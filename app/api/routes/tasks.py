@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from app.api import access, present
-from app.api.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
-from app.api.schemas import UNAUTHORIZED, TaskCreate, TaskOut
 from app.db.models import User
 from app.search.service import TaskSpec, create_task
+from app.web import access, present
+from app.web.deps import CurrentUser, DispatcherDep, SessionDep, SettingsDep
+from app.web.schemas import UNAUTHORIZED, TaskOut
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], responses=UNAUTHORIZED)
 
@@ -20,23 +20,10 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], responses=UNAUTHORIZED)
     responses={422: {"description": "invalid task or budget above the cap"}, 429: {"description": "rate limited"}},
 )
 def post_task(
-    body: TaskCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
+    body: TaskSpec, user: CurrentUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
 ) -> TaskOut:
     """Submit a task; its run starts at once (status 'queued', then 'running')."""
-    spec = TaskSpec(
-        env=body.env,
-        description=body.description,
-        fitness=body.fitness,
-        designer=body.designer,
-        iterations=body.iterations,
-        samples=body.samples,
-        timesteps=body.timesteps,
-        seed=body.seed,
-        wait_for_feedback=body.wait_for_feedback,
-        options=body.options.model_dump(mode="json"),
-        selection=body.selection,
-    )
-    task, _ = create_task(session, spec=spec, owner_id=user.id, settings=settings, dispatcher=dispatcher)
+    task, _ = create_task(session, spec=body, owner_id=user.id, settings=settings, dispatcher=dispatcher)
     session.refresh(task)
     return present.task_out(task, user)
 

@@ -17,26 +17,13 @@ from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training, User, utcnow
 from app.main import create_app
-from app.search.service import TaskSpec, create_task
+from app.search.service import create_task
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.fixtures import load_fixture
+from tests.support.tasks import tiny_spec
 
 API = "/api/v1"
-TINY = {
-    "env": "HalfCheetah-v5",
-    "description": "make the cheetah run forward",
-    "designer": "offline",
-    "iterations": 1,
-    "samples": 1,
-    "timesteps": 2048,
-    "options": {
-        "final_seeds": 0,
-        "baselines": False,
-        "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2},
-    },
-}
-"""A task body on the smallest budget (nothing trains in these tests: the dispatcher only records)."""
 
 
 @dataclass
@@ -121,7 +108,7 @@ def seed_finished_run(api: Api, *, owner: str, status: str = "succeeded") -> See
     code = load_fixture("cheetah_forward").split("```python", 1)[1].split("```", 1)[0]
     with session_scope(api.sf) as s:
         owner_id = s.scalar(select(User.id).where(User.name == owner))
-        spec = TaskSpec(**TINY)
+        spec = tiny_spec()
         task, run = create_task(
             s, spec=spec, owner_id=owner_id, settings=api.settings, dispatcher=RecordingDispatcher()
         )

@@ -15,8 +15,9 @@ from sqlalchemy.orm import sessionmaker
 from app.db import session_scope
 from app.db.models import ApiToken
 from app.main import create_app
-from tests.app.api.harness import API, TINY, Api, make_api, run_row, seed_finished_run
+from tests.app.api.harness import API, Api, make_api, run_row, seed_finished_run
 from tests.support.db import make_settings as settings_for
+from tests.support.tasks import TINY
 
 ROOT = Path(__file__).resolve().parents[3]
 

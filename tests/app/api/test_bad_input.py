@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.app.api.harness import API, TINY, Api, seed_finished_run
+from tests.app.api.harness import API, Api, seed_finished_run
+from tests.support.tasks import TINY
 
 BODY = json.dumps(TINY)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.search import steps
-from app.search.factory import proposer_factory
+from app.search.machine import steps
+from app.search.machine.factory import proposer_factory
 from envs.fitness import METRICS
-from tests.app.api.harness import API, TINY, Api
+from tests.app.api.harness import API, Api
+from tests.support.tasks import TINY
 from workers.engine.measure import measure_fitness
 
 BACKWARDS = TINY | {"description": "make the cheetah run backwards", "fitness": "propose"}

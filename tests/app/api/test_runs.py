@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.api.harness import API, TINY, Api, run_row, seed_finished_run
+from tests.app.api.harness import API, Api, run_row, seed_finished_run
+from tests.support.tasks import TINY
 
 
 def new_run(api: Api, headers: dict) -> int:

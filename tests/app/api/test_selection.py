@@ -17,10 +17,11 @@ from sqlalchemy.orm import sessionmaker
 from app.db import session_scope
 from app.db.models import Feedback, Iteration
 from app.main import create_app
-from app.search.factory import designer_factory
-from app.search.local import LocalDispatcher
-from tests.app.api.harness import API, TINY, Api
+from app.search.machine.factory import designer_factory
+from app.search.machine.local import LocalDispatcher
+from tests.app.api.harness import API, Api
 from tests.support.db import make_settings
+from tests.support.tasks import TINY
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import sessionmaker
 
 from app.db import session_scope
 from app.db.models import Run, Task
-from tests.app.api.harness import API, TINY, Api, RecordingDispatcher, make_api
+from tests.app.api.harness import API, Api, RecordingDispatcher, make_api
+from tests.support.tasks import TINY
 
 FITNESS_PROGRAM = """
 import numpy as np

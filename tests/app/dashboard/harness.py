@@ -10,21 +10,10 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.app.api.harness import Api
+from tests.support.tasks import tiny_form
 
-TASK_FORM = {
-    "env": "HalfCheetah-v5",
-    "description": "make the cheetah run forward",
-    "fitness_kind": "metric",
-    "metric": "forward_distance",
-    "designer": "offline",
-    "iterations": "1",
-    "samples": "1",
-    "timesteps": "2048",
-    "seed": "0",
-    "final_seeds": "0",
-    "eval_episodes": "1",
-}
-"""The smallest task the new-task form takes: one offline candidate, 2,048 steps, no final seeds."""
+TASK_FORM = tiny_form()
+"""The tiny task (``tests.support.tasks``) as the new-task form sends it."""
 
 ORIGIN = "http://testserver"
 SAME_ORIGIN = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from app.db import session_scope
 from app.errors import RateLimited
-from app.search import checks
-from app.search.checks import check_program
+from app.search.decisions import sandbox_jobs
+from app.search.service import ProgramKind, check_for_person
 from tests.app.api.harness import make_api
 from tests.app.dashboard.harness import log_in
 from tests.support.db import make_settings
@@ -84,13 +85,17 @@ def test_checks_are_capped_per_user_and_on_the_machine(sqlite_sf: sessionmaker, 
     assert r.status_code == 200 and "Accepted" in r.text, "slots are given back when a check ends"
 
 
-def test_the_cap_holds_for_every_caller(tmp_path: Path) -> None:
-    """The service function itself refuses, whoever calls it (another API process, a future API route)."""
+def test_the_cap_holds_for_every_caller(sqlite_sf: sessionmaker, tmp_path: Path) -> None:
+    """The gateway itself refuses, whoever calls it (another API process, a future API route)."""
     settings = make_settings(tmp_path, check_slots_per_user=1, check_slots_total=1)
-    with checks._slot(settings.data_dir / "locks" / "checks", "all", 1) as got:
-        assert got
-        with pytest.raises(RateLimited, match="the server is already running 1 program checks"):
-            check_program(settings=settings, user_id=7, env="HalfCheetah-v5", source=GOOD, kind="fitness")
-    assert (
-        check_program(settings=settings, user_id=7, env="HalfCheetah-v5", source=GOOD, kind="fitness").outcome == "ok"
-    )
+    with session_scope(sqlite_sf) as s:
+        with sandbox_jobs._slot(sandbox_jobs.slots_dir(settings), "all", 1) as got:
+            assert got
+            with pytest.raises(RateLimited, match="the server is already running 1 program checks"):
+                check_for_person(
+                    s, settings=settings, user_id=7, env="HalfCheetah-v5", source=GOOD, kind=ProgramKind.FITNESS
+                )
+        res = check_for_person(
+            s, settings=settings, user_id=7, env="HalfCheetah-v5", source=GOOD, kind=ProgramKind.FITNESS
+        )
+        assert res.outcome == "ok"

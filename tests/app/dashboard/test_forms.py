@@ -9,8 +9,9 @@ from sqlalchemy.orm import sessionmaker
 
 from app.db import session_scope
 from app.db.models import Task
-from tests.app.api.harness import API, TINY, Api, make_api
+from tests.app.api.harness import API, Api, make_api
 from tests.app.dashboard.harness import TASK_FORM, Browser, log_in
+from tests.support.tasks import TINY
 
 
 def signed_in(api: Api, name: str) -> Browser:

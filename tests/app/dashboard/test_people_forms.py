@@ -12,13 +12,14 @@ from sqlalchemy.orm import sessionmaker
 
 from app.db import session_scope
 from app.db.models import Candidate, Iteration, Run, Task, Training, User, utcnow
-from app.search import steps
-from app.search.factory import proposer_factory
+from app.search.machine import steps
+from app.search.machine.factory import proposer_factory
 from app.search.service import TaskSpec, create_task
-from tests.app.api.harness import TINY, Api, make_api
+from tests.app.api.harness import Api, make_api
 from tests.app.dashboard.harness import TASK_FORM, Browser
 from tests.app.dashboard.test_forms import signed_in
 from tests.support.dispatch import RecordingDispatcher
+from tests.support.tasks import TINY
 
 SNEAKY = "run backwards <script>alert(1)</script>"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.db import session_scope
 from app.db.models import Candidate, Run
-from app.search.run_diagnostics import update_run
+from app.search.records.runs import update_diagnostics
 from tests.app.api.harness import API, Api, seed_finished_run
 from tests.app.dashboard.harness import log_in
 
@@ -30,7 +30,7 @@ def test_a_run_whose_candidates_all_scored_the_same_says_so_on_its_page_and_in_t
         s.add(twin)
         s.flush()
         s.refresh(run)
-        update_run(run)
+        update_diagnostics(run)
     body = api.client.get(f"{API}/runs/{seeded.run_id}", headers=bearer).json()
     assert body["diagnostics"][0]["code"] == "candidates_indistinguishable"
     assert body["summary"].startswith("the search learned nothing: all 2 candidates scored within")

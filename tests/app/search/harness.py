@@ -4,6 +4,7 @@ loopback fake OpenAI server, and the in-process dispatcher that `rewardsmith run
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -12,35 +13,23 @@ from sqlalchemy.orm import sessionmaker
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Iteration, LLMExchange, Run, Training
-from app.search.factory import designer_factory
-from app.search.local import LocalDispatcher
-from app.search.report import run_dict
-from app.search.service import TaskSpec, create_task, resume_run
+from app.search.records.run_json import run_dict
+from app.search.service import LocalRun, TaskSpec, resume_run, run_local
 from tests.support.db import make_settings
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.tasks import tiny_spec
 
-TRAIN = {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 2}
-"""Training options small enough for a shared two-core machine."""
 MODEL = "fake-model"
 
 
 def task_spec(**fields) -> TaskSpec:
-    """A HalfCheetah task of one iteration with one candidate of 2,048 steps, no final seeds, no baselines."""
-    options = {"final_seeds": 0, "baselines": False, "train": dict(TRAIN)} | fields.pop("options", {})
-    values = {
-        "env": "HalfCheetah-v5",
-        "description": "make the cheetah run forward as fast as it can",
-        "designer": "llm",
-        "iterations": 1,
-        "samples": 1,
-        "timesteps": 2048,
-        "seed": 0,
-    } | fields
-    return TaskSpec(options=options, **values)
+    """The tiny task (``tests.support.tasks``), designed by the LLM, as fast as it can (the offline designer and
+    the proposer read those words)."""
+    return tiny_spec(**{"designer": "llm", "description": "make the cheetah run forward as fast as it can"} | fields)
 
 
 class Search:
-    """Submits tasks and works them off in this process, the way the `rewardsmith run` command does."""
+    """Submits tasks and works them off in this process through ``run_local``, as the `rewardsmith run` command does."""
 
     def __init__(self, sf: sessionmaker, tmp_path: Path, server: FakeOpenAI | None = None, **settings) -> None:
         self.sf = sf
@@ -56,46 +45,54 @@ class Search:
         )
         return make_settings(self.tmp_path, **(llm | self.overrides))
 
-    def dispatcher(self, max_parallel: int = 2) -> LocalDispatcher:
-        settings = self.settings()
-        return LocalDispatcher(self.sf, settings, designer_factory(self.sf, settings), max_parallel=max_parallel)
-
-    def submit(self, spec: TaskSpec, dispatcher: LocalDispatcher) -> int:
-        with session_scope(self.sf) as s:
-            _, run = create_task(s, spec=spec, owner_id=None, settings=self.settings(), dispatcher=dispatcher)
-            return run.id
-
-    def settle(self, dispatcher: LocalDispatcher, run_id: int, *, timeout: float = 240.0, on_tick=None) -> str:
-        """Work the run off until it is final or waits for feedback; fails the test instead of hanging."""
+    @staticmethod
+    def _deadline(timeout: float, on_tick: Callable[[LocalRun], None] | None) -> Callable[[LocalRun], None]:
+        """``on_tick``, then a TimeoutError with where the run stands once ``timeout`` has passed: a test fails
+        instead of hanging."""
         deadline = time.monotonic() + timeout
 
-        def tick() -> None:
+        def tick(local: LocalRun) -> None:
             if on_tick is not None:
-                on_tick()
+                on_tick(local)
             if time.monotonic() > deadline:
-                with session_scope(self.sf) as s:
-                    run = s.get(Run, run_id)
+                with session_scope(local.sf) as s:
+                    run = s.get(Run, local.run_id)
                     state = (
                         run.status,
                         run.phase,
                         [it.status for it in run.iterations],
-                        [(t.purpose, t.status) for t in s.scalars(select(Training).where(Training.run_id == run_id))],
+                        [(t.purpose, t.status) for t in s.scalars(select(Training).where(Training.run_id == run.id))],
                     )
-                raise TimeoutError(f"run {run_id} did not settle within {timeout:g} s: {state}")
+                raise TimeoutError(f"run {local.run_id} did not settle within {timeout:g} s: {state}")
 
-        return dispatcher.run_until_settled(run_id, on_tick=tick, poll=0.2)
+        return tick
+
+    def start(
+        self, spec: TaskSpec, *, timeout: float = 240.0, on_tick: Callable[[LocalRun], None] | None = None
+    ) -> LocalRun:
+        """Submit ``spec`` and work it off until it is final or waits for a person."""
+        tick = self._deadline(timeout, on_tick)
+        return run_local(spec, self.settings(), sf=self.sf, max_parallel=2, on_tick=tick, poll=0.2)
 
     def run(self, spec: TaskSpec, **kw) -> tuple[int, str]:
         """Submit ``spec`` and work it off; (run id, final status)."""
-        d = self.dispatcher()
-        run_id = self.submit(spec, d)
-        return run_id, self.settle(d, run_id, **kw)
+        local = self.start(spec, **kw)
+        return local.run_id, str(local.status)
+
+    def settle(
+        self, local: LocalRun, *, timeout: float = 240.0, on_tick: Callable[[LocalRun], None] | None = None
+    ) -> str:
+        """Work ``local`` off again (after a person's decision, say)."""
+        return str(local.settle(on_tick=self._deadline(timeout, on_tick), poll=0.2))
+
+    def attach(self, run_id: int) -> LocalRun:
+        return LocalRun.attach(self.sf, self.settings(), run_id, max_parallel=2)
 
     def resume(self, run_id: int, **kw) -> str:
-        d = self.dispatcher()
+        local = self.attach(run_id)
         with session_scope(self.sf) as s:
-            resume_run(s, run=s.get(Run, run_id), dispatcher=d)
-        return self.settle(d, run_id, **kw)
+            resume_run(s, run=s.get(Run, run_id), dispatcher=local.dispatcher)
+        return self.settle(local, **kw)
 
     def doc(self, run_id: int) -> dict:
         """The run as `run.json` has it."""

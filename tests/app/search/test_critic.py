@@ -10,8 +10,8 @@ import pytest
 from app.llm.client import LLMClient, LLMConfig
 from app.llm.extraction import extract_program
 from app.llm.store import MemoryStore
-from app.search.critic import vet
-from app.search.designers import DesignContext, LLMDesigner, Proposal, parse_review
+from app.search.design.critic import vet
+from app.search.design.designers import DesignContext, LLMDesigner, Proposal, parse_review
 from envs import get_spec
 from envs.describe import describe
 from envs.fitness import METRICS

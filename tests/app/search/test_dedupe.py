@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from app.llm.extraction import extract_program
-from app.search.dedupe import normalised_hash
+from app.search.design.dedupe import normalised_hash
 from tests.support.fixtures import load_fixture
 
 FORWARD = extract_program(load_fixture("cheetah_forward")).source

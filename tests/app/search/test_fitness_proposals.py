@@ -11,10 +11,11 @@ import pytest
 from app.db import session_scope
 from app.db.models import FitnessProposal, Run, utcnow
 from app.errors import Conflict
-from app.search import approval, proposals, steps
-from app.search.factory import proposer_factory
-from app.search.service import create_task, resume_run
-from app.search.states import Origin
+from app.search.machine import proposing, steps
+from app.search.machine.factory import proposer_factory
+from app.search.records.proposals import proposal_dict, proposals_of
+from app.search.rules.states import Origin
+from app.search.service import create_task, decide, resume_run
 from tests.app.search.harness import Search, task_spec
 from tests.support.dispatch import RecordingDispatcher as Recorder
 from tests.support.fake_openai import FakeOpenAI, Reply
@@ -25,12 +26,12 @@ BACKWARDS = task_spec(fitness="propose", description="make the cheetah run backw
 
 def records(search: Search, run_id: int) -> list[dict]:
     with session_scope(search.sf) as s:
-        return [proposals.proposal_dict(p) for p in proposals.proposals_of(s, run_id)]
+        return [proposal_dict(p) for p in proposals_of(s, run_id)]
 
 
-def decide(search: Search, run_id: int, dispatcher, **decision) -> None:
+def decide_as_tester(search: Search, run_id: int, dispatcher, **decision) -> None:
     with session_scope(search.sf) as s:
-        approval.decide(
+        decide(
             s,
             run=s.get(Run, run_id),
             user_id=None,
@@ -71,20 +72,20 @@ def test_proposals_that_stay_broken_wait_for_a_person_who_asks_again_with_a_note
     with FakeOpenAI() as server:
         server.script([load_fixture("fitness_per_step"), load_fixture("fitness_per_step")])
         search = Search(sqlite_sf, tmp_path, server)
-        dispatcher = search.dispatcher()
-        run_id = search.submit(BACKWARDS, dispatcher)
-        assert search.settle(dispatcher, run_id) == "waiting_fitness"
+        local = search.start(BACKWARDS)
+        run_id, dispatcher = local.run_id, local.dispatcher
+        assert local.status == "waiting_fitness"
         assert [(p["status"], p["origin"]) for p in records(search, run_id)] == [
             ("broken", "llm"),
             ("broken", "repair"),
         ]
         assert "one number per episode" in records(search, run_id)[-1]["error"]
         with pytest.raises(Conflict, match="did not pass the checks, so it cannot be approved"):
-            decide(search, run_id, dispatcher, approve_it=True)
+            decide_as_tester(search, run_id, dispatcher, approve_it=True)
 
         server.script([load_fixture("fitness_jump")])
-        decide(search, run_id, dispatcher, again=True, note="I care how high it jumps, not how far it goes.")
-        assert search.settle(dispatcher, run_id) == "waiting_fitness"
+        decide_as_tester(search, run_id, dispatcher, again=True, note="I care how high it jumps, not how far it goes.")
+        assert search.settle(local) == "waiting_fitness"
         *_, third = records(search, run_id)
         assert (third["status"], third["origin"]) == ("proposed", "llm")
         assert "np.max(traj.z_position)" in third["source"]
@@ -93,8 +94,8 @@ def test_proposals_that_stay_broken_wait_for_a_person_who_asks_again_with_a_note
         assert "I care how high it jumps" in asked[-1]["content"] and "asked for another" in asked[-1]["content"]
 
         server.script([load_fixture("cheetah_forward")])  # the reward, once the fitness is approved
-        decide(search, run_id, dispatcher, approve_it=True)
-        assert search.settle(dispatcher, run_id) == "succeeded"
+        decide_as_tester(search, run_id, dispatcher, approve_it=True)
+        assert search.settle(local) == "succeeded"
     doc = search.doc(run_id)
     assert doc["task"]["fitness"] == "proposed" and doc["task"]["fitness_source"] == third["source"]
     assert [p["status"] for p in doc["fitness_proposals"]] == ["rejected", "rejected", "approved"]
@@ -116,7 +117,7 @@ def test_an_llm_that_does_not_answer_fails_the_run_and_resuming_proposes_again(s
         assert records(search, run_id) == []
         server.script([load_fixture("fitness_backward")])
         assert search.resume(run_id) == "waiting_fitness"
-        dispatcher = search.dispatcher()
+        dispatcher = search.attach(run_id).dispatcher
     [p] = records(search, run_id)
     assert p["status"] == "proposed"
     with session_scope(search.sf) as s:
@@ -140,18 +141,18 @@ def test_a_second_delivery_waits_for_the_first_unless_its_worker_died(sqlite_sf,
         run_id = run.id
     steps.start_step(sqlite_sf, run_id, recorder, settings)
     assert recorder.calls == [("start", run_id), ("propose_fitness", run_id)]
-    first = proposals._claim(sqlite_sf, run_id, Origin.OFFLINE, "a worker that is still proposing")
+    first = proposing._claim(sqlite_sf, run_id, Origin.OFFLINE, "a worker that is still proposing")
     assert first is not None
     propose = lambda: steps.propose_step(sqlite_sf, run_id, settings, proposer_factory(sqlite_sf, settings))  # noqa: E731
     propose()  # redelivered, or sent again by the sweep: the first is at work
     assert [p["status"] for p in records(search, run_id)] == ["proposing"]
     with session_scope(sqlite_sf) as s:
         assert s.get(Run, run_id).status == "queued"
-        s.get(FitnessProposal, first.claim_id).created_at = utcnow() - timedelta(seconds=proposals.LEASE_SECONDS + 1)
+        s.get(FitnessProposal, first.claim_id).created_at = utcnow() - timedelta(seconds=proposing.LEASE_SECONDS + 1)
     propose()  # the first worker died long ago: its claim is taken over
     [p] = records(search, run_id)
     assert p["status"] == "proposed" and p["name"] == "mean_x_velocity"  # "as fast as it can"
-    proposals._store(sqlite_sf, run_id, first.claim_id, [], None)  # the first worker, back late, changes nothing
+    proposing._store(sqlite_sf, run_id, first.claim_id, [], None)  # the first worker, back late, changes nothing
     with session_scope(sqlite_sf) as s:
         assert s.get(Run, run_id).status == "waiting_fitness"
     assert len(records(search, run_id)) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.search.fitness_terms import MAX_SOURCE_CHARS, read_fitness, signal_reward
+from app.search.rules.fitness_terms import MAX_SOURCE_CHARS, read_fitness, signal_reward
 from envs import get_spec
 from envs.fitness import METRICS
 from workers.engine.evaluate import sandbox_check

@@ -250,7 +250,7 @@ def test_a_run_whose_candidates_are_all_rejected_fails_with_their_errors(sqlite_
         assert doc["error"].startswith("no candidate could be trained; the last errors were: no program could be taken")
         assert search.trainings(run_id) == []
         with session_scope(search.sf) as s, pytest.raises(Conflict, match="nothing left to resume: submit the task"):
-            resume_run(s, run=s.get(Run, run_id), dispatcher=search.dispatcher())
+            resume_run(s, run=s.get(Run, run_id), dispatcher=search.attach(run_id).dispatcher)
         assert search.doc(run_id)["status"] == "failed"
 
 

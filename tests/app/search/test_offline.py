@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from app.search import offline, steering
-from app.search.designers import DesignContext, OfflineDesigner, Parent
+from app.search.design import offline, steering
+from app.search.design.designers import DesignContext, OfflineDesigner, Parent
 from envs import get_spec
 from envs.describe import describe
 from tests.app.search.harness import Search, task_spec

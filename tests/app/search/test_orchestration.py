@@ -11,18 +11,12 @@ from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Feedback, Iteration, Run, Training
 from app.errors import Conflict, InvalidInput
-from app.search import finish, orchestrator, steps, trainer
-from app.search.service import (
-    TaskSpec,
-    add_feedback,
-    cancel_run,
-    create_task,
-    resume_run,
-    set_status,
-    task_budget,
-    validate,
-)
-from app.search.states import RUN_TRANSITIONS, IllegalTransition, RunStatus, check_transition
+from app.search.machine import finish, iterations, lifecycle, steps, training
+from app.search.records.runs import set_status
+from app.search.rules.options import TaskOptions
+from app.search.rules.states import RUN_TRANSITIONS, IllegalTransition, RunStatus, check_transition
+from app.search.rules.task import columns
+from app.search.service import LocalRun, TaskSpec, add_feedback, cancel_run, create_task, resume_run, task_budget
 from tests.app.search.harness import Search, design_requests, task_spec, user_prompt
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher as Recorder
@@ -101,12 +95,14 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
             "fitness",
             "importing `os` is not allowed",
         ),
-        ({"samples": 0}, "samples", "samples must be an integer from 1 to 32, got 0"),
-        ({"timesteps": 10}, "timesteps", "timesteps must be an integer from 1,000"),
-        ({"designer": "gpt"}, "designer", "designer must be 'llm' or 'offline'"),
+        ({"samples": 0}, "samples", "samples: Input should be greater than or equal to 1"),
+        ({"timesteps": 10}, "timesteps", "timesteps: Input should be greater than or equal to 1000"),
+        ({"timesteps": 6_000_000}, "timesteps", "timesteps must be an integer from 1,000 to 5,000,000"),
+        ({"designer": "gpt"}, "designer", "designer: Input should be 'llm' or 'offline'"),
         ({"designer": "llm"}, "designer", "set REWARDSMITH_LLM_MODEL and OPENAI_BASE_URL"),
-        ({"seed": 2**70}, "seed", "seed must be an integer from 0 to 2,147,483,647"),
-        ({"seed": -1}, "seed", "seed must be an integer from 0"),
+        ({"seed": 2**70}, "seed", "seed: Input should be less than or equal to 2147483647"),
+        ({"seed": -1}, "seed", "seed: Input should be greater than or equal to 0"),
+        ({"turbo": True}, "turbo", "unknown field turbo; known here: env, description, fitness"),
         ({"options": {"halving": True}}, "options.halving", "unknown option options.halving; known here: successive"),
         (
             {"options": {"train": {"eval_episodes": 1, "epochs": 3}}},
@@ -124,11 +120,10 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
     ],
 )
 def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, field, words) -> None:
-    spec = task_spec(designer="offline")
-    for k, v in change.items():
-        setattr(spec, k, v)
+    """Bounds of the spec itself are refused when it is made, the rest when its columns are (``create_task``)."""
+    raw = task_spec(designer="offline").model_dump() | change
     with pytest.raises(InvalidInput) as e:
-        validate(spec, offline_settings(tmp_path))
+        columns(TaskSpec.parse(raw), offline_settings(tmp_path))
     assert e.value.field == field and words in e.value.message
 
 
@@ -138,14 +133,14 @@ def test_the_total_budget_counts_baselines_and_final_seeds_and_shows_the_arithme
     # the search alone (120,000) fits; its two baselines and three final seeds (the best and the reference reward
     # re-trained on each) do not
     with pytest.raises(InvalidInput) as e:
-        validate(spec, settings)
+        columns(spec, settings)
     assert e.value.field == "timesteps"
     assert (
         "would train 200,000 steps (search 120,000 = 3 iterations × 4 samples × 10,000 steps + 2 baselines 20,000 "
         "+ 3 final seeds × 2 (best and reference) 60,000), above the cap of 160,000" in e.value.message
     )
-    spec.options = {"baselines": False, "final_seeds": 0}
-    assert validate(spec, settings)["options"]["final_seeds"] == 0
+    spec = spec.model_copy(update={"options": TaskOptions(baselines=False, final_seeds=0)})
+    assert columns(spec, settings)["options"]["final_seeds"] == 0
 
 
 def test_successive_halving_counts_screening_and_the_continued_half(tmp_path) -> None:
@@ -165,7 +160,7 @@ def test_successive_halving_counts_screening_and_the_continued_half(tmp_path) ->
 
 
 def test_without_an_llm_the_offline_designer_is_chosen_and_options_get_defaults(tmp_path) -> None:
-    values = validate(TaskSpec(env="Hopper-v5", description="hop forward"), offline_settings(tmp_path))
+    values = columns(TaskSpec(env="Hopper-v5", description="hop forward"), offline_settings(tmp_path))
     assert values["designer"] == "offline" and values["fitness_name"] == "forward_distance"
     assert values["options"]["final_seeds"] == 3 and values["options"]["baselines"] is True
 
@@ -217,12 +212,12 @@ def _iteration_with(sf, tmp_path, statuses: list[str]) -> tuple[int, int, Record
 def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is_redone(sqlite_sf, tmp_path) -> None:
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "cancelled"])
     settings = offline_settings(tmp_path)
-    orchestrator.advance(sqlite_sf, it_id, recorder, settings)
+    iterations.advance(sqlite_sf, it_id, recorder, settings)
     with session_scope(sqlite_sf) as s:
         assert s.get(Iteration, it_id).status == "training"
         assert s.get(Run, run_id).best_candidate_id is None
     assert ("design", run_id) not in recorder.calls
-    orchestrator.resume(sqlite_sf, run_id, recorder, settings)  # what a resume does
+    lifecycle.resume(sqlite_sf, run_id, recorder, settings)  # what a resume does
     with session_scope(sqlite_sf) as s:
         cancelled = s.scalars(select(Training).where(Training.run_id == run_id).order_by(Training.id)).all()[1]
         assert cancelled.status == "queued"
@@ -231,8 +226,8 @@ def test_an_iteration_with_a_cancelled_training_stays_open_until_the_training_is
 
 def test_an_iteration_whose_trainings_all_ended_closes_and_the_next_is_designed(sqlite_sf, tmp_path) -> None:
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "ok", "failed"])
-    orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
-    orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))  # a second delivery changes nothing
+    iterations.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
+    iterations.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))  # a second delivery changes nothing
     with session_scope(sqlite_sf) as s:
         it = s.get(Iteration, it_id)
         assert it.status == "done" and it.finished_at is not None
@@ -251,7 +246,7 @@ def test_a_candidate_stopped_at_screening_does_not_beat_fully_trained_ones(sqlit
         screened_only.fitness = 100.0
         for t in screened_only.trainings:
             t.purpose = "screen"
-    orchestrator.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
+    iterations.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
     with session_scope(sqlite_sf) as s:
         best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
         assert best.index == 0 and best.fitness == 1.0
@@ -369,20 +364,20 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
         search = Search(sqlite_sf, tmp_path, server)
-        dispatcher = search.dispatcher()
-        run_id = search.submit(task_spec(options={"final_seeds": 1}), dispatcher)
         cancelled = []
 
-        def cancel_while_training() -> None:
+        def cancel_while_training(local: LocalRun) -> None:
             with session_scope(search.sf) as s:
-                run = s.get(Run, run_id)
+                run = s.get(Run, local.run_id)
                 if not cancelled and any(
-                    t.status == "running" for t in s.scalars(select(Training).where(Training.run_id == run_id))
+                    t.status == "running" for t in s.scalars(select(Training).where(Training.run_id == run.id))
                 ):
                     cancel_run(s, run=run)
                     cancelled.append(True)
 
-        assert search.settle(dispatcher, run_id, on_tick=cancel_while_training) == "cancelled"
+        local = search.start(task_spec(options={"final_seeds": 1}), on_tick=cancel_while_training)
+        run_id = local.run_id
+        assert local.status == "cancelled"
         assert cancelled
         with session_scope(search.sf) as s:
             run = s.get(Run, run_id)
@@ -390,15 +385,14 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
         assert not [t for t in search.trainings(run_id) if t.purpose == "final"]
 
         with session_scope(search.sf) as s:
-            resume_run(s, run=s.get(Run, run_id), dispatcher=dispatcher)  # the same dispatcher works again
-        assert search.settle(dispatcher, run_id, timeout=90) == "succeeded"
+            resume_run(s, run=s.get(Run, run_id), dispatcher=local.dispatcher)  # the same dispatcher works again
+        assert search.settle(local, timeout=90) == "succeeded"
     doc = search.doc(run_id)
     assert len(doc["final"]["fitness_per_seed"]) == 2 and doc["final"]["seeds"] == [0, 1000]
     assert [t.purpose for t in search.trainings(run_id)] == ["full", "final"]
     assert len(server.requests) == 1  # nothing designed twice
 
 
-@pytest.mark.slow
 def test_the_normalized_score_is_eurekas_ratio_unless_the_baselines_are_too_close() -> None:
     score, note = finish.normalized_score(best=30.0, reference=40.0, sparse=20.0)
     assert score == pytest.approx(0.5) and "(F - F_sparse) / (F_reference - F_sparse)" in note
@@ -407,6 +401,7 @@ def test_the_normalized_score_is_eurekas_ratio_unless_the_baselines_are_too_clos
     assert score is None and "about the same fitness" in note and "fitness_over_reference" in note
 
 
+@pytest.mark.slow
 def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("cheetah_forward")])
@@ -425,8 +420,9 @@ def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:
     assert final["baselines"] == {"reference": ref, "sparse": sparse}
     score, note = finish.normalized_score(best, ref, sparse)
     assert final["normalized_score"] == score and final["normalized_score_note"] == note
-    if ref > 0:
-        assert final["fitness_over_reference"] == pytest.approx(best / ref)
+    # the ratio to the reference is given only when the reference's fitness is positive (a ratio of negative
+    # fitness values misleads); either way the run says which
+    assert final.get("fitness_over_reference") == (pytest.approx(best / ref) if ref > 0 else None)
     # the baselines are not candidates of the search: never the parent, never the best
     assert doc["best_candidate"]["origin"] == "llm" and doc["iterations"][0]["parent_id"] is None
 
@@ -482,10 +478,10 @@ def test_a_training_and_its_candidate_are_recorded_together_so_a_siblings_hook_s
     settings = offline_settings(tmp_path)
     good = {"fitness": {"mean": 9.0, "std": 0.0, "per_episode": [9.0]}}
     poor = {"fitness": {"mean": 2.0, "std": 0.0, "per_episode": [2.0]}}
-    trainer.record_outcome(sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_dir=tmp_path)
+    training.record_outcome(sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_dir=tmp_path)
     # the first worker has not run its hook yet; the second ends and runs its own
-    trainer.record_outcome(sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_dir=tmp_path)
-    orchestrator.training_finished(sqlite_sf, ids[1], recorder, settings)
+    training.record_outcome(sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_dir=tmp_path)
+    iterations.training_finished(sqlite_sf, ids[1], recorder, settings)
     with session_scope(sqlite_sf) as s:
         assert s.get(Iteration, it_id).status == "done"
         best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)

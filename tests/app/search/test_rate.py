@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from app.db import session_scope
-from app.search.rate import training_rate
+from app.search.records.speed import training_rate
 from tests.app.api.harness import make_api, seed_finished_run
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.search.reflection import diagnose, fmt, reflect
+from app.search.design.reflection import diagnose, fmt, reflect
 
 
 def stats(mean: float, low: float | None = None, high: float | None = None) -> dict:

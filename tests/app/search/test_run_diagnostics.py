@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from app.db.models import Run
-from app.search import run_diagnostics as rd
-from app.search.run_diagnostics import Code, Scored, diagnose_run
-from app.search.states import RunStatus
+from app.search.design.diagnostics import Code
+from app.search.design.run_diagnosis import Scored, diagnose_run
+from app.search.records.runs import summary
+from app.search.rules.states import RunStatus
 
 HEALTHY = [
     Scored(1, 410.0, 12.0, [5.0, 80.0, 200.0, 300.0, 405.0, 410.0]),
@@ -54,7 +55,7 @@ def test_a_best_candidate_still_rising_at_its_last_checkpoint_says_the_budget_is
 def test_reward_hacking_fires_when_the_best_or_half_the_candidates_hacked() -> None:
     best_hacked = [Scored(1, 410.0, 12.0, HEALTHY[0].curve, hacking=True), *HEALTHY[1:]]
     items = diagnose_run(best_hacked, best_id=1)
-    assert codes(items) == [Code.REWARD_HACKING] and items[0]["numbers"]["candidates"] == [1]
+    assert codes(items) == [Code.REWARD_HACKING_SUSPECTED] and items[0]["numbers"]["candidates"] == [1]
     one_weak = [*HEALTHY[:2], Scored(3, 120.0, 5.0, HEALTHY[2].curve, hacking=True), Scored(4, 90.0, 5.0, [1.0, 90.0])]
     assert diagnose_run(one_weak, best_id=1) == []  # one of four, not the best
 
@@ -63,7 +64,7 @@ def test_a_run_that_learned_nothing_says_so_first() -> None:
     run = Run(status=RunStatus.SUCCEEDED, best_candidate_id=7, final={})
     standing = [Scored(i, 1.248, 0.0, [1.248, 1.248]) for i in range(3)]
     run.diagnostics = {"items": diagnose_run(standing, best_id=7)}
-    assert rd.summary(run).startswith("the search learned nothing: all 3 candidates scored within")
+    assert summary(run).startswith("the search learned nothing: all 3 candidates scored within")
     run.diagnostics = {"items": []}
     run.final = {"yardstick": {"ratio": 1.5}}
-    assert rd.summary(run) == "succeeded, best candidate 7 (1.50x the reference reward on fresh seeds)"
+    assert summary(run) == "succeeded, best candidate 7 (1.50x the reference reward on fresh seeds)"

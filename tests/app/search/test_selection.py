@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.search.selection import bradley_terry, outcomes, partition
+from app.search.design.ranking import bradley_terry, outcomes, partition
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from app.api import present
-from app.db import session_scope
-from app.db.models import Run
-from app.search.budget import baseline_programs
-from app.search.fitness_terms import signal_reward
-from app.search.run_diagnostics import STUCK
+import pytest
+
+from app.search.rules.budget import baseline_programs
+from app.search.rules.fitness_terms import signal_reward
 from envs import get_spec
 from tests.app.search.harness import Search, task_spec
 
@@ -24,6 +22,7 @@ def test_every_task_gets_the_reference_reward_and_a_fitness_program_its_per_step
     assert [o for o, _ in baseline_programs("HalfCheetah-v5", "flips", None)] == ["baseline-reference"]
 
 
+@pytest.mark.slow
 def test_a_run_with_a_fitness_program_trains_and_reports_the_reference_baseline(sqlite_sf, tmp_path) -> None:
     search = Search(sqlite_sf, tmp_path)
     spec = task_spec(
@@ -47,15 +46,8 @@ def test_a_run_with_a_fitness_program_trains_and_reports_the_reference_baseline(
     yard = doc["final"]["yardstick"]
     assert yard["seeds"] == [1000] and len(yard["best_per_seed"]) == len(yard["reference_per_seed"]) == 1
     assert yard["best_mean"] == yard["best_per_seed"][0] and yard["reference_mean"] == yard["reference_per_seed"][0]
-    assert yard["ratio"] == yard["best_mean"] / yard["reference_mean"]
+    reference = yard["reference_mean"]
+    assert yard["ratio"] == (yard["best_mean"] / reference if reference > 0 else None)
     # the first round used the fitness's height terms
     first = doc["iterations"][0]["candidates"][0]
     assert "HEIGHT_WEIGHT" in first["code"] and "FITNESS_SIGNAL_WEIGHT" in first["code"]
-    # the run's diagnostics and its summary, in run.json and the API alike
-    stuck = {d["code"] for d in doc["diagnostics"]} & STUCK
-    assert doc["summary"].startswith("the search learned nothing") == bool(stuck)
-    for d in doc["diagnostics"]:
-        assert set(d) == {"code", "message", "numbers", "advice"}
-    with session_scope(sqlite_sf) as s:
-        out = present.run_out(s, s.get(Run, run_id), None)
-    assert out.summary == doc["summary"] and out.diagnostics == doc["diagnostics"]

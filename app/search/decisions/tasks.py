@@ -1,0 +1,48 @@
+"""Creating a task: the one way the API, the dashboard and the CLI start a search."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import after_commit
+from app.db.models import Run, Task, utcnow
+from app.errors import RateLimited
+from app.search.records.dispatch import Dispatcher
+from app.search.rules.states import RunStatus
+from app.search.rules.task import TaskSpec, columns
+
+
+def check_task_rate(session: Session, *, owner_id: int, settings: Settings) -> None:
+    """RateLimited when the user created ``task_rate_per_minute`` tasks in the last minute."""
+    since = utcnow() - timedelta(seconds=60)
+    recent = session.scalar(select(func.count(Task.id)).where(Task.owner_id == owner_id, Task.created_at >= since))
+    if (recent or 0) >= settings.task_rate_per_minute:
+        raise RateLimited(
+            f"at most {settings.task_rate_per_minute} tasks per minute (REWARDSMITH_TASK_RATE_PER_MINUTE); "
+            "wait a minute and submit again",
+            retry_after=60,
+        )
+
+
+def create_task(
+    session: Session, *, spec: TaskSpec, owner_id: int | None, settings: Settings, dispatcher: Dispatcher
+) -> tuple[Task, Run]:
+    """The one way to create a task (API, dashboard, CLI): the rate limit, every bound and the whole budget are
+    checked here (``spec`` was checked against its own bounds when it was made); the task is stored with its first
+    run, which starts once the transaction commits.
+
+    ``owner_id`` None is the local command line, which has no user and no rate limit.
+    """
+    if owner_id is not None:
+        check_task_rate(session, owner_id=owner_id, settings=settings)
+    task = Task(owner_id=owner_id, **columns(spec, settings))
+    run = Run(task=task, status=RunStatus.QUEUED, usage={}, final={})
+    session.add_all([task, run])
+    session.flush()
+    run_id = run.id
+    after_commit(session, lambda: dispatcher.start(run_id))
+    return task, run

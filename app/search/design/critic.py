@@ -1,0 +1,129 @@
+"""The critic: static check and sandboxed dry run of every proposal, repairs by the designer, an optional LLM review.
+
+A rejected proposal goes back to the designer with the error (bounded attempts), so the
+error reaches the LLM even when it sampled several candidates at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from app.errors import LLMError
+from app.search.design.designers import DesignContext, Designer, Proposal
+from app.search.rules.states import Origin
+from workers.sandbox.runner import Outcome, SandboxResult
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@dataclass
+class Vetted:
+    """A proposal after the critic: accepted with its dry run, or rejected with the reason."""
+
+    status: Verdict
+    code: str | None
+    answer: str
+    origin: Origin
+    error: str | None = None
+    notes: list[dict] = field(default_factory=list)
+    dry_run: dict = field(default_factory=dict)
+    design: dict = field(default_factory=dict)
+    repairs: int = 0
+
+
+def dry_run_text(report: dict) -> str:
+    """A compact account of a dry run for the critic prompt and the dashboard."""
+    lines = [f"{report.get('states', 0)} sampled states."]
+    r = report.get("reward") or {}
+    if r:
+        lines.append(f"reward: mean {r['mean']:.3g}, min {r['min']:.3g}, max {r['max']:.3g}")
+    for name, s in (report.get("component_stats") or {}).items():
+        lines.append(f"{name}: mean {s['mean']:.3g}, min {s['min']:.3g}, max {s['max']:.3g}")
+    for w in report.get("warnings") or []:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int) -> Vetted:
+    return Vetted(
+        Verdict.REJECTED, proposal.code, proposal.answer, proposal.origin, error, notes, {}, proposal.design, repairs
+    )
+
+
+def vet(
+    proposal: Proposal,
+    ctx: DesignContext,
+    designer: Designer,
+    *,
+    check: Callable[[str], SandboxResult],
+    max_repairs: int = 2,
+    review_rounds: int = 1,
+) -> Vetted:
+    """Check ``proposal`` (repairing it through ``designer`` when rejected), then let the designer review it."""
+    notes: list[dict] = []
+    current = proposal
+    repairs = 0
+    while True:
+        if current.code is None:
+            error = current.error or "the answer held no program"
+            report = None
+        else:
+            res = check(current.code)
+            if res.outcome == Outcome.OK:
+                report = res.payload.get("report", {})
+                break
+            error = res.error or res.outcome
+        notes.append({"stage": "check", "verdict": "rejected", "text": error})
+        if repairs >= max_repairs:
+            return _rejected(current, error, notes, repairs)
+        try:
+            fixed = designer.repair(ctx, current, error)
+        except LLMError as e:
+            notes.append({"stage": "repair", "verdict": "failed", "text": str(e)})
+            fixed = None
+        if fixed is None:
+            return _rejected(current, error, notes, repairs)
+        repairs += 1
+        notes.append(
+            {"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"}
+        )
+        current = fixed
+    notes.append({"stage": "check", "verdict": "accepted", "text": dry_run_text(report)})
+    code, origin = current.code, current.origin
+    for _ in range(review_rounds):
+        try:
+            review = designer.review(ctx, code, dry_run_text(report))
+        except LLMError as e:
+            notes.append({"stage": "review", "verdict": "skipped", "text": f"the LLM review failed: {e}"})
+            break
+        if review is None:
+            break
+        notes.append({"stage": "review", "verdict": review.verdict, "text": "; ".join(review.reasons)})
+        if review.verdict == "accept":
+            break
+        if not review.fixed_code:
+            return Vetted(
+                Verdict.REJECTED,
+                code,
+                current.answer,
+                origin,
+                "the critic rejected it: " + "; ".join(review.reasons),
+                notes,
+                report,
+                current.design,
+                repairs,
+            )
+        res = check(review.fixed_code)
+        if res.outcome != Outcome.OK:
+            notes.append({"stage": "review", "verdict": "fix rejected", "text": res.error or res.outcome})
+            break
+        code, origin, report = review.fixed_code, Origin.CRITIC, res.payload.get("report", {})
+        notes.append(
+            {"stage": "review", "verdict": "fixed", "text": "the critic's corrected program passed the checks"}
+        )
+    return Vetted(Verdict.ACCEPTED, code, current.answer, origin, None, notes, report, current.design, repairs)

@@ -1,0 +1,154 @@
+"""Designing an iteration: ask the designer for K programs, vet them, store them, schedule their training.
+
+The LLM calls and dry runs happen outside any open transaction; the iteration row,
+created first, makes a redelivered design step continue the same iteration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.orm import sessionmaker
+
+from app.config import Settings
+from app.db import after_commit, session_scope
+from app.db.models import Candidate, Iteration, Run
+from app.errors import LLMError
+from app.search.design.critic import Verdict, Vetted, vet
+from app.search.design.dedupe import normalised_hash
+from app.search.design.designers import Designer
+from app.search.machine.context import build_context, iteration_record
+from app.search.machine.iterations import advance
+from app.search.records.dispatch import Dispatcher
+from app.search.records.ledger import dispatch_after_commit, new_training, run_usage
+from app.search.records.runs import fail_run
+from app.search.rules.budget import screen_steps
+from app.search.rules.options import options_of
+from app.search.rules.states import CandidateStatus, IterationStatus, Purpose, RunPhase, RunStatus, TrainingStatus
+from workers.engine.evaluate import sandbox_check
+from workers.sandbox.runner import SandboxResult
+
+DesignerFactory = Callable[[Run], Designer]
+"""Builds the designer a run asked for (``app.search.machine.factory.designer_factory``)."""
+
+DRY_RUN_WALL_SECONDS = 120.0
+"""Wall-clock limit of one candidate's sandboxed dry run."""
+
+
+def design(
+    sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory
+) -> None:
+    """Design the next iteration: ask the designer for K programs, vet them, store them, schedule their training."""
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        if run is None or run.status != RunStatus.RUNNING or run.phase != RunPhase.SEARCH:
+            return
+        task = run.task
+        last = run.iterations[-1] if run.iterations else None
+        if last is not None and last.status == IterationStatus.DESIGNING:
+            it = last
+        elif last is None or last.status == IterationStatus.DONE:
+            if len(run.iterations) >= task.iterations:
+                return
+            it = Iteration(run_id=run.id, index=len(run.iterations), status=IterationStatus.DESIGNING, context={})
+            s.add(it)
+            s.flush()
+        else:
+            return
+        ctx = build_context(s, run, it.index)
+        it.parent_id = ctx.parent.id if ctx.parent else None
+        it.context = iteration_record(ctx)
+        iteration_id, k = it.id, task.samples
+        designer = designer_for(run)
+        options = options_of(task)
+        env, max_repairs = task.env, options.max_repairs
+        review_rounds = 1 if options.critic_review else 0
+
+    try:
+        proposals = designer.propose(ctx, k)
+    except LLMError as e:
+        with session_scope(sf) as s:
+            fail_run(
+                s,
+                run_id=run_id,
+                error=f"the designer could not get an answer from the LLM: {str(e).rstrip('.')}. Once the LLM "
+                f"answers again, resume the run (the Resume button on its dashboard page, or "
+                f"POST /api/v1/runs/{run_id}/resume); nothing done so far is redone.",
+            )
+        return
+    limits = settings.sandbox_limits(wall_seconds=DRY_RUN_WALL_SECONDS)
+
+    def check(code: str) -> SandboxResult:
+        return sandbox_check(env, code, "reward", limits)
+
+    with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
+        vetted = list(
+            pool.map(
+                lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs, review_rounds=review_rounds),
+                proposals,
+            )
+        )
+    _store_iteration(sf, run_id, iteration_id, vetted, dispatcher, settings)
+
+
+def _store_iteration(
+    sf: sessionmaker, run_id: int, iteration_id: int, vetted: list[Vetted], dispatcher: Dispatcher, settings: Settings
+) -> None:
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        it = s.get(Iteration, iteration_id)
+        if it is None or run is None or it.status != IterationStatus.DESIGNING:
+            return  # another delivery of this step already stored it
+        task = run.task
+        known = {
+            c.code_hash: c.id
+            for c in run.candidates
+            if c.code_hash
+            and c.status not in (CandidateStatus.REJECTED, CandidateStatus.DUPLICATE)
+            and not c.origin.is_baseline
+        }
+        options = options_of(task)
+        halving = options.successive_halving and len(vetted) > 1
+        screening = screen_steps(task.timesteps, options.screen_fraction)
+        trainings = []
+        for i, v in enumerate(vetted):
+            c = Candidate(
+                run_id=run.id,
+                iteration_id=it.id,
+                index=i,
+                parent_id=it.parent_id,
+                origin=v.origin,
+                code=v.code,
+                answer=v.answer,
+                status=CandidateStatus.PENDING,
+                error=v.error,
+                critic=v.notes,
+                dry_run=v.dry_run,
+                design=v.design,
+                code_hash=normalised_hash(v.code) if v.code else None,
+            )
+            s.add(c)
+            s.flush()
+            if v.status != Verdict.ACCEPTED or c.code_hash is None:
+                c.status = CandidateStatus.REJECTED
+                continue
+            if c.code_hash in known:
+                c.status, c.duplicate_of_id = CandidateStatus.DUPLICATE, known[c.code_hash]
+                c.error = f"the same program (up to names, comments and layout) as candidate {known[c.code_hash]}"
+                continue
+            known[c.code_hash] = c.id
+            c.status = CandidateStatus.QUEUED
+            if halving:
+                trainings.append(new_training(s, c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
+            else:
+                trainings.append(new_training(s, c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
+        it.status = IterationStatus.SCREENING if halving else IterationStatus.TRAINING
+        run.usage = run_usage(s, run.id)
+        if run.status != RunStatus.RUNNING:
+            for t in trainings:
+                t.status = TrainingStatus.CANCELLED
+            return
+        dispatch_after_commit(s, dispatcher, trainings)
+        if not trainings:
+            after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))

@@ -1,0 +1,76 @@
+"""The search's steps as a dispatcher runs them: one function per message, each keyed by an id.
+
+Celery's tasks (``app.jobs.tasks``) and the in-process dispatcher (``app.search.machine.local``)
+call these and nothing else. A step that raises marks its run failed with the reason,
+instead of leaving it 'running' with nothing scheduled; the run can be resumed once the
+cause is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import sessionmaker
+
+import app.search.machine.lifecycle as lifecycle
+import app.search.machine.proposing as proposing
+from app.config import Settings
+from app.db import session_scope
+from app.search.machine.designing import DesignerFactory, design
+from app.search.machine.proposing import ProposerFactory
+from app.search.machine.training import run_training
+from app.search.records.dispatch import Dispatcher
+from app.search.records.runs import fail_run
+from workers.program.text import clip
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _failing_run_on_error(sf: sessionmaker, run_id: int, step: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as e:
+        log.exception("the %s step of run %s failed", step, run_id)
+        error = (
+            f"the {step} step failed with {type(e).__name__}: {clip(str(e), 300)}. This is a fault of rewardsmith "
+            "or of its database, not of your task: tell the operator, and resume the run once it is fixed "
+            f"(POST /api/v1/runs/{run_id}/resume, or the Resume button); nothing done so far is redone."
+        )
+        with session_scope(sf) as s:
+            fail_run(s, run_id=run_id, error=error)
+
+
+def start_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    with _failing_run_on_error(sf, run_id, "start"):
+        lifecycle.start(sf, run_id, dispatcher, settings)
+
+
+def resume_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    with _failing_run_on_error(sf, run_id, "resume"):
+        lifecycle.resume(sf, run_id, dispatcher, settings)
+
+
+def design_step(
+    sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory
+) -> None:
+    with _failing_run_on_error(sf, run_id, "design"):
+        design(sf, run_id, dispatcher, settings, designer_for)
+
+
+def propose_step(sf: sessionmaker, run_id: int, settings: Settings, proposer_for: ProposerFactory) -> None:
+    """Propose the run's fitness from its description (a 'propose' task, before its search starts)."""
+    with _failing_run_on_error(sf, run_id, "fitness proposal"):
+        proposing.propose(sf, run_id, settings, proposer_for)
+
+
+def train_step(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
+    """One training; its own faults are recorded on the training (see ``run_training``)."""
+    return run_training(sf, training_id, dispatcher, settings)
+
+
+def sweep_step(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
+    """Start runs whose start was lost and re-dispatch trainings whose worker died."""
+    return lifecycle.sweep(sf, dispatcher, settings)

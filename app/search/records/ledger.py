@@ -1,0 +1,83 @@
+"""Bookkeeping shared by the search's steps: new trainings, their dispatch, the usage ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db import after_commit
+from app.db.models import Candidate, LLMExchange, Training
+from app.search.records.dispatch import Dispatcher
+from app.search.rules.states import Purpose, TrainingStatus
+from workers.engine.result import steps_trained
+
+
+def new_training(
+    session: Session,
+    c: Candidate,
+    *,
+    purpose: Purpose,
+    timesteps: int,
+    seed: int,
+    resume_from: Training | None = None,
+) -> Training:
+    """A queued training of ``c`` (dispatch it after the commit)."""
+    t = Training(
+        candidate_id=c.id,
+        run_id=c.run_id,
+        purpose=purpose,
+        timesteps=timesteps,
+        seed=seed,
+        resume_from_id=resume_from.id if resume_from else None,
+        status=TrainingStatus.QUEUED,
+        result={},
+    )
+    session.add(t)
+    session.flush()
+    return t
+
+
+def dispatch_after_commit(session: Session, dispatcher: Dispatcher, trainings: list[Training]) -> None:
+    """Send ``trainings`` to the workers once the rows that describe them are committed."""
+    ids = [t.id for t in trainings]
+
+    def send() -> None:
+        for i in ids:
+            dispatcher.train(i)
+
+    after_commit(session, send)
+
+
+def run_usage(s: Session, run_id: int) -> dict:
+    """Tokens, requests and cost of the run's LLM exchanges, and the PPO steps its trainings actually ran."""
+    row = s.execute(
+        select(
+            func.count(LLMExchange.id),
+            func.coalesce(func.sum(LLMExchange.prompt_tokens), 0),
+            func.coalesce(func.sum(LLMExchange.completion_tokens), 0),
+            func.sum(LLMExchange.cost),
+        ).where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(False), LLMExchange.status == "ok")
+    ).one()
+    cached = s.scalar(
+        select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.cached.is_(True))
+    )
+    errors = s.scalar(
+        select(func.count(LLMExchange.id)).where(LLMExchange.run_id == run_id, LLMExchange.status == "error")
+    )
+    # Steps actually trained: PPO rounds up to whole rollouts, and a continued training only adds its own.
+    steps = sum(
+        steps_trained(r)
+        for r in s.scalars(
+            select(Training.result).where(Training.run_id == run_id, Training.status == TrainingStatus.OK)
+        )
+    )
+    return {
+        "requests": int(row[0]),
+        "prompt_tokens": int(row[1]),
+        "completion_tokens": int(row[2]),
+        "total_tokens": int(row[1]) + int(row[2]),
+        "cost": float(row[3]) if row[3] is not None else None,
+        "cached_requests": int(cached or 0),
+        "failed_requests": int(errors or 0),
+        "timesteps_trained": int(steps or 0),
+    }

@@ -1,0 +1,126 @@
+"""A task's search and training options, with their bounds: the one schema the API, the dashboard and the CLI use.
+
+Every number a user can set is bounded here, so that no entry point can ask the workers for
+a million evaluation episodes or a thousand parallel envs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.errors import InvalidInput
+from workers.engine.evaluate import MIN_TIMESTEPS
+
+__all__ = [
+    "MIN_TIMESTEPS",
+    "PPOOverrides",
+    "TaskOptions",
+    "TrainOptions",
+    "invalid_input",
+    "options_of",
+    "parse_options",
+]
+
+ITERATIONS = (1, 50)
+SAMPLES = (1, 32)
+SEED = (0, 2**31 - 1)
+"""Seeds are 32-bit integer columns; training seeds add offsets to them, still within 64 bits."""
+DESCRIPTION_CHARS = 4000
+FEEDBACK_CHARS = 4000
+FITNESS_PROGRAM_CHARS = 20_000
+NOTE_CHARS = 2000
+"""A person's reason for asking for another fitness proposal."""
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PPOOverrides(_Options):
+    """Changes to the env's PPO defaults (``envs.spec.PPODefaults``); unset fields keep the env's value."""
+
+    n_envs: int | None = Field(None, ge=1, le=256, description="parallel envs per training")
+    n_steps: int | None = Field(None, ge=8, le=8192, description="steps per env between updates")
+    batch_size: int | None = Field(None, ge=8, le=65_536)
+    n_epochs: int | None = Field(None, ge=1, le=50)
+    learning_rate: float | None = Field(None, strict=True, gt=0.0, le=1.0)
+    gamma: float | None = Field(None, strict=True, ge=0.5, le=0.9999)
+    gae_lambda: float | None = Field(None, strict=True, ge=0.0, le=1.0)
+    clip_range: float | None = Field(None, strict=True, gt=0.0, le=1.0)
+    ent_coef: float | None = Field(None, strict=True, ge=0.0, le=1.0)
+    vf_coef: float | None = Field(None, strict=True, ge=0.0, le=10.0)
+    max_grad_norm: float | None = Field(None, strict=True, gt=0.0, le=100.0)
+    net_arch: tuple[Annotated[int, Field(ge=4, le=1024)], ...] | None = Field(
+        None, min_length=1, max_length=4, description="hidden layer sizes"
+    )
+    log_std_init: float | None = Field(None, strict=True, ge=-5.0, le=2.0)
+    normalize_obs: bool | None = None
+    normalize_reward: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the settings the user changed."""
+        return self.model_dump(exclude_none=True)
+
+
+class TrainOptions(_Options):
+    """How each training runs and is measured."""
+
+    eval_episodes: int = Field(5, ge=1, le=100, description="deterministic episodes of the final evaluation")
+    episode_steps: int | None = Field(None, ge=10, le=1000, description="cap on episode length (default: the env's)")
+    checkpoints: int = Field(10, ge=1, le=50, description="times during training to record statistics and fitness")
+    checkpoint_episodes: int = Field(1, ge=1, le=10, description="deterministic episodes per checkpoint")
+    video: bool = Field(False, description="record an mp4 of the trained policy")
+    video_steps: int = Field(300, ge=10, le=1000, description="frames in the video")
+    ppo: PPOOverrides = Field(default_factory=PPOOverrides)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The options as the engine's training config takes them (unset PPO settings left out)."""
+        out = self.model_dump(exclude={"ppo"})
+        out["ppo"] = self.ppo.changes()
+        return out
+
+
+class TaskOptions(_Options):
+    """How the search runs."""
+
+    successive_halving: bool = Field(
+        False, description="train every candidate on screen_fraction of the budget, continue the better half"
+    )
+    screen_fraction: float = Field(0.25, strict=True, ge=0.05, le=0.9)
+    final_seeds: int = Field(3, ge=0, le=10, description="extra seeds the best candidate is re-trained on")
+    baselines: bool = Field(True, description="train the env's reference reward (and the fitness as reward)")
+    max_repairs: int = Field(2, ge=0, le=5, description="times a rejected program goes back to the designer")
+    critic_review: bool = Field(False, description="let the LLM review each candidate before training")
+    train: TrainOptions = Field(default_factory=TrainOptions)
+
+
+def invalid_input(error: ValidationError, model: type[BaseModel], *, prefix: tuple[str, ...] = ()) -> InvalidInput:
+    """The first error of validating ``model`` as InvalidInput naming the field (dotted, under ``prefix``) and what
+    is wrong with it; an unknown field lists the ones known at its place."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first.get("loc", ())]
+    where = ".".join([*prefix, *loc])
+    if first.get("type") == "extra_forbidden":
+        for part in loc[:-1]:
+            inner = model.model_fields[part].annotation if part in model.model_fields else None
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                model = inner
+        known = ", ".join(model.model_fields)
+        what = "option" if where.startswith("options.") else "field"
+        return InvalidInput(f"unknown {what} {where}; known here: {known}", field=where)
+    return InvalidInput(f"{where}: {first.get('msg', 'invalid value')}", field=where)
+
+
+def parse_options(raw: dict[str, Any] | None) -> TaskOptions:
+    """``raw`` as validated options, or InvalidInput naming the option and its bounds."""
+    try:
+        return TaskOptions.model_validate(raw or {})
+    except ValidationError as e:
+        raise invalid_input(e, TaskOptions, prefix=("options",)) from None
+
+
+def options_of(task: Any) -> TaskOptions:
+    """A stored task's options (validated when the task was created; older rows get today's defaults)."""
+    return TaskOptions.model_validate(task.options or {})

@@ -1,0 +1,59 @@
+"""Human selection's comparisons as API bodies (shared by the API and the dashboard)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from app.db.models import Candidate, Run
+from app.search.design.ranking import Group
+from app.search.records.candidates import label
+from app.search.records.choices import selection_dict
+from app.web import schemas
+from app.web.present import artifacts
+
+
+def video_url(c: Candidate, *, root: Path, base: str) -> str | None:
+    """The newest video of ``c``'s trainings that can be served (see ``present.artifacts``)."""
+    return next((a.url for a in reversed(artifacts(c, root=root, base=base)) if a.name == "video.mp4"), None)
+
+
+def compared(
+    session: Session, run: Run, group: Group, scores: dict[int, float], *, root: Path, base: str
+) -> schemas.ComparisonGroup:
+    parent_id = run.iterations[group.iteration].parent_id if group.iteration < len(run.iterations) else None
+    out = []
+    for cid in group.candidates:
+        c = session.get(Candidate, cid)
+        assert c is not None
+        out.append(
+            schemas.ComparedCandidate(
+                id=c.id,
+                label=label(c),
+                iteration=c.iteration.index if c.iteration is not None else None,
+                fitness=c.fitness,
+                score=scores.get(c.id),
+                incumbent=c.id == parent_id,
+                video_url=video_url(c, root=root, base=base),
+            )
+        )
+    return schemas.ComparisonGroup(
+        iteration=group.iteration, round=group.round, position=group.position, candidates=out
+    )
+
+
+def comparisons_out(session: Session, run: Run, *, root: Path, base: str = "/api/v1") -> schemas.ComparisonsOut:
+    """The run's pending groups, choices and scores; video links under ``base`` (the API's, or the dashboard's "")."""
+    doc = selection_dict(session, run)
+    scores = doc["scores"]
+    groups = [Group(g["iteration"], g["round"], g["position"], tuple(g["candidates"])) for g in doc["pending"]]
+    return schemas.ComparisonsOut(
+        run_id=run.id,
+        status=run.status,
+        selection=doc["selection"],
+        pending=[compared(session, run, g, scores, root=root, base=base) for g in groups],
+        choices=[schemas.ChoiceOut(**c) for c in doc["choices"]],
+        scores=scores,
+        best_candidate_id=run.best_candidate_id,
+    )

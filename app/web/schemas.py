@@ -1,0 +1,284 @@
+"""Request and response bodies of the REST API (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.search.rules.options import (
+    FEEDBACK_CHARS,
+    FITNESS_PROGRAM_CHARS,
+    NOTE_CHARS,
+)
+from app.search.rules.states import (
+    CandidateStatus,
+    Origin,
+    ProposalStatus,
+    Purpose,
+    RunPhase,
+    RunStatus,
+    Selection,
+    TrainingStatus,
+)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+Responses = dict[int | str, dict[str, Any]]
+"""What FastAPI's ``responses=`` takes: extra answers of a route, by status code, for the OpenAPI document."""
+
+UNAUTHORIZED: Responses = {401: {"model": ErrorOut, "description": "no API token, or an unknown or revoked one"}}
+"""Documented on every router whose routes need a user."""
+
+
+class EnvSummary(BaseModel):
+    name: str
+    title: str
+    summary: str
+    planar: bool
+    reference_fitness: list[str]
+
+
+class FieldOut(BaseModel):
+    name: str
+    shape: str
+    unit: str
+    meaning: str
+
+
+class MetricOut(BaseModel):
+    name: str
+    meaning: str
+
+
+class EnvDetail(EnvSummary):
+    description: str
+    """The compact text the designer sees."""
+    fields: list[FieldOut]
+    action: str
+    termination: str
+    fitness_metrics: list[MetricOut]
+    reference_reward: str
+
+
+class TaskOut(BaseModel):
+    id: int
+    run_id: int | None
+    env: str
+    description: str
+    fitness: str
+    fitness_source: str | None
+    designer: str
+    iterations: int
+    samples: int
+    timesteps: int
+    seed: int
+    wait_for_feedback: bool
+    options: dict
+    selection: Selection
+    owner: str | None
+    status: RunStatus | None
+    created_at: datetime
+
+
+class Progress(BaseModel):
+    iteration: int
+    """Iterations started so far."""
+    iterations: int
+    candidates: dict[str, int]
+    trainings_done: int
+    trainings_total: int
+    timesteps_trained: int
+
+
+class RunOut(BaseModel):
+    id: int
+    task_id: int
+    status: RunStatus
+    phase: RunPhase
+    error: str | None
+    progress: Progress
+    best_candidate_id: int | None
+    best_fitness: float | None
+    designer: str
+    usage: dict
+    final: dict
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    summary: str = ""
+    """One line on how the run ended; a run whose search learned nothing says so first."""
+    diagnostics: list[dict] = []
+    """Run diagnostics, each {code, message, numbers, advice} (see app.search.design.run_diagnosis)."""
+    selection: Selection = Selection.FITNESS
+    proposed_fitness: ProposalOut | None = None
+    """The newest fitness proposal (a task whose fitness is 'propose'); all of them: GET /runs/{id}/fitness."""
+
+
+class ArtifactLink(BaseModel):
+    training_id: int
+    purpose: Purpose
+    name: str
+    url: str
+
+
+class TrainingOut(BaseModel):
+    id: int
+    purpose: Purpose
+    seed: int
+    timesteps: int
+    status: TrainingStatus
+    attempts: int
+    error: str | None
+    fitness: dict | None
+    progress: dict | None
+    steps_per_second: float | None
+
+
+class CandidateSummary(BaseModel):
+    id: int
+    run_id: int
+    iteration: int | None
+    index: int
+    origin: Origin
+    parent_id: int | None
+    status: CandidateStatus
+    fitness: float | None
+    fitness_std: float | None
+    error: str | None
+
+
+class CandidateOut(CandidateSummary):
+    code: str | None
+    answer: str | None
+    critic: list
+    dry_run: dict
+    reflection: str | None
+    diagnostics: list
+    components: dict
+    checkpoints: list
+    episodes: list
+    trainings: list[TrainingOut]
+    artifacts: list[ArtifactLink]
+    feedback: list[FeedbackOut]
+    duplicate_of: int | None
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., min_length=1, max_length=FEEDBACK_CHARS)
+    rating: int | None = Field(None, ge=1, le=5)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    candidate_id: int
+    text: str
+    rating: int | None
+    user: str | None
+    used_in_iteration: int | None
+    created_at: datetime
+
+
+class ProposalOut(BaseModel):
+    """A proposed fitness program, what it measured on random-policy episodes, and the decision on it."""
+
+    id: int
+    status: ProposalStatus
+    origin: Origin
+    author: str
+    name: str
+    meaning: str
+    source: str | None
+    error: str | None
+    """Why the checks refused it (status 'broken')."""
+    measurement: dict
+    """Its values on random-policy episodes: values, mean, std, min, max, varies."""
+    note: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime | None
+    answer: str | None
+
+
+class FitnessDecision(BaseModel):
+    """Exactly one of: approve the proposal as it is, replace it with an edited program, or ask for another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool = False
+    source: str | None = Field(None, max_length=FITNESS_PROGRAM_CHARS, description="an edited fitness program")
+    repropose: bool = False
+    note: str | None = Field(None, max_length=NOTE_CHARS, description="why another proposal (with repropose)")
+
+
+class ComparedCandidate(BaseModel):
+    id: int
+    label: str
+    """Its round and place ('1.2'), as prompts name it."""
+    iteration: int | None
+    fitness: float | None
+    score: float | None
+    """Its Bradley–Terry score from the choices so far (None before any)."""
+    incumbent: bool
+    """The iteration's parent, compared with the new candidates."""
+    video_url: str | None
+
+
+class ComparisonGroup(BaseModel):
+    iteration: int
+    round: int
+    position: int
+    candidates: list[ComparedCandidate]
+
+
+class ChoiceIn(BaseModel):
+    """The best of one pending group (or the whole group ranked, best first), with an optional sentence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: list[int] = Field(..., min_length=2, max_length=4, description="the ids of the group, as listed")
+    best: int | None = None
+    ranking: list[int] | None = Field(None, min_length=2, max_length=4)
+    text: str | None = Field(None, max_length=FEEDBACK_CHARS, description="what you saw; the next prompt carries it")
+
+
+class ChoiceOut(BaseModel):
+    id: int
+    iteration: int
+    round: int
+    position: int
+    group: list[int]
+    best_id: int
+    ranking: list[int]
+    ranked: bool
+    text: str | None
+    scores: dict[int, float]
+    """Bradley–Terry scores of the run's candidates after this choice."""
+    chosen_by: str
+    created_at: datetime | None
+
+
+class ComparisonsOut(BaseModel):
+    run_id: int
+    status: RunStatus
+    selection: Selection
+    pending: list[ComparisonGroup]
+    choices: list[ChoiceOut]
+    scores: dict[int, float]
+    best_candidate_id: int | None
+
+
+CandidateOut.model_rebuild()
+RunOut.model_rebuild()
