@@ -39,7 +39,8 @@ from app.search.states import (
 
 log = logging.getLogger(__name__)
 
-# ------------------------------------------------------------------------------------ start, resume, recovery
+# ------------------------------------------------------------------------------------ start, resume
+# (the sweep that recovers lost work is app.search.recovery)
 
 
 def start(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
@@ -76,20 +77,6 @@ def _stale(t: Training, settings: Settings) -> bool:
     """A running training whose heartbeat is older than the lease: its worker died."""
     stale_before = utcnow().timestamp() - settings.training_lease_seconds
     return t.heartbeat_at is None or t.heartbeat_at.timestamp() <= stale_before
-
-
-def recover_orphans(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> int:
-    """Re-dispatch the run's running trainings whose worker died (stale heartbeat); returns how many."""
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is None or run.status != RunStatus.RUNNING:
-            return 0
-        running = s.scalars(
-            select(Training).where(Training.run_id == run_id, Training.status == TrainingStatus.RUNNING)
-        )
-        orphans = [t for t in running if _stale(t, settings)]
-        dispatch_after_commit(s, dispatcher, orphans)
-        return len(orphans)
 
 
 def resume(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
@@ -131,23 +118,6 @@ def _schedule_next_step(
     elif not waiting:
         last_id = last.id
         after_commit(s, lambda: advance(sf, last_id, dispatcher, settings))
-
-
-def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
-    """Start runs whose start message was lost and re-dispatch trainings whose worker died; returns the runs seen."""
-    waited = utcnow().timestamp() - settings.sweep_seconds
-    with session_scope(sf) as s:
-        running = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
-        queued = [
-            r.id
-            for r in s.scalars(select(Run).where(Run.status == RunStatus.QUEUED))
-            if r.created_at.timestamp() < waited
-        ]
-    for run_id in queued:
-        start(sf, run_id, dispatcher, settings)
-    for run_id in running:
-        recover_orphans(sf, run_id, dispatcher, settings)
-    return len(running) + len(queued)
 
 
 # ------------------------------------------------------------------------------------ training results
