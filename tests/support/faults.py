@@ -134,8 +134,8 @@ def inject(inst: Installation, run_id: int, kind: str, rng: random.Random) -> Fa
 
 
 def _recovery(inst: Installation, run_id: int, kind: str, at: float, before: set[int]) -> float:
-    """Seconds from the kill until work goes on: the service answers again (redis, postgres), or a training's
-    sandbox is at work again, or the run has ended."""
+    """Seconds from the kill until work goes on: the service answers again (redis, postgres, and a production
+    `serve`, which runs no training), or a training's sandbox is at work again, or the run has ended."""
 
     def service() -> bool:
         return httpx.get(f"{inst.url}/readyz", timeout=3).status_code == 200
@@ -145,7 +145,8 @@ def _recovery(inst: Installation, run_id: int, kind: str, at: float, before: set
             return True
         return bool(set(training_sandboxes(inst)) - before)
 
-    wait_until(service if kind in ("redis", "postgres") else training, 240, f"work to go on after the {kind} fault")
+    serving_only = kind in ("redis", "postgres") or (kind == "serve" and inst.production)  # trainings ran on
+    wait_until(service if serving_only else training, 240, f"work to go on after the {kind} fault")
     return time.time() - at
 
 
