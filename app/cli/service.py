@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 
 import typer
+from fastapi import FastAPI
 
 from app.cli import lock
 from app.cli.common import console, fail, plain
@@ -15,6 +17,7 @@ from app.config import get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.errors import RewardsmithError
+from workers.sandbox.lifeline import dies_with_parent
 
 users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 
@@ -103,13 +106,31 @@ def serve(
         if embedded_worker:
             workers.add("llm", worker_command("llm", 2, pool="threads", name="llm@%h"))
             workers.add("train", worker_command("train", workers_count or settings.train_slots, name="train@%h"))
-        if api_workers > 1:  # each process builds the app from the same environment
+        if api_workers > 1:  # each process builds the app from the same environment, and dies with this one
+            os.environ[SERVE_PID] = str(os.getpid())
             uvicorn.run(
-                "app.main:create_app", factory=True, host=host, port=port, workers=api_workers, log_level="warning"
+                "app.cli.service:api_process_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=api_workers,
+                log_level="warning",
             )
         else:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     stop.set()
+
+
+SERVE_PID = "REWARDSMITH_SERVE_PID"
+"""Set by `serve` for the API processes uvicorn starts (``--api-workers`` > 1): the parent they die with."""
+
+
+def api_process_app() -> FastAPI:
+    """The app of one of uvicorn's API processes: it gets SIGKILL when `serve` dies, however serve dies."""
+    from app.main import create_app
+
+    dies_with_parent(signal.SIGKILL, parent=int(os.environ.get(SERVE_PID, "0")))()
+    return create_app()
 
 
 def _first_admin(settings) -> str | None:

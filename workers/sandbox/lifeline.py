@@ -23,10 +23,11 @@ PR_SET_PDEATHSIG = 1
 _prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: a forked child only calls it
 
 
-def dies_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
+def dies_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> Callable[[], None]:
     """A ``preexec_fn`` for ``subprocess.Popen``: the child gets ``sig`` when the thread that started it ends (the
-    whole parent process dying included, SIGKILL too), and exits at once if the parent is already gone."""
-    parent = os.getpid()
+    whole parent process dying included, SIGKILL too), and exits at once if the parent is already gone. A process
+    started by other code (uvicorn's workers) calls the result itself, with the ``parent`` it expects."""
+    parent = os.getpid() if parent is None else parent
 
     def arm() -> None:  # runs in the forked child, before exec
         _prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)

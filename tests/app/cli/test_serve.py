@@ -58,14 +58,18 @@ def command_line(pid: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("sig", "within"),
-    [(signal.SIGTERM, 10.0), (signal.SIGINT, 10.0), (signal.SIGKILL, 3.0)],
+    ("sig", "within", "args"),
+    [
+        (signal.SIGTERM, 10.0, ()),
+        (signal.SIGINT, 10.0, ()),
+        (signal.SIGKILL, 3.0, ("--api-workers", "2")),  # uvicorn's API processes too
+    ],
     ids=["SIGTERM", "SIGINT", "SIGKILL"],
 )
-def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, sig: signal.Signals, within: float) -> None:
+def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, sig: signal.Signals, within: float, args: tuple) -> None:
     """SIGTERM and SIGINT: serve stops them; SIGKILL: nothing runs in serve any more, the kernel must (their
     parent-death signal), at once."""
-    server = start_server(tmp_path / "data", extra_env={"REWARDSMITH_SHUTDOWN_GRACE_SECONDS": "10"})
+    server = start_server(tmp_path / "data", extra_env={"REWARDSMITH_SHUTDOWN_GRACE_SECONDS": "10"}, args=args)
     started: set[int] = set()
     try:
         started = wait_for_workers(server)
