@@ -104,21 +104,30 @@ def pid_namespace() -> int:
         return 0
 
 
+def boot_id() -> str:
+    """This kernel's boot id: processes (and containers) on one kernel share it, two machines never do."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
 def identity() -> str:
-    """This process as ``host:pid:start:pid-namespace``: unique while it lives, and checkable on the same host."""
+    """This process as ``host:pid:start:pid-namespace:boot-id``: unique while it lives, and checkable by any process
+    on the same kernel (the host name is for people: two machines may share one)."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{start_time(pid) or 0}:{pid_namespace()}"
+    return f"{socket.gethostname()}:{pid}:{start_time(pid) or 0}:{pid_namespace()}:{boot_id()}"
 
 
 def is_gone(owner: str | None) -> bool:
-    """True only when ``owner`` (an ``identity()``) names a process of this host and pid namespace that has ended;
+    """True only when ``owner`` (an ``identity()``) names a process of this kernel and pid namespace that has ended;
     False when it lives, runs elsewhere, or cannot be told."""
     try:
-        host, pid, started, namespace = (owner or "").rsplit(":", 3)
+        _, pid, started, namespace, boot = (owner or "").rsplit(":", 4)
         pid_, started_, namespace_ = int(pid), int(started), int(namespace)
     except ValueError:
         return False
-    if host != socket.gethostname() or namespace_ != pid_namespace() or started_ == 0:
+    if boot != boot_id() or boot == "unknown" or namespace_ != pid_namespace() or started_ == 0:
         return False
     return start_time(pid_) != started_
 

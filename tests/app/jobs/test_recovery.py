@@ -23,7 +23,7 @@ from app.search import recovery, trainer
 from app.search.service import TaskSpec, create_task, set_status
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher as Recorder
-from workers.sandbox.lifeline import SandboxStopped, identity, pid_namespace, start_time
+from workers.sandbox.lifeline import SandboxStopped, boot_id, identity, pid_namespace, start_time
 
 OK_RESULT = {"fitness": {"mean": 3.0, "std": 0.0, "per_episode": [3.0]}}
 
@@ -100,7 +100,7 @@ def dead_worker() -> str:
     started = start_time(proc.pid)
     proc.kill()
     proc.wait()
-    return f"{identity().split(':')[0]}:{proc.pid}:{started}:{pid_namespace()}"
+    return f"{identity().split(':')[0]}:{proc.pid}:{started}:{pid_namespace()}:{boot_id()}"
 
 
 # ------------------------------------------------------------------------------------------ trainings
@@ -112,28 +112,36 @@ def test_a_training_whose_worker_stopped_beating_is_sent_again_once(db_sf, tmp_p
         db_sf,
         tmp_path,
         [
-            {"status": "running", "attempts": 1, "heartbeat_at": ago(lease + 5), "worker": "another-host:7:1:1"},
-            {"status": "running", "attempts": 1, "heartbeat_at": ago(1), "worker": "another-host:8:1:1"},
+            {
+                "status": "running",
+                "attempts": 1,
+                "heartbeat_at": ago(lease + 5),
+                "worker": "another-host:7:1:1:another-boot",
+            },
+            {"status": "running", "attempts": 1, "heartbeat_at": ago(1), "worker": "another-host:8:1:1:another-boot"},
         ],
     )
     assert sweep(db_sf, tmp_path) == [("train", orphan)]
     assert sweep(db_sf, tmp_path) == []  # a second sweep (or two at once) sends it once
     t, a = trainings(db_sf, [orphan, alive])
     assert (t.status, t.attempts, t.worker) == ("queued", 1, None)  # the dead attempt counts
-    assert (a.status, a.worker) == ("running", "another-host:8:1:1")
+    assert (a.status, a.worker) == ("running", "another-host:8:1:1:another-boot")
 
 
 def test_a_training_whose_worker_process_is_gone_is_taken_back_without_waiting_for_its_lease(db_sf, tmp_path) -> None:
-    _, (orphan, alive) = running_run(
+    dead = dead_worker()
+    same_name_elsewhere = dead.rsplit(":", 1)[0] + ":the-boot-id-of-another-machine"  # a twin host name, not ours
+    _, (orphan, alive, twin) = running_run(
         db_sf,
         tmp_path,
         [
-            {"status": "running", "attempts": 1, "heartbeat_at": utcnow(), "worker": dead_worker()},
+            {"status": "running", "attempts": 1, "heartbeat_at": utcnow(), "worker": dead},
             {"status": "running", "attempts": 1, "heartbeat_at": utcnow(), "worker": identity()},
+            {"status": "running", "attempts": 1, "heartbeat_at": utcnow(), "worker": same_name_elsewhere},
         ],
     )
     assert sweep(db_sf, tmp_path) == [("train", orphan)]
-    assert [t.status for t in trainings(db_sf, [orphan, alive])] == ["queued", "running"]
+    assert [t.status for t in trainings(db_sf, [orphan, alive, twin])] == ["queued", "running", "running"]
 
 
 def test_a_queued_training_whose_message_was_lost_is_sent_again_and_a_fresh_one_is_not(db_sf, tmp_path) -> None:
