@@ -285,6 +285,13 @@ def _drop_unfinished_attempts(recorded: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
+def _recorded_as(sf: sessionmaker, training_id: int, job: TrainingJob) -> bool:
+    """Whether the training's recorded outcome is this job's (its artifacts directory is this attempt's)."""
+    with session_scope(sf) as s:
+        t = s.get(Training, training_id)
+        return t is not None and t.status in TRAINING_TERMINAL and t.artifacts_dir == str(job.out)
+
+
 def _hook_if_ended(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
     """A message for a training that has ended: its worker may have died between recording it and calling the
     completion hook, so call the hook (it is idempotent)."""
@@ -320,7 +327,7 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
         seconds=settings.training_lease_seconds,
         what=f"recording training {training_id}",
     )
-    if not recorded:
+    if not recorded and not _recorded_as(sf, training_id, job):  # (a retried commit may have gone through)
         log.warning(
             "training %s: attempt %s ended after another worker took the training over; its outcome is dropped",
             training_id,
