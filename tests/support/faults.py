@@ -76,8 +76,14 @@ def _gone_within(pids: set[int], seconds: float) -> dict[int, str]:
 
 
 def inject(inst: Installation, run_id: int, kind: str, rng: random.Random) -> Fault | None:
-    """Wait for a training at work, then a random moment more, and kill ``kind`` with SIGKILL; start again what
-    does not come back by itself. None when the run ended before the moment came."""
+    """Wait for a training at work (for `serve`, half the time only a random moment from now: the design, or the
+    start, may be under way), then a random moment more, and kill ``kind`` with SIGKILL; start again what does not
+    come back by itself. None when the run ended before the moment came."""
+    if kind == "serve" and rng.random() < 0.5:
+        time.sleep(rng.uniform(0.0, 3.0))
+        if inst.run_status(run_id) not in ("queued", "running"):
+            return None
+        return _kill(inst, run_id, kind, rng, None)
     at_work = wait_until(
         lambda: training_with_sandbox(inst, run_id) or inst.run_status(run_id) not in ("queued", "running"),
         240,
@@ -89,6 +95,10 @@ def inject(inst: Installation, run_id: int, kind: str, rng: random.Random) -> Fa
     found = training_with_sandbox(inst, run_id)
     if found is None and kind in ("worker", "sandbox"):
         return inject(inst, run_id, kind, rng)  # it ended in the meantime: wait for the next one
+    return _kill(inst, run_id, kind, rng, found)
+
+
+def _kill(inst: Installation, run_id: int, kind: str, rng: random.Random, found: tuple[int, int] | None) -> Fault:
     fault = Fault(kind)
     before = set(training_sandboxes(inst))
     if kind == "serve":
@@ -98,7 +108,8 @@ def inject(inst: Installation, run_id: int, kind: str, rng: random.Random) -> Fa
         os.kill(inst.serve.pid, signal.SIGKILL)
         inst.serve.wait()
         fault.left_running = _gone_within(doomed, 10)
-        fault.detail = f"serve and {len(doomed) - 1} processes below it"
+        when = "a training at work" if found else f"run {inst.run_status(run_id)}, no training at work"
+        fault.detail = f"serve and {len(doomed) - 1} processes below it ({when})"
         inst.start_serve()
     elif kind == "worker":
         assert found is not None
