@@ -6,9 +6,9 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import typer
-from fastapi import FastAPI
 
 from app.cli import lock
 from app.cli.common import console, fail, plain
@@ -18,6 +18,9 @@ from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.errors import RewardsmithError
 from workers.sandbox.lifeline import dies_with_parent
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 

@@ -1,6 +1,6 @@
 """The workers `rewardsmith serve` runs: started, restarted when one dies, stopped within a bound, and dead with it.
 
-Each worker runs in a process group of its own (so that stopping it reaches its pool's
+Each worker runs in a process group of its own (so that killing it reaches its pool's
 processes too) and gets SIGKILL from the kernel when `serve` dies, however it dies. The
 kernel sends that signal when the *thread* that started the child ends, so one thread of
 the supervisor's own starts every worker and ends only after it has stopped them all.
