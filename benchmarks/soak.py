@@ -5,7 +5,7 @@ Issue 23: "A soak benchmark repeats that cycle many times and reports lost and d
 recover. Target: 0 lost and 0 duplicated over 20 cycles."
 
 One cycle: submit a tiny task (offline designer, one iteration of two candidates of 2,048 steps), kill parts of the
-installation with SIGKILL at random moments of a training, start again what was killed, wait for the run to end,
+installation with SIGKILL at random moments (the kinds dealt in shuffled rounds, so that each comes up as often), start again what was killed, wait for the run to end,
 judge it. The installations are the chaos test's (tests/support/chaos.py): embedded (`serve` with its workers on
 SQLite) and production (`serve --no-embedded-worker`, a `rewardsmith worker`, and a Redis and a PostgreSQL of
 this script's own on free ports; the machine's shared servers are never touched). With ``--config both`` (the
@@ -41,10 +41,22 @@ from tests.support.faults import EMBEDDED_FAULTS, PRODUCTION_FAULTS, inject, jud
 NAME = "soak"
 
 
-def cycle(inst: Installation, rng: random.Random, faults_per_cycle: int) -> dict:
-    """One run under ``faults_per_cycle`` random faults, judged."""
-    kinds = PRODUCTION_FAULTS if inst.production else EMBEDDED_FAULTS
-    planned = [rng.choice(kinds) for _ in range(faults_per_cycle)]
+class Deck:
+    """The fault kinds of a configuration, dealt in shuffled rounds: every kind comes up as often as the others."""
+
+    def __init__(self, kinds: tuple[str, ...], rng: random.Random) -> None:
+        self.kinds, self.rng = kinds, rng
+        self.left: list[str] = []
+
+    def deal(self) -> str:
+        if not self.left:
+            self.left = self.rng.sample(self.kinds, len(self.kinds))
+        return self.left.pop()
+
+
+def cycle(inst: Installation, rng: random.Random, deck: Deck, faults_per_cycle: int) -> dict:
+    """One run under ``faults_per_cycle`` faults from ``deck``, each at a random moment, judged."""
+    planned = [deck.deal() for _ in range(faults_per_cycle)]
     started = time.monotonic()
     run_id = inst.submit()
     faults = []
@@ -144,13 +156,14 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="rewardsmith-soak-"))
     root.chmod(0o755)  # the postgres user reaches its cluster through it
     installations = [Installation(root / ("production" if p else "embedded"), production=p) for p in configs]
+    decks = [Deck(PRODUCTION_FAULTS if p else EMBEDDED_FAULTS, rng) for p in configs]
     cycles: list[dict] = []
     try:
         for inst in installations:
             inst.start()
         for i in range(cycles_wanted):
-            inst = installations[i % len(installations)]
-            result = cycle(inst, rng, args.faults_per_cycle)
+            inst, deck = installations[i % len(installations)], decks[i % len(installations)]
+            result = cycle(inst, rng, deck, args.faults_per_cycle)
             cycles.append(result)
             kinds = ", ".join(f"{f['kind']} {f['recovered_seconds']:.1f} s" for f in result["faults"])
             print(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
@@ -127,8 +128,6 @@ class OwnRedis:
 
 
 def _redis_ping(port: int) -> bool:
-    import redis
-
     client = redis.Redis(port=port, socket_timeout=1)
     try:
         return bool(client.ping())
