@@ -341,7 +341,8 @@ def test_a_worker_stopped_with_sigterm_mid_training_hands_it_back_and_the_next_w
             stack.processes.stop(proc)
     first = stack.start_worker()
     stack.llm.script([load_fixture("cheetah_forward")])
-    task = stack.post("/tasks", {**TINY, "samples": 1, "description": "make the cheetah trot forward"})
+    body = {**TINY, "timesteps": 6144, "samples": 1, "description": "make the cheetah trot forward"}
+    task = stack.post("/tasks", body)  # a training longer than the grace: waiting for it would show
     run_id = task["run_id"]
 
     def running() -> Any:
@@ -354,10 +355,10 @@ def test_a_worker_stopped_with_sigterm_mid_training_hands_it_back_and_the_next_w
     grace = 10  # REWARDSMITH_SHUTDOWN_GRACE_SECONDS's default
     assert time.monotonic() - stopping < grace, "the worker waited for its training instead of handing it back"
     [handed] = stack.trainings(run_id)
-    assert (handed.status, handed.attempts) == ("queued", 0), "the training ended before the worker was stopped"
+    assert (handed.status, handed.attempts) == ("queued", 0), "the training was not handed back"
 
     stack.start_worker()  # the API's sweep sends the handed-back training to it
     run = stack.wait_for_run(run_id, seconds=200)
     [trained] = stack.trainings(run_id)
     assert (trained.status, trained.attempts) == ("ok", 1)
-    assert run["usage"]["timesteps_trained"] == 2048
+    assert run["usage"]["timesteps_trained"] == 6144
