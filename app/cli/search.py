@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import sessionmaker
 
+import app.cli.lock as lock
 from app.cli.common import console, err, fail, read_text, shown
 from app.config import get_settings
 from app.db import session_scope
@@ -35,6 +36,7 @@ WAITING_EXIT = 3
 
 
 def run(
+    ctx: typer.Context,
     env: str = typer.Option(..., "--env", help="Env name, e.g. HalfCheetah-v5."),
     task: str = typer.Option(..., "--task", help="The behaviour in words, e.g. 'make the cheetah run backwards'."),
     out: Path = typer.Option(..., "--out", help="Directory for run.json and best_reward.py."),
@@ -85,6 +87,7 @@ def run(
     if fitness and fitness_file:
         fail("give either --fitness NAME or --fitness-file FILE, not both.")
     settings = get_settings()
+    ctx.with_resource(lock.holding(settings.data_dir, "rewardsmith run"))  # no `serve` works this data dir meanwhile
     fitness_value = read_text(fitness_file, "fitness") if fitness_file else (fitness or default("fitness"))
     train_opts = {"eval_episodes": eval_episodes}
     if episode_steps:
@@ -277,6 +280,7 @@ def _report(local: LocalRun, out: Path) -> None:
 
 
 def approve_command(
+    ctx: typer.Context,
     run_id: int = typer.Argument(..., help="The run that waits for its fitness (printed by `rewardsmith run`)."),
     out: Path = typer.Option(..., "--out", help="Directory for run.json and best_reward.py."),
     fitness_file: Path | None = typer.Option(
@@ -286,6 +290,7 @@ def approve_command(
 ) -> None:
     """Approve the proposed fitness of a waiting run (or replace it with your program) and run its search here."""
     settings = get_settings()
+    ctx.with_resource(lock.holding(settings.data_dir, "rewardsmith approve"))
     source = read_text(fitness_file, "fitness") if fitness_file else None
     sf = local_database(settings)
     with session_scope(sf) as s:

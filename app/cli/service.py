@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import typer
 
+import app.cli.lock as lock
 from app.cli.common import console, fail, plain
+from app.cli.supervise import supervised
 from app.config import Settings, get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
 from app.errors import RewardsmithError
+from workers.sandbox.lifeline import dies_with_parent
 
-PR_SET_PDEATHSIG = 1
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 
 
@@ -52,7 +53,7 @@ def worker_command(queues: str, concurrency: int, *, pool: str = "prefork", name
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    workers: int | None = typer.Option(
+    workers_count: int | None = typer.Option(
         None,
         "--workers",
         help="Parallel trainings of the embedded worker (default: cores / REWARDSMITH_TRAIN_THREADS).",
@@ -71,17 +72,21 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    held = lock.hold(settings.data_dir, "rewardsmith serve")  # one serve per data dir; its workers inherit the lock
     upgrade(settings.resolved_database_url)
     first_token = _first_admin(settings)
     stop = threading.Event()
 
-    def sweeper() -> None:
+    def sweep() -> None:
+        try:
+            celery_app.send_task(TASK_SWEEP)
+        except Exception as e:  # the broker may be down for a moment; the next sweep retries
+            console.print(f"[yellow]sweep not sent:[/] {e}")
+
+    def sweeper() -> None:  # at once (work a killed serve left behind), then every sweep_seconds
+        sweep()
         while not stop.wait(settings.sweep_seconds):
-            try:
-                celery_app.send_task(TASK_SWEEP)
-            except Exception as e:  # the broker may be down for a moment; the next sweep retries
-                console.print(f"[yellow]sweep not sent:[/] {e}")
+            sweep()
 
     threading.Thread(target=sweeper, daemon=True).start()
     designer = f"LLM {settings.llm_model}" if settings.llm_configured else "offline designer (no LLM configured)"
@@ -99,17 +104,36 @@ def serve(
         )
     else:
         console.print("log in with your token; create users with: rewardsmith users create NAME", highlight=False)
-    with supervised(settings.shutdown_grace_seconds) as children:  # stopped on return, SIGTERM or SIGINT
+    # the workers are stopped on return, SIGTERM or SIGINT, restarted when one dies (then the sweep runs at once)
+    with supervised(settings.shutdown_grace_seconds, keep_fds=(held,), on_restart=lambda _: sweep()) as workers:
         if embedded_worker:
-            children.append(start_worker(worker_command("llm", 2, pool="threads", name="llm@%h")))
-            children.append(start_worker(worker_command("train", workers or settings.train_slots, name="train@%h")))
-        if api_workers > 1:  # each process builds the app from the same environment
+            workers.add("llm", worker_command("llm", 2, pool="threads", name="llm@%h"))
+            workers.add("train", worker_command("train", workers_count or settings.train_slots, name="train@%h"))
+        if api_workers > 1:  # each process builds the app from the same environment, and dies with this one
+            os.environ[SERVE_PID] = str(os.getpid())
             uvicorn.run(
-                "app.main:create_app", factory=True, host=host, port=port, workers=api_workers, log_level="warning"
+                "app.cli.service:api_process_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=api_workers,
+                log_level="warning",
             )
         else:
             uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     stop.set()
+
+
+SERVE_PID = "REWARDSMITH_SERVE_PID"
+"""Set by `serve` for the API processes uvicorn starts (``--api-workers`` > 1): the parent they die with."""
+
+
+def api_process_app() -> FastAPI:
+    """The app of one of uvicorn's API processes: it gets SIGKILL when `serve` dies, however serve dies."""
+    from app.main import create_app
+
+    dies_with_parent(signal.SIGKILL, parent=int(os.environ.get(SERVE_PID, "0")))()
+    return create_app()
 
 
 def _first_admin(settings: Settings) -> str | None:
@@ -128,70 +152,20 @@ def _first_admin(settings: Settings) -> str | None:
     return token
 
 
-def start_worker(cmd: list[str]) -> subprocess.Popen:
-    """Start ``cmd`` in a process group of its own (so that stopping it reaches its pool's processes too), which
-    the kernel sends SIGTERM if `serve` dies, however it dies (SIGKILL included)."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
-
-    def die_with_parent() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-    return subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
-
-
-def _signal_group(child: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, sig)
-
-
-def stop_children(children: list[subprocess.Popen], grace: float) -> None:
-    """SIGTERM each child's process group (Celery's warm shutdown), wait up to ``grace`` seconds, then SIGKILL what
-    is left (a training cut short is redelivered: tasks are acknowledged late)."""
-    for child in children:
-        _signal_group(child, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in children:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-    for child in children:
-        _signal_group(child, signal.SIGKILL)  # the group's other processes (the pool) even if its leader is gone
-        child.wait()
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def supervised(grace: float) -> Iterator[list[subprocess.Popen]]:
-    """The processes started in the block (append them to the list) are stopped when it ends, on SIGTERM and SIGINT
-    too. uvicorn answers SIGTERM by shutting down and raising the signal again, which by default kills this process
-    before any cleanup; here it raises SystemExit instead, so the block's ``finally`` runs."""
-    children: list[subprocess.Popen] = []
-    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
-    try:
-        yield children
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the cleanup short
-            signal.signal(sig, signal.SIG_IGN)
-        try:
-            stop_children(children, grace)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def worker(
     queues: str = typer.Option("llm,train", "--queues", help="Comma-separated: llm, train."),
     concurrency: int | None = typer.Option(
         None, "--concurrency", help="Tasks at once, one training each (default: cores / REWARDSMITH_TRAIN_THREADS)."
     ),
 ) -> None:
-    """Run a Celery worker (one per machine; set REWARDSMITH_DATABASE_URL and REWARDSMITH_BROKER_URL)."""
+    """Run a Celery worker (one per machine; set REWARDSMITH_DATABASE_URL and REWARDSMITH_BROKER_URL). SIGTERM or
+    SIGINT stops it within REWARDSMITH_SHUTDOWN_GRACE_SECONDS, its running trainings handed back to the queue."""
     bad = set(queues.split(",")) - {"llm", "train"}
     if bad:
         fail(f"unknown queues {sorted(bad)}; use llm, train or llm,train")
     settings = get_settings()
+    if settings.resolved_broker_url.startswith("sqla+"):  # the embedded broker: this data dir's own, single worker
+        os.set_inheritable(lock.hold(settings.data_dir, "rewardsmith worker"), True)  # held across the exec
     upgrade(settings.resolved_database_url)
     os.execv(sys.executable, worker_command(queues, concurrency or settings.train_slots))
 

@@ -52,7 +52,8 @@ def configure(app: Celery, settings: Settings) -> Celery:
     return app
 
 
-celery_app = configure(Celery("rewardsmith", include=["app.jobs.tasks"]), get_settings())
+celery_app = configure(Celery("rewardsmith", include=["app.jobs.tasks", "app.jobs.lifecycle"]), get_settings())
+"""A worker imports the tasks, and the lifecycle that makes its stop bounded and hands running work back."""
 
 
 def broker_reachable(timeout: float = 2.0, app: Celery | None = None) -> str:

@@ -1,6 +1,8 @@
-"""Thin Celery tasks: take ids, call one step of the search, let Celery redeliver on a lost worker."""
+"""Thin Celery tasks: take ids, call one step of the search; what a dead worker held, the sweep sends again."""
 
 from __future__ import annotations
+
+import contextlib
 
 from sqlalchemy.orm import sessionmaker
 
@@ -18,6 +20,7 @@ from app.jobs.celery_app import (
 from app.jobs.dispatch import CeleryDispatcher
 from app.search.machine import steps
 from app.search.machine.factory import designer_factory, proposer_factory
+from workers.sandbox.lifeline import SandboxStopped
 
 
 def _deps() -> tuple[sessionmaker, CeleryDispatcher, Settings]:
@@ -40,13 +43,15 @@ def resume_run(run_id: int) -> None:
 @celery_app.task(name=TASK_DESIGN)
 def design_iteration(run_id: int) -> None:
     sf, dispatcher, settings = _deps()
-    steps.design_step(sf, run_id, dispatcher, settings, designer_factory(sf, settings))
+    with contextlib.suppress(SandboxStopped):  # the worker stops: the sweep sends the design to the next one
+        steps.design_step(sf, run_id, dispatcher, settings, designer_factory(sf, settings))
 
 
 @celery_app.task(name=TASK_PROPOSE)
 def propose_fitness(run_id: int) -> None:
     sf, _, settings = _deps()
-    steps.propose_step(sf, run_id, settings, proposer_factory(sf, settings))
+    with contextlib.suppress(SandboxStopped):  # the worker stops: the sweep starts the proposal again
+        steps.propose_step(sf, run_id, settings, proposer_factory(sf, settings))
 
 
 @celery_app.task(name=TASK_TRAIN)

@@ -41,7 +41,9 @@ class LiveServer:
                 self.proc.wait()
 
 
-def start_server(data_dir: Path, *, extra_env: dict | None = None, workers: int = 2) -> LiveServer:
+def start_server(
+    data_dir: Path, *, extra_env: dict | None = None, workers: int = 2, args: tuple[str, ...] = ()
+) -> LiveServer:
     """Start `rewardsmith serve` with its own data directory; returns once /readyz answers 200."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
     env.update({"REWARDSMITH_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})})
@@ -58,7 +60,7 @@ def start_server(data_dir: Path, *, extra_env: dict | None = None, workers: int 
     port = free_port()
     log = data_dir / "serve.log"
     proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+        [*CLI, "serve", "--port", str(port), "--workers", str(workers), *args],
         env=env,
         cwd=data_dir,
         stdout=log.open("w"),

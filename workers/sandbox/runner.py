@@ -31,6 +31,7 @@ from typing import IO
 
 import envs
 from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
+from workers.sandbox.lifeline import SandboxStopped, dies_with_parent, registered, stopping
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 
@@ -56,7 +57,6 @@ STDERR_LINES = 40
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 
 # Variables a training process may see; everything else (API keys, database and broker URLs) is dropped.
 _PASS_THROUGH = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MUJOCO_GL", "PYOPENGL_PLATFORM")
@@ -106,10 +106,13 @@ def _netns_inode() -> int | None:
 
 
 def _preexec(limits: Limits) -> Callable[[], None]:
+    # Die with the parent: a worker killed with SIGKILL must not leave its training running unattended. The thread
+    # that calls run_job waits for the child, so it outlives it.
+    die_with_parent = dies_with_parent(signal.SIGKILL)
+
     def setup() -> None:  # runs in the forked child before exec
         os.setsid()
-        # Die with the parent: a worker killed with SIGKILL must not leave its training running unattended.
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        die_with_parent()
         if not limits.network:
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(CLONE_NEWNET) != 0:
@@ -158,7 +161,8 @@ def _bounded_lines(stream: IO[str]) -> Iterator[str]:
 
 
 class _Watchdog:
-    """Kills the child when it runs past its wall clock, or reports no progress for ``progress_seconds``."""
+    """Kills the child when it runs past its wall clock, reports no progress for ``progress_seconds``, or when its
+    worker shuts down."""
 
     def __init__(self, proc: subprocess.Popen, limits: Limits) -> None:
         self.proc = proc
@@ -191,6 +195,8 @@ class _Watchdog:
                 self.kill("wall")
             elif lim.progress_seconds is not None and now - self.last >= lim.progress_seconds:
                 self.kill("progress")
+            elif stopping():  # the worker shuts down (lifeline.stop_all, perhaps in the process this was forked from)
+                self.kill("stopped")
             else:
                 continue
             return
@@ -220,6 +226,11 @@ def _number(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else one_line(str(value)[:20])
 
 
+KILL_RETRIES = 2
+"""Times a job whose process was killed from outside (a SIGKILL that no limit of ours sent: an operator, or the
+kernel's out-of-memory killer) is run again before the kill is reported as the program's resource limit."""
+
+
 def run_job(
     job: dict,
     limits: Limits,
@@ -231,11 +242,34 @@ def run_job(
 
     Events the child prints (progress) go to ``on_event``. Files the child leaves in its
     working directory are moved to ``artifacts_to`` when given; the directory is removed.
+    A child killed from outside is run again (``KILL_RETRIES``), from the start. When this
+    process shuts down (``lifeline.stop_all``) the job is stopped and ``SandboxStopped`` raised.
     """
     robot = envs.user_env_payload(_env_of(job))
     if robot is not None:  # the child rebuilds the user robot the job names from its files
         job = {**job, "robot": robot}
     clean_stale_workdirs()
+    for attempt in range(KILL_RETRIES + 1):
+        result, killed_from_outside = _run_once(job, limits, on_event, artifacts_to, last=attempt == KILL_RETRIES)
+        if not killed_from_outside:
+            break
+    if killed_from_outside:
+        result.error = f"{result.error} (the job was run {attempt + 1} times; it was killed each time)"
+    return result
+
+
+def _run_once(
+    job: dict,
+    limits: Limits,
+    on_event: Callable[[dict], None] | None,
+    artifacts_to: Path | None,
+    *,
+    last: bool,
+) -> tuple[SandboxResult, bool]:
+    """One sandboxed process for ``job``: its result, and whether it was killed from outside (then, unless it is the
+    ``last`` try, nothing of it is kept)."""
+    if stopping():
+        raise SandboxStopped()
     workdir = new_workdir()
     for private in (".home", ".tmp"):
         (workdir / private).mkdir()
@@ -267,19 +301,20 @@ def run_job(
     )
     drain.start()
     try:
-        for line in _bounded_lines(stdout):
-            if not line.startswith("{"):
-                continue
-            try:
-                event = strict_json_loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if not isinstance(event, dict):
-                continue
-            watchdog.progress(event)
-            if on_event is not None:
-                on_event(event)  # may raise to stop the job (e.g. the run was cancelled)
-        proc.wait()
+        with registered(proc.pid, lambda: watchdog.kill("stopped")):
+            for line in _bounded_lines(stdout):
+                if not line.startswith("{"):
+                    continue
+                try:
+                    event = strict_json_loads(line)
+                except (ValueError, RecursionError):
+                    continue
+                if not isinstance(event, dict):
+                    continue
+                watchdog.progress(event)
+                if on_event is not None:
+                    on_event(event)  # may raise to stop the job (e.g. the run was cancelled)
+            proc.wait()
     except BaseException:
         watchdog.kill("stopped")
         proc.wait()
@@ -291,17 +326,24 @@ def run_job(
             watchdog.kill("stopped")
             proc.wait()
         drain.join(timeout=5)
+    if watchdog.reason == "stopped" and stopping():
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise SandboxStopped()
     seconds = time.monotonic() - started
     killed = watchdog.explain() if watchdog.reason in ("wall", "progress") else None
     result = _classify(proc.returncode, killed, workdir, limits, "".join(stderr_lines))
     result.seconds = seconds
+    from_outside = proc.returncode == -signal.SIGKILL and watchdog.reason is None and result.outcome != Outcome.OK
+    if from_outside and not last:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return result, True
     if artifacts_to is not None:
         artifacts_to.mkdir(parents=True, exist_ok=True)
         for item in workdir.iterdir():
             if item.name not in {"job.json", "result.json"} and not item.name.startswith("."):
                 shutil.move(str(item), artifacts_to / item.name)
     shutil.rmtree(workdir, ignore_errors=True)
-    return result
+    return result, from_outside
 
 
 def _env_of(job: dict) -> str:

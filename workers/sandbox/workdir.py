@@ -16,27 +16,14 @@ import threading
 import time
 from pathlib import Path
 
+from workers.sandbox.lifeline import pid_namespace as _pid_namespace
+from workers.sandbox.lifeline import start_time as _start_time
+
 WORKDIR_PREFIX = "rewardsmith-sandbox-"
 _OURS = re.compile(rf"^{WORKDIR_PREFIX}(\d+)-(\d+)-(\d+)-")
 """Work dirs are named after the process that made them: pid, its start time, its pid namespace."""
 LEGACY_STALE_SECONDS = 24 * 3600.0
 """A work dir of an older naming (no owner in its name) is removed only when it is at least this old."""
-
-
-def _start_time(pid: int) -> int | None:
-    """When ``pid`` started (clock ticks since boot), or None when there is no such process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[19])
-
-
-def _pid_namespace() -> int:
-    try:
-        return os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return 0
 
 
 def new_workdir() -> Path:

@@ -1,12 +1,12 @@
-"""A run's life in the database: started, resumed, recovered after a worker died.
+"""A run's life in the database: started, and resumed from where it stopped.
 
 The search is a state machine in the database: design → (screen →) train → reflect → next
 iteration → final. Each step is a function of ids that reads the database, does its work,
 and records the outcome; completion hooks are idempotent (guarded by conditional updates),
 so a redelivered or duplicated message changes nothing. Long work (LLM calls, training)
 runs outside any open transaction. This module starts a run (its baselines and its first
-design), resumes one from where it stopped, and sweeps up what a lost message or a dead
-worker left behind; ``app.search.machine.iterations`` carries trainings' outcomes on.
+design) and resumes one from where it stopped (``app.search.machine.recovery`` sweeps up what a lost
+message or a dead worker left behind); ``app.search.machine.iterations`` carries trainings' outcomes on.
 """
 
 from __future__ import annotations
@@ -70,20 +70,6 @@ def _stale(t: Training, settings: Settings) -> bool:
     return t.heartbeat_at is None or t.heartbeat_at.timestamp() <= stale_before
 
 
-def recover_orphans(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> int:
-    """Re-dispatch the run's running trainings whose worker died (stale heartbeat); returns how many."""
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is None or run.status != RunStatus.RUNNING:
-            return 0
-        running = s.scalars(
-            select(Training).where(Training.run_id == run_id, Training.status == TrainingStatus.RUNNING)
-        )
-        orphans = [t for t in running if _stale(t, settings)]
-        dispatch_after_commit(s, dispatcher, orphans)
-        return len(orphans)
-
-
 def resume(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
     """Continue a run that was set running again: re-dispatch its queued, cancelled and orphaned trainings, and
     schedule whatever step it waits for (a design, the close of an iteration, the final evaluation, the finish)."""
@@ -123,20 +109,3 @@ def _schedule_next_step(
     elif not waiting:
         last_id = last.id
         after_commit(s, lambda: advance(sf, last_id, dispatcher, settings))
-
-
-def sweep(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
-    """Start runs whose start message was lost and re-dispatch trainings whose worker died; returns the runs seen."""
-    waited = utcnow().timestamp() - settings.sweep_seconds
-    with session_scope(sf) as s:
-        running = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
-        queued = [
-            r.id
-            for r in s.scalars(select(Run).where(Run.status == RunStatus.QUEUED))
-            if r.created_at.timestamp() < waited
-        ]
-    for run_id in queued:
-        start(sf, run_id, dispatcher, settings)
-    for run_id in running:
-        recover_orphans(sf, run_id, dispatcher, settings)
-    return len(running) + len(queued)

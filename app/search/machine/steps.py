@@ -16,8 +16,10 @@ from sqlalchemy.orm import sessionmaker
 
 import app.search.machine.lifecycle as lifecycle
 import app.search.machine.proposing as proposing
+import app.search.machine.recovery as recovery
 from app.config import Settings
 from app.db import session_scope
+from app.db.transient import is_transient
 from app.search.machine.designing import DesignerFactory, design
 from app.search.machine.proposing import ProposerFactory
 from app.search.machine.training import run_training
@@ -33,6 +35,9 @@ def _failing_run_on_error(sf: sessionmaker, run_id: int, step: str) -> Iterator[
     try:
         yield
     except Exception as e:
+        if is_transient(e):  # the database went away for a moment: the sweep sends the step again, nothing fails
+            log.warning("the %s step of run %s met an unreachable database; it will be sent again", step, run_id)
+            raise
         log.exception("the %s step of run %s failed", step, run_id)
         error = (
             f"the {step} step failed with {type(e).__name__}: {clip(str(e), 300)}. This is a fault of rewardsmith "
@@ -56,7 +61,7 @@ def resume_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings:
 def design_step(
     sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory
 ) -> None:
-    with _failing_run_on_error(sf, run_id, "design"):
+    with _failing_run_on_error(sf, run_id, "design"), recovery.holding(sf, run_id, settings):
         design(sf, run_id, dispatcher, settings, designer_for)
 
 
@@ -72,5 +77,5 @@ def train_step(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, setti
 
 
 def sweep_step(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
-    """Start runs whose start was lost and re-dispatch trainings whose worker died."""
-    return lifecycle.sweep(sf, dispatcher, settings)
+    """Start runs whose start was lost, and send again what running runs wait for and nobody holds."""
+    return recovery.sweep(sf, dispatcher, settings)

@@ -1,14 +1,16 @@
 """Run one training of the search: claim it, train in the sandbox, record the outcome, call the completion hook.
 
 Idempotent and safe to deliver twice: a training is claimed with a conditional update,
-and one that is 'running' is only taken over when its heartbeat has gone stale (its
-worker died); a finished one is never run again.
+and one that is 'running' is only taken over when its heartbeat has gone stale or its
+worker process is known dead; a finished one is never run again. The claim's attempt
+number fences every later write: a worker whose training was taken over records nothing.
+Each attempt writes its artifacts into a directory of its own.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -16,13 +18,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.config import Settings
 from app.db import after_commit, session_scope
 from app.db.models import Run, Training, utcnow
+from app.db.transient import retrying
 from app.search.machine.iterations import record_training, training_finished
+from app.search.machine.recovery import RELEASED
 from app.search.records.dispatch import Dispatcher
 from app.search.rules.fitness import fitness_of
 from app.search.rules.options import options_of
@@ -30,6 +35,7 @@ from app.search.rules.states import TRAINING_TERMINAL, CandidateStatus, Purpose,
 from workers.engine.evaluate import evaluate_reward
 from workers.engine.result import TrainingResult, stored
 from workers.program.text import clip
+from workers.sandbox.lifeline import SandboxStopped, identity, is_gone
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +60,24 @@ class TrainingJob:
     out: Path
     options: dict[str, Any]
     """Training options as the engine takes them (``TrainOptions.engine_options``), resume_from included."""
+    attempt: int
+    """The claim's attempt number: every later write of this worker is conditional on it."""
 
 
 def artifacts_dir(settings: Settings, t: Training) -> Path:
-    return settings.data_dir / "artifacts" / f"run-{t.run_id}" / f"candidate-{t.candidate_id}" / f"training-{t.id}"
+    """Where attempt ``t.attempts`` of ``t`` writes: one directory per attempt, so that an attempt that was taken over
+    (or killed) never mixes its files with the one that is recorded."""
+    training = settings.data_dir / "artifacts" / f"run-{t.run_id}" / f"candidate-{t.candidate_id}" / f"training-{t.id}"
+    return training / f"attempt-{t.attempts}"
+
+
+def _ours(job: TrainingJob) -> tuple:
+    """The fence: the training is still running under this job's claim."""
+    return (
+        Training.id == job.training_id,
+        Training.status == TrainingStatus.RUNNING,
+        Training.attempts == job.attempt,
+    )
 
 
 def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> TrainingJob | None:
@@ -72,22 +92,23 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
         if run.status != RunStatus.RUNNING:
             t.status = TrainingStatus.CANCELLED
             return None
+        orphaned: ColumnElement[bool] = (Training.status == TrainingStatus.RUNNING) & or_(
+            Training.heartbeat_at.is_(None), Training.heartbeat_at < stale
+        )
+        if t.status == TrainingStatus.RUNNING and is_gone(t.worker):  # its worker died on this host: no need to wait
+            orphaned = or_(orphaned, and_(Training.status == TrainingStatus.RUNNING, Training.attempts == t.attempts))
         res = s.execute(
             update(Training)
             .where(
                 Training.id == training_id,
-                or_(
-                    Training.status.in_((TrainingStatus.QUEUED, TrainingStatus.CANCELLED)),
-                    (Training.status == TrainingStatus.RUNNING)
-                    & or_(Training.heartbeat_at.is_(None), Training.heartbeat_at < stale),
-                ),
+                or_(Training.status.in_((TrainingStatus.QUEUED, TrainingStatus.CANCELLED)), orphaned),
             )
             .values(
                 status=TrainingStatus.RUNNING,
                 attempts=Training.attempts + 1,
                 heartbeat_at=utcnow(),
                 started_at=utcnow(),
-                worker=f"{socket.gethostname()}:{threading.get_ident()}",
+                worker=identity(),
             )
         )
         if res.rowcount != 1:  # type: ignore[attr-defined]
@@ -122,40 +143,48 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
             seed=t.seed,
             out=artifacts_dir(settings, t),
             options=options,
+            attempt=t.attempts,
         )
 
 
 class _Heartbeat:
-    """Refreshes the training's heartbeat while it runs, and notices when its run is cancelled."""
+    """Refreshes the training's heartbeat while it runs, and notices when its run is cancelled or the training was
+    taken over by another worker (this one was taken for dead)."""
 
     def __init__(self, sf: sessionmaker, job: TrainingJob, settings: Settings) -> None:
         self.sf, self.job, self.settings = sf, job, settings
         self.stop = threading.Event()
         self.cancelled = threading.Event()
+        self.lost = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self) -> None:
         while not self.stop.wait(self.settings.training_heartbeat_seconds):
             try:
                 with session_scope(self.sf) as s:
-                    s.execute(update(Training).where(Training.id == self.job.training_id).values(heartbeat_at=utcnow()))
+                    res = s.execute(update(Training).where(*_ours(self.job)).values(heartbeat_at=utcnow()))
+                    if res.rowcount != 1:  # type: ignore[attr-defined]
+                        self.lost.set()
                     run = s.get(Run, self.job.run_id)
                     if run is None or run.status != RunStatus.RUNNING:
                         self.cancelled.set()
-            except Exception:  # a missed heartbeat is not worth failing the training for
+            except Exception:  # a missed heartbeat (the database restarting) is not worth failing the training for
                 log.exception("heartbeat of training %s failed", self.job.training_id)
 
     def on_event(self, event: dict) -> None:
         """Called for every progress event of the sandbox; raising stops the job."""
-        if self.cancelled.is_set():
+        if self.cancelled.is_set() or self.lost.is_set():
             raise Cancelled()
         if event.get("event") == "checkpoint":
-            with session_scope(self.sf) as s:
-                t = s.get(Training, self.job.training_id)
-                if t is not None:
-                    progress = {k: event.get(k) for k in ("timesteps", "total", "fitness")}
-                    t.result = TrainingResult(**{**(t.result or {}), "progress": progress})  # type: ignore[typeddict-item]
-                    t.heartbeat_at = utcnow()
+            try:
+                with session_scope(self.sf) as s:
+                    t = s.scalar(select(Training).where(*_ours(self.job)))
+                    if t is not None:
+                        progress = {k: event.get(k) for k in ("timesteps", "total", "fitness")}
+                        t.result = TrainingResult(**{**(t.result or {}), "progress": progress})  # type: ignore[typeddict-item]
+                        t.heartbeat_at = utcnow()
+            except Exception:  # progress is for people; the training goes on while the database is away
+                log.exception("progress of training %s not recorded", self.job.training_id)
 
 
 def _train(
@@ -193,35 +222,119 @@ def record_outcome(
     error: str | None,
     result: TrainingResult,
     artifacts_dir: Path,
-) -> None:
+    attempt: int | None = None,
+) -> bool:
     """Store how the training ended and carry it to its candidate, in one transaction: a sibling's completion hook
-    that finds every training of the iteration ended must also find every candidate's fitness."""
+    that finds every training of the iteration ended must also find every candidate's fitness.
+
+    With ``attempt``, only while the training still runs under that claim; False when it does not (it was taken over:
+    the other worker's outcome counts, and this one changes nothing)."""
     with session_scope(sf) as s:
+        fence = (Training.status == TrainingStatus.RUNNING, Training.attempts == attempt) if attempt is not None else ()
+        res = s.execute(
+            update(Training)
+            .where(Training.id == training_id, *fence)
+            .values(
+                status=status,
+                error=error,
+                result=stored(result),
+                artifacts_dir=str(artifacts_dir),
+                finished_at=utcnow(),
+            )
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            return False
         t = s.get(Training, training_id)
         assert t is not None
-        t.status = status
-        t.error = error
-        t.result = stored(result)
-        t.artifacts_dir = str(artifacts_dir)
-        t.finished_at = utcnow()
+        s.refresh(t)
         if status != TrainingStatus.CANCELLED:
             record_training(t, t.candidate.run.task)
+    return True
+
+
+def hand_back(sf: sessionmaker, job: TrainingJob) -> bool:
+    """This worker is shutting down: the training goes back to the queue as if it had not been taken (the attempt
+    does not count against ``training_max_attempts``), marked as not sent, so that the next sweep sends it (at once
+    when `serve` starts again). Not sent from here: the stopping worker could take it again itself.
+
+    The next worker starts it over. Resuming instead needs a checkpoint: once the engine writes one, ``_claim`` can
+    pass it as ``resume_from``."""
+    with session_scope(sf) as s:
+        res = s.execute(
+            update(Training)
+            .where(*_ours(job))
+            .values(status=TrainingStatus.QUEUED, attempts=Training.attempts - 1, heartbeat_at=RELEASED, worker=None)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        t = s.get(Training, job.training_id)
+        assert t is not None
+        if t.candidate.status == CandidateStatus.TRAINING:
+            t.candidate.status = CandidateStatus.QUEUED
+    shutil.rmtree(job.out, ignore_errors=True)
+    return True
+
+
+def _drop_unfinished_attempts(recorded: Path) -> None:
+    """Remove what attempts killed half-way left beside the recorded one (an attempt that finished is kept: two
+    finished attempts of one training are duplicated work, and should be seen)."""
+    if not recorded.parent.name.startswith("training-") or not recorded.parent.is_dir():
+        return  # nothing was written (the artifacts disk failed)
+    for other in recorded.parent.iterdir():
+        if other != recorded and other.is_dir() and not (other / "result.json").exists():
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _recorded_as(sf: sessionmaker, training_id: int, job: TrainingJob) -> bool:
+    """Whether the training's recorded outcome is this job's (its artifacts directory is this attempt's)."""
+    with session_scope(sf) as s:
+        t = s.get(Training, training_id)
+        return t is not None and t.status in TRAINING_TERMINAL and t.artifacts_dir == str(job.out)
+
+
+def _hook_if_ended(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
+    """A message for a training that has ended: its worker may have died between recording it and calling the
+    completion hook, so call the hook (it is idempotent)."""
+    with session_scope(sf) as s:
+        t = s.get(Training, training_id)
+        ended = t is not None and t.status in TRAINING_TERMINAL and t.status != TrainingStatus.CANCELLED
+    if ended:
+        training_finished(sf, training_id, dispatcher, settings)
 
 
 def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
-    """Claim, train, record, hook. Returns what happened ('skipped', or the training's status)."""
+    """Claim, train, record, hook. Returns what happened ('skipped', 'handed back', 'superseded', or the training's
+    status)."""
     job = _claim(sf, training_id, dispatcher, settings)
     if job is None:
+        _hook_if_ended(sf, training_id, dispatcher, settings)
         return "skipped"
     heart = _Heartbeat(sf, job, settings)
     heart.thread.start()
     started = time.monotonic()
     try:
         status, error, result = _train(job, heart, settings)
+    except SandboxStopped:  # this worker is shutting down
+        heart.stop.set()
+        return "handed back" if hand_back(sf, job) else "superseded"
     finally:
         heart.stop.set()
     result["wall_seconds"] = time.monotonic() - started
-    record_outcome(sf, training_id, status=status, error=error, result=result, artifacts_dir=job.out)
+    recorded = retrying(
+        lambda: record_outcome(
+            sf, training_id, status=status, error=error, result=result, artifacts_dir=job.out, attempt=job.attempt
+        ),
+        seconds=settings.training_lease_seconds,
+        what=f"recording training {training_id}",
+    )
+    if not recorded and not _recorded_as(sf, training_id, job):  # (a retried commit may have gone through)
+        log.warning(
+            "training %s: attempt %s ended after another worker took the training over; its outcome is dropped",
+            training_id,
+            job.attempt,
+        )
+        return "superseded"
+    _drop_unfinished_attempts(job.out)
     if status != TrainingStatus.CANCELLED:
         training_finished(sf, training_id, dispatcher, settings)
     return status.value

@@ -331,3 +331,34 @@ def test_a_worker_killed_mid_training_is_replaced_and_the_run_completes(stack: S
     assert (retaken.status, retaken.attempts) == ("ok", 2)
     assert run["best_candidate_id"] is not None and run["progress"]["trainings_done"] == 1
     assert run["usage"]["timesteps_trained"] == 2048
+
+
+def test_a_worker_stopped_with_sigterm_mid_training_hands_it_back_and_the_next_worker_trains_it_once(
+    stack: Stack,
+) -> None:
+    for proc, log in stack.processes.started:  # the workers earlier tests left: this one must take the training
+        if log.name.startswith("worker-"):
+            stack.processes.stop(proc)
+    first = stack.start_worker()
+    stack.llm.script([load_fixture("cheetah_forward")])
+    body = {**TINY, "timesteps": 6144, "samples": 1, "description": "make the cheetah trot forward"}
+    task = stack.post("/tasks", body)  # a training longer than the grace: waiting for it would show
+    run_id = task["run_id"]
+
+    def running() -> Any:
+        return next((t for t in stack.trainings(run_id) if t.status == "running"), None)
+
+    stack.wait_for(running, 120, "a training to start", every=0.2)
+    stopping = time.monotonic()
+    first.send_signal(signal.SIGTERM)  # the worker's main process only, as `docker stop` does
+    first.wait(timeout=60)
+    grace = 10  # REWARDSMITH_SHUTDOWN_GRACE_SECONDS's default
+    assert time.monotonic() - stopping < grace, "the worker waited for its training instead of handing it back"
+    [handed] = stack.trainings(run_id)
+    assert (handed.status, handed.attempts) == ("queued", 0), "the training was not handed back"
+
+    stack.start_worker()  # the API's sweep sends the handed-back training to it
+    run = stack.wait_for_run(run_id, seconds=200)
+    [trained] = stack.trainings(run_id)
+    assert (trained.status, trained.attempts) == ("ok", 1)
+    assert run["usage"]["timesteps_trained"] == 6144

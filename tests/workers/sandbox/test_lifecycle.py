@@ -1,0 +1,140 @@
+"""The sandboxed process's lifecycle: a kill from outside is not the program's fault, a stopping worker stops its jobs
+(in its forked pool processes too), and a child whose parent is already gone does not run on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workers.sandbox.runner import KILL_RETRIES, Limits, Outcome, run_job
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[3]
+SOUND = "import numpy as np\n\n\ndef compute_reward(state, action):\n    return state.x_velocity, {'forward': state.x_velocity}\n"
+ENDLESS = "import numpy as np\n\n\ndef compute_reward(state, action):\n    while True:\n        pass\n"
+DRY_RUN = {"type": "dry_run", "env": "HalfCheetah-v5", "kind": "reward"}
+
+
+def sandbox_children(parent: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent), "-f", "workers.sandbox.child"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def kill_children(times: int, stop: threading.Event) -> list[int]:
+    """SIGKILL the next ``times`` sandbox children of this process as each appears (from outside, like an operator
+    or the kernel's out-of-memory killer); returns their pids."""
+    killed: list[int] = []
+    while len(killed) < times and not stop.is_set():
+        for pid in sandbox_children(os.getpid()):
+            if pid not in killed:
+                time.sleep(0.3)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        time.sleep(0.05)
+    return killed
+
+
+def test_a_job_killed_from_outside_is_run_again_and_its_result_counts() -> None:
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=lambda: killed.extend(kill_children(1, stop)))
+    killer.start()
+    result = run_job({**DRY_RUN, "source": SOUND}, Limits(wall_seconds=60))
+    stop.set()
+    killer.join()
+    assert len(killed) == 1, "the first sandbox child was killed"
+    assert result.outcome == Outcome.OK, result.error
+    assert result.payload["report"]["components"] == ["forward"]
+
+
+def test_a_job_killed_every_time_ends_as_a_resource_limit_that_says_so() -> None:
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=lambda: killed.extend(kill_children(KILL_RETRIES + 1, stop)))
+    killer.start()
+    result = run_job({**DRY_RUN, "source": ENDLESS}, Limits(wall_seconds=60))
+    stop.set()
+    killer.join()
+    assert len(killed) == KILL_RETRIES + 1
+    assert result.outcome == Outcome.RESOURCE_LIMIT
+    assert (
+        "ended by SIGKILL" in result.error and f"run {KILL_RETRIES + 1} times; it was killed each time" in result.error
+    )
+
+
+STOPPING = """
+import os, sys, time, subprocess
+from workers.sandbox import lifeline
+from workers.sandbox.runner import Limits, run_job
+
+job = {"type": "dry_run", "env": "HalfCheetah-v5", "kind": "reward", "source": %(source)r}
+pool = os.fork()  # a Celery pool process: forked from the worker's main process after the import
+if pool == 0:
+    try:
+        run_job(job, Limits(wall_seconds=60))
+    except lifeline.SandboxStopped:
+        try:
+            run_job(job, Limits(wall_seconds=60))  # and no new one starts
+        except lifeline.SandboxStopped:
+            os._exit(42)
+    os._exit(1)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    out = subprocess.run(["pgrep", "-P", str(pool), "-f", "workers.sandbox.child"], capture_output=True, text=True)
+    if out.stdout.split():
+        break
+    time.sleep(0.2)
+else:
+    sys.exit("the sandbox child did not start")
+started = time.monotonic()
+lifeline.stop_all()  # the worker's main process shuts down
+_, status = os.waitpid(pool, 0)
+print(os.waitstatus_to_exitcode(status), round(time.monotonic() - started, 1))
+"""
+
+
+def test_a_stopping_worker_stops_the_jobs_of_its_forked_pool_processes_and_starts_no_new_ones(tmp_path: Path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(STOPPING % {"source": ENDLESS})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    code, seconds = out.stdout.split()
+    assert code == "42", out.stderr[-2000:]  # SandboxStopped twice: the running job, then the refused one
+    assert float(seconds) < 5  # the watchdog notices within a moment, not at the job's 60 s wall clock
+
+
+ORPHAN = """
+import os, time
+from workers.sandbox.lifeline import dies_with_parent
+
+arm = dies_with_parent()  # made in this process, which the forked child's own child is not a child of
+child = os.fork()
+if child == 0:
+    grandchild = os.fork()
+    if grandchild == 0:
+        arm()  # as a preexec_fn would, in a process whose parent is not the one that made the arm
+        os._exit(0)
+    _, status = os.waitpid(grandchild, 0)
+    os._exit(os.waitstatus_to_exitcode(status))
+_, status = os.waitpid(child, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_child_whose_parent_is_not_the_one_that_armed_it_exits_at_once(tmp_path: Path) -> None:
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.stdout.strip() == "1", out.stderr
