@@ -72,7 +72,13 @@ def hold(data_dir: Path, command: str) -> int:
     pid = os.getpid()
     since = datetime.now(UTC).isoformat(timespec="seconds")
     os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps({"pid": pid, "start": start_time(pid), "command": command, "since": since}).encode(), 0)
+    os.pwrite(
+        fd,
+        json.dumps(
+            {"pid": pid, "start": start_time(pid), "command": command, "since": since}, allow_nan=False
+        ).encode(),
+        0,
+    )
     return fd
 
 
