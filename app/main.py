@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.docs import mount_docs
-from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks
+from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks, users
 from app.config import Settings, get_settings
 from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
@@ -186,7 +186,7 @@ def create_app(
             return await http_exception_handler(request, exc)
         return _framework_error_json(request, exc)
 
-    for module in (envs, tasks, runs, candidates, fitness, choices):
+    for module in (envs, tasks, runs, candidates, fitness, choices, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(sound_json_body)])
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
