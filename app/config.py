@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     """Interactive checks one user may have running at once; more are refused with 429."""
     check_slots_total: int = 4
     """Interactive checks running at once on this machine, all users together."""
+    fitness_proposals_per_run: int = 6
+    """Fitness proposals one run may have made (the first included; an LLM's repair counts with its proposal);
+    after that a person approves one or sends their own program (409 on asking for more)."""
+    fitness_reproposals_per_hour: int = 20
+    """Requests for another fitness proposal one user may make per hour, all runs together (429 beyond)."""
 
     shutdown_grace_seconds: float = 10.0
     """`rewardsmith serve` gives its workers this long to stop after SIGTERM, then kills what is left (a training
@@ -156,6 +161,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REWARDSMITH_CHECK_SLOTS_PER_USER ({self.check_slots_per_user}) must be at least 1 and at most "
                 f"REWARDSMITH_CHECK_SLOTS_TOTAL ({self.check_slots_total})"
+            )
+        if self.fitness_proposals_per_run < 1 or self.fitness_reproposals_per_hour < 0:
+            raise ValueError(
+                f"REWARDSMITH_FITNESS_PROPOSALS_PER_RUN ({self.fitness_proposals_per_run}) must be at least 1 and "
+                f"REWARDSMITH_FITNESS_REPROPOSALS_PER_HOUR ({self.fitness_reproposals_per_hour}) at least 0"
             )
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):
