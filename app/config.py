@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     """Signs dashboard session cookies; default: a key generated once and kept in data_dir."""
     max_body_bytes: int = 1_000_000
+
+    # HTTP limits (unauthenticated clients must not exhaust memory or connections; ``app.cli.http``)
+    http_max_header_bytes: int = 64 * 1024
+    """A request's line and headers together; a larger head gets a 400 and the connection is closed."""
+    http_head_seconds: float = 10.0
+    """A connection must send a whole request head within this long of connecting (or of its previous answer, plus
+    the keep-alive time); `serve` closes it otherwise."""
+    http_stall_seconds: float = 10.0
+    """A request body that sends nothing for this long gets a 408."""
+    http_body_seconds: float = 60.0
+    """A request body still arriving this long after the request began gets a 408."""
+    http_keep_alive_seconds: float = 5.0
+    """An idle connection is closed this long after its last answer."""
+    http_max_connections: int = 512
+    """Connections `serve` holds at once (each API process); more are answered 503 and closed at once."""
     task_rate_per_minute: int = 10
     """Tasks one user may create per minute."""
 
@@ -161,6 +176,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REWARDSMITH_CHECK_SLOTS_PER_USER ({self.check_slots_per_user}) must be at least 1 and at most "
                 f"REWARDSMITH_CHECK_SLOTS_TOTAL ({self.check_slots_total})"
+            )
+        if min(self.http_head_seconds, self.http_stall_seconds, self.http_keep_alive_seconds) <= 0 or not (
+            self.http_stall_seconds <= self.http_body_seconds
+        ):
+            raise ValueError(
+                "REWARDSMITH_HTTP_HEAD_SECONDS, _STALL_SECONDS and _KEEP_ALIVE_SECONDS must be positive, and "
+                f"REWARDSMITH_HTTP_STALL_SECONDS ({self.http_stall_seconds:g}) at most REWARDSMITH_HTTP_BODY_SECONDS "
+                f"({self.http_body_seconds:g})"
+            )
+        if self.http_max_header_bytes < 4096 or self.http_max_connections < 1:
+            raise ValueError(
+                f"REWARDSMITH_HTTP_MAX_HEADER_BYTES ({self.http_max_header_bytes}) must be at least 4096 (browsers "
+                f"send a few KB) and REWARDSMITH_HTTP_MAX_CONNECTIONS ({self.http_max_connections}) at least 1"
             )
         if self.fitness_proposals_per_run < 1 or self.fitness_reproposals_per_hour < 0:
             raise ValueError(

@@ -17,7 +17,7 @@ from app.config import Settings, get_settings
 from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
-from app.middleware import SecurityHeaders
+from app.middleware import ReadDeadline, SecurityHeaders
 from app.search.records.dispatch import Dispatcher
 from app.web.deps import sound_json_body
 
@@ -192,6 +192,7 @@ def create_app(
     app.include_router(health.router, prefix=API_PREFIX)
     mount_docs(app, API_PREFIX)
     mount_dashboard(app)
+    app.add_middleware(ReadDeadline, stall=settings.http_stall_seconds, total=settings.http_body_seconds)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: the 413 above gets the headers too
     return app

@@ -66,6 +66,7 @@ def serve(
     """Run the API and the dashboard (and, by default, Celery workers) on this machine."""
     import uvicorn
 
+    from app.cli.http import uvicorn_options
     from app.jobs.celery_app import TASK_SWEEP, celery_app
     from app.main import create_app
 
@@ -116,9 +117,10 @@ def serve(
                 port=port,
                 workers=api_workers,
                 log_level="warning",
+                **uvicorn_options(settings),
             )
         else:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", **uvicorn_options(settings))
     stop.set()
 
 
