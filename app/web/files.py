@@ -43,18 +43,16 @@ def contained_file(path: Path, root: Path) -> Path | None:
 
 
 def artifact_files(t: Training, root: Path) -> dict[str, Path]:
-    """The files of ``t`` that may be served, by name: each must resolve to a regular file inside the folder ``t``
-    recorded, and that folder must lie inside the training's own (``root/run-R/candidate-C/training-T``). A link to
-    another training's file (another user's included), or a recorded folder of another training or outside the
-    root, serves nothing."""
+    """The files of ``t`` that may be served, by name: each must resolve to a regular file inside the training's own
+    folder (the one it recorded), and that folder must lie inside ``root`` (and not be the root itself). A link to
+    another training's file (another user's included) serves nothing, nor does anything outside the root."""
     if not t.artifacts_dir:
         return {}
     try:
         own = Path(t.artifacts_dir).resolve(strict=True)
     except (OSError, RuntimeError):  # missing, unreadable, or a symlink loop
         return {}
-    mine = root / f"run-{t.run_id}" / f"candidate-{t.candidate_id}" / f"training-{t.id}"
-    if not own.is_relative_to(mine) or not own.is_dir():
+    if own == root or not own.is_relative_to(root) or not own.is_dir():
         return {}
     found = {name: contained_file(own / name, own) for name in ARTIFACT_NAMES}
     return {name: path for name, path in found.items() if path is not None}
