@@ -25,8 +25,11 @@ COPY prompts ./prompts
 COPY workers ./workers
 RUN pip install .
 
-RUN useradd --create-home --uid 1000 rewardsmith && mkdir -p /data && chown rewardsmith:rewardsmith /data
-USER rewardsmith
+# The API, the workers and their sandboxes run as an unprivileged user with a numeric uid (so that an orchestrator's
+# runAsNonRoot can verify it). It owns /data and nothing else: the code and the installed packages stay root's.
+RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin rewardsmith \
+    && mkdir -p /data && chown 10001:10001 /data && chmod 0700 /data
+USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000

@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     """Signs dashboard session cookies; default: a key generated once and kept in data_dir."""
     max_body_bytes: int = 1_000_000
+
+    # HTTP limits (unauthenticated clients must not exhaust memory or connections; ``app.cli.http``)
+    http_max_header_bytes: int = 64 * 1024
+    """A request's line and headers together; a larger head gets a 400 and the connection is closed."""
+    http_head_seconds: float = 10.0
+    """A connection must send a whole request head within this long of connecting (or of its previous answer, plus
+    the keep-alive time); `serve` closes it otherwise."""
+    http_stall_seconds: float = 10.0
+    """A request body that sends nothing for this long gets a 408."""
+    http_body_seconds: float = 60.0
+    """A request body still arriving this long after the request began gets a 408."""
+    http_keep_alive_seconds: float = 5.0
+    """An idle connection is closed this long after its last answer."""
+    http_max_connections: int = 512
+    """Connections `serve` holds at once (each API process); more are answered 503 and closed at once."""
     task_rate_per_minute: int = 10
     """Tasks one user may create per minute."""
 
@@ -44,6 +59,11 @@ class Settings(BaseSettings):
     """Interactive checks one user may have running at once; more are refused with 429."""
     check_slots_total: int = 4
     """Interactive checks running at once on this machine, all users together."""
+    fitness_proposals_per_run: int = 6
+    """Fitness proposals one run may have made (the first included; an LLM's repair counts with its proposal);
+    after that a person approves one or sends their own program (409 on asking for more)."""
+    fitness_reproposals_per_hour: int = 20
+    """Requests for another fitness proposal one user may make per hour, all runs together (429 beyond)."""
 
     shutdown_grace_seconds: float = 10.0
     """`rewardsmith serve` gives its workers this long to stop after SIGTERM, then kills what is left (a training
@@ -156,6 +176,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"REWARDSMITH_CHECK_SLOTS_PER_USER ({self.check_slots_per_user}) must be at least 1 and at most "
                 f"REWARDSMITH_CHECK_SLOTS_TOTAL ({self.check_slots_total})"
+            )
+        if min(self.http_head_seconds, self.http_stall_seconds, self.http_keep_alive_seconds) <= 0 or not (
+            self.http_stall_seconds <= self.http_body_seconds
+        ):
+            raise ValueError(
+                "REWARDSMITH_HTTP_HEAD_SECONDS, _STALL_SECONDS and _KEEP_ALIVE_SECONDS must be positive, and "
+                f"REWARDSMITH_HTTP_STALL_SECONDS ({self.http_stall_seconds:g}) at most REWARDSMITH_HTTP_BODY_SECONDS "
+                f"({self.http_body_seconds:g})"
+            )
+        if self.http_max_header_bytes < 4096 or self.http_max_connections < 1:
+            raise ValueError(
+                f"REWARDSMITH_HTTP_MAX_HEADER_BYTES ({self.http_max_header_bytes}) must be at least 4096 (browsers "
+                f"send a few KB) and REWARDSMITH_HTTP_MAX_CONNECTIONS ({self.http_max_connections}) at least 1"
+            )
+        if self.fitness_proposals_per_run < 1 or self.fitness_reproposals_per_hour < 0:
+            raise ValueError(
+                f"REWARDSMITH_FITNESS_PROPOSALS_PER_RUN ({self.fitness_proposals_per_run}) must be at least 1 and "
+                f"REWARDSMITH_FITNESS_REPROPOSALS_PER_HOUR ({self.fitness_reproposals_per_hour}) at least 0"
             )
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):

@@ -12,12 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.docs import mount_docs
-from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks
+from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks, users
 from app.config import Settings, get_settings
 from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
 from app.errors import InvalidInput, RateLimited, RewardsmithError
-from app.middleware import SecurityHeaders
+from app.middleware import ReadDeadline, SecurityHeaders
 from app.search.records.dispatch import Dispatcher
 from app.web.deps import sound_json_body
 
@@ -186,12 +186,13 @@ def create_app(
             return await http_exception_handler(request, exc)
         return _framework_error_json(request, exc)
 
-    for module in (envs, tasks, runs, candidates, fitness, choices):
+    for module in (envs, tasks, runs, candidates, fitness, choices, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(sound_json_body)])
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
     mount_docs(app, API_PREFIX)
     mount_dashboard(app)
+    app.add_middleware(ReadDeadline, stall=settings.http_stall_seconds, total=settings.http_body_seconds)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: the 413 above gets the headers too
     return app

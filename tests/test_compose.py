@@ -107,3 +107,30 @@ def test_the_dockerfile_installs_cpu_torch_then_the_project() -> None:
     assert "libegl1" in text and "libgl1" in text
     for package in ("app", "envs", "prompts", "workers"):
         assert f"COPY {package} " in text
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """The Dockerfile's instructions as (keyword, arguments), continuation lines joined, comments left out."""
+    joined = re.sub(r"\\\n", " ", "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#")))
+    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in joined.splitlines() if ln.strip()]
+
+
+def test_the_image_runs_as_an_unprivileged_user_that_cannot_change_the_code(compose: dict) -> None:
+    """The API, the workers and the sandboxes they start run as a numeric non-root uid (runAsNonRoot can verify a
+    number, not a name); everything is installed as root before the switch, so the code is not theirs to change."""
+    steps = instructions((ROOT / "Dockerfile").read_text())
+    users = [i for i, (keyword, _) in enumerate(steps) if keyword == "USER"]
+    assert users, "the image never leaves root"
+    last = steps[users[-1]][1].strip()
+    uid, _, gid = last.partition(":")
+    assert uid.isdigit() and int(uid) > 0 and (not gid or (gid.isdigit() and int(gid) > 0)), last
+    after = [keyword for keyword, _ in steps[users[-1] + 1 :]]
+    assert "RUN" not in after and "COPY" not in after and "ADD" not in after, after
+    assert steps[-1][0] == "CMD" and users[-1] < len(steps) - 1
+    for keyword, args in steps:
+        if keyword in ("COPY", "ADD"):
+            assert "--chown" not in args and "--chmod" not in args, args
+        if keyword == "RUN" and "chown" in args:
+            assert re.findall(r"chown\s+\S+\s+(\S+)", args) == ["/data"], args
+    for name in ("api", "worker"):
+        assert str(compose["services"][name].get("user", uid)).split(":")[0] not in ("0", "root"), name

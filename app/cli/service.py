@@ -11,18 +11,16 @@ from typing import TYPE_CHECKING
 import typer
 
 import app.cli.lock as lock
-from app.cli.common import console, fail, plain
+from app.cli.common import console, fail
 from app.cli.supervise import supervised
+from app.cli.users import users_app
 from app.config import Settings, get_settings
 from app.db import session_factory, session_scope
 from app.db.migrate import upgrade
-from app.errors import RewardsmithError
 from workers.sandbox.lifeline import dies_with_parent
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 
 
 def worker_command(queues: str, concurrency: int, *, pool: str = "prefork", name: str | None = None) -> list[str]:
@@ -68,6 +66,7 @@ def serve(
     """Run the API and the dashboard (and, by default, Celery workers) on this machine."""
     import uvicorn
 
+    from app.cli.http import uvicorn_options
     from app.jobs.celery_app import TASK_SWEEP, celery_app
     from app.main import create_app
 
@@ -118,9 +117,10 @@ def serve(
                 port=port,
                 workers=api_workers,
                 log_level="warning",
+                **uvicorn_options(settings),
             )
         else:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", **uvicorn_options(settings))
     stop.set()
 
 
@@ -168,55 +168,6 @@ def worker(
         os.set_inheritable(lock.hold(settings.data_dir, "rewardsmith worker"), True)  # held across the exec
     upgrade(settings.resolved_database_url)
     os.execv(sys.executable, worker_command(queues, concurrency or settings.train_slots))
-
-
-@users_app.command("create")
-def users_create(name: str, admin: bool = typer.Option(False, "--admin", help="May see every user's tasks.")) -> None:
-    """Create a user; the token is printed once, as the last word of the last line."""
-    from app.auth import create_user
-
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    try:
-        with session_scope(session_factory(settings.resolved_database_url)) as s:
-            user, token = create_user(s, name=name, admin=admin)
-            role = "admin" if user.is_admin else "user"
-    except RewardsmithError as e:
-        fail(e.message)
-    print(f"created {role} '{name}'. Send 'Authorization: Bearer <token>', or log in to the dashboard with it.")
-    print(f"token: {token}")
-
-
-@users_app.command("token")
-def users_token(name: str) -> None:
-    """Issue another token for an existing user (printed as the last word)."""
-    from sqlalchemy import select
-
-    from app.auth import new_token
-    from app.db.models import User
-
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with session_scope(session_factory(settings.resolved_database_url)) as s:
-        user = s.scalar(select(User).where(User.name == name))
-        if user is None:
-            fail(f"no user named '{name}'; create one with `rewardsmith users create {name}`")
-        token = new_token(s, user=user)
-    print(f"token: {token}")
-
-
-@users_app.command("list")
-def users_list() -> None:
-    """List users."""
-    from sqlalchemy import select
-
-    from app.db.models import User
-
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with session_scope(session_factory(settings.resolved_database_url)) as s:
-        for u in s.scalars(select(User).order_by(User.id)):
-            print(f"{u.id}\t{plain(u.name)}\t{'admin' if u.is_admin else 'user'}\t{len(u.tokens)} token(s)")
 
 
 def register(cli: typer.Typer) -> None:

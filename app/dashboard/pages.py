@@ -13,11 +13,11 @@ from app.config import Settings
 from app.dashboard import views
 from app.dashboard.render import CODE_CSS, templates
 from app.dashboard.session import (
-    SESSION_COOKIE,
     PageUser,
     clear_session_cookie,
     csrf_protect,
     finish_login_form,
+    session_secret,
     set_session_cookie,
     start_login_form,
 )
@@ -70,7 +70,7 @@ def login(
         error = "That token is not valid. Paste the token printed by `rewardsmith users create NAME`."
         return _login_page(request, settings, next, error, status_code=401)
     _user, secret = started
-    previous = request.cookies.get(SESSION_COOKIE)
+    previous = session_secret(request)
     if previous:  # signing in again replaces this browser's session
         end_session(session, secret=previous)
     resp = RedirectResponse(_safe_next(next), status_code=303)
@@ -80,11 +80,11 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, session: SessionDep) -> RedirectResponse:
-    secret = request.cookies.get(SESSION_COOKIE)
+    secret = session_secret(request)
     if secret:
         end_session(session, secret=secret)
     resp = RedirectResponse("/login", status_code=303)
-    clear_session_cookie(resp)
+    clear_session_cookie(resp, request)
     return resp
 
 

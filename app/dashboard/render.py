@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +50,21 @@ def when(d: datetime | None) -> str:
     return d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else "—"
 
 
+HIDDEN = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Characters that change how text around them is shown without showing themselves: bidi controls (U+202E turns
+what follows around, "Trojan Source") and control characters (tab, newline and carriage return are kept)."""
+
+
+def visible(value: object) -> object:
+    """Every value a template prints (``finalize``): ``HIDDEN`` characters as visible escapes (``\\u202e``), in user
+    and program text, attributes and highlighted code alike; everything else as it is."""
+    if not isinstance(value, str) or not HIDDEN.search(value):
+        return value
+    shown = HIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    return Markup(shown) if isinstance(value, Markup) else shown  # an escape is plain text inside markup too
+
+
+templates.env.finalize = visible
 templates.env.filters["num"] = number
 templates.env.filters["when"] = when
 CODE_CSS = _FORMATTER.get_style_defs(".code")

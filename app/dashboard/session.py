@@ -24,6 +24,10 @@ from app.web.deps import SessionDep, SettingsDep
 SESSION_COOKIE = "rewardsmith_session"
 LOGIN_COOKIE = "rewardsmith_login"
 """The pre-session cookie: binds the login form's CSRF token to this browser (login CSRF)."""
+HOST_PREFIX = "__Host-"
+"""Under https both cookies carry this prefix: a browser keeps such a cookie only if it was set Secure, for Path=/
+and without a Domain, by a secure page of this very host, so neither a subdomain nor a plain-http page (another port
+of the same host included) can plant or overwrite one. Only the prefixed name is read under https."""
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -34,9 +38,24 @@ class LoginRequired(Exception):
         self.next = quote(next_path, safe="/")
 
 
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """The name ``name`` has on this request: with the ``__Host-`` prefix under https."""
+    return HOST_PREFIX + name if _https(request) else name
+
+
+def session_secret(request: Request) -> str | None:
+    """The session id this browser sent, under the name the request's scheme allows (a planted plain-named cookie
+    is not read under https)."""
+    return request.cookies.get(cookie_name(request, SESSION_COOKIE))
+
+
 def current_session(request: Request, session: SessionDep, settings: SettingsDep) -> SignedIn | None:
     """The live dashboard session of this request's cookie, if any (its CSRF token goes to the templates)."""
-    secret = request.cookies.get(SESSION_COOKIE)
+    secret = session_secret(request)
     live = signed_in(session, secret=secret, settings=settings) if secret else None
     if live is not None:
         request.state.csrf = live.csrf
@@ -69,7 +88,7 @@ def _same_origin(request: Request) -> bool:
 
 def login_csrf(request: Request, settings: Settings) -> str | None:
     """The login form's CSRF token for this browser's pre-session cookie, if it has one."""
-    secret = request.cookies.get(LOGIN_COOKIE)
+    secret = request.cookies.get(cookie_name(request, LOGIN_COOKIE))
     return csrf_token(settings, purpose="login", secret=secret) if secret else None
 
 
@@ -91,8 +110,12 @@ async def csrf_protect(request: Request, live: SignedInDep, settings: SettingsDe
         )
 
 
+def _login_path(request: Request) -> str:
+    return "/" if _https(request) else "/login"  # a __Host- cookie must be for Path=/
+
+
 def _cookie(response: Response, request: Request, name: str, value: str, **kwargs: Any) -> None:
-    response.set_cookie(name, value, httponly=True, secure=request.url.scheme == "https", **kwargs)
+    response.set_cookie(cookie_name(request, name), value, httponly=True, secure=_https(request), **kwargs)
 
 
 def start_login_form(request: Request, settings: Settings) -> str | None:
@@ -100,22 +123,24 @@ def start_login_form(request: Request, settings: Settings) -> str | None:
     ``finish_login_form`` sets on the response. Returns the new pre-session id, if one is needed."""
     if getattr(request.state, "csrf", None):
         return None
-    secret = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    secret = request.cookies.get(cookie_name(request, LOGIN_COOKIE)) or secrets.token_urlsafe(32)
     request.state.csrf = csrf_token(settings, purpose="login", secret=secret)
     return secret
 
 
 def finish_login_form(response: Response, request: Request, secret: str | None) -> Response:
     if secret is not None:
-        _cookie(response, request, LOGIN_COOKIE, secret, samesite="strict", path="/login")
+        _cookie(response, request, LOGIN_COOKIE, secret, samesite="strict", path=_login_path(request))
     return response
 
 
 def set_session_cookie(response: Response, request: Request, secret: str, settings: Settings) -> None:
     """Sign the browser in; the pre-session cookie has done its work."""
     _cookie(response, request, SESSION_COOKIE, secret, samesite="lax", max_age=int(settings.session_max_seconds))
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    response.delete_cookie(
+        cookie_name(request, LOGIN_COOKIE), path=_login_path(request), secure=_https(request), httponly=True
+    )
 
 
-def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE)
+def clear_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(cookie_name(request, SESSION_COOKIE), secure=_https(request), httponly=True)

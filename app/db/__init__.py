@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -24,6 +25,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     kwargs.setdefault("json_serializer", partial(json.dumps, allow_nan=False))
     if url.startswith("sqlite"):
+        private_sqlite(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -36,6 +38,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def private_sqlite(url: str) -> None:
+    """Create the SQLite database file of ``url`` readable by its owner only (0600), and take group and other
+    permissions off an existing one and its -wal, -shm and -journal files: the database holds every user's tasks
+    and the hashes of their tokens. SQLite creates -wal and -shm with the database file's permissions."""
+    database = make_url(url.removeprefix("sqla+")).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError:  # no such directory, or not ours: SQLite reports it when it connects
+        return
+    for path in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
+        try:
+            mode = os.stat(path).st_mode
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+        except OSError:
+            continue
 
 
 @lru_cache

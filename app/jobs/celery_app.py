@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from app.config import Settings, get_settings
+from app.db import private_sqlite
 
 QUEUE_LLM = "llm"
 """Designing iterations and proposing fitness programs (LLM calls, critic, dry runs), and short orchestration steps."""
@@ -22,6 +23,8 @@ TASK_SWEEP = "rewardsmith.sweep"
 def configure(app: Celery, settings: Settings) -> Celery:
     """Apply ``settings`` to ``app``: broker, acks_late, prefetch 1, time limit below the visibility timeout."""
     url = settings.resolved_broker_url
+    if url.startswith("sqla+sqlite"):
+        private_sqlite(url)  # the embedded broker's file, created 0600 like the database
     # Redis and SQS redeliver unacknowledged messages after the visibility timeout; AMQP on connection loss.
     options = (
         {"visibility_timeout": settings.broker_visibility_timeout} if url.startswith(("redis", "rediss", "sqs")) else {}

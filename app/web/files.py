@@ -1,7 +1,7 @@
 """The files a user may download, for the REST API and the dashboard alike: a candidate's reward program, its
-Gymnasium wrapper, its export bundle, and what its trainings produced. A training's files are served only from under the artifacts
-root (``data_dir/artifacts``): the path is resolved first, so a symlink a program left behind, or a stored path
-that leads elsewhere, is refused."""
+Gymnasium wrapper, its export bundle, and what its trainings produced. A training's files are served only from its
+own folder under the artifacts root (``data_dir/artifacts``): the path is resolved first, so a symlink a program
+left behind, or a stored path that leads elsewhere (another training's folder included), is refused."""
 
 from __future__ import annotations
 
@@ -43,10 +43,18 @@ def contained_file(path: Path, root: Path) -> Path | None:
 
 
 def artifact_files(t: Training, root: Path) -> dict[str, Path]:
-    """The files of ``t`` that may be served, by name."""
+    """The files of ``t`` that may be served, by name: each must resolve to a regular file inside the training's own
+    folder (the one it recorded), and that folder must lie inside ``root`` (and not be the root itself). A link to
+    another training's file (another user's included) serves nothing, nor does anything outside the root."""
     if not t.artifacts_dir:
         return {}
-    found = {name: contained_file(Path(t.artifacts_dir) / name, root) for name in ARTIFACT_NAMES}
+    try:
+        own = Path(t.artifacts_dir).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, unreadable, or a symlink loop
+        return {}
+    if own == root or not own.is_relative_to(root) or not own.is_dir():
+        return {}
+    found = {name: contained_file(own / name, own) for name in ARTIFACT_NAMES}
     return {name: path for name, path in found.items() if path is not None}
 
 

@@ -141,13 +141,16 @@ def repropose(
     dispatcher: Dispatcher,
 ) -> None:
     """Set the open proposal aside (with the person's reason) and have another proposed; the reason goes into the
-    next prompt (the offline designer reads its words). RateLimited when the person already waits for as many
+    next prompt (the offline designer reads its words). Conflict when the run has had as many proposals as one run
+    may have; RateLimited when the person asked for too many in the last hour, or already waits for as many
     proposals as they have slots."""
     _waiting(run)
     note = (note or "").strip() or None
     if note is not None and len(note) > NOTE_CHARS:
         raise InvalidInput(f"the note is limited to {NOTE_CHARS:,} characters", field="note")
-    admit_reproposal(session, run=run, settings=settings)
+    session.refresh(run, with_for_update=True)  # one request at a time per run: the second finds it queued
+    _waiting(run)
+    admit_reproposal(session, run=run, user_id=user_id, settings=settings)
     for p in proposals_of(session, run.id):
         if p.status in PROPOSAL_OPEN:
             p.note = note

@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,12 @@ from sqlalchemy.orm import Session
 
 import envs
 from app.config import Settings
-from app.db.models import Run, Task
-from app.errors import InvalidInput, RateLimited
+from app.db.locks import hold_user
+from app.db.models import FitnessProposal, Run, Task, utcnow
+from app.errors import Conflict, InvalidInput, RateLimited
 from app.search.rules.fitness import FitnessKind
 from app.search.rules.options import FITNESS_PROGRAM_CHARS
-from app.search.rules.states import ProposalStatus, RunStatus
+from app.search.rules.states import Origin, ProposalStatus, RunStatus
 from workers.engine.evaluate import sandbox_check, sandbox_measure
 from workers.sandbox.runner import Outcome, SandboxResult
 
@@ -155,9 +157,52 @@ def measure_for_person(
         return measure(env, source, settings, max_steps=max_steps)
 
 
-def admit_reproposal(session: Session, *, run: Run, settings: Settings) -> None:
-    """RateLimited (429) when the run's owner, or the machine, already waits for as many fitness proposals as there
-    are slots: each is a designer call and a sandboxed measurement, started by a person's request."""
+def _proposals_made(session: Session, run: Run) -> int:
+    """The run's proposing rounds so far: each round's first draft (an LLM's repair goes with its round, a person's
+    edit is not a proposal)."""
+    rounds = select(func.count(FitnessProposal.id)).where(
+        FitnessProposal.run_id == run.id, FitnessProposal.origin.not_in([Origin.REPAIR, Origin.PERSON])
+    )
+    return session.scalar(rounds) or 0
+
+
+def _reproposal_rate(session: Session, user_id: int, settings: Settings) -> None:
+    """RateLimited when the person asked for another proposal ``fitness_reproposals_per_hour`` times in the last
+    hour: each request set aside one round's first draft (and its repair), decided by them."""
+    hold_user(session, user_id)  # counted and then recorded as one step, like the task rate
+    since = utcnow() - timedelta(hours=1)
+    asked = select(FitnessProposal.decided_at).where(
+        FitnessProposal.decided_by_id == user_id,
+        FitnessProposal.status == ProposalStatus.REJECTED,
+        FitnessProposal.origin.not_in([Origin.REPAIR, Origin.PERSON]),
+        FitnessProposal.decided_at >= since,
+    )
+    times = sorted(t for t in session.scalars(asked) if t is not None)
+    limit = settings.fitness_reproposals_per_hour
+    if len(times) >= limit:
+        wait = max(1, math.ceil((times[-limit] - since).total_seconds())) if limit else 3600
+        raise RateLimited(
+            f"you asked for another fitness proposal {len(times)} times in the last hour, the most allowed "
+            f"(REWARDSMITH_FITNESS_REPROPOSALS_PER_HOUR = {limit}); try again in {math.ceil(wait / 60)} minute(s), "
+            'or approve the proposal or send your own program ({"source": "..."}) now',
+            retry_after=wait,
+        )
+
+
+def admit_reproposal(session: Session, *, run: Run, user_id: int | None, settings: Settings) -> None:
+    """Conflict (409) when the run has had ``fitness_proposals_per_run`` proposals; RateLimited (429) when the person
+    asked for too many in the last hour, or the run's owner, or the machine, already waits for as many fitness
+    proposals as there are slots: each is a designer call and a sandboxed measurement, started by a person's request.
+    ``user_id`` None is the local command line (no rate per person)."""
+    made, cap = _proposals_made(session, run), settings.fitness_proposals_per_run
+    if made >= cap:
+        raise Conflict(
+            f"run {run.id} has had {made} fitness proposals, the most one run may have "
+            f"(REWARDSMITH_FITNESS_PROPOSALS_PER_RUN = {cap}); approve one, or send your own program "
+            '({"source": "..."}, or the edit form), or submit the task again with other words'
+        )
+    if user_id is not None:
+        _reproposal_rate(session, user_id, settings)
     proposing = (
         select(func.count(Run.id))
         .join(Task, Run.task_id == Task.id)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import after_commit
+from app.db.locks import hold_user
 from app.db.models import Run, Task, utcnow
 from app.errors import RateLimited
 from app.search.records.dispatch import Dispatcher
@@ -17,7 +18,11 @@ from app.search.rules.task import TaskSpec, columns
 
 
 def check_task_rate(session: Session, *, owner_id: int, settings: Settings) -> None:
-    """RateLimited when the user created ``task_rate_per_minute`` tasks in the last minute."""
+    """RateLimited when the user created ``task_rate_per_minute`` tasks in the last minute.
+
+    The user's row is held from here to the end of the transaction, so that concurrent requests count one after
+    the other, each after the previous one's task is committed (count and insert are one step)."""
+    hold_user(session, owner_id)
     since = utcnow() - timedelta(seconds=60)
     recent = session.scalar(select(func.count(Task.id)).where(Task.owner_id == owner_id, Task.created_at >= since))
     if (recent or 0) >= settings.task_rate_per_minute:

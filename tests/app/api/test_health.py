@@ -1,4 +1,5 @@
-"""GET /healthz (the process answers) and GET /readyz (the database and the broker answer; 503 otherwise)."""
+"""GET /healthz (the process answers) and GET /readyz (the database and the broker answer; 503 otherwise). Anonymous
+callers learn only ready or not; what is down and why (driver, host, port) needs a valid API token."""
 
 from __future__ import annotations
 
@@ -19,30 +20,41 @@ def test_healthz_answers_without_a_token(api: Api, prefix: str) -> None:
 
 @pytest.mark.parametrize("prefix", ["", API])
 def test_readyz_is_200_when_database_and_broker_answer(api: Api, prefix: str) -> None:
+    alice = api.user("alice")
     r = api.client.get(f"{prefix}/readyz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    r = api.client.get(f"{prefix}/readyz", headers=alice)
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
-def test_readyz_is_503_and_says_why_when_the_broker_is_down(db_sf: sessionmaker, tmp_path: Path) -> None:
-    api = make_api(db_sf, tmp_path, broker_check=lambda: "unreachable: ConnectionRefusedError: [Errno 111]")
+DOWN = "unreachable: ConnectionRefusedError: [Errno 111] Connection refused (redis.internal:6379)"
+
+
+def test_readyz_is_503_and_says_why_only_to_a_caller_with_a_token(db_sf: sessionmaker, tmp_path: Path) -> None:
+    api = make_api(db_sf, tmp_path, broker_check=lambda: DOWN)
+    alice = api.user("alice")
     for prefix in ("", API):
-        r = api.client.get(f"{prefix}/readyz")
+        for headers in ({}, {"Authorization": "Bearer rs_not-a-token"}, {"Authorization": "Basic YWxpY2U6eA=="}):
+            r = api.client.get(f"{prefix}/readyz", headers=headers)
+            assert (r.status_code, r.json()) == (503, {"status": "unavailable"}), headers
+            assert "redis" not in r.text and "6379" not in r.text
+        r = api.client.get(f"{prefix}/readyz", headers=alice)
         assert r.status_code == 503
-        assert r.json()["status"] == "unavailable"
-        assert r.json()["checks"] == {"database": "ok", "broker": "unreachable: ConnectionRefusedError: [Errno 111]"}
+        assert r.json() == {"status": "unavailable", "checks": {"database": "ok", "broker": DOWN}}
     assert api.client.get("/healthz").status_code == 200  # alive, just not ready
 
 
-def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
+def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     gone = sessionmaker(
         bind=make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing", connect_args={"connect_timeout": 2})
     )
     api = make_api(gone, tmp_path)
-    r = api.client.get("/readyz")
-    assert r.status_code == 503
-    assert r.json()["checks"]["broker"] == "ok"
-    assert r.json()["checks"]["database"].startswith("unreachable: OperationalError")
+    with caplog.at_level("WARNING", logger="app.api.routes.health"):
+        r = api.client.get("/readyz", headers={"Authorization": "Bearer rs_cannot-be-checked"})
+    assert (r.status_code, r.json()) == (503, {"status": "unavailable"}), "no token can be checked: no details"
+    assert "127.0.0.1" not in r.text
+    assert "database: unreachable: OperationalError" in caplog.text, "the details go to the server's log"
 
 
 def test_the_real_broker_check_reports_an_unreachable_broker(tmp_path: Path) -> None:
