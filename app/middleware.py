@@ -110,7 +110,9 @@ class ReadDeadline:
             f"the request body did not arrive in time (nothing for {self.stall:g} s, or not all of it within "
             f"{self.total:g} s); send it at once"
         )
-        body = json.dumps({"error": {"code": "request_timeout", "message": text, "field": None}}).encode()
+        body = json.dumps(
+            {"error": {"code": "request_timeout", "message": text, "field": None}}, allow_nan=False
+        ).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
