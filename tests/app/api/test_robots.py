@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 import app.search.records.robots as robots
 import envs
 from app.db import session_scope
-from app.db.models import Robot, RobotFile, Run, User
+from app.db.models import Candidate, Robot, RobotFile, Run, User
 from tests.app.api.harness import API, Api
 from tests.support.robots import ARM_XML, QUADRUPED_XML, store, upload
 from tests.support.tasks import TINY
@@ -190,3 +190,20 @@ def test_a_setting_the_model_cannot_have_is_refused_by_the_sandbox(sqlite_sf: se
     r = upload(api.client, api.user("alice"), "arm", model=("arm.xml", ARM_XML), termination="height")
     assert r.status_code == 422 and r.json()["error"]["field"] == "model"
     assert "termination 'height' needs a free-floating root" in r.json()["error"]["message"]
+
+
+def test_a_candidate_on_a_robot_has_no_export_bundle_and_says_what_to_download(api: Api, compiled) -> None:
+    alice = api.user("alice")
+    store(api.sf, compiled, owner_id=_user_id(api, "alice"))
+    run_id = api.client.post(f"{API}/tasks", headers=alice, json={**TINY, "env": compiled.name}).json()["run_id"]
+    with session_scope(api.sf) as s:
+        c = Candidate(
+            run_id=run_id, index=0, origin="llm", code="def compute_reward(state, action): ...", status="trained"
+        )
+        s.add(c)
+        s.flush()
+        candidate_id = c.id
+    for path in ("bundle.zip", "wrapper.py"):
+        r = api.client.get(f"{API}/candidates/{candidate_id}/{path}", headers=alice)
+        assert r.status_code == 409, r.text
+        assert "is a user robot: an export bundle holds one of Gymnasium's envs only" in r.json()["error"]["message"]
