@@ -57,6 +57,7 @@ def draw(spec: EnvSpec, width: int = WIDTH, height: int = HEIGHT) -> bytes:
     camera.elevation, camera.azimuth = -20.0, 135.0
     with mujoco.Renderer(model, height, width) as renderer:
         renderer.update_scene(data, camera)
+        renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False  # a large floor's shadow map only speckles
         frame = renderer.render()
     return bytes(iio.imwrite("<bytes>", frame, extension=".png"))
 
@@ -86,8 +87,12 @@ def _read_bounded(path: Path) -> bytes:
     """The regular file ``path`` (not a link), read up to one byte past the limit."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    except FileNotFoundError:
         raise PictureFailed("the sandboxed job wrote no picture") from None
+    except OSError:
+        raise PictureFailed(
+            "the picture the sandboxed job left is a link or cannot be opened; it was not read"
+        ) from None
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise PictureFailed("the picture the sandboxed job left is not a regular file")
