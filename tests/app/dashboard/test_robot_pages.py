@@ -60,6 +60,10 @@ def test_a_robot_uploaded_from_the_dashboard_shows_its_description_settings_and_
     assert png.content[:8] == PNG_SIGNATURE and int.from_bytes(png.content[16:20]) == WIDTH
     assert int.from_bytes(png.content[20:24]) == HEIGHT
 
+    # the fitness check runs on it in the sandbox (the dashboard's one gateway for a person's jobs)
+    program = "import numpy as np\n\n\ndef compute_fitness(traj):\n    return float(np.max(traj.z_position))\n"
+    checked = alice.htmx("POST", "/ui/check-fitness", data={"env": "dash_quad", "fitness_program": program})
+    assert checked.status_code == 200 and "Accepted: on a sampled episode it gives" in checked.text, checked.text
     # the task form offers it, and a task on it is created from the form
     form = alice.client.get("/tasks/new?env=dash_quad")
     assert '<option value="dash_quad" selected>' in form.text
@@ -74,6 +78,8 @@ def test_a_robot_uploaded_from_the_dashboard_shows_its_description_settings_and_
     assert bob.client.get("/robots/dash_quad/picture.png").status_code == 404
     assert 'value="dash_quad"' not in bob.client.get("/tasks/new").text
     assert bob.post("/robots/dash_quad/remove").status_code == 404
+    r = bob.htmx("POST", "/ui/check-fitness", data={"env": "dash_quad", "fitness_program": program})
+    assert r.status_code == 422 and "unknown env" in r.text
     r = bob.post("/tasks/new", {**TASK_FORM, "env": "dash_quad", "description": "walk forward"})
     assert r.status_code == 422 and "unknown env" in r.text
 
