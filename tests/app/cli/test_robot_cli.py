@@ -97,7 +97,7 @@ def test_assets_are_read_from_a_directory_under_the_names_the_mjcf_uses(tmp_path
 
 
 @pytest.mark.slow
-def test_a_run_on_a_robot_from_the_command_line(tmp_path: Path) -> None:
+def test_a_run_and_an_evaluation_on_a_robot_from_the_command_line(tmp_path: Path) -> None:
     assert rewardsmith(tmp_path, "envs", "add", "run_quad", str(ROBOTS / "quadruped.xml")).returncode == 0
     out = tmp_path / "out"
     proc = rewardsmith(
@@ -129,3 +129,21 @@ def test_a_run_on_a_robot_from_the_command_line(tmp_path: Path) -> None:
     doc = json.loads((out / "run.json").read_text())
     assert doc["status"] == "succeeded" and doc["task"]["env"] == "run_quad"
     assert doc["best_candidate"]["code"].startswith("# Written by the offline designer (no LLM)")
+    (tmp_path / "forward.py").write_text(FORWARD)
+    trained = rewardsmith(
+        tmp_path,
+        "evaluate",
+        "--env",
+        "run_quad",
+        "--reward",
+        "forward.py",
+        "--timesteps",
+        "1024",
+        "--eval-episodes",
+        "1",
+        "--out",
+        str(tmp_path / "evaluated"),
+    )
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    result = json.loads((tmp_path / "evaluated" / "result.json").read_text())
+    assert result["env"] == "run_quad" and result["status"] == "ok" and result["timesteps"] == 1024
