@@ -5,16 +5,24 @@ be made on it from the task form."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
 import app.search.records.robots as robots
 import envs
-from tests.app.api.harness import Api
+from tests.app.api.harness import Api, make_api
 from tests.app.dashboard.harness import TASK_FORM, log_in
 from tests.envs.test_mjcf import SECRET, robot
 from tests.support.robots import QUADRUPED_XML
 from workers.engine.picture import HEIGHT, PNG_SIGNATURE, WIDTH
+
+
+@pytest.fixture
+def api(sqlite_sf: sessionmaker, tmp_path: Path) -> Api:
+    """On SQLite only: the robot's storage is tested on both databases in tests/app/api/test_robots.py."""
+    return make_api(sqlite_sf, tmp_path)
 
 
 @pytest.fixture(autouse=True)
