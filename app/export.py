@@ -18,6 +18,7 @@ from pathlib import Path
 
 import envs
 from app.copysource import copy_modules
+from app.errors import Conflict
 from prompts import _env
 
 STATE_PACKAGE = "rewardsmith_state"
@@ -37,7 +38,13 @@ class TrainedPolicy:
 
 
 def env_module(env: str) -> str:
-    """The registry module that defines ``env``'s spec as ``SPEC`` (e.g. 'envs.hopper')."""
+    """The registry module that defines ``env``'s spec as ``SPEC`` (e.g. 'envs.hopper'); Conflict for a user robot,
+    whose env no bundle can carry yet (it would need the robot's files and rewardsmith's env builder)."""
+    if env not in envs.REGISTRY:
+        raise Conflict(
+            f"'{env[:60]}' is a user robot: an export bundle holds one of Gymnasium's envs only; download the reward "
+            "(reward.py) and the trained policy's files (policy.zip, vecnormalize.pkl) instead"
+        )
     spec = envs.get_spec(env)
     for name, module in sorted(sys.modules.items()):
         if name.startswith("envs.") and getattr(module, "SPEC", None) is spec:

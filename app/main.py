@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.docs import mount_docs
-from app.api.routes import candidates, choices, envs, fitness, health, runs, tasks, users
+from app.api.routes import candidates, choices, envs, fitness, health, robots, runs, tasks, users
 from app.config import Settings, get_settings
 from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
@@ -20,24 +20,30 @@ from app.errors import InvalidInput, RateLimited, RewardsmithError
 from app.middleware import ReadDeadline, SecurityHeaders
 from app.search.records.dispatch import Dispatcher
 from app.web.deps import sound_json_body
+from app.web.robots import UPLOAD_BODY_BYTES, UPLOAD_LIMIT_HINT
 
 API_PREFIX = "/api/v1"
 
 
 class BodySizeLimit:
-    """Refuses request bodies over ``limit`` bytes with 413, whether or not Content-Length is sent."""
+    """Refuses request bodies over ``limit`` bytes with 413, whether or not Content-Length is sent.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    ``uploads``: POST paths that take files, with their own (larger) limit and what to tell the sender about it."""
+
+    def __init__(self, app: ASGIApp, limit: int, uploads: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = self.uploads.get(scope["path"]) if scope.get("method") == "POST" else None
+        limit, hint = upload or (self.limit, f"request bodies are limited to {self.limit:,} bytes")
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, hint)
             return
         seen = 0
         refused = started = False
@@ -51,10 +57,10 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(send, hint)
                     return {"type": "http.disconnect"}
             return message
 
@@ -70,12 +76,12 @@ class BodySizeLimit:
             if not refused:
                 raise
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, hint: str) -> None:
         body = JSONResponse(
             {
                 "error": {
                     "code": "payload_too_large",
-                    "message": f"request bodies are limited to {self.limit:,} bytes",
+                    "message": hint,
                     "field": None,
                 }
             },
@@ -186,13 +192,16 @@ def create_app(
             return await http_exception_handler(request, exc)
         return _framework_error_json(request, exc)
 
-    for module in (envs, tasks, runs, candidates, fitness, choices, users):
+    for module in (envs, robots, tasks, runs, candidates, fitness, choices, users):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(sound_json_body)])
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
     mount_docs(app, API_PREFIX)
     mount_dashboard(app)
     app.add_middleware(ReadDeadline, stall=settings.http_stall_seconds, total=settings.http_body_seconds)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    upload = (UPLOAD_BODY_BYTES, UPLOAD_LIMIT_HINT)
+    app.add_middleware(
+        BodySizeLimit, limit=settings.max_body_bytes, uploads={f"{API_PREFIX}/envs": upload, "/robots": upload}
+    )
     app.add_middleware(SecurityHeaders)  # outermost: the 413 above gets the headers too
     return app

@@ -7,8 +7,8 @@ success per task against a threshold stated in the suite. Target: the designer's
 baseline on >= 6 of 8 tasks; no task ends with identical fitness for every candidate without the diagnostic."
 
 Issue 18 adds four tasks on the new envs (Reacher, Pusher, Swimmer, and a user robot: the test quadruped), with
-thresholds stated before any run; the quadruped's runs once the service stores user robots. The target above is
-issue 11's, over its eight tasks.
+thresholds stated before any run. The quadruped is added to its task's database as a user adds a robot (the
+sandboxed compile of ``add_robot``) before the search starts. The target above is issue 11's, over its eight tasks.
 
 Each task is one search (``app.search.service.run_local``, a fresh SQLite database, baselines on,
 ``final_seeds`` 3): the run trains the reference reward and the fitness's per-step form as baselines, and re-trains
@@ -17,7 +17,7 @@ re-trains the fitness-as-reward baseline on the same three seeds, so all three a
 selected. The designer is the LLM one when an endpoint is configured (OPENAI_BASE_URL, REWARDSMITH_LLM_MODEL),
 else the offline designer; ``--designer`` forces one.
 
-    .venv/bin/python benchmarks/task_suite.py                  # every task on a built-in env, 2 x 3 x 200,000 steps
+    .venv/bin/python benchmarks/task_suite.py                  # every task, 2 x 3 x 200,000 steps
     .venv/bin/python benchmarks/task_suite.py --quick          # tiny budgets, to validate (figures mean nothing)
     .venv/bin/python benchmarks/task_suite.py --tasks hopper_hop_high,ant_sideways --timesteps 100000
 """
@@ -59,8 +59,8 @@ class SuiteTask:
     """Success: the designer's best reaches this on the fresh seeds (mean), at the full budget."""
     unit: str
     robot: str | None = None
-    """A user robot's MJCF (relative to the repository) when ``env`` is one; such a task runs once the service
-    stores user robots (issue 18's service half), and until then is listed but not run."""
+    """A user robot's MJCF (relative to the repository) when ``env`` is one: added (as ``env``, default settings) to
+    the task's database before its search."""
 
 
 def _fit(body: str) -> str:
@@ -216,6 +216,27 @@ def fresh_training(task: SuiteTask, code: str, seeds: list[int], args, settings,
         return list(pool.map(one, seeds))
 
 
+def add_suite_robot(task: SuiteTask, settings) -> None:
+    """Store the task's robot in its database as `rewardsmith envs add` does (compiled and checked in the sandbox)."""
+    from app.db import session_scope
+    from app.search.service import add_robot, local_database
+
+    assert task.robot is not None
+    model = ROOT / task.robot
+    sf = local_database(settings)
+    with session_scope(sf) as s:
+        add_robot(
+            s,
+            name=task.env,
+            files={model.name: model.read_bytes()},
+            root_file=model.name,
+            robot_settings={},
+            owner_id=None,
+            settings=settings,
+        )
+    sf.kw["bind"].dispose()
+
+
 def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | None = None) -> dict:
     """One search for ``task`` and its three figures on fresh seeds."""
     from app.config import Settings
@@ -228,6 +249,8 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     url = f"sqlite:///{data / 'search.sqlite3'}"
     settings = Settings(_env_file=None, data_dir=data, database_url=url, broker_url=None, **(settings_overrides or {}))
     designer = args.designer if args.designer != "auto" else ("llm" if settings.llm_configured else "offline")
+    if task.robot:
+        add_suite_robot(task, settings)
     spec = TaskSpec.parse(
         {
             "env": task.env,
@@ -433,10 +456,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     unknown = [n for n in (args.tasks or "").split(",") if n and n not in by_name]
     if unknown:
         ap.error(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
-    chosen = [by_name[n] for n in args.tasks.split(",")] if args.tasks else [t for t in TASKS if not t.robot]
-    waiting = [t.name for t in chosen if t.robot]  # in the order given
-    if waiting:
-        ap.error(f"task(s) {', '.join(waiting)} run on a user robot, which the service cannot store yet (issue 18)")
+    chosen = [by_name[n] for n in args.tasks.split(",")] if args.tasks else list(TASKS)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     doc: dict = {
         "benchmark": NAME,

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+import app.cli.robots as cli_robots
 import envs as registry
 from app.cli.common import console, err, fail, plain, read_text, shown
 from app.config import get_settings
@@ -21,7 +22,10 @@ from workers.engine.result import TrainingResult
 from workers.program.policy import ProgramRejected
 from workers.sandbox.runner import Outcome
 
-envs_app = typer.Typer(help="List the envs, or show one env's state description.", invoke_without_command=True)
+envs_app = typer.Typer(
+    help="List the envs, show one env's state description, add or remove a robot of your own.",
+    invoke_without_command=True,
+)
 
 
 @envs_app.callback()
@@ -33,20 +37,27 @@ def envs_list(ctx: typer.Context) -> None:
     for name in registry.names():
         spec = registry.get_spec(name)
         table.add_row(name, spec.title, ", ".join(spec.reference_fitness))
+    for name, title, owner in cli_robots.user_envs():
+        table.add_row(shown(name), f"{shown(title)} (owner: {shown(owner)})", "")
     console.print(table)
     console.print("Built-in fitness metrics:\n" + describe_fitness(), highlight=False)
 
 
 @envs_app.command("show")
 def envs_show(env: str = typer.Argument(..., help="Env name, e.g. HalfCheetah-v5")) -> None:
-    """Print the env's state description (what the designer sees) and its reference reward."""
+    """Print the env's state description (what the designer sees), its fitness metrics and its reference reward;
+    for a user robot also its owner, files and every setting (defaults resolved)."""
     try:
-        spec = registry.get_spec(env)
+        spec = cli_robots.require_env(env)
     except registry.UnknownEnvError as e:
         fail(str(e))
     console.print(describe(spec), highlight=False, markup=False)
-    console.print("\n## Reference reward (Gymnasium's, in the reward contract)\n", markup=False)
+    console.print("\n## Fitness metrics for this env\n" + describe_fitness(spec), highlight=False, markup=False)
+    whose = "Gymnasium's" if spec.robot is None else "rewardsmith's generic one for a user robot"
+    console.print(f"\n## Reference reward ({whose}, in the reward contract)\n", markup=False)
     console.print(spec.reference_reward, highlight=False, markup=False)
+    if spec.robot is not None:
+        cli_robots.show_robot(env)
 
 
 def check(
@@ -62,7 +73,7 @@ def check(
     kind, path = ("fitness", fitness) if fitness else ("reward", file)
     assert path is not None
     try:
-        registry.get_spec(env)
+        cli_robots.require_env(env)
     except registry.UnknownEnvError as e:
         fail(str(e))
     source = read_text(path, kind)
@@ -108,7 +119,7 @@ def evaluate(
     if fitness and fitness_file:
         fail("give either --fitness NAME or --fitness-file FILE, not both.")
     try:
-        registry.get_spec(env)
+        cli_robots.require_env(env)
         check_budget(timesteps, get_settings().max_timesteps_per_training)
     except (registry.UnknownEnvError, BudgetError) as e:
         fail(str(e))
@@ -198,6 +209,7 @@ def _summary(result: TrainingResult, out: Path) -> None:
 
 
 def register(cli: typer.Typer) -> None:
+    cli_robots.register(envs_app)
     cli.add_typer(envs_app, name="envs")
     cli.command()(check)
     cli.command()(evaluate)

@@ -7,9 +7,11 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 import envs
 from app.config import Settings
+from app.dashboard import robots as robot_pages
 from app.dashboard import views
 from app.dashboard.render import CODE_CSS, templates
 from app.dashboard.session import (
@@ -113,11 +115,16 @@ def runs_page(
 
 
 def _form_context(
-    user: User, settings: Settings, values: dict[str, Any], error: str | None = None, field: str | None = None
+    session: Session,
+    user: User,
+    settings: Settings,
+    values: dict[str, Any],
+    error: str | None = None,
+    field: str | None = None,
 ) -> dict[str, Any]:
     return {
         "user": user,
-        "envs": [envs.get_spec(n) for n in envs.names()],
+        "envs": robot_pages.env_choices(session, user),
         "metrics": list(METRICS.values()),
         "values": values,
         "error": error,
@@ -129,13 +136,14 @@ def _form_context(
 
 
 @router.get("/tasks/new", response_class=HTMLResponse)
-def new_task_form(request: Request, user: PageUser, settings: SettingsDep, env: str = "HalfCheetah-v5") -> HTMLResponse:
-    values = {
-        **views.DEFAULT_FORM,
-        "env": env if env in envs.names() else "HalfCheetah-v5",
-        "designer": resolve_designer(None, settings),
-    }
-    return templates.TemplateResponse(request, "task_new.html", _form_context(user, settings, values))
+def new_task_form(
+    request: Request, user: PageUser, session: SessionDep, settings: SettingsDep, env: str = "HalfCheetah-v5"
+) -> HTMLResponse:
+    context = _form_context(session, user, settings, {})
+    known = [e.name for e in context["envs"]]
+    values = {**views.DEFAULT_FORM, "env": env if env in known else "HalfCheetah-v5"}
+    context["values"] = {**values, "designer": resolve_designer(None, settings)}
+    return templates.TemplateResponse(request, "task_new.html", context)
 
 
 @router.post("/tasks/new")
@@ -152,7 +160,7 @@ async def create_task_page(
         return templates.TemplateResponse(
             request,
             "task_new.html",
-            _form_context(user, settings, values, e.message, e.field),
+            _form_context(session, user, settings, values, e.message, e.field),
             status_code=e.status_code,
         )
     return RedirectResponse(f"/runs/{run.id}", status_code=303)

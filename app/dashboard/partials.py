@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
+import app.search.records.robots as robots
 import envs
 from app.dashboard import views
 from app.dashboard.render import templates
@@ -26,9 +27,9 @@ def message(request: Request, text: str, *, kind: str = "muted") -> HTMLResponse
 
 
 @router.get("/env/{env}", response_class=HTMLResponse)
-def env_info(env: str, request: Request, user: PageUser) -> HTMLResponse:
+def env_info(env: str, request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
     try:
-        spec = envs.get_spec(env)
+        spec = robots.usable_env(session, name=env, viewer=robots.Viewer.of(user))
     except envs.UnknownEnvError as e:
         raise NotFound(str(e), field="env") from None
     return templates.TemplateResponse(request, "_env_info.html", {"spec": spec, "description": describe(spec)})
@@ -55,6 +56,10 @@ def check_fitness(
 def compute(request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """What the task in the form would train, by the same rules the service enforces when it is submitted."""
     values = views.form_values(dict(request.query_params))
+    try:
+        robots.usable_env(session, name=values.get("env", ""), viewer=robots.Viewer.of(user))
+    except envs.UnknownEnvError as e:
+        return templates.TemplateResponse(request, "_compute.html", {"error": str(e)})
     try:
         budget = task_budget(views.task_spec_from_form(values), settings)
     except InvalidInput as e:

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.dashboard import files, pages, partials, people
+from app.dashboard import files, pages, partials, people, robots
 from app.dashboard.render import templates
 from app.dashboard.session import LoginRequired
 from app.errors import RateLimited, RewardsmithError
@@ -27,6 +27,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(partials.router)
     app.include_router(files.router)
     app.include_router(people.router)
+    app.include_router(robots.router)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

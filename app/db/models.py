@@ -1,5 +1,5 @@
 """SQLAlchemy models: users and tokens, tasks, runs, iterations, candidates, trainings, feedback, LLM audit,
-proposed fitness programs and the choices of human selection."""
+proposed fitness programs, the choices of human selection, and users' robots with their files."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -373,3 +374,47 @@ class SelectionChoice(TimestampMixin, Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     chosen_by: Mapped[str] = mapped_column(String(128))
     """Who chose, in words."""
+
+
+class Robot(TimestampMixin, Base):
+    """A user's robot: an uploaded MJCF that a sandboxed compile accepted, stored with its files so that a worker on
+    any host can register it (``app.search.records.robots``). Its name is an env name, unique across all users."""
+
+    __tablename__ = "robots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(48), unique=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    """None: added from the command line (the operator's); only admins see it unless it is shared."""
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Shared with every user by an admin (they may use it; only its owner or an admin may remove it)."""
+    root_file: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    """Its settings with every default resolved (``RobotSettings.to_dict``)."""
+    description: Mapped[dict] = mapped_column(JSON, default=dict)
+    """What the sandboxed compile found (``RobotDescription.to_json``)."""
+    content_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of its files, root file, settings and description: a process keeps what it registered under this."""
+    picture: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    """Its initial pose rendered by a sandboxed job (PNG, checked before it was stored); None when rendering failed."""
+    picture_error: Mapped[str | None] = mapped_column(Text)
+
+    files: Mapped[list[RobotFile]] = relationship(
+        back_populates="robot", cascade="all, delete-orphan", order_by="RobotFile.path"
+    )
+
+
+class RobotFile(Base):
+    """One uploaded file of a robot (its MJCF, a mesh, a texture), as bytes: at most ``envs.upload.MAX_FILE_BYTES``."""
+
+    __tablename__ = "robot_files"
+    __table_args__ = (UniqueConstraint("robot_id", "path", name="uq_robot_file_path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(200))
+    """Relative path inside the upload, as the MJCF names it."""
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    robot: Mapped[Robot] = relationship(back_populates="files")

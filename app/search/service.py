@@ -10,6 +10,7 @@ from __future__ import annotations
 from app.search.decisions.approval import COMMAND_LINE, approve, decide, replace
 from app.search.decisions.control import cancel_run, resume_run
 from app.search.decisions.feedback import add_feedback
+from app.search.decisions.robots import add_robot, remove_robot, robot_or_404, share_robot
 from app.search.decisions.sandbox_jobs import ProgramKind, check_for_person
 from app.search.decisions.selection import choose
 from app.search.decisions.tasks import create_task
@@ -23,6 +24,7 @@ __all__ = [
     "ProgramKind",
     "TaskSpec",
     "add_feedback",
+    "add_robot",
     "approve",
     "cancel_run",
     "check_for_person",
@@ -30,9 +32,12 @@ __all__ = [
     "create_task",
     "decide",
     "local_database",
+    "remove_robot",
     "replace",
     "resume_run",
+    "robot_or_404",
     "run_local",
+    "share_robot",
     "task_budget",
     "training_rate",
 ]

@@ -22,6 +22,7 @@ from app.search.rules.states import (
     Selection,
     TrainingStatus,
 )
+from app.web.robots import RobotOut
 
 
 class ErrorBody(BaseModel):
@@ -47,6 +48,8 @@ class EnvSummary(BaseModel):
     summary: str
     planar: bool
     reference_fitness: list[str]
+    user_robot: bool = False
+    """A user's robot (an uploaded MJCF), not one of Gymnasium's envs."""
 
 
 class FieldOut(BaseModel):
@@ -68,7 +71,10 @@ class EnvDetail(EnvSummary):
     action: str
     termination: str
     fitness_metrics: list[MetricOut]
+    """The built-in metrics that apply to this env (``envs.fitness.metrics_for``)."""
     reference_reward: str
+    robot: RobotOut | None = None
+    """For a user robot: its owner, settings, files and what compiling it found."""
 
 
 class TaskOut(BaseModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import task_suite
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.fixtures import load_fixture
@@ -36,3 +38,14 @@ def test_the_suite_runs_the_llm_designer_when_an_endpoint_is_configured(tmp_path
     saved = json.loads((tmp_path / "task_suite.json").read_text())
     assert saved["summary"]["tasks"] == 1 and "| cheetah_backward | HalfCheetah-v5 |" in saved["table"]
     assert (tmp_path / "task_suite.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_quadruped_task_adds_its_robot_as_a_user_would_and_runs(tmp_path) -> None:
+    # no fresh seeds: the search and its two baselines only (the figures on fresh seeds are the test above's)
+    argv = ["--quick", "--tasks", "quadruped_forward", "--designer", "offline", "--samples", "1", "--fresh-seeds", "0"]
+    doc = task_suite.main([*argv, "--out", str(tmp_path)])
+    (row,) = doc["rows"]
+    assert row["task"]["env"] == "test_quadruped" and row["status"] == "succeeded", row["error"]
+    assert row["best_code"].startswith("# Written by the offline designer (no LLM)")
+    assert len(row["candidate_fitness"]) == 1 and row["fitness_as_reward"]["available"]

@@ -38,6 +38,16 @@ class CompiledRobot:
     description: dict[str, Any]
     """What the sandboxed compile found (``RobotDescription.to_json``)."""
 
+    def payload(self) -> dict[str, Any]:
+        """The robot as a sandboxed job carries it (``envs.user_env_payload``'s form), without registering it here."""
+        return {
+            "name": self.name,
+            "files": {k: base64.b64encode(v).decode("ascii") for k, v in self.files.items()},
+            "root_file": self.root_file,
+            "settings": self.settings,
+            "description": self.description,
+        }
+
     def register(self) -> EnvSpec:
         """Register the robot in this process (compiles nothing); then ``envs.get_spec(name)`` finds it."""
         return envs.register_user_env(

@@ -65,6 +65,13 @@ def _run(job: dict) -> Mapping[str, Any]:
         files = {str(k): base64.b64decode(v, validate=True) for k, v in job["files"].items()}
         description, settings = derive(files, RobotSettings.from_dict(job.get("settings")), job.get("root_file"))
         return {"description": description.to_json(), "settings": settings.to_dict()}
+    if kind == "render_robot":  # a user robot's initial pose, as a PNG file the parent checks before keeping it
+        import envs
+        from workers.engine.picture import PICTURE_FILE, draw
+
+        picture = draw(envs.get_spec(str(job["robot"]["name"])), int(job["width"]), int(job["height"]))
+        Path(PICTURE_FILE).write_bytes(picture)
+        return {"picture": PICTURE_FILE}
     if kind == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
 

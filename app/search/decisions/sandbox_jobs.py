@@ -7,10 +7,12 @@ A person starts sandbox work three ways:
 - an edited fitness program, from the API (``POST /runs/{id}/fitness`` with ``source``), the dashboard's edit form
   or ``rewardsmith approve --fitness-file``: a dry run and a measurement on random-policy episodes
   (``measure_for_person``);
+- a robot added from the API, the dashboard or ``rewardsmith envs add``: its MJCF compiled and measured, then its
+  initial pose drawn, each in a sandboxed child (``compile_robot_for_person``);
 - a request for another fitness proposal: the proposing step measures the new program later, in a worker
   (``admit_reproposal`` counts those in flight against the same slots).
 
-The first two run in the caller's thread: the caller's transaction is committed first (so that no connection sits
+The first three run in the caller's thread: the caller's transaction is committed first (so that no connection sits
 idle in a transaction, holding locks, for as long as the job runs), then a slot is taken, or RateLimited (429)
 says when to try again. The search's own jobs (a worker's dry runs, trainings and measurements) are bounded by the
 workers and do not come here.
@@ -23,7 +25,7 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import app.search.records.robots as robots
 import envs
 from app.config import Settings
 from app.db.locks import hold_user
@@ -41,6 +44,8 @@ from app.search.rules.fitness import FitnessKind
 from app.search.rules.options import FITNESS_PROGRAM_CHARS
 from app.search.rules.states import Origin, ProposalStatus, RunStatus
 from workers.engine.evaluate import sandbox_check, sandbox_measure
+from workers.engine.picture import PictureFailed, render_robot
+from workers.engine.robot import ROBOT_LIMITS, CompiledRobot, compile_robot
 from workers.sandbox.runner import Outcome, SandboxResult
 
 MEASURE_EPISODES = 5
@@ -142,7 +147,7 @@ def check_for_person(
     InvalidInput for an unknown env; RateLimited (429) when the user, or the machine, already runs as many jobs as
     the settings allow."""
     try:
-        envs.get_spec(env)
+        robots.usable_env(session, name=env, viewer=robots.viewer_of(session, user_id))
     except envs.UnknownEnvError as e:
         raise InvalidInput(str(e), field="env") from None
     with _person_slots(session, settings, user_id, math.ceil(settings.check_wall_seconds)):
@@ -153,8 +158,40 @@ def measure_for_person(
     session: Session, *, settings: Settings, user_id: int | None, env: str, source: str, max_steps: int | None
 ) -> Measured:
     """``measure`` for a person (an edited fitness program); RateLimited (429) when no slot is free."""
+    robots.register_from_db(session, env)  # the run's env, as its task named it
     with _person_slots(session, settings, user_id, math.ceil(MEASURE_WALL_SECONDS)):
         return measure(env, source, settings, max_steps=max_steps)
+
+
+@dataclass(frozen=True)
+class RobotCompiled:
+    """A robot the sandbox accepted, with the picture of its initial pose (or why none could be drawn)."""
+
+    compiled: CompiledRobot
+    picture: bytes | None
+    picture_error: str | None
+
+
+def compile_robot_for_person(
+    session: Session,
+    *,
+    settings: Settings,
+    user_id: int | None,
+    name: str,
+    files: dict[str, bytes],
+    robot_settings: dict[str, Any],
+    root_file: str | None,
+) -> RobotCompiled:
+    """Compile and measure an uploaded robot in the sandbox, then draw its initial pose there, holding one slot of
+    the user's and one of the machine's (RateLimited, 429, when none is free); ``envs.RobotRefused`` says why a
+    robot was refused. A picture that cannot be drawn (no offscreen renderer on this machine) refuses nothing."""
+    limits = replace(ROBOT_LIMITS, wall_seconds=min(ROBOT_LIMITS.wall_seconds, settings.sandbox_wall_seconds))
+    with _person_slots(session, settings, user_id, math.ceil(limits.wall_seconds)):
+        compiled = compile_robot(name, files, robot_settings, root_file=root_file, limits=limits)
+        try:
+            return RobotCompiled(compiled, render_robot(compiled.payload()), None)
+        except PictureFailed as e:
+            return RobotCompiled(compiled, None, str(e))
 
 
 def _proposals_made(session: Session, run: Run) -> int:

@@ -7,11 +7,13 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import app.search.records.robots as robots
+import envs
 from app.config import Settings
 from app.db import after_commit
 from app.db.locks import hold_user
 from app.db.models import Run, Task, utcnow
-from app.errors import RateLimited
+from app.errors import InvalidInput, RateLimited
 from app.search.records.dispatch import Dispatcher
 from app.search.rules.states import RunStatus
 from app.search.rules.task import TaskSpec, columns
@@ -44,6 +46,10 @@ def create_task(
     """
     if owner_id is not None:
         check_task_rate(session, owner_id=owner_id, settings=settings)
+    try:  # a user robot must be one the owner may use, registered here before the rules read it
+        robots.usable_env(session, name=spec.env, viewer=robots.viewer_of(session, owner_id))
+    except envs.UnknownEnvError as e:
+        raise InvalidInput(str(e), field="env") from None
     task = Task(owner_id=owner_id, **columns(spec, settings))
     run = Run(task=task, status=RunStatus.QUEUED, usage={}, final={})
     session.add_all([task, run])

@@ -11,7 +11,8 @@ import app.search.design.offline as offline
 from app.llm.extraction import ExtractionError, extract_program
 from app.llm.store import Purpose
 from app.search.rules.states import Origin
-from envs.fitness import METRICS, FitnessMetric
+from envs import get_spec
+from envs.fitness import METRICS, FitnessMetric, metrics_for
 from prompts import render
 from workers.program.text import clip
 
@@ -101,7 +102,8 @@ class OfflineFitnessProposer:
     repairs = False
 
     def propose(self, ask: FitnessAsk) -> Draft:
-        rejected = frozenset(e.name for e in ask.earlier if e.by_person)
+        inapplicable = {m.name for m in METRICS.values() if m not in metrics_for(get_spec(ask.env))}
+        rejected = frozenset({e.name for e in ask.earlier if e.by_person} | inapplicable)
         notes = " ".join(e.why for e in reversed(ask.earlier) if e.by_person)
         metric, words = closest_metric(notes, exclude=rejected) if notes else (None, None)
         if words is None:
@@ -143,7 +145,7 @@ class LLMFitnessProposer:
             "fitness_propose",
             env_description=ask.env_description,
             task=ask.task,
-            metrics=list(METRICS.values()),
+            metrics=metrics_for(get_spec(ask.env)),
             example=METRICS["forward_distance"],
         )
         out = [{"role": "system", "content": render("fitness_system")}, {"role": "user", "content": user}]

@@ -1,9 +1,10 @@
 """The search's steps as a dispatcher runs them: one function per message, each keyed by an id.
 
 Celery's tasks (``app.jobs.tasks``) and the in-process dispatcher (``app.search.machine.local``)
-call these and nothing else. A step that raises marks its run failed with the reason,
-instead of leaving it 'running' with nothing scheduled; the run can be resumed once the
-cause is fixed.
+call these and nothing else. Each first registers the user robot its run works on, if any, from
+the database (``records.robots``), so a worker on any host can run it. A step that raises marks
+its run failed with the reason, instead of leaving it 'running' with nothing scheduled; the run
+can be resumed once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 import app.search.machine.lifecycle as lifecycle
 import app.search.machine.proposing as proposing
 import app.search.machine.recovery as recovery
+import app.search.records.robots as robots
 from app.config import Settings
 from app.db import session_scope
 from app.db.transient import is_transient
@@ -50,11 +52,13 @@ def _failing_run_on_error(sf: sessionmaker, run_id: int, step: str) -> Iterator[
 
 def start_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
     with _failing_run_on_error(sf, run_id, "start"):
+        robots.register_env_of(sf, run_id=run_id)
         lifecycle.start(sf, run_id, dispatcher, settings)
 
 
 def resume_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
     with _failing_run_on_error(sf, run_id, "resume"):
+        robots.register_env_of(sf, run_id=run_id)
         lifecycle.resume(sf, run_id, dispatcher, settings)
 
 
@@ -62,17 +66,20 @@ def design_step(
     sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory
 ) -> None:
     with _failing_run_on_error(sf, run_id, "design"), recovery.holding(sf, run_id, settings):
+        robots.register_env_of(sf, run_id=run_id)
         design(sf, run_id, dispatcher, settings, designer_for)
 
 
 def propose_step(sf: sessionmaker, run_id: int, settings: Settings, proposer_for: ProposerFactory) -> None:
     """Propose the run's fitness from its description (a 'propose' task, before its search starts)."""
     with _failing_run_on_error(sf, run_id, "fitness proposal"):
+        robots.register_env_of(sf, run_id=run_id)
         proposing.propose(sf, run_id, settings, proposer_for)
 
 
 def train_step(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
     """One training; its own faults are recorded on the training (see ``run_training``)."""
+    robots.register_env_of(sf, training_id=training_id)  # what the sandbox job carries to its child
     return run_training(sf, training_id, dispatcher, settings)
 
 

@@ -30,7 +30,7 @@ from app.search.rules.options import (
     invalid_input,
 )
 from app.search.rules.states import DesignerKind, Selection
-from envs.fitness import METRICS
+from envs.fitness import METRICS, metrics_for
 from workers.program.policy import ProgramRejected, check_source
 
 
@@ -40,7 +40,11 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     env: str = Field(
-        ..., max_length=64, examples=["HalfCheetah-v5"], json_schema_extra={"enum": list[Any](envs.names())}
+        ...,
+        max_length=64,
+        examples=["HalfCheetah-v5"],
+        description=f"a built-in env ({', '.join(envs.names())}) or the name of a user robot you may use "
+        "(GET /api/v1/envs lists both)",
     )
     description: str = Field(
         ...,
@@ -174,6 +178,13 @@ def task_budget(spec: TaskSpec, settings: Settings) -> Budget:
             f"timesteps must be an integer from {MIN_TIMESTEPS:,} to {most:,}, got {spec.timesteps}", field="timesteps"
         )
     name, source = fitness_columns(spec)
+    if source is None and name in METRICS and not METRICS[name].applies_to(env):
+        offered = ", ".join(m.name for m in metrics_for(env))
+        raise InvalidInput(
+            f"the fitness metric '{name}' reads bodies that {env.name} lacks ({', '.join(METRICS[name].bodies)}); "
+            f"choose one of {env.name}'s metrics ({offered}), write a fitness program, or '{FitnessKind.PROPOSE}'",
+            field="fitness",
+        )
     return plan(
         iterations=spec.iterations,
         samples=spec.samples,

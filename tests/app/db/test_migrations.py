@@ -31,6 +31,8 @@ TABLES = {
     "llm_cache",
     "fitness_proposals",
     "selection_choices",
+    "robots",
+    "robot_files",
     "alembic_version",
 }
 
