@@ -68,7 +68,6 @@ WHAT: dict[Code, str] = {
     Code.LEARNER_DIVERGED: "diverged",
 }
 UNLESS: dict[Code, str] = {
-    Code.LEARNER_STALLED: "a learning rate too small for the budget",
     Code.VALUE_NOT_LEARNING: "a reward that pays for something the policy cannot observe (an absolute x or y position, "
     "which the locomotion envs leave out of the observation) or that is very noisy; pay for velocities and states "
     "the robot sees",
@@ -76,7 +75,8 @@ UNLESS: dict[Code, str] = {
     "that exploring does not pay; make the task's term worth more than merely surviving",
     Code.LEARNER_DIVERGED: "a reward with rare huge values; keep every term bounded (clip it, or squash it with tanh)",
 }
-"""What each learner problem can mean for the reward after all."""
+"""What a learner problem can mean for the reward after all (a stall has no such cause: the updates are normalised,
+so only their size, the learning rate's, can make them vanish)."""
 
 
 def values(cps: list[Checkpoint], name: str) -> list[float | None]:
@@ -169,7 +169,7 @@ def _stalled(cps: list[Checkpoint]) -> Finding | None:
         f"by about 1e-3 to 2e-2) and the return did not rise ({_g(r0)} → {_g(r1)}): the policy hardly changed, so "
         "this reward was never really tried. The reward may be fine; the learner barely learned"
         + (f" (learning rate {_g(lr)} at the end)" if lr is not None else "")
-        + f" — suspect {UNLESS[Code.LEARNER_STALLED]} before the reward",
+        + " — suspect a learning rate too small for the budget before the reward",
     }
 
 
@@ -186,8 +186,8 @@ def _value_not_learning(cps: list[Checkpoint]) -> Finding | None:
         "kind": Code.VALUE_NOT_LEARNING,
         "text": f"the value function did not learn: its explained variance was {_g(mean)} over the last third of "
         "training (1 predicts the returns perfectly, below 0 is worse than predicting their mean), so the advantages "
-        "PPO followed were mostly noise. The reward may be fine; the learner needs more steps, a larger vf_coef or "
-        f"a lower learning rate — or it is {UNLESS[Code.VALUE_NOT_LEARNING]}",
+        "PPO followed were mostly noise. The reward may be fine; the learner needs more steps or a larger vf_coef "
+        f"— or it is {UNLESS[Code.VALUE_NOT_LEARNING]}",
     }
 
 

@@ -28,10 +28,25 @@ class Verdict(StrEnum):
     """Nothing diagnosed (or, without learner statistics, nothing in the reward)."""
 
 
+KNOWN = frozenset(Code)
+STRUCTURAL = frozenset({Code.CONSTANT})
+"""Reward findings about the program itself rather than about what a policy did with it."""
+
+
+def _sides(found: Iterable[Finding]) -> tuple[set[Code], set[Code]]:
+    """The learner's problems and the reward's findings that count against it. After a diverged learner, what its
+    policy did says nothing about the reward (measured: a policy whose action spread blew up makes the control cost
+    'dominant'), so only a finding about the program itself still counts."""
+    codes = {Code(f["kind"]) for f in found if f["kind"] in KNOWN}  # an old row may hold a code no longer known
+    learner, reward = codes & LEARNER, codes - LEARNER
+    if Code.LEARNER_DIVERGED in learner:
+        reward &= STRUCTURAL
+    return learner, reward
+
+
 def verdict(found: Iterable[Finding]) -> Verdict:
     """Which side ``found`` points at (without learner statistics, only the reward's findings can count)."""
-    codes = {f["kind"] for f in found}
-    learner, reward = codes & LEARNER, codes - LEARNER
+    learner, reward = _sides(found)
     if learner and reward:
         return Verdict.BOTH
     if learner:
@@ -50,7 +65,7 @@ def verdict_text(found: list[Finding], *, recorded: bool) -> str:
     problems = learner_codes(found)
     what = " and ".join(WHAT[c] for c in problems)
     names = ", ".join(problems)
-    reward = sorted({str(f["kind"]) for f in found} - set(LEARNER))
+    reward = sorted(str(c) for c in _sides(found)[1])
     match verdict(found):
         case Verdict.LEARNER:
             return (
@@ -81,13 +96,13 @@ def designer_note(found: list[Finding]) -> str | None:
     if not problems:
         return None
     what = " and ".join(WHAT[c] for c in problems)
-    unless = "; ".join(f"{c}: {UNLESS[c]}" for c in problems)
+    unless = "; ".join(f"{c}: {UNLESS[c]}" for c in problems if c in UNLESS)
     return (
         f"The reward may be fine; the learner {what} ({', '.join(problems)}). The fitness it reached then measures "
         "the learner more than the reward, and the learner's settings are the task's, not yours. Keep the reward's "
         "structure and the terms that work; do not drop terms or start over because the fitness is low. Change the "
-        "reward where its own diagnostics, its components or the episodes show a problem, and where a learner problem "
-        f"can come from the reward after all: {unless}."
+        "reward where its own diagnostics, its components or the episodes show a problem"
+        + (f", and where a learner problem can come from the reward after all: {unless}." if unless else ".")
     )
 
 

@@ -4,17 +4,21 @@ reflection ends with, what the designer's prompt says, and what the offline desi
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 import app.search.design.learner as learner
+import envs
 from app.search.design.designers import LLMDesigner, OfflineDesigner, Parent
 from app.search.design.diagnostics import Code
 from app.search.design.learner import diagnose_learner
 from app.search.design.offline import seed_genome
 from app.search.design.reflection import diagnose, reflect
 from app.search.design.verdict import Verdict, verdict, verdict_text
+from envs.fitness import get_metric
 from tests.app.search.test_offline import context
+from workers.engine.train import TrainConfig, train
 
 HEALTHY_UPDATE = {
     "approx_kl": 0.005,
@@ -159,6 +163,7 @@ def test_the_verdict_says_which_side_the_findings_point_at() -> None:
     stalled = {"kind": Code.LEARNER_STALLED, "text": "..."}
     dominant = {"kind": Code.DOMINANT, "text": "...", "component": "alive"}
     assert verdict([]) == Verdict.NONE
+    assert verdict([{"kind": "retired_code", "text": "from an old row"}]) == Verdict.NONE  # type: ignore[list-item]
     assert verdict([dominant]) == Verdict.REWARD
     assert verdict([stalled]) == Verdict.LEARNER
     assert verdict([stalled, dominant]) == Verdict.BOTH
@@ -168,6 +173,12 @@ def test_the_verdict_says_which_side_the_findings_point_at() -> None:
     both = verdict_text([stalled, dominant], recorded=True)
     assert "the learner stalled (learner_stalled), and the reward's own diagnostics (dominant)" in both
     assert "what went wrong is the reward's" in verdict_text([dominant], recorded=True)
+    # a diverged learner's policy says nothing about the reward: only a finding about the program itself counts
+    diverged = {"kind": Code.LEARNER_DIVERGED, "text": "..."}
+    constant = {"kind": Code.CONSTANT, "text": "...", "component": "bonus"}
+    assert verdict([diverged, dominant]) == Verdict.LEARNER
+    assert verdict([diverged, dominant, constant]) == Verdict.BOTH
+    assert "the reward's own diagnostics (constant)" in verdict_text([diverged, dominant, constant], recorded=True)
 
 
 def test_the_reflection_shows_the_learners_statistics_and_ends_with_the_verdict() -> None:
@@ -207,6 +218,11 @@ def test_the_designers_prompt_says_the_reward_may_be_fine_on_a_learner_problem()
     assert "## The learner, not only the reward" in prompt
     assert "The reward may be fine; the learner stalled (learner_stalled)." in prompt
     assert "do not drop terms or start over because the fitness is low" in prompt
+    assert "a learner problem can come from the reward after all" not in prompt  # a stall has no reward-side cause
+    value = _prompt(_parent([{"kind": Code.VALUE_NOT_LEARNING, "text": "..."}]))
+    assert "can come from the reward after all: value_not_learning: a reward that pays for something the policy" in (
+        " ".join(value.split())
+    )
     assert "whether the diagnostics point at the reward or at the" in prompt
     assert "## The learner, not only the reward" not in _prompt(_parent([DOMINANT]))
     both = _prompt(_parent([STALLED, DOMINANT]))  # a reward problem too: the note stays, the reward's findings count
@@ -232,3 +248,29 @@ def test_the_offline_designer_keeps_the_reward_on_a_learner_problem_alone() -> N
     ctx.run_diagnostics = stuck
     both = OfflineDesigner().propose(ctx, 4)
     assert "task terms doubled" in both[0].code and "learner problem" not in both[0].code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("learning_rate", "expected"),
+    [(1e-7, Code.LEARNER_STALLED), (0.05, Code.LEARNER_DIVERGED)],
+)
+def test_real_trainings_with_a_learning_rate_far_too_small_or_too_large_are_the_learners_problem(
+    tmp_path: Path, learning_rate: float, expected: Code
+) -> None:
+    """The thresholds hold on what SB3 really logs, not only on constructed numbers."""
+    spec = envs.get_spec("HalfCheetah-v5")
+    config = TrainConfig(
+        env=spec.name,
+        reward_source=spec.reference_reward,
+        fitness_source=get_metric("forward_distance").source,
+        timesteps=12_288,  # 12 updates of 4 envs x 256 steps
+        checkpoints=6,
+        episode_steps=200,
+        eval_episodes=1,
+        ppo={"n_envs": 4, "n_steps": 256, "batch_size": 256, "n_epochs": 4, "net_arch": [32, 32],
+             "learning_rate": learning_rate},
+    )  # fmt: skip
+    found = diagnose(train(config, tmp_path, lambda e: None))
+    assert expected in {f["kind"] for f in found}, found
+    assert verdict(found) == Verdict.LEARNER, found
