@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -96,18 +97,57 @@ class PPODefaults:
     n_steps: int = 256
     batch_size: int = 128
     n_epochs: int = 10
-    learning_rate: float = 3e-4
+    learning_rate: float | str = 3e-4
+    """A number, or ``lin_<number>`` (RL Zoo's notation): from <number> down to 0 over the training (see
+    ``rate_start``)."""
     gamma: float = 0.99
     gae_lambda: float = 0.95
-    clip_range: float = 0.2
+    clip_range: float | str = 0.2
+    """A number or ``lin_<number>``, as ``learning_rate``."""
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    net_arch: tuple[int, ...] = (64, 64)
+    target_kl: float | None = None
+    """SB3 stops an update's epochs once the approximate KL passes 1.5 × this (None: never)."""
+    net_arch: tuple[int, ...] | dict[str, tuple[int, ...]] = (64, 64)
+    """Hidden layer sizes of the policy and the value network, or different ones: ``{"pi": ..., "vf": ...}``."""
     log_std_init: float = -1.0
     """RL Zoo starts HalfCheetah at -2; -1 keeps enough exploration for the other robots."""
+    activation_fn: str = "tanh"
+    """One of ``ACTIVATIONS`` (SB3's default, tanh)."""
+    ortho_init: bool = True
     normalize_obs: bool = True
     normalize_reward: bool = True
+
+
+ACTIVATIONS: dict[str, str] = {
+    "tanh": "Tanh",
+    "relu": "ReLU",
+    "elu": "ELU",
+    "leaky_relu": "LeakyReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+}
+"""The activation functions a policy may use: name → class in ``torch.nn``."""
+
+LINEAR = "lin_"
+_LINEAR = re.compile(r"lin_((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+
+
+def rate_start(value: float | str) -> tuple[float, bool]:
+    """A learning rate or clip range as (value at the start, whether it decays linearly to 0 over the training).
+
+    A number is constant; ``lin_<number>`` (RL Zoo's notation, e.g. ``lin_3e-4``) is a linear schedule. The text is
+    matched against a plain decimal number, never evaluated; anything else is a ValueError.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"a rate must be a number or 'lin_<number>', got {type(value).__name__}")
+    if isinstance(value, str):
+        match = _LINEAR.fullmatch(value)
+        if match is None:
+            raise ValueError(f"a rate must be a number or 'lin_<number>' such as lin_3e-4, got {value[:40]!r}")
+        return float(match.group(1)), True
+    return float(value), False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from app.errors import InvalidInput
+from app.search.rules.hyperparams import HYPERPARAMS_CHARS, PREFIX, read_hyperparams
 from workers.program.text import printable
 
 console = Console()
@@ -38,3 +40,29 @@ def read_text(path: Path, what: str) -> str:
         fail(f"{what} file '{path}' does not exist.")
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         fail(f"cannot read {what} file '{path}': {e}.")
+
+
+def hyperparams_option(path: Path | None, env: str) -> dict | None:
+    """The PPO hyperparameters in the YAML or JSON file ``path`` (``--hyperparams``), or None without one; a file
+    that cannot be read as a mapping of settings is an error naming the file."""
+    if path is None:
+        return None
+    try:
+        with path.open(encoding="utf-8") as f:
+            text = f.read(HYPERPARAMS_CHARS + 1)
+    except FileNotFoundError:
+        fail(f"hyperparameter file '{path}' does not exist.")
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        fail(f"cannot read hyperparameter file '{path}': {e}.")
+    try:
+        return read_hyperparams(text, env=env, source=f"--hyperparams {path}")
+    except InvalidInput as e:
+        fail(e.message)
+
+
+def input_error(e: InvalidInput, hyperparams: Path | None) -> str:
+    """``e`` for the command line: a PPO setting's error names the file it came from, and the key as the file has
+    it (``learning_rate``, not ``options.train.ppo.learning_rate``)."""
+    if hyperparams is not None and (e.field or "").startswith(PREFIX):
+        return f"--hyperparams {hyperparams}: {e.message.replace(PREFIX + '.', '').removeprefix(PREFIX + ': ')}"
+    return f"{e.field}: {e.message}" if e.field and e.field not in e.message else e.message

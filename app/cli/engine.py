@@ -10,10 +10,11 @@ from rich.table import Table
 
 import app.cli.robots as cli_robots
 import envs as registry
-from app.cli.common import console, err, fail, plain, read_text, shown
+from app.cli.common import console, err, fail, hyperparams_option, input_error, plain, read_text, shown
 from app.config import get_settings
 from app.errors import InvalidInput
 from app.search.machine.designing import DRY_RUN_WALL_SECONDS
+from app.search.rules.hyperparams import check_rollout
 from app.search.rules.options import parse_options
 from envs.describe import describe, describe_fitness
 from envs.fitness import UnknownFitnessError
@@ -114,19 +115,32 @@ def evaluate(
     seed: int = typer.Option(0, "--seed"),
     video: bool = typer.Option(False, "--video", help="Record an mp4 of the trained policy."),
     eval_episodes: int = typer.Option(5, "--eval-episodes", help="Deterministic episodes in the final evaluation."),
+    hyperparams: Path | None = typer.Option(
+        None,
+        "--hyperparams",
+        help="PPO hyperparameters, RL Zoo-style, in a YAML or JSON file (learning_rate: lin_3e-4, n_steps, ...).",
+    ),
 ) -> None:
     """Train PPO with a reward program in the sandbox and measure the policy's fitness."""
     if fitness and fitness_file:
         fail("give either --fitness NAME or --fitness-file FILE, not both.")
     try:
-        cli_robots.require_env(env)
+        spec = cli_robots.require_env(env)
         check_budget(timesteps, get_settings().max_timesteps_per_training)
     except (registry.UnknownEnvError, BudgetError) as e:
         fail(str(e))
+    ppo = hyperparams_option(hyperparams, env)
     try:
-        options = parse_options({"train": {"eval_episodes": eval_episodes}}).train.engine_options()
+        train = parse_options({"train": {"eval_episodes": eval_episodes}}).train
     except InvalidInput as e:
         fail(f"--eval-episodes {eval_episodes}: {e.message.split(': ', 1)[-1]}")
+    try:
+        if ppo is not None:
+            train = parse_options({"train": {"eval_episodes": eval_episodes, "ppo": ppo}}).train
+        check_rollout(train.ppo, spec.ppo, env=env)
+    except InvalidInput as e:
+        fail(input_error(e, hyperparams))
+    options = train.engine_options()
     source = read_text(reward, "reward")
     fsource = read_text(fitness_file, "fitness") if fitness_file else None
     with Progress(

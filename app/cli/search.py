@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.orm import sessionmaker
 
 import app.cli.lock as lock
-from app.cli.common import console, err, fail, read_text, shown
+from app.cli.common import console, err, fail, hyperparams_option, input_error, read_text, shown
 from app.config import get_settings
 from app.db import session_scope
 from app.db.models import Candidate, Run
@@ -78,6 +78,12 @@ def run(
     episode_steps: int | None = typer.Option(
         None, "--episode-steps", help="Cap on episode length (default: the env's 1000)."
     ),
+    hyperparams: Path | None = typer.Option(
+        None,
+        "--hyperparams",
+        help="PPO hyperparameters, RL Zoo-style, in a YAML or JSON file (n_envs, n_steps, batch_size, learning_rate "
+        "as a number or lin_<number>, policy_kwargs, ...); unset ones keep the env's defaults.",
+    ),
     parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
     approve: bool = typer.Option(
         False, "--approve", help="With --fitness propose: accept the proposed fitness without asking."
@@ -89,9 +95,12 @@ def run(
     settings = get_settings()
     ctx.with_resource(lock.holding(settings.data_dir, "rewardsmith run"))  # no `serve` works this data dir meanwhile
     fitness_value = read_text(fitness_file, "fitness") if fitness_file else (fitness or default("fitness"))
-    train_opts = {"eval_episodes": eval_episodes}
+    train_opts: dict = {"eval_episodes": eval_episodes}
     if episode_steps:
         train_opts["episode_steps"] = episode_steps
+    ppo = hyperparams_option(hyperparams, env)
+    if ppo is not None:
+        train_opts["ppo"] = ppo
     try:
         spec = TaskSpec.parse(
             {
@@ -113,7 +122,7 @@ def run(
             }
         )
     except InvalidInput as e:
-        fail(e.message)
+        fail(input_error(e, hyperparams))
 
     def started(local: LocalRun) -> None:
         with session_scope(local.sf) as s:
@@ -136,7 +145,7 @@ def run(
     try:
         local = run_local(spec, settings, max_parallel=parallel, on_start=started, on_tick=_progress())
     except InvalidInput as e:
-        fail(f"{e.field}: {e.message}" if e.field else e.message)
+        fail(input_error(e, hyperparams))
     if local.status == RunStatus.WAITING_FITNESS and approve:
         _decide_and_continue(local, source=None)
     _report(local, out)

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.dashboard.learner import table as learner_table
 from app.dashboard.people_views import run_people
 from app.dashboard.plots import Series, line_plot, scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
@@ -15,6 +16,7 @@ from app.search.design.diagnostics import findings
 from app.search.records.candidates import describing_training
 from app.search.records.run_json import designer_label
 from app.search.rules.fitness import FitnessKind
+from app.search.rules.hyperparams import read_hyperparams
 from app.search.rules.states import RUN_ACTIVE, RunStatus, Selection
 from app.search.rules.task import default
 from app.search.service import TaskSpec
@@ -64,6 +66,7 @@ DEFAULT_FORM = {  # the new-task form as it first appears: the task's own defaul
     "eval_episodes": default("options.train.eval_episodes"),
     "video": True,  # a person reviews rewards by watching them: the form asks for a video unless unticked
     "human_selection": default("selection") == Selection.HUMAN,
+    "hyperparams": "",
 }
 
 
@@ -118,6 +121,9 @@ def task_spec_from_form(values: dict) -> TaskSpec:
     }
     if str(values.get("episode_steps", "")).strip():
         train["episode_steps"] = _int(values, "episode_steps", "Episode length cap")
+    hyperparams = str(values.get("hyperparams") or "")
+    if hyperparams.strip():  # the same schema as the API's options.train.ppo and the CLI's --hyperparams
+        train["ppo"] = read_hyperparams(hyperparams, env=str(values.get("env", "")), source="PPO hyperparameters")
     return TaskSpec.parse(
         {
             "env": values.get("env", ""),
@@ -223,6 +229,7 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
         "video": video,
         "main": main,
         "diagnostics": findings(c),
+        "learner": learner_table(result, findings(c)),
         "siblings": siblings,
         "feedback": c.feedback,
         "waiting": c.run.status == RunStatus.WAITING_FEEDBACK,

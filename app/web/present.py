@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+import app.search.design.learner as learner
+import app.search.design.verdict as verdict
 from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
 from app.search.design.diagnostics import findings, run_findings
 from app.search.records.candidates import describing_training
@@ -139,6 +141,7 @@ def candidate_out(session: Session, c: Candidate, *, root: Path) -> schemas.Cand
         diagnostics=findings(c),
         components=result.get("components", {}),
         checkpoints=result.get("checkpoints", []),
+        learner=schemas.LearnerOut(**verdict.summary(result, findings(c))),
         episodes=result.get("episodes", []),
         trainings=[
             schemas.TrainingOut(
@@ -152,6 +155,7 @@ def candidate_out(session: Session, c: Candidate, *, root: Path) -> schemas.Cand
                 fitness=(t.result or {}).get("fitness"),
                 progress=(t.result or {}).get("progress"),
                 steps_per_second=(t.result or {}).get("steps_per_second"),
+                learner=learner.final(t.result or {}),
             )
             for t in c.trainings
         ],

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.search.design.verdict import Verdict
 from app.search.rules.options import (
     FEEDBACK_CHARS,
     FITNESS_PROGRAM_CHARS,
@@ -149,6 +150,22 @@ class TrainingOut(BaseModel):
     fitness: dict | None
     progress: dict | None
     steps_per_second: float | None
+    learner: dict[str, float] | None = None
+    """SB3 PPO's statistics over the last window of this training (approx_kl, clip_fraction, explained_variance,
+    entropy, std, policy_loss, value_loss, learning_rate; ``updates``: how many policy updates they are means of)."""
+
+
+class LearnerOut(BaseModel):
+    """The learner's statistics over the describing training, and which side its diagnostics point at."""
+
+    timesteps: list[int]
+    """The checkpoints' training steps."""
+    stats: dict[str, list[float | None]]
+    """Each SB3 PPO statistic at each checkpoint (means over the policy updates since the previous one)."""
+    verdict: Verdict
+    """reward: the learner trained normally, the reward is at fault; learner: the reward may be fine, the learner
+    stalled, diverged or stopped exploring; both; none."""
+    verdict_text: str
 
 
 class CandidateSummary(BaseModel):
@@ -173,6 +190,7 @@ class CandidateOut(CandidateSummary):
     diagnostics: list
     components: dict
     checkpoints: list
+    learner: LearnerOut
     episodes: list
     trainings: list[TrainingOut]
     artifacts: list[ArtifactLink]

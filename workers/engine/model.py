@@ -18,9 +18,12 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from torch import nn
 
-from envs.spec import PPODefaults
+from envs.spec import ACTIVATIONS, PPODefaults, rate_start
 from workers.engine.saved import load_normalization, load_parameters, saved_timesteps
 from workers.engine.wrapper import ContractReward
 
@@ -32,6 +35,36 @@ TENSORBOARD_DIR = "tb"
 """SB3's TensorBoard event files (``tensorboard --logdir``)."""
 
 
+ACTIVATION_FNS: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATIONS.items()}
+"""The fixed table of activation functions a policy may use (``envs.spec.ACTIVATIONS``)."""
+
+
+def schedule(value: float | str) -> float | Schedule:
+    """A learning rate or clip range as SB3 takes it: a number, or for ``lin_<number>`` SB3's own ``LinearSchedule``
+    from that number to 0 (RL Zoo's ``linear_schedule``; SB3's class, so that ``PPO.load`` of the saved policy needs
+    nothing from rewardsmith)."""
+    start, linear = rate_start(value)
+    return LinearSchedule(start, 0.0, 1.0) if linear else start
+
+
+def policy_kwargs(ppo: PPODefaults) -> dict:
+    """The MLP policy's settings: network sizes (shared, or ``{"pi": ..., "vf": ...}``), activation, initialisation."""
+    arch = ppo.net_arch
+    net_arch: list[int] | dict[str, list[int]] = (
+        {k: list(v) for k, v in arch.items()} if isinstance(arch, dict) else list(arch)
+    )
+    try:
+        activation = ACTIVATION_FNS[ppo.activation_fn]
+    except KeyError:
+        raise ValueError(f"unknown activation_fn {ppo.activation_fn!r}; known: {', '.join(ACTIVATION_FNS)}") from None
+    return {
+        "net_arch": net_arch,
+        "log_std_init": ppo.log_std_init,
+        "activation_fn": activation,
+        "ortho_init": ppo.ortho_init,
+    }
+
+
 def new_ppo(venv: VecEnv, ppo: PPODefaults, seed: int) -> PPO:
     """A fresh CPU PPO with an MLP policy on ``venv`` (a VecNormalize), configured by ``ppo``."""
     return PPO(
@@ -40,14 +73,15 @@ def new_ppo(venv: VecEnv, ppo: PPODefaults, seed: int) -> PPO:
         n_steps=ppo.n_steps,
         batch_size=ppo.batch_size,
         n_epochs=ppo.n_epochs,
-        learning_rate=ppo.learning_rate,
+        learning_rate=schedule(ppo.learning_rate),
         gamma=ppo.gamma,
         gae_lambda=ppo.gae_lambda,
-        clip_range=ppo.clip_range,
+        clip_range=schedule(ppo.clip_range),
         ent_coef=ppo.ent_coef,
         vf_coef=ppo.vf_coef,
         max_grad_norm=ppo.max_grad_norm,
-        policy_kwargs={"net_arch": list(ppo.net_arch), "log_std_init": ppo.log_std_init},
+        target_kl=ppo.target_kl,
+        policy_kwargs=policy_kwargs(ppo),
         seed=seed,
         device="cpu",
         verbose=0,

@@ -43,6 +43,8 @@ class LearnerStats(TypedDict, total=False):
     value_loss: float
     std: float
     """Mean standard deviation of the actions."""
+    learning_rate: float
+    """The learning rate the updates used (it falls over the training with a ``lin_`` schedule)."""
     updates: int
     """Policy updates (rollouts learned from) the means are over."""
 

@@ -62,7 +62,8 @@ class TrainConfig:
     video_steps: int = 300
     """Frames in the video (one per control step)."""
     ppo: dict = field(default_factory=dict)
-    """Overrides of the env's PPO defaults (n_envs, n_steps, batch_size, net_arch, ...)."""
+    """Overrides of the env's PPO defaults, by ``PPODefaults``'s names (n_envs, n_steps, batch_size, net_arch, a
+    ``lin_`` learning rate, ...); checked by the service's schema (``app.search.rules.hyperparams``)."""
     resume_from: str | None = None
     """Directory with the policy.zip and vecnormalize.pkl of an earlier training of the same program to continue
     (successive halving); ``timesteps`` is then the total, including the steps already trained."""
@@ -80,8 +81,10 @@ def ppo_settings(spec: EnvSpec, overrides: dict) -> PPODefaults:
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown PPO settings {sorted(unknown)}; known: {sorted(known)}")
-    if "net_arch" in overrides:
-        overrides = {**overrides, "net_arch": tuple(overrides["net_arch"])}
+    arch = overrides.get("net_arch")
+    if arch is not None:  # JSON lists, as the frozen settings keep them
+        arch = {k: tuple(v) for k, v in arch.items()} if isinstance(arch, dict) else tuple(arch)
+        overrides = {**overrides, "net_arch": arch}
     return replace(spec.ppo, **overrides)
 
 

@@ -99,6 +99,7 @@ LEARNER_KEYS = {
     "policy_loss": "train/policy_gradient_loss",
     "value_loss": "train/value_loss",
     "std": "train/std",
+    "learning_rate": "train/learning_rate",
 }
 """Each learner statistic kept in a checkpoint, and the key SB3's PPO logs it under (``entropy`` is logged
 negated, as ``entropy_loss``)."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import app.search.design.offline as offline
 import app.search.design.steering as steering
+import app.search.design.verdict as verdict
 from app.llm.extraction import ExtractionError, extract_program
 from app.llm.store import Purpose
 from app.search.design.diagnostics import STUCK, Code, Finding, RunFinding
@@ -95,6 +96,10 @@ class Designer(Protocol):
     def review(self, ctx: DesignContext, code: str, dry_run: str) -> Review | None: ...
 
 
+LEARNER_SIGMA = 0.2
+"""The offline designer's weight changes after a training whose only problems were the learner's (0.5 otherwise)."""
+
+
 class OfflineDesigner:
     """Evolution over the env's reward-term library; no LLM, no tokens."""
 
@@ -107,16 +112,22 @@ class OfflineDesigner:
             genomes = self._first_round(ctx, k, rng)
         else:
             drop = {f["component"] for f in ctx.parent.diagnostics if f["kind"] == Code.CONSTANT and "component" in f}
+            # a learner problem alone says little about the reward: stay close to it (weights only)
+            learner_only = verdict.verdict(ctx.parent.diagnostics) == verdict.Verdict.LEARNER
             steered, stuck = steering.steer(
                 ctx.parent.design["genome"],
                 ctx.env,
                 feedback=[str(f.get("text") or "") for f in ctx.feedback],
                 run_diagnostics=ctx.run_diagnostics,
+                learner_problems=verdict.learner_codes(ctx.parent.diagnostics) if learner_only else None,
             )
             notes = steered.get("notes", [])
-            sigma = 1.0 if stuck else 0.5
-            children = [offline.mutate(steered, ctx.env, rng, drop=drop, sigma=sigma) for _ in range(k)]
-            if notes:  # the first child is the steered parent itself, so the change is tried on its own
+            sigma = LEARNER_SIGMA if learner_only else 1.0 if stuck else 0.5
+            children = [
+                offline.mutate(steered, ctx.env, rng, drop=drop, sigma=sigma, keep_terms=learner_only) for _ in range(k)
+            ]
+            changed = steered["weights"] != ctx.parent.design["genome"]["weights"]
+            if notes and changed:  # the first child is the steered parent itself, so the change is tried on its own
                 children[0] = {**steered, "weights": {k: v for k, v in steered["weights"].items() if k not in drop}}
             genomes = [{**g, "notes": notes} if notes else g for g in children]
         out = []
@@ -175,6 +186,7 @@ class LLMDesigner:
                 "designer_iteration",
                 **ctx.task_vars(),
                 parent=ctx.parent,
+                learner_note=verdict.designer_note(ctx.parent.diagnostics),
                 feedback=ctx.feedback,
                 others=ctx.others,
                 run_diagnostics=ctx.run_diagnostics,

@@ -27,6 +27,15 @@ class Code(StrEnum):
     FLAT_FITNESS = "flat_fitness"
     EARLY_TERMINATION = "early_termination"
     EVAL_TERMINATION = "eval_termination"
+    # one training's learner (``app.search.design.learner``): the reward may be fine
+    LEARNER_STALLED = "learner_stalled"
+    """The updates hardly moved the policy (approx KL near 0) and the return did not rise."""
+    VALUE_NOT_LEARNING = "value_not_learning"
+    """The value function predicted the returns worse than their mean late in training (explained variance < 0)."""
+    PREMATURE_CONVERGENCE = "premature_convergence"
+    """The policy's action spread collapsed early: it stopped exploring."""
+    LEARNER_DIVERGED = "learner_diverged"
+    """Updates far outside PPO's trust region (approx KL exploding, most samples clipped) or non-finite statistics."""
     # the whole search
     INDISTINGUISHABLE = "candidates_indistinguishable"
     NEVER_ROSE = "fitness_never_rose"
@@ -38,6 +47,8 @@ _CODES = frozenset(Code)
 STUCK = frozenset({Code.INDISTINGUISHABLE, Code.NEVER_ROSE})
 """Run diagnostics that mean the search learned nothing: the run's summary leads with them, the offline designer
 mutates further from its parent, and the LLM's prompt tells it to stop making small changes."""
+LEARNER = frozenset({Code.LEARNER_STALLED, Code.VALUE_NOT_LEARNING, Code.PREMATURE_CONVERGENCE, Code.LEARNER_DIVERGED})
+"""A training's diagnostics that blame the learner rather than the reward (``app.search.design.learner.verdict``)."""
 
 
 class Finding(TypedDict):

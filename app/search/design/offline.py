@@ -138,15 +138,16 @@ def mutate(
     *,
     drop: frozenset[str] | set[str] = frozenset(),
     sigma: float = 0.5,
+    keep_terms: bool = False,
 ) -> dict:
-    """A child of ``genome``: log-normal weight changes (spread ``sigma``), sometimes a term added, dropped or
-    saturated. Terms in ``drop`` (diagnosed as carrying no signal) are removed and not added back.
+    """A child of ``genome``: log-normal weight changes (spread ``sigma``), sometimes (unless ``keep_terms``) a term
+    added, dropped or saturated. Terms in ``drop`` (diagnosed as carrying no signal) are removed and not added back.
     """
     weights = {k: v for k, v in genome["weights"].items() if k not in drop}
     saturation = dict(genome.get("saturation", {}))
     for name in list(weights):
         weights[name] = min(max(weights[name] * rng.lognormvariate(0.0, sigma), WEIGHT_RANGE[0]), WEIGHT_RANGE[1])
-    roll = rng.random()
+    roll = 1.0 if keep_terms else rng.random()
     candidates = [
         t for t in TERMS.values() if t.name not in weights and t.name not in drop and _available(t, env, genome)
     ]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import app.search.design.learner as learner
+import app.search.design.verdict as verdict
 from app.search.design.diagnostics import Code, Finding
 from prompts import render
 from workers.engine.result import TrainingResult
@@ -13,6 +15,8 @@ from workers.engine.result import TrainingResult
 CONSTANT_TOLERANCE = 1e-9
 DOMINANCE_SHARE = 0.8
 EARLY_TERMINATION_SHARE = 0.5
+LEARNER_EXPLAINS_FLAT = frozenset({Code.LEARNER_STALLED, Code.LEARNER_DIVERGED})
+"""Learner problems that by themselves keep the fitness from changing."""
 
 
 @dataclass
@@ -32,16 +36,19 @@ def series(xs: list[float | None]) -> str:
     return "[" + ", ".join(fmt(x) for x in xs) + "]"
 
 
-def _thirds(xs: list[float | None]) -> tuple[float, float] | None:
-    vals = [x for x in xs if x is not None]
-    if len(vals) < 3:
-        return None
-    k = max(1, len(vals) // 3)
-    return float(np.mean(vals[:k])), float(np.mean(vals[-k:]))
-
-
 def diagnose(result: TrainingResult) -> list[Finding]:
-    """Find what commonly goes wrong: dead or dominant components, reward hacking, early terminations."""
+    """Find what commonly goes wrong: dead or dominant components, reward hacking, early terminations, and the
+    learner's own problems (``app.search.design.learner``); a fitness that stayed flat because the learner stalled
+    or diverged is the learner's finding, not the reward's."""
+    found = learner.diagnose_learner(result)
+    codes = {f["kind"] for f in found}
+    return [
+        f for f in _reward_findings(result) if not (f["kind"] == Code.FLAT_FITNESS and codes & LEARNER_EXPLAINS_FLAT)
+    ] + found
+
+
+def _reward_findings(result: TrainingResult) -> list[Finding]:
+    """What the reward's statistics say: dead or dominant components, reward hacking, a flat fitness, falls."""
     out: list[Finding] = []
     cps = result.get("checkpoints") or []
     comps = result.get("components") or {}
@@ -74,10 +81,10 @@ def diagnose(result: TrainingResult) -> list[Finding]:
                         "barely matter; rescale them or it",
                     }
                 )
-    fit = _thirds([c.get("fitness") for c in cps])
-    ret = _thirds([c.get("episode_return") for c in cps])
+    fit = learner.ends([c.get("fitness") for c in cps])
+    ret = learner.ends([c.get("episode_return") for c in cps])
     if ret is None:
-        ret = _thirds([c["reward"]["mean"] if "reward" in c else None for c in cps])
+        ret = learner.ends([c["reward"]["mean"] if "reward" in c else None for c in cps])
     if fit and ret:
         (f0, f1), (r0, r1) = fit, ret
         if r1 > r0 + 0.05 * max(abs(r0), 1e-6) and f1 < f0 - 0.05 * max(abs(f0), 1e-6):
@@ -140,6 +147,7 @@ def reflect(result: TrainingResult, *, fitness_name: str) -> Reflection:
             }
         )
     diagnostics = diagnose(result)
+    curves = learner.series(result)
     text = render(
         "reflection",
         timesteps=result.get("timesteps", 0),
@@ -152,6 +160,10 @@ def reflect(result: TrainingResult, *, fitness_name: str) -> Reflection:
         length_curve=[c.get("episode_length") for c in cps],
         components=components,
         diagnostics=diagnostics,
+        learner=[
+            {"name": n, "curve": curves[n], "meaning": learner.STATS[n]} for n in learner.PROMPT_STATS if n in curves
+        ],
+        verdict=verdict.verdict_text(diagnostics, recorded=bool(curves)),
         episodes=result.get("episodes") or [],
         fmt=fmt,
         series=series,

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 import app.search.design.offline as offline
-from app.search.design.diagnostics import STUCK, RunFinding
+from app.search.design.diagnostics import STUCK, Code, RunFinding
 from app.search.rules.fitness_terms import FitnessIntent, read_fitness
 from envs import get_spec
 
@@ -192,11 +192,20 @@ def _scaled(genome: dict, env: str, scale: dict[str, float]) -> dict[str, float]
     return {k: round(v, 5) for k, v in weights.items()}
 
 
-def steer(genome: dict, env: str, *, feedback: list[str], run_diagnostics: list[RunFinding]) -> tuple[dict, bool]:
+def steer(
+    genome: dict,
+    env: str,
+    *,
+    feedback: list[str],
+    run_diagnostics: list[RunFinding],
+    learner_problems: list[Code] | None = None,
+) -> tuple[dict, bool]:
     """``genome`` changed for the feedback and for a stuck search, with notes; (genome, stuck).
 
     ``stuck``: a run diagnostic says the candidates could not be told apart or never improved, so
-    the caller should mutate further from this genome.
+    the caller should mutate further from this genome. ``learner_problems``: the parent's training
+    had only learner problems (``app.search.design.learner``), so the reward may be fine: it is not
+    boosted for a stuck search, and a note says why.
     """
     notes: list[str] = []
     out = {**genome, "weights": dict(genome["weights"]), "saturation": dict(genome.get("saturation", {}))}
@@ -207,6 +216,12 @@ def steer(genome: dict, env: str, *, feedback: list[str], run_diagnostics: list[
         changed = ", ".join(f"{k} x{v:g}" for k, v in rule.scale.items() if k in out["weights"])
         notes.append(f"feedback said '{rule.said}': {rule.why} ({changed or 'no matching term'})")
     codes = sorted({str(d["code"]) for d in run_diagnostics if d["code"] in STUCK})
+    if learner_problems:
+        notes.append(
+            f"learner problem in the parent's training ({', '.join(learner_problems)}): the reward may be fine, so "
+            "only its weights change, a little" + (f"; no boost for {', '.join(codes)}" if codes else "")
+        )
+        codes = []
     stuck = bool(codes)
     if stuck:
         boost = {t: 2.0 for t in TASK_TERMS} | {"healthy": 0.5, "ctrl_cost": 0.5}

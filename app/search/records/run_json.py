@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+import app.search.design.learner as learner
+import app.search.design.verdict as verdict
 from app.db.models import Candidate, Run
 from app.search.design.diagnostics import findings, run_findings
 from app.search.design.offline import LABEL as OFFLINE_LABEL
@@ -49,6 +51,7 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
                 "fitness": (t.result or {}).get("fitness"),
                 "attempts": t.attempts,
                 "artifacts_dir": t.artifacts_dir,
+                "learner": learner.final(t.result or {}),
             }
             for t in c.trainings
         ],
@@ -56,6 +59,7 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
     if main is not None:
         out["components"] = (main.result or {}).get("components", {})
         out["fitness_curve"] = [cp.get("fitness") for cp in (main.result or {}).get("checkpoints", [])]
+        out["learner"] = verdict.summary(main.result or {}, findings(c))
     if with_code:
         out["code"] = c.code
     return out

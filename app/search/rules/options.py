@@ -6,11 +6,12 @@ a million evaluation episodes or a thousand parallel envs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import InvalidInput
+from app.search.rules.hyperparams import PPOOverrides
 from workers.engine.evaluate import MIN_TIMESTEPS
 
 __all__ = [
@@ -38,32 +39,6 @@ class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PPOOverrides(_Options):
-    """Changes to the env's PPO defaults (``envs.spec.PPODefaults``); unset fields keep the env's value."""
-
-    n_envs: int | None = Field(None, ge=1, le=256, description="parallel envs per training")
-    n_steps: int | None = Field(None, ge=8, le=8192, description="steps per env between updates")
-    batch_size: int | None = Field(None, ge=8, le=65_536)
-    n_epochs: int | None = Field(None, ge=1, le=50)
-    learning_rate: float | None = Field(None, strict=True, gt=0.0, le=1.0)
-    gamma: float | None = Field(None, strict=True, ge=0.5, le=0.9999)
-    gae_lambda: float | None = Field(None, strict=True, ge=0.0, le=1.0)
-    clip_range: float | None = Field(None, strict=True, gt=0.0, le=1.0)
-    ent_coef: float | None = Field(None, strict=True, ge=0.0, le=1.0)
-    vf_coef: float | None = Field(None, strict=True, ge=0.0, le=10.0)
-    max_grad_norm: float | None = Field(None, strict=True, gt=0.0, le=100.0)
-    net_arch: tuple[Annotated[int, Field(ge=4, le=1024)], ...] | None = Field(
-        None, min_length=1, max_length=4, description="hidden layer sizes"
-    )
-    log_std_init: float | None = Field(None, strict=True, ge=-5.0, le=2.0)
-    normalize_obs: bool | None = None
-    normalize_reward: bool | None = None
-
-    def changes(self) -> dict[str, Any]:
-        """Only the settings the user changed."""
-        return self.model_dump(exclude_none=True)
-
-
 class TrainOptions(_Options):
     """How each training runs and is measured."""
 
@@ -73,7 +48,7 @@ class TrainOptions(_Options):
     checkpoint_episodes: int = Field(1, ge=1, le=10, description="deterministic episodes per checkpoint")
     video: bool = Field(False, description="record an mp4 of the trained policy")
     video_steps: int = Field(300, ge=10, le=1000, description="frames in the video")
-    ppo: PPOOverrides = Field(default_factory=PPOOverrides)
+    ppo: PPOOverrides = Field(default_factory=PPOOverrides, description="SB3's or RL Zoo's PPO hyperparameters")
 
     def engine_options(self) -> dict[str, Any]:
         """The options as the engine's training config takes them (unset PPO settings left out)."""
@@ -104,9 +79,10 @@ def invalid_input(error: ValidationError, model: type[BaseModel], *, prefix: tup
     where = ".".join([*prefix, *loc])
     if first.get("type") == "extra_forbidden":
         for part in loc[:-1]:
-            inner = model.model_fields[part].annotation if part in model.model_fields else None
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                model = inner
+            annotation = model.model_fields[part].annotation if part in model.model_fields else None
+            for inner in (annotation, *get_args(annotation)):  # a group of options, or an optional one
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    model = inner
         known = ", ".join(model.model_fields)
         what = "option" if where.startswith("options.") else "field"
         return InvalidInput(f"unknown {what} {where}; known here: {known}", field=where)

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.errors import InvalidInput
 from app.search.rules.budget import Budget, baseline_programs, plan
 from app.search.rules.fitness import FitnessKind
+from app.search.rules.hyperparams import check_rollout
 from app.search.rules.options import (
     DESCRIPTION_CHARS,
     FITNESS_PROGRAM_CHARS,
@@ -166,12 +167,13 @@ def fitness_columns(spec: TaskSpec) -> tuple[str, str | None]:
 
 
 def task_budget(spec: TaskSpec, settings: Settings) -> Budget:
-    """Every training the task's run would do and their steps; InvalidInput for an unknown env, a training above
-    the settings' cap or a fitness that is not one."""
+    """Every training the task's run would do and their steps; InvalidInput for an unknown env, PPO settings whose
+    rollout does not fit the env's defaults, a training above the settings' cap or a fitness that is not one."""
     try:
         env = envs.get_spec(spec.env)
     except envs.UnknownEnvError as e:
         raise InvalidInput(str(e), field="env") from None
+    check_rollout(spec.options.train.ppo, env.ppo, env=env.name)
     most = settings.max_timesteps_per_training
     if spec.timesteps > most:
         raise InvalidInput(

@@ -72,8 +72,19 @@ RESULT = {
             "episode_length": 100,
             "terminated": 0,
             "truncated": 1,
+            "learner": {
+                "approx_kl": kl,
+                "clip_fraction": 0.02,
+                "explained_variance": ev,
+                "entropy": 2.5,
+                "policy_loss": -0.01,
+                "value_loss": 0.3,
+                "std": 0.36,
+                "learning_rate": 3e-4,
+                "updates": 2,
+            },
         }
-        for t, f, fw, cc in ((1024, 3.0, 0.5, -0.2), (2048, 12.5, 1.0, -0.1))
+        for t, f, fw, cc, kl, ev in ((1024, 3.0, 0.5, -0.2, 0.004, -0.8), (2048, 12.5, 1.0, -0.1, 0.006, 0.4))
     ],
     "episodes": [
         {

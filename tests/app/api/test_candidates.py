@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import os
 import pickle
 import zipfile
 from pathlib import Path
 
+from app.db import session_scope
+from app.db.models import Run
+from app.search.records.run_json import run_dict
 from tests.app.api.harness import API, Api, seed_finished_run
 
 
@@ -197,3 +201,30 @@ def test_files_outside_the_artifacts_root_are_never_served(api: Api) -> None:
     assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 404
     assert browser.client.get(f"{base}/policy.zip").status_code == 404
     assert api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"] == []
+
+
+def test_candidate_detail_has_the_learners_statistics_and_which_side_its_diagnostics_point_at(api: Api) -> None:
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    c = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()
+    learner = c["learner"]
+    assert learner["timesteps"] == [1024, 2048]
+    assert learner["stats"]["approx_kl"] == [0.004, 0.006] and learner["stats"]["explained_variance"] == [-0.8, 0.4]
+    assert set(learner["stats"]) == {
+        "approx_kl", "clip_fraction", "explained_variance", "entropy", "std", "policy_loss", "value_loss",
+        "learning_rate",
+    }  # fmt: skip
+    assert learner["verdict"] == "reward"  # its only diagnostic is the reward's (a dominant component)
+    assert "the learner trained normally" in learner["verdict_text"]
+    [training] = c["trainings"]
+    assert training["learner"]["approx_kl"] == 0.006 and training["learner"]["updates"] == 2  # at its last checkpoint
+
+
+def test_run_json_carries_each_candidates_learner_statistics(api: Api) -> None:
+    api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    with session_scope(api.sf) as s:
+        doc = json.loads(json.dumps(run_dict(s, s.get(Run, seeded.run_id))))  # as `rewardsmith run` writes it
+    best = doc["best_candidate"]
+    assert best["learner"]["stats"]["explained_variance"] == [-0.8, 0.4] and best["learner"]["verdict"] == "reward"
+    assert best["trainings"][0]["learner"]["clip_fraction"] == 0.02

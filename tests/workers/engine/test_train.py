@@ -19,7 +19,16 @@ pytestmark = pytest.mark.slow
 
 TINY_PPO = {"n_envs": 2, "n_steps": 256, "batch_size": 64, "n_epochs": 2, "net_arch": [32, 32]}
 TINY = {"episode_steps": 200, "eval_episodes": 2, "checkpoints": 2, "ppo": TINY_PPO}
-LEARNER_STATS = {"approx_kl", "clip_fraction", "explained_variance", "entropy", "policy_loss", "value_loss", "std"}
+LEARNER_STATS = {
+    "approx_kl",
+    "clip_fraction",
+    "explained_variance",
+    "entropy",
+    "policy_loss",
+    "value_loss",
+    "std",
+    "learning_rate",
+}
 
 
 def evaluate(
