@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.artifacts.keys import parse_url
 from workers.sandbox.runner import Limits
 
 
@@ -23,6 +24,18 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; default sqlite:///<data_dir>/rewardsmith.sqlite3."""
     broker_url: str | None = None
     """Celery broker; default an SQLite broker under data_dir (kombu's SQLAlchemy transport)."""
+    artifacts_url: str | None = None
+    """Where trainings' files go: ``s3://bucket/prefix`` (any S3-compatible store; boto3 reads the credentials and
+    region: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, or a role); default <data_dir>/artifacts."""
+    artifacts_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REWARDSMITH_ARTIFACTS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    )
+    """The S3 endpoint for anything but AWS itself (MinIO: http://minio:9000)."""
+    artifacts_retries: int = 5
+    """Times a training whose artifact store was unreachable is retried (backing off) before its run fails."""
+    artifacts_retry_seconds: float = 15.0
+    """Wait before the first such retry; it doubles with each."""
     environment: str = "local"
     """'local' or 'production'; production refuses unsafe defaults."""
     secret_key: str | None = None
@@ -157,6 +170,8 @@ class Settings(BaseSettings):
                 f"REWARDSMITH_CHECK_SLOTS_PER_USER ({self.check_slots_per_user}) must be at least 1 and at most "
                 f"REWARDSMITH_CHECK_SLOTS_TOTAL ({self.check_slots_total})"
             )
+        if self.artifacts_url is not None:
+            parse_url(self.artifacts_url)
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):
                 raise ValueError("production needs REWARDSMITH_DATABASE_URL pointing at PostgreSQL, not SQLite")

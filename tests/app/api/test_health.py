@@ -1,4 +1,5 @@
-"""GET /healthz (the process answers) and GET /readyz (the database and the broker answer; 503 otherwise)."""
+"""GET /healthz (the process answers) and GET /readyz (the database, the broker and the artifact store answer; 503
+otherwise)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_healthz_answers_without_a_token(api: Api, prefix: str) -> None:
 def test_readyz_is_200_when_database_and_broker_answer(api: Api, prefix: str) -> None:
     r = api.client.get(f"{prefix}/readyz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "artifacts": "ok"}}
 
 
 def test_readyz_is_503_and_says_why_when_the_broker_is_down(db_sf: sessionmaker, tmp_path: Path) -> None:
@@ -30,8 +31,28 @@ def test_readyz_is_503_and_says_why_when_the_broker_is_down(db_sf: sessionmaker,
         r = api.client.get(f"{prefix}/readyz")
         assert r.status_code == 503
         assert r.json()["status"] == "unavailable"
-        assert r.json()["checks"] == {"database": "ok", "broker": "unreachable: ConnectionRefusedError: [Errno 111]"}
+        assert r.json()["checks"] == {
+            "database": "ok",
+            "broker": "unreachable: ConnectionRefusedError: [Errno 111]",
+            "artifacts": "ok",
+        }
     assert api.client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_readyz_is_503_and_says_why_when_the_artifact_store_is_unreachable(
+    db_sf: sessionmaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-not-to-be-shown")
+    api = make_api(db_sf, tmp_path, artifacts_url="s3://rewardsmith/artifacts", AWS_ENDPOINT_URL="http://127.0.0.1:1")
+    r = api.client.get("/readyz")
+    assert r.status_code == 503
+    checks = r.json()["checks"]
+    assert (checks["database"], checks["broker"]) == ("ok", "ok")
+    assert checks["artifacts"].startswith(
+        "unreachable: the artifact store s3://rewardsmith/artifacts at http://127.0.0.1:1"
+    )
+    assert "test-secret-not-to-be-shown" not in r.text
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:

@@ -478,9 +478,13 @@ def test_a_training_and_its_candidate_are_recorded_together_so_a_siblings_hook_s
     settings = offline_settings(tmp_path)
     good = {"fitness": {"mean": 9.0, "std": 0.0, "per_episode": [9.0]}}
     poor = {"fitness": {"mean": 2.0, "std": 0.0, "per_episode": [2.0]}}
-    training.record_outcome(sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_dir=tmp_path)
+    training.record_outcome(
+        sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_key="run-1/candidate-1/training-1"
+    )
     # the first worker has not run its hook yet; the second ends and runs its own
-    training.record_outcome(sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_dir=tmp_path)
+    training.record_outcome(
+        sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_key="run-1/candidate-2/training-2"
+    )
     iterations.training_finished(sqlite_sf, ids[1], recorder, settings)
     with session_scope(sqlite_sf) as s:
         assert s.get(Iteration, it_id).status == "done"
