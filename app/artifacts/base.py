@@ -64,8 +64,13 @@ class ArtifactStore(Protocol):
         """Bytes ``start`` to ``end`` (exclusive) of the file under ``key``, in chunks."""
         ...
 
+    def ensure(self) -> None:
+        """Return when the store can be used now; ``StoreUnavailable`` saying why otherwise (a worker asks before it
+        trains, so that a store that is away costs no training)."""
+        ...
+
     def check(self) -> str:
-        """'ok' when the store can be used now, else what is wrong (for /readyz)."""
+        """'ok' when the store answers one quick try now, else what is wrong (for /readyz)."""
         ...
 
 

@@ -111,12 +111,20 @@ class LocalStore:
         f = found.open("rb")  # opened now, so that a missing file fails before a response starts
         return _chunks(f, start, end)
 
-    def check(self) -> str:
+    def ensure(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            return f"unusable: {self.location}: {e.strerror}"
-        return "ok" if os.access(self.root, os.W_OK) else f"unusable: {self.location} is not writable"
+            raise StoreUnavailable(f"the artifacts directory {self.location} cannot be made: {e.strerror or e}") from e
+        if not os.access(self.root, os.W_OK):
+            raise StoreUnavailable(f"the artifacts directory {self.location} is not writable by this process")
+
+    def check(self) -> str:
+        try:
+            self.ensure()
+        except StoreUnavailable as e:
+            return f"unusable: {e.message}"
+        return "ok"
 
 
 def _chunks(f: BinaryIO, start: int, end: int) -> Iterator[bytes]:

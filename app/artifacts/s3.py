@@ -144,6 +144,10 @@ class S3Store:
         finally:
             body.close()
 
+    def ensure(self) -> None:
+        with self._reaching("find its bucket"):
+            self.client.head_bucket(Bucket=self.bucket)
+
     def check(self) -> str:
         try:
             with self._reaching("find its bucket"):

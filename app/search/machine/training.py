@@ -346,6 +346,7 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
     heart.thread.start()
     started = time.monotonic()
     try:
+        store.ensure()  # a store that is away costs no training
         status, error, result = _train(job, heart, settings, store)
         files = upload(store, job.key, job.out)  # while the heartbeat still holds the claim
     except SandboxStopped:  # this worker is shutting down

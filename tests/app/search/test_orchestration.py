@@ -453,9 +453,9 @@ def test_a_step_that_raises_marks_its_run_failed_with_the_reason_and_it_can_be_r
 
 
 def test_a_training_that_fails_outside_the_sandbox_is_recorded_and_the_iteration_goes_on(sqlite_sf, tmp_path) -> None:
-    # the artifacts directory cannot be made (a file stands where it should be): a fault of the installation
+    # the worker's scratch directory cannot be made (a file stands where it should be): a fault of the installation
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "artifacts").write_text("not a directory")
+    (tmp_path / "data" / "work").write_text("not a directory")
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["queued"])
     with session_scope(sqlite_sf) as s:
         [t] = s.scalars(select(Training).where(Training.run_id == run_id))
