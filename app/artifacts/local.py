@@ -30,8 +30,11 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def _file(self, key: str) -> Path | None:
+    def local_file(self, key: str) -> Path | None:
         """The file under ``key``, when it is a regular file with no symlink on the way from the root."""
+        return self._file(key)
+
+    def _file(self, key: str) -> Path | None:
         path = self._path(key)
         try:
             real = path.resolve(strict=True)

@@ -145,13 +145,27 @@ class S3Store:
             body.close()
 
     def ensure(self) -> None:
-        with self._reaching("find its bucket"):
-            self.client.head_bucket(Bucket=self.bucket)
+        self._find_bucket(self.client)
 
     def check(self) -> str:
         try:
-            with self._reaching("find its bucket"):
-                self._probe.head_bucket(Bucket=self.bucket)
+            self._find_bucket(self._probe)
         except StoreUnavailable as e:
             return f"unreachable: {e.message}"
         return "ok"
+
+    def _find_bucket(self, client: Any) -> None:
+        try:
+            with self._reaching("find its bucket"):
+                client.head_bucket(Bucket=self.bucket)
+        except StoreUnavailable as e:
+            cause = e.__cause__
+            if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchBucket",
+            ):
+                raise StoreUnavailable(
+                    f"the artifact store {self.location} has no bucket {self.bucket} (NoSuchBucket): create it "
+                    f"(compose's createbucket service does; or `mc mb`, `aws s3 mb s3://{self.bucket}`)"
+                ) from cause
+            raise
