@@ -28,6 +28,7 @@ RUN pip install .
 RUN useradd --create-home --uid 1000 rewardsmith && mkdir -p /data && chown rewardsmith:rewardsmith /data
 USER rewardsmith
 WORKDIR /data
+# Each container's own: a worker's scratch, and the artifacts only where REWARDSMITH_ARTIFACTS_URL names no bucket.
 VOLUME ["/data"]
 EXPOSE 8000
 

@@ -123,8 +123,8 @@ class Settings(BaseSettings):
 
     @property
     def train_slots(self) -> int:
-        """Trainings one machine runs at once: its cores over the threads of one training."""
-        return max(1, (os.cpu_count() or 1) // max(1, self.train_threads))
+        """Trainings one machine runs at once: the cores this process may use over the threads of one training."""
+        return max(1, usable_cores() // max(1, self.train_threads))
 
     @property
     def task_time_limit(self) -> float:
@@ -210,6 +210,19 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
+
+
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPU cores this process may use: those it may run on, capped by its cgroup's CPU quota (a container's
+    ``cpus:``), so that a worker in a container sized to 4 cores runs 4 trainings, not one per core of the host."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2 here, or a format this does not know: the cores are the limit
+        pass
+    return max(1, cores)
 
 
 @lru_cache
