@@ -31,6 +31,7 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin rew
     && mkdir -p /data && chown 10001:10001 /data && chmod 0700 /data
 USER 10001:10001
 WORKDIR /data
+# Each container's own: a worker's scratch, and the artifacts only where REWARDSMITH_ARTIFACTS_URL names no bucket.
 VOLUME ["/data"]
 EXPOSE 8000
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.artifacts.keys import parse_url
 from workers.sandbox.runner import Limits
 
 
@@ -23,6 +24,18 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; default sqlite:///<data_dir>/rewardsmith.sqlite3."""
     broker_url: str | None = None
     """Celery broker; default an SQLite broker under data_dir (kombu's SQLAlchemy transport)."""
+    artifacts_url: str | None = None
+    """Where trainings' files go: ``s3://bucket/prefix`` (any S3-compatible store; boto3 reads the credentials and
+    region: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, or a role); default <data_dir>/artifacts."""
+    artifacts_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REWARDSMITH_ARTIFACTS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    )
+    """The S3 endpoint for anything but AWS itself (MinIO: http://minio:9000)."""
+    artifacts_retries: int = 5
+    """Times a training whose artifact store was unreachable is retried (backing off) before its run fails."""
+    artifacts_retry_seconds: float = 15.0
+    """Wait before the first such retry; it doubles with each."""
     environment: str = "local"
     """'local' or 'production'; production refuses unsafe defaults."""
     secret_key: str | None = None
@@ -130,8 +143,8 @@ class Settings(BaseSettings):
 
     @property
     def train_slots(self) -> int:
-        """Trainings one machine runs at once: its cores over the threads of one training."""
-        return max(1, (os.cpu_count() or 1) // max(1, self.train_threads))
+        """Trainings one machine runs at once: the cores this process may use over the threads of one training."""
+        return max(1, usable_cores() // max(1, self.train_threads))
 
     @property
     def task_time_limit(self) -> float:
@@ -195,6 +208,8 @@ class Settings(BaseSettings):
                 f"REWARDSMITH_FITNESS_PROPOSALS_PER_RUN ({self.fitness_proposals_per_run}) must be at least 1 and "
                 f"REWARDSMITH_FITNESS_REPROPOSALS_PER_HOUR ({self.fitness_reproposals_per_hour}) at least 0"
             )
+        if self.artifacts_url is not None:
+            parse_url(self.artifacts_url)
         if self.environment == "production":
             if self.database_url is None or self.database_url.startswith("sqlite"):
                 raise ValueError("production needs REWARDSMITH_DATABASE_URL pointing at PostgreSQL, not SQLite")
@@ -233,6 +248,19 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
+
+
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPU cores this process may use: those it may run on, capped by its cgroup's CPU quota (a container's
+    ``cpus:``), so that a worker in a container sized to 4 cores runs 4 trainings, not one per core of the host."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2 here, or a format this does not know: the cores are the limit
+        pass
+    return max(1, cores)
 
 
 @lru_cache

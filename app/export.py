@@ -14,7 +14,6 @@ import io
 import sys
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import envs
 from app.copysource import copy_modules
@@ -30,8 +29,8 @@ POLICY_FILES = ("policy.zip", "vecnormalize.pkl")
 class TrainedPolicy:
     """A training's policy files and what its evaluation measured (read from the training's stored result)."""
 
-    files: dict[str, Path]
-    """policy.zip and vecnormalize.pkl, by name."""
+    files: dict[str, bytes]
+    """policy.zip and vecnormalize.pkl, by name, as read from the artifact store."""
     eval_seeds: list[int]
     episode_steps: int | None
     measured: list[float] | None
@@ -89,8 +88,7 @@ def bundle_files(
             )
             + "\n"
         )
-        for name, path in policy.files.items():
-            files[name] = path.read_bytes()
+        files.update(policy.files)
     return files
 
 

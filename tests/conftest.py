@@ -11,8 +11,9 @@ import pytest
 # it must be set before mujoco is first imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-pytest_plugins = ["tests.support.db", "tests.support.fixtures"]
-"""Fixtures every test module may take by name: databases (``db_sf``, ``pg_sf``, ``sqlite_sf``) and the fake LLM."""
+pytest_plugins = ["tests.support.db", "tests.support.fixtures", "tests.support.s3"]
+"""Fixtures every test module may take by name: databases (``db_sf``, ``pg_sf``, ``sqlite_sf``), the fake LLM, and an
+S3-compatible server (``s3``, ``s3_env``)."""
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_FIXTURES = ROOT / "tests" / "fixtures" / "llm"

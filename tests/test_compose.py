@@ -41,11 +41,16 @@ def substitute(value: str, shell: dict[str, str]) -> str:
 
 def test_the_services_their_images_and_healthchecks(compose: dict) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "api", "worker"}
+    assert set(services) == {"postgres", "redis", "minio", "createbucket", "api", "worker"}
     assert services["postgres"]["image"] == "postgres:15" and services["redis"]["image"] == "redis:7"
-    checks = {name: " ".join(s["healthcheck"]["test"]) for name, s in services.items()}
+    assert services["minio"]["image"].startswith("minio/minio") and services["createbucket"]["image"].startswith(
+        "minio/mc"
+    )
+    checks = {name: " ".join(s["healthcheck"]["test"]) for name, s in services.items() if "healthcheck" in s}
+    assert set(checks) == set(services) - {"createbucket"}  # a one-shot job has no health, it exits
     assert "pg_isready" in checks["postgres"]
     assert "redis-cli ping" in checks["redis"]
+    assert "mc ready local" in checks["minio"]
     assert "/readyz" in checks["api"] and "8000" in checks["api"]
     assert "inspect ping" in checks["worker"]
     assert services["api"]["build"] == "." and services["worker"]["image"] == services["api"]["image"]
@@ -55,7 +60,7 @@ def test_the_commands_are_options_the_cli_has(compose: dict) -> None:
     services = compose["services"]
     assert services["api"]["command"][:2] == ["rewardsmith", "serve"]
     assert {"--host", "0.0.0.0", "--no-embedded-worker"} <= set(services["api"]["command"])
-    assert services["worker"]["command"] == ["rewardsmith", "worker", "--queues", "llm,train", "--concurrency", "4"]
+    assert services["worker"]["command"] == ["rewardsmith", "worker", "--queues", "llm,train"]  # cores / threads
     commands = {c.name: c for c in typer.main.get_command(cli).commands.values()}
     for service in ("api", "worker"):
         argv = services[service]["command"]
@@ -64,22 +69,63 @@ def test_the_commands_are_options_the_cli_has(compose: dict) -> None:
         assert used <= known, f"{service}: {used - known} are not options of `rewardsmith {argv[1]}`"
 
 
-def test_api_and_worker_share_the_data_volume_and_dependencies_wait_for_health(compose: dict) -> None:
+def test_api_and_worker_share_no_volume_and_dependencies_wait_for_health(compose: dict) -> None:
     services = compose["services"]
-    assert "rewardsmith-data:/data" in services["api"]["volumes"]
-    assert "rewardsmith-data:/data" in services["worker"]["volumes"]
+
+    def named_volumes(service: str) -> set[str]:
+        return {v.split(":")[0] for v in services[service].get("volumes", [])}
+
+    assert named_volumes("api") == named_volumes("worker") == set()  # only the database, the broker and the bucket
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
-    assert {"pgdata", "rewardsmith-data"} <= set(compose["volumes"])
+    assert named_volumes("minio") == {"miniodata"}
+    assert set(compose["volumes"]) == {"pgdata", "redisdata", "miniodata"}
     assert services["api"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
+        "createbucket": {"condition": "service_completed_successfully"},
     }
-    assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["worker"]["depends_on"] == {
+        "api": {"condition": "service_healthy"},
+        "createbucket": {"condition": "service_completed_successfully"},
+    }
+    assert services["createbucket"]["depends_on"] == {"minio": {"condition": "service_healthy"}}
     commented = [
         line.strip() for line in (ROOT / "compose.yaml").read_text().splitlines() if line.strip().startswith("#")
     ]
     assert "# deploy:" in commented  # the GPU reservation block
     assert any(line.replace(" ", "") == "#-driver:nvidia" for line in commented)
+
+
+def test_the_worker_scales(compose: dict) -> None:
+    """`docker compose up --scale worker=3`: nothing in the worker may be fixed to one container."""
+    worker = compose["services"]["worker"]
+    assert not {"container_name", "ports", "hostname", "volumes"} & set(worker)
+    assert "-n" not in worker["command"] and "--hostname" not in worker["command"]  # Celery names it after its host
+    assert "$$HOSTNAME" in " ".join(worker["healthcheck"]["test"])  # each pings its own node
+
+
+def test_the_bucket_is_made_at_start_and_is_the_one_the_service_uses(compose: dict, tmp_path: Path) -> None:
+    services = compose["services"]
+    env = container_env(compose["services"]["api"]["environment"], {"REWARDSMITH_SECRET_KEY": "k" * 40})
+    bucket = env["REWARDSMITH_ARTIFACTS_URL"].removeprefix("s3://").split("/")[0]
+    script = " ".join(services["createbucket"]["command"])
+    assert services["createbucket"]["entrypoint"] == ["/bin/sh", "-c"] and services["createbucket"]["restart"] == "no"
+    assert f"mc mb --ignore-existing store/{bucket}" in script  # idempotent: every `up` runs it
+    assert "mc alias set store http://minio:9000" in script
+    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    minio = container_env(services["minio"]["environment"], {})
+    shell = {"MINIO_ROOT_PASSWORD": "s" * 24}
+    assert (
+        container_env(services["api"]["environment"], {**shell, "REWARDSMITH_SECRET_KEY": "k" * 40})[
+            "AWS_SECRET_ACCESS_KEY"
+        ]
+        == container_env(services["minio"]["environment"], shell)["MINIO_ROOT_PASSWORD"]
+    )
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+        minio["MINIO_ROOT_USER"],
+        minio["MINIO_ROOT_PASSWORD"],
+    )
+    assert "ports" not in services["minio"]  # the store is reached inside the compose network only
 
 
 def test_the_environment_passes_the_production_settings_checks(compose: dict, tmp_path: Path) -> None:
@@ -88,13 +134,19 @@ def test_the_environment_passes_the_production_settings_checks(compose: dict, tm
         env = compose["services"][service]["environment"]
         assert env["REWARDSMITH_ENVIRONMENT"] == "production" and env["REWARDSMITH_DATA_DIR"] == "/data"
         assert env["REWARDSMITH_BROKER_URL"] == "redis://redis:6379/0"
+        assert env["REWARDSMITH_ARTIFACTS_URL"] == "s3://rewardsmith/artifacts"
         assert {"OPENAI_API_KEY", "OPENAI_BASE_URL", "REWARDSMITH_LLM_MODEL"} <= set(env)
         values = container_env(env, shell)
         assert "OPENAI_BASE_URL" not in values and values["OPENAI_API_KEY"] == "sk-test"
         assert values["REWARDSMITH_DATABASE_URL"].startswith("postgresql+psycopg://rewardsmith:rewardsmith@postgres:")
         fields = {k.removeprefix("REWARDSMITH_").lower(): v for k, v in values.items() if k.startswith("REWARDSMITH_")}
-        settings = Settings(_env_file=None, **{**fields, "data_dir": tmp_path})  # raises if production is unsafe
+        aws = {k: v for k, v in values.items() if k.startswith("AWS_")}
+        settings = Settings(_env_file=None, **{**fields, **aws, "data_dir": tmp_path})  # raises if production is unsafe
         assert settings.environment == "production" and settings.secret_key == "k" * 40
+        assert (settings.artifacts_url, settings.artifacts_endpoint_url) == (
+            "s3://rewardsmith/artifacts",
+            "http://minio:9000",
+        )
     with pytest.raises(AssertionError, match="REWARDSMITH_SECRET_KEY"):
         substitute(compose["services"]["api"]["environment"]["REWARDSMITH_SECRET_KEY"], {})
 
@@ -134,3 +186,19 @@ def test_the_image_runs_as_an_unprivileged_user_that_cannot_change_the_code(comp
             assert re.findall(r"chown\s+\S+\s+(\S+)", args) == ["/data"], args
     for name in ("api", "worker"):
         assert str(compose["services"][name].get("user", uid)).split(":")[0] not in ("0", "root"), name
+
+
+def test_the_worker_defaults_to_cores_over_training_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's command names no --concurrency: `rewardsmith worker` then runs cores / REWARDSMITH_TRAIN_THREADS."""
+    import app.cli.service as service
+    import app.config as config
+
+    monkeypatch.setattr(config, "usable_cores", lambda: 8)
+    settings = Settings(_env_file=None, data_dir=tmp_path, train_threads=2, broker_url="redis://redis:6379/0")
+    monkeypatch.setattr(service, "get_settings", lambda: settings)
+    monkeypatch.setattr(service, "upgrade", lambda url: None)
+    seen: list[list[str]] = []
+    monkeypatch.setattr(service.os, "execv", lambda exe, argv: seen.append(argv))
+    service.worker(queues="llm,train", concurrency=None)
+    [argv] = seen
+    assert argv[argv.index("-c") + 1] == "4"

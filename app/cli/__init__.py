@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import engine, search, service
+from app.cli import artifacts, engine, search, service
 
 cli = typer.Typer(
     name="rewardsmith",
@@ -16,6 +16,7 @@ cli = typer.Typer(
 engine.register(cli)
 search.register(cli)
 service.register(cli)
+artifacts.register(cli)
 
 
 def main() -> None:

@@ -3,8 +3,10 @@ session: the REST API takes Bearer tokens only, so the pages cannot link to it. 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import PlainTextResponse, Response
 
 from app.dashboard.session import PageUser
 from app.web import access, files
@@ -30,7 +32,14 @@ def bundle(candidate_id: int, user: PageUser, session: SessionDep, settings: Set
 
 @router.get("/{candidate_id}/artifacts/{training_id}/{name}")
 def artifact(
-    candidate_id: int, training_id: int, name: str, user: PageUser, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
+    candidate_id: int,
+    training_id: int,
+    name: str,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    range_: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """A training's file; videos play and seek with byte ranges (206)."""
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
-    return files.artifact_response(c, training_id=training_id, name=name, settings=settings)
+    return files.artifact_response(c, training_id=training_id, name=name, settings=settings, range_header=range_)

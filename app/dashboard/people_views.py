@@ -35,7 +35,7 @@ def run_people(session: Session, run: Run) -> dict:
 
 def choose_view(session: Session, run: Run, settings: Settings) -> dict | None:
     """The first group that waits for a choice, with its videos (the dashboard's links); None when none waits."""
-    out = comparisons_out(session, run, root=files.artifacts_root(settings), base="")
+    out = comparisons_out(session, run, store=files.artifact_store(settings), base="")
     if not out.pending:
         return None
     group = out.pending[0]

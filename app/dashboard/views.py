@@ -211,7 +211,7 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
     main = describing_training(c)
     result = (main.result or {}) if main else {}
     parent = session.get(Candidate, c.parent_id) if c.parent_id else None
-    links = present.artifacts(c, root=files.artifacts_root(settings), base="")
+    links = present.artifacts(c, store=files.artifact_store(settings), base="")
     video = next((a for a in reversed(links) if a.name == "video.mp4"), None)
     siblings = list(session.scalars(select(Candidate).where(Candidate.run_id == c.run_id).order_by(Candidate.id)))
     return {
@@ -241,7 +241,7 @@ def compare_view(session: Session, a: Candidate, b: Candidate, settings: Setting
     for c in (a, b):
         main = describing_training(c)
         result = (main.result or {}) if main else {}
-        links = present.artifacts(c, root=files.artifacts_root(settings), base="")
+        links = present.artifacts(c, store=files.artifact_store(settings), base="")
         sides.append(
             {
                 "c": c,

@@ -257,7 +257,11 @@ class Training(TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[TrainingResult] = mapped_column(JSON, default=dict)
-    artifacts_dir: Mapped[str | None] = mapped_column(Text)
+    artifacts_key: Mapped[str | None] = mapped_column(Text)
+    """Where the recorded attempt's files are in the artifact store (``app.artifacts.keys``), never a host path."""
+    stored_files: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    """The files stored under ``artifacts_key`` by relative name, with their sizes, as uploaded (None for trainings
+    recorded before migration 0008: their files are listed from the store)."""
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """Refreshed while the training runs; a stale one means its worker died and another may take it over."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
+from app.artifacts.base import StoreUnavailable
 from app.config import Settings, get_settings
 from app.db import session_factory
 from app.jobs.celery_app import (
@@ -54,10 +56,16 @@ def propose_fitness(run_id: int) -> None:
         steps.propose_step(sf, run_id, settings, proposer_factory(sf, settings))
 
 
-@celery_app.task(name=TASK_TRAIN)
-def train_candidate(training_id: int) -> str:
+@celery_app.task(name=TASK_TRAIN, bind=True)
+def train_candidate(self: Any, training_id: int) -> str:
+    """Train; an unreachable artifact store is retried, backing off, before the run fails with why."""
     sf, dispatcher, settings = _deps()
-    return steps.train_step(sf, training_id, dispatcher, settings)
+    tries = self.request.retries
+    try:
+        return steps.train_step(sf, training_id, dispatcher, settings, last_try=tries >= settings.artifacts_retries)
+    except StoreUnavailable as e:
+        wait = settings.artifacts_retry_seconds * 2**tries
+        raise self.retry(exc=e, countdown=wait, max_retries=settings.artifacts_retries) from None
 
 
 @celery_app.task(name=TASK_SWEEP)

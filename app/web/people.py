@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy.orm import Session
 
+from app.artifacts.base import ArtifactStore
 from app.db.models import Candidate, Run
 from app.search.design.ranking import Group
 from app.search.records.candidates import label
@@ -14,13 +13,13 @@ from app.web import schemas
 from app.web.present import artifacts
 
 
-def video_url(c: Candidate, *, root: Path, base: str) -> str | None:
+def video_url(c: Candidate, *, store: ArtifactStore, base: str) -> str | None:
     """The newest video of ``c``'s trainings that can be served (see ``present.artifacts``)."""
-    return next((a.url for a in reversed(artifacts(c, root=root, base=base)) if a.name == "video.mp4"), None)
+    return next((a.url for a in reversed(artifacts(c, store=store, base=base)) if a.name == "video.mp4"), None)
 
 
 def compared(
-    session: Session, run: Run, group: Group, scores: dict[int, float], *, root: Path, base: str
+    session: Session, run: Run, group: Group, scores: dict[int, float], *, store: ArtifactStore, base: str
 ) -> schemas.ComparisonGroup:
     parent_id = run.iterations[group.iteration].parent_id if group.iteration < len(run.iterations) else None
     out = []
@@ -35,7 +34,7 @@ def compared(
                 fitness=c.fitness,
                 score=scores.get(c.id),
                 incumbent=c.id == parent_id,
-                video_url=video_url(c, root=root, base=base),
+                video_url=video_url(c, store=store, base=base),
             )
         )
     return schemas.ComparisonGroup(
@@ -43,7 +42,9 @@ def compared(
     )
 
 
-def comparisons_out(session: Session, run: Run, *, root: Path, base: str = "/api/v1") -> schemas.ComparisonsOut:
+def comparisons_out(
+    session: Session, run: Run, *, store: ArtifactStore, base: str = "/api/v1"
+) -> schemas.ComparisonsOut:
     """The run's pending groups, choices and scores; video links under ``base`` (the API's, or the dashboard's "")."""
     doc = selection_dict(session, run)
     scores = doc["scores"]
@@ -52,7 +53,7 @@ def comparisons_out(session: Session, run: Run, *, root: Path, base: str = "/api
         run_id=run.id,
         status=run.status,
         selection=doc["selection"],
-        pending=[compared(session, run, g, scores, root=root, base=base) for g in groups],
+        pending=[compared(session, run, g, scores, store=store, base=base) for g in groups],
         choices=[schemas.ChoiceOut(**c) for c in doc["choices"]],
         scores=scores,
         best_candidate_id=run.best_candidate_id,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 import app.search.design.learner as learner
 import app.search.design.verdict as verdict
+from app.artifacts.base import ArtifactStore
 from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
 from app.search.design.diagnostics import findings, run_findings
 from app.search.records.candidates import describing_training
@@ -105,14 +105,14 @@ def candidate_summary(c: Candidate) -> schemas.CandidateSummary:
     )
 
 
-def artifacts(c: Candidate, *, root: Path, base: str = "/api/v1") -> list[schemas.ArtifactLink]:
-    """Links to the files of ``c``'s trainings that can be served (those under the artifacts ``root``)."""
+def artifacts(c: Candidate, *, store: ArtifactStore, base: str = "/api/v1") -> list[schemas.ArtifactLink]:
+    """Links to the files of ``c``'s trainings that can be served (see ``files.artifact_files``)."""
     return [
         schemas.ArtifactLink(
             training_id=t.id, purpose=t.purpose, name=name, url=f"{base}/candidates/{c.id}/artifacts/{t.id}/{name}"
         )
         for t in c.trainings
-        for name in files.artifact_files(t, root)
+        for name in files.artifact_files(t, store)
     ]
 
 
@@ -128,7 +128,7 @@ def feedback_out(f: Feedback, user: User | None) -> schemas.FeedbackOut:
     )
 
 
-def candidate_out(session: Session, c: Candidate, *, root: Path) -> schemas.CandidateOut:
+def candidate_out(session: Session, c: Candidate, *, store: ArtifactStore) -> schemas.CandidateOut:
     main = describing_training(c)
     result = (main.result or {}) if main else {}
     return schemas.CandidateOut(
@@ -159,7 +159,7 @@ def candidate_out(session: Session, c: Candidate, *, root: Path) -> schemas.Cand
             )
             for t in c.trainings
         ],
-        artifacts=artifacts(c, root=root),
+        artifacts=artifacts(c, store=store),
         feedback=[feedback_out(f, session.get(User, f.user_id) if f.user_id else None) for f in c.feedback],
         duplicate_of=c.duplicate_of_id,
     )

@@ -74,7 +74,7 @@ def test_the_bundle_runs_without_rewardsmith_and_replays_the_trainings_evaluatio
     )
     assert result["status"] == "ok", result["error"]
     policy = TrainedPolicy(
-        files={name: out / name for name in ("policy.zip", "vecnormalize.pkl")},
+        files={name: (out / name).read_bytes() for name in ("policy.zip", "vecnormalize.pkl")},
         eval_seeds=result["seeds"]["eval"],
         episode_steps=result["episode_steps"],
         measured=result["fitness"]["per_episode"],

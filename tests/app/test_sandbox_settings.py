@@ -46,10 +46,28 @@ def test_a_watchdog_or_budget_that_would_fail_healthy_trainings_is_refused(
 def test_the_train_threads_reach_the_training_and_size_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
+    import app.config as config
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(config, "usable_cores", lambda: 8)
     settings = make_settings(tmp_path, train_threads=2)
     assert settings.sandbox_limits().threads == 2  # the sandbox passes it to TrainConfig.threads
     assert settings.train_slots == 4, "a worker runs cores / threads trainings at once"
     assert make_settings(tmp_path, train_threads=16).train_slots == 1
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [("max 100000\n", 8), ("200000 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1), ("garbage", 8)],
+)
+def test_the_usable_cores_follow_a_containers_cpu_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_max: str, cores: int
+) -> None:
+    """`cpus: 2` on a container (cgroup v2's cpu.max) sizes its worker to 2 trainings, whatever the host has."""
+    import os
+
+    from app.config import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)))
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    assert usable_cores(tmp_path / "cpu.max") == cores
+    assert usable_cores(tmp_path / "missing") == 8

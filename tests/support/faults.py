@@ -198,8 +198,8 @@ def judge(inst: Installation, run_id: int) -> Verdict:
             v.duplicated.append(f"candidate {c.id}: training directories {dirs}")
         for t in mine:
             attempts = sorted(p.name for p in (candidate_dir / f"training-{t.id}").glob("*"))
-            if t.artifacts_dir is None or attempts != [os.path.basename(t.artifacts_dir)]:
-                v.duplicated.append(f"training {t.id}: attempt directories {attempts}, recorded {t.artifacts_dir}")
+            if t.artifacts_key is None or attempts != [os.path.basename(t.artifacts_key)]:
+                v.duplicated.append(f"training {t.id}: attempt directories {attempts}, recorded {t.artifacts_key}")
         v.unreadable += _unreadable(inst, c.id)
     return v
 

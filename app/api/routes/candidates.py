@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import PlainTextResponse, Response
 
 from app.search.service import add_feedback
 from app.web import access, files, present
@@ -19,7 +21,13 @@ ARTIFACT_FILE: Responses = {
     200: {
         "description": "the file, as the training wrote it",
         "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in files.MEDIA.values()},
-    }
+    },
+    206: {
+        "description": "the byte range the Range header asked for",
+        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in files.MEDIA.values()},
+    },
+    416: {"description": "the range starts past the end of the file"},
+    503: {"description": "the artifact store cannot be reached"},
 }
 # Downloads declare response_class=Response so that FastAPI documents their error answers as JSON, not as files.
 
@@ -28,7 +36,7 @@ ARTIFACT_FILE: Responses = {
 def get_candidate(candidate_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> CandidateOut:
     """Code, status, error, critic notes, reflection, fitness, component statistics, trainings, artifact links."""
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
-    return present.candidate_out(session, c, root=files.artifacts_root(settings))
+    return present.candidate_out(session, c, store=files.artifact_store(settings))
 
 
 @router.get("/{candidate_id}/reward.py", response_class=Response, responses={**PYTHON_FILE, **NOT_FOUND})
@@ -58,12 +66,18 @@ def get_bundle(candidate_id: int, user: CurrentUser, session: SessionDep, settin
     "/{candidate_id}/artifacts/{training_id}/{name}", response_class=Response, responses={**ARTIFACT_FILE, **NOT_FOUND}
 )
 def get_artifact(
-    candidate_id: int, training_id: int, name: str, user: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
+    candidate_id: int,
+    training_id: int,
+    name: str,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    range_: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
     """A file a training produced: video.mp4, policy.zip (``PPO.load``), vecnormalize.pkl (``VecNormalize.load``),
-    result.json, reward.py."""
+    result.json, reward.py. A ``Range: bytes=start-end`` header gets that part (206), as video players ask."""
     c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
-    return files.artifact_response(c, training_id=training_id, name=name, settings=settings)
+    return files.artifact_response(c, training_id=training_id, name=name, settings=settings, range_header=range_)
 
 
 @router.post("/{candidate_id}/feedback", status_code=201, response_model=FeedbackOut, responses=NOT_FOUND)

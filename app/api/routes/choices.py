@@ -23,7 +23,7 @@ CHOICE: Responses = {
 def get_comparisons(run_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> ComparisonsOut:
     """The groups of candidates that wait for your choice (with their videos), every choice so far and the scores."""
     run = access.run_or_404(session, run_id=run_id, user=user)
-    return comparisons_out(session, run, root=files.artifacts_root(settings))
+    return comparisons_out(session, run, store=files.artifact_store(settings))
 
 
 @router.post("/{run_id}/choices", status_code=201, response_model=ComparisonsOut, responses={**NOT_FOUND, **CHOICE})
@@ -49,4 +49,4 @@ def post_choice(
         who=user.name,
         dispatcher=dispatcher,
     )
-    return comparisons_out(session, run, root=files.artifacts_root(settings))
+    return comparisons_out(session, run, store=files.artifact_store(settings))

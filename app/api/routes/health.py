@@ -1,4 +1,4 @@
-"""GET /healthz (the process answers) and GET /readyz (the database and the broker are reachable).
+"""GET /healthz (the process answers) and GET /readyz (the database, the broker and the artifact store are reachable).
 
 Both answer without a token (load balancers and orchestrators call them), so they say no more than that: /readyz
 names what is down, with the error (driver, host, port), only to a caller with a valid API token. When the
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.artifacts.stores import store_of
 from app.auth import user_for_token
 from app.db import session_scope
 
@@ -28,7 +29,9 @@ def healthz() -> dict:
     "/readyz",
     responses={
         200: {"description": "ready; with a valid API token, also what was checked"},
-        503: {"description": "the database or the broker is unreachable (what and why only with a valid API token)"},
+        503: {
+            "description": "the database, the broker or the artifact store is unreachable (what and why only with a valid API token)"
+        },
     },
 )
 def readyz(request: Request) -> JSONResponse:
@@ -46,6 +49,7 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as e:  # report, don't raise: this endpoint exists to say what is down
         checks["database"] = f"unreachable: {type(e).__name__}: {str(e)[:200]}"
     checks["broker"] = request.app.state.broker_check()
+    checks["artifacts"] = store_of(request.app.state.settings).check()
     ok = all(v == "ok" for v in checks.values())
     if not ok:
         log.warning("not ready: %s", "; ".join(f"{k}: {v}" for k, v in checks.items()))

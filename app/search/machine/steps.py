@@ -19,8 +19,10 @@ import app.search.machine.lifecycle as lifecycle
 import app.search.machine.proposing as proposing
 import app.search.machine.recovery as recovery
 import app.search.records.robots as robots
+from app.artifacts.base import StoreUnavailable
 from app.config import Settings
 from app.db import session_scope
+from app.db.models import Training
 from app.db.transient import is_transient
 from app.search.machine.designing import DesignerFactory, design
 from app.search.machine.proposing import ProposerFactory
@@ -77,10 +79,36 @@ def propose_step(sf: sessionmaker, run_id: int, settings: Settings, proposer_for
         proposing.propose(sf, run_id, settings, proposer_for)
 
 
-def train_step(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
-    """One training; its own faults are recorded on the training (see ``run_training``)."""
+def train_step(
+    sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings, *, last_try: bool = True
+) -> str:
+    """One training; its own faults are recorded on the training (see ``run_training``). When the artifact store
+    cannot be reached the training is handed back, and ``StoreUnavailable`` raised for the caller to try again later;
+    on the ``last_try`` the run fails instead, saying why (nothing recorded or stored is lost: resume it once the
+    store is back)."""
     robots.register_env_of(sf, training_id=training_id)  # what the sandbox job carries to its child
-    return run_training(sf, training_id, dispatcher, settings)
+    try:
+        return run_training(sf, training_id, dispatcher, settings)
+    except StoreUnavailable as e:
+        if not last_try:
+            raise
+        store_unreachable(sf, training_id, e)
+        return "store unreachable"
+
+
+def store_unreachable(sf: sessionmaker, training_id: int, e: StoreUnavailable) -> None:
+    """Fail the run of ``training_id`` because the artifact store stayed unreachable."""
+    with session_scope(sf) as s:
+        t = s.get(Training, training_id)
+        if t is None:
+            return
+        run_id = t.run_id
+        error = (
+            f"{e.message}. Training {training_id} waits in the queue, and nothing recorded or stored so far is lost: "
+            f"once the store answers, resume the run (POST /api/v1/runs/{run_id}/resume, or the Resume button)."
+        )
+        log.error("run %s failed: %s", run_id, error)
+        fail_run(s, run_id=run_id, error=error)
 
 
 def sweep_step(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:

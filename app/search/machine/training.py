@@ -4,7 +4,11 @@ Idempotent and safe to deliver twice: a training is claimed with a conditional u
 and one that is 'running' is only taken over when its heartbeat has gone stale or its
 worker process is known dead; a finished one is never run again. The claim's attempt
 number fences every later write: a worker whose training was taken over records nothing.
-Each attempt writes its artifacts into a directory of its own.
+
+The worker downloads what the training starts from (a policy to continue) from the artifact store before the
+sandbox starts, and uploads what the sandbox left after it ended, under a key of the attempt's own; only then is the
+outcome recorded, so a recorded key always names files that are there. The sandbox never talks to the store. A store
+that cannot be reached hands the training back (``StoreUnavailable`` goes up to the task, which retries it later).
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import logging
 import shutil
 import threading
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+import app.artifacts.keys as keys
+from app.artifacts.base import ArtifactStore, StoreUnavailable
+from app.artifacts.stores import store_of
+from app.artifacts.transfer import fetch, upload
 from app.config import Settings
 from app.db import after_commit, session_scope
 from app.db.models import Run, Training, utcnow
@@ -57,18 +65,36 @@ class TrainingJob:
     """The task's own fitness program; None for a built-in metric (named by ``fitness_name``)."""
     timesteps: int
     seed: int
-    out: Path
+    key: str
+    """Where this attempt's files are stored (``keys.training_key``)."""
+    work: Path
+    """This attempt's directory on the worker's disk: the sandbox's files (``out``) and what was downloaded."""
     options: dict[str, Any]
-    """Training options as the engine takes them (``TrainOptions.engine_options``), resume_from included."""
+    """Training options as the engine takes them (``TrainOptions.engine_options``)."""
     attempt: int
     """The claim's attempt number: every later write of this worker is conditional on it."""
+    policies: dict[str, str] = field(default_factory=dict)
+    """Policies the training starts from: engine option (``resume_from``) → the artifacts key of the training whose
+    policy.zip and vecnormalize.pkl it reads; downloaded before the sandbox starts, the option set to the folder."""
+
+    @property
+    def out(self) -> Path:
+        """Where the sandbox's files land, to be uploaded."""
+        return self.work / "out"
 
 
-def artifacts_dir(settings: Settings, t: Training) -> Path:
-    """Where attempt ``t.attempts`` of ``t`` writes: one directory per attempt, so that an attempt that was taken over
-    (or killed) never mixes its files with the one that is recorded."""
-    training = settings.data_dir / "artifacts" / f"run-{t.run_id}" / f"candidate-{t.candidate_id}" / f"training-{t.id}"
-    return training / f"attempt-{t.attempts}"
+POLICY_FILES = ("policy.zip", "vecnormalize.pkl")
+
+
+def artifacts_key(t: Training) -> str:
+    """Where attempt ``t.attempts`` of ``t`` stores its files: one key per attempt, so that an attempt that was taken
+    over never mixes its files with the one that is recorded."""
+    return keys.training_key(run_id=t.run_id, candidate_id=t.candidate_id, training_id=t.id, attempt=t.attempts)
+
+
+def work_dir(settings: Settings, key: str) -> Path:
+    """An attempt's scratch directory on this worker (under the data dir, kept apart from the embedded store)."""
+    return settings.data_dir / "work" / key
 
 
 def _ours(job: TrainingJob) -> tuple:
@@ -130,8 +156,8 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
         fname, _, _ = fitness_of(task)
         options = options_of(task).train.engine_options()
         resume = s.get(Training, t.resume_from_id) if t.resume_from_id else None
-        if resume is not None and resume.artifacts_dir:
-            options["resume_from"] = resume.artifacts_dir
+        policies = {"resume_from": resume.artifacts_key} if resume is not None and resume.artifacts_key else {}
+        key = artifacts_key(t)
         return TrainingJob(
             training_id=t.id,
             run_id=run.id,
@@ -141,9 +167,11 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
             fitness_source=task.fitness_source,
             timesteps=t.timesteps,
             seed=t.seed,
-            out=artifacts_dir(settings, t),
+            key=key,
+            work=work_dir(settings, key),
             options=options,
             attempt=t.attempts,
+            policies=policies,
         )
 
 
@@ -188,10 +216,13 @@ class _Heartbeat:
 
 
 def _train(
-    job: TrainingJob, heart: _Heartbeat, settings: Settings
+    job: TrainingJob, heart: _Heartbeat, settings: Settings, store: ArtifactStore
 ) -> tuple[TrainingStatus, str | None, TrainingResult]:
-    """Train in the sandbox; every way this can end is an outcome, never an exception."""
+    """Download what the training starts from, train in the sandbox; every way this can end is an outcome, never an
+    exception, except an unreachable store (``StoreUnavailable``) and this worker stopping (``SandboxStopped``)."""
     options = dict(job.options)
+    for option, key in job.policies.items():
+        options[option] = str(fetch(store, key, job.work / "inputs" / option, names=POLICY_FILES))
     try:
         result = evaluate_reward(
             env=job.env,
@@ -208,6 +239,8 @@ def _train(
         )
     except Cancelled:
         return TrainingStatus.CANCELLED, "the run was cancelled while this training ran", TrainingResult()
+    except (SandboxStopped, StoreUnavailable):
+        raise
     except Exception as e:  # a fault of ours (the artifacts disk, a bad option): record it on the training
         log.exception("training %s failed outside the sandbox", job.training_id)
         return TrainingStatus.FAILED, f"internal error: {type(e).__name__}: {clip(str(e), 500)}", TrainingResult()
@@ -221,7 +254,8 @@ def record_outcome(
     status: TrainingStatus,
     error: str | None,
     result: TrainingResult,
-    artifacts_dir: Path,
+    artifacts_key: str,
+    stored_files: dict[str, int] | None = None,
     attempt: int | None = None,
 ) -> bool:
     """Store how the training ended and carry it to its candidate, in one transaction: a sibling's completion hook
@@ -238,7 +272,8 @@ def record_outcome(
                 status=status,
                 error=error,
                 result=stored(result),
-                artifacts_dir=str(artifacts_dir),
+                artifacts_key=keys.check_key(artifacts_key),
+                stored_files=stored_files,
                 finished_at=utcnow(),
             )
         )
@@ -252,18 +287,19 @@ def record_outcome(
     return True
 
 
-def hand_back(sf: sessionmaker, job: TrainingJob) -> bool:
-    """This worker is shutting down: the training goes back to the queue as if it had not been taken (the attempt
-    does not count against ``training_max_attempts``), marked as not sent, so that the next sweep sends it (at once
-    when `serve` starts again). Not sent from here: the stopping worker could take it again itself.
+def hand_back(sf: sessionmaker, job: TrainingJob, *, sent_at: datetime = RELEASED) -> bool:
+    """This worker is shutting down (or cannot reach the artifact store): the training goes back to the queue as if it
+    had not been taken (the attempt does not count against ``training_max_attempts``), marked as sent at ``sent_at``:
+    by default never, so that the next sweep sends it (at once when `serve` starts again). Not sent from here: the
+    stopping worker could take it again itself.
 
     The next worker starts it over. Resuming instead needs a checkpoint: once the engine writes one, ``_claim`` can
-    pass it as ``resume_from``."""
+    pass it in ``policies``."""
     with session_scope(sf) as s:
         res = s.execute(
             update(Training)
             .where(*_ours(job))
-            .values(status=TrainingStatus.QUEUED, attempts=Training.attempts - 1, heartbeat_at=RELEASED, worker=None)
+            .values(status=TrainingStatus.QUEUED, attempts=Training.attempts - 1, heartbeat_at=sent_at, worker=None)
         )
         if res.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -271,25 +307,20 @@ def hand_back(sf: sessionmaker, job: TrainingJob) -> bool:
         assert t is not None
         if t.candidate.status == CandidateStatus.TRAINING:
             t.candidate.status = CandidateStatus.QUEUED
-    shutil.rmtree(job.out, ignore_errors=True)
     return True
 
 
-def _drop_unfinished_attempts(recorded: Path) -> None:
-    """Remove what attempts killed half-way left beside the recorded one (an attempt that finished is kept: two
-    finished attempts of one training are duplicated work, and should be seen)."""
-    if not recorded.parent.name.startswith("training-") or not recorded.parent.is_dir():
-        return  # nothing was written (the artifacts disk failed)
-    for other in recorded.parent.iterdir():
-        if other != recorded and other.is_dir() and not (other / "result.json").exists():
-            shutil.rmtree(other, ignore_errors=True)
+def _clean_work(settings: Settings, job: TrainingJob) -> None:
+    """Remove the training's scratch directories on this worker: this attempt's, and what attempts killed here
+    half-way left (they never reached the store: files are uploaded only when an attempt ends)."""
+    shutil.rmtree(work_dir(settings, keys.training_of(job.key)), ignore_errors=True)
 
 
 def _recorded_as(sf: sessionmaker, training_id: int, job: TrainingJob) -> bool:
-    """Whether the training's recorded outcome is this job's (its artifacts directory is this attempt's)."""
+    """Whether the training's recorded outcome is this job's (its artifacts key is this attempt's)."""
     with session_scope(sf) as s:
         t = s.get(Training, training_id)
-        return t is not None and t.status in TRAINING_TERMINAL and t.artifacts_dir == str(job.out)
+        return t is not None and t.status in TRAINING_TERMINAL and t.artifacts_key == job.key
 
 
 def _hook_if_ended(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
@@ -303,38 +334,58 @@ def _hook_if_ended(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, s
 
 
 def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> str:
-    """Claim, train, record, hook. Returns what happened ('skipped', 'handed back', 'superseded', or the training's
-    status)."""
+    """Claim, download, train, upload, record, hook. Returns what happened ('skipped', 'handed back', 'superseded',
+    or the training's status). Raises ``StoreUnavailable`` after handing the training back when the artifact store
+    could not be reached: the caller decides when to try again."""
     job = _claim(sf, training_id, dispatcher, settings)
     if job is None:
         _hook_if_ended(sf, training_id, dispatcher, settings)
         return "skipped"
+    store = store_of(settings)
     heart = _Heartbeat(sf, job, settings)
     heart.thread.start()
     started = time.monotonic()
     try:
-        status, error, result = _train(job, heart, settings)
+        store.ensure()  # a store that is away costs no training
+        status, error, result = _train(job, heart, settings, store)
+        files = upload(store, job.key, job.out)  # while the heartbeat still holds the claim
     except SandboxStopped:  # this worker is shutting down
         heart.stop.set()
+        _clean_work(settings, job)
         return "handed back" if hand_back(sf, job) else "superseded"
+    except StoreUnavailable as e:  # sent again by the task's retry (or, failing that, by the sweep after a lease)
+        heart.stop.set()
+        _clean_work(settings, job)
+        log.warning("training %s: %s; handed back", training_id, e.message)
+        hand_back(sf, job, sent_at=utcnow())
+        raise
     finally:
         heart.stop.set()
+    _clean_work(settings, job)
     result["wall_seconds"] = time.monotonic() - started
     recorded = retrying(
         lambda: record_outcome(
-            sf, training_id, status=status, error=error, result=result, artifacts_dir=job.out, attempt=job.attempt
+            sf,
+            training_id,
+            status=status,
+            error=error,
+            result=result,
+            artifacts_key=job.key,
+            stored_files=files,
+            attempt=job.attempt,
         ),
         seconds=settings.training_lease_seconds,
         what=f"recording training {training_id}",
     )
     if not recorded and not _recorded_as(sf, training_id, job):  # (a retried commit may have gone through)
         log.warning(
-            "training %s: attempt %s ended after another worker took the training over; its outcome is dropped",
+            "training %s: attempt %s ended after another worker took the training over; its outcome is dropped "
+            "(its files stay under %s)",
             training_id,
             job.attempt,
+            job.key,
         )
         return "superseded"
-    _drop_unfinished_attempts(job.out)
     if status != TrainingStatus.CANCELLED:
         training_finished(sf, training_id, dispatcher, settings)
     return status.value

@@ -50,7 +50,7 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
                 "error": t.error,
                 "fitness": (t.result or {}).get("fitness"),
                 "attempts": t.attempts,
-                "artifacts_dir": t.artifacts_dir,
+                "artifacts_key": t.artifacts_key,
                 "learner": learner.final(t.result or {}),
             }
             for t in c.trainings

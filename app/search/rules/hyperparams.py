@@ -259,4 +259,7 @@ def read_hyperparams(text: str, *, env: str, source: str = "the hyperparameters"
         raw = raw[name]
     if any(not isinstance(k, str) for k in raw):
         raise InvalidInput(f"{source}: every key must be a setting's name", field=PREFIX)
-    return json.loads(json.dumps(raw, default=str))  # plain JSON values (a YAML date becomes text, and is refused)
+    try:  # plain JSON values (a YAML date becomes text, and is refused)
+        return json.loads(json.dumps(raw, default=str, allow_nan=False))
+    except ValueError:  # a YAML .nan or .inf
+        raise InvalidInput(f"{source}: a value is NaN or infinite; give finite numbers", field=PREFIX) from None

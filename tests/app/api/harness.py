@@ -171,7 +171,7 @@ def seed_finished_run(api: Api, *, owner: str, status: str = "succeeded") -> See
         (out / "result.json").write_text(json.dumps({"fitness": {"mean": 12.5}}))
         (out / "reward.py").write_text(code)
         (out / "policy.zip").write_bytes(b"PK\x05\x06" + bytes(18))
-        t.artifacts_dir = str(out)
+        t.artifacts_key = out.relative_to(api.settings.data_dir / "artifacts").as_posix()
         run.best_candidate_id = good.id
         run.usage = {
             "requests": 2,

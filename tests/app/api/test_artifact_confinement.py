@@ -1,6 +1,6 @@
-"""A training's files are served only from that training's own folder, not from anywhere under the artifacts root:
+"""A training's files are served only from that training's own key, not from anywhere under the artifacts root:
 a link among one training's files to another training's file (another user's) serves nothing, nor does a
-recorded folder that is the root itself, through the API and the dashboard alike."""
+recorded key that is the root itself, through the API and the dashboard alike."""
 
 from __future__ import annotations
 
@@ -31,12 +31,14 @@ def test_a_training_serves_only_its_own_folder(api: Api) -> None:
     root = api.settings.data_dir / "artifacts"
     (root / "policy.zip").write_bytes(b"not a training's")
     with session_scope(api.sf) as s:  # the artifacts root itself
-        s.get(Training, mine.training_id).artifacts_dir = str(root)
+        s.get(Training, mine.training_id).artifacts_key = ""
     assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 404
     with session_scope(api.sf) as s:  # an attempt's folder, as trainings record them, serves its own files
         attempt = mine.artifacts / "attempt-1"
         attempt.mkdir()
         (attempt / "policy.zip").write_bytes(b"attempt one")
-        s.get(Training, mine.training_id).artifacts_dir = str(attempt)
+        t = s.get(Training, mine.training_id)
+        t.artifacts_key = attempt.relative_to(root).as_posix()
+        t.stored_files = {"policy.zip": len(b"attempt one")}
     r = api.client.get(f"{API}{base}/policy.zip", headers=alice)
     assert (r.status_code, r.content) == (200, b"attempt one")

@@ -169,8 +169,9 @@ def test_unknown_candidates_are_404(api: Api) -> None:
 
 
 def test_files_outside_the_artifacts_root_are_never_served(api: Api) -> None:
-    """A program can leave a symlink among its files (video.mp4 -> the secret key), and a stored path can point
-    anywhere: the path is resolved and refused unless it lies under data_dir/artifacts, in every route."""
+    """A program can leave a symlink among its files (video.mp4 -> the secret key), and a stored key can be a host
+    path or climb out: a key names one regular file under data_dir/artifacts, reached without a symlink, in every
+    route."""
     from app.db import session_scope
     from app.db.models import Training
     from tests.app.dashboard.harness import log_in
@@ -196,11 +197,21 @@ def test_files_outside_the_artifacts_root_are_never_served(api: Api) -> None:
     assert sorted(a["name"] for a in links) == ["policy.zip", "reward.py"]
     assert "<video" not in browser.client.get(f"/candidates/{seeded.candidate_id}").text
 
-    with session_scope(api.sf) as s:  # a stored path outside the root (an old row, another data directory)
-        s.get(Training, seeded.training_id).artifacts_dir = str(outside)
-    assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 404
-    assert browser.client.get(f"{base}/policy.zip").status_code == 404
-    assert api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"] == []
+    for stored in (str(outside), "../elsewhere", "run-1/../../elsewhere"):  # not keys: a host path, a way out
+        with session_scope(api.sf) as s:
+            s.get(Training, seeded.training_id).artifacts_key = stored
+        assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 404, stored
+        assert browser.client.get(f"{base}/policy.zip").status_code == 404, stored
+        assert api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()["artifacts"] == []
+
+    with session_scope(api.sf) as s:  # a list of stored files that names the symlinks: they are still refused
+        t = s.get(Training, seeded.training_id)
+        t.artifacts_key = seeded.artifacts.relative_to(api.settings.data_dir / "artifacts").as_posix()
+        t.stored_files = {"video.mp4": 12, "result.json": 1, "vecnormalize.pkl": 1, "policy.zip": 22}
+    for name in ("video.mp4", "result.json", "vecnormalize.pkl"):
+        r = api.client.get(f"{API}{base}/{name}", headers=alice)
+        assert r.status_code == 404 and "do-not-serve" not in r.text, name
+    assert api.client.get(f"{API}{base}/policy.zip", headers=alice).status_code == 200
 
 
 def test_candidate_detail_has_the_learners_statistics_and_which_side_its_diagnostics_point_at(api: Api) -> None:

@@ -1,5 +1,6 @@
-"""GET /healthz (the process answers) and GET /readyz (the database and the broker answer; 503 otherwise). Anonymous
-callers learn only ready or not; what is down and why (driver, host, port) needs a valid API token."""
+"""GET /healthz (the process answers) and GET /readyz (the database, the broker and the artifact store answer;
+503 otherwise). Anonymous callers learn only ready or not; what is down and why (driver, host, port) needs a valid
+API token."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def test_readyz_is_200_when_database_and_broker_answer(api: Api, prefix: str) ->
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
     r = api.client.get(f"{prefix}/readyz", headers=alice)
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "artifacts": "ok"}}
 
 
 DOWN = "unreachable: ConnectionRefusedError: [Errno 111] Connection refused (redis.internal:6379)"
@@ -41,8 +42,25 @@ def test_readyz_is_503_and_says_why_only_to_a_caller_with_a_token(db_sf: session
             assert "redis" not in r.text and "6379" not in r.text
         r = api.client.get(f"{prefix}/readyz", headers=alice)
         assert r.status_code == 503
-        assert r.json() == {"status": "unavailable", "checks": {"database": "ok", "broker": DOWN}}
+        assert r.json() == {"status": "unavailable", "checks": {"database": "ok", "broker": DOWN, "artifacts": "ok"}}
     assert api.client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_readyz_is_503_and_says_why_when_the_artifact_store_is_unreachable(
+    db_sf: sessionmaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-not-to-be-shown")
+    api = make_api(db_sf, tmp_path, artifacts_url="s3://rewardsmith/artifacts", AWS_ENDPOINT_URL="http://127.0.0.1:1")
+    assert api.client.get("/readyz").json() == {"status": "unavailable"}
+    r = api.client.get("/readyz", headers=api.user("alice"))
+    assert r.status_code == 503
+    checks = r.json()["checks"]
+    assert (checks["database"], checks["broker"]) == ("ok", "ok")
+    assert checks["artifacts"].startswith(
+        "unreachable: the artifact store s3://rewardsmith/artifacts at http://127.0.0.1:1"
+    )
+    assert "test-secret-not-to-be-shown" not in r.text
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

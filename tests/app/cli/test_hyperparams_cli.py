@@ -75,7 +75,8 @@ def test_a_run_trains_with_a_linear_learning_rate_and_records_it(tmp_path: Path)
     assert doc["task"]["options"]["train"]["ppo"]["learning_rate"] == "lin_3e-4"
     best = doc["best_candidate"]
     [training] = best["trainings"]
-    on_disk = json.loads((Path(training["artifacts_dir"]) / "result.json").read_text())
+    stored = tmp_path / "data" / "artifacts" / training["artifacts_key"]  # the directory store, under the data dir
+    on_disk = json.loads((stored / "result.json").read_text())
     ppo = on_disk["ppo"]  # the settings the worker trained with
     assert ppo["learning_rate"] == "lin_3e-4" and ppo["activation_fn"] == "relu"
     assert (ppo["n_envs"], ppo["n_steps"], ppo["batch_size"], ppo["net_arch"]) == (2, 256, 128, [32, 32])

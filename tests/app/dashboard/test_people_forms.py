@@ -106,7 +106,7 @@ def waiting_for_choice(api: Api, owner: str) -> tuple[int, list[int]]:
             (out / "video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
             s.add(Training(candidate_id=c.id, run_id=run.id, purpose="full", timesteps=2048, status="ok", result={}))
             s.flush()
-            c.trainings[-1].artifacts_dir = str(out)
+            c.trainings[-1].artifacts_key = f"candidate-{c.id}"
             ids.append(c.id)
         run.best_candidate_id = ids[1]
         return run.id, ids

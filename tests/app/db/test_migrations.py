@@ -84,3 +84,59 @@ def test_downgrade_to_base_and_upgrade_again(empty_url: str) -> None:
         assert set(inspect(engine).get_table_names()) == TABLES
     finally:
         engine.dispose()
+
+
+def test_0008_turns_host_paths_into_artifact_keys_and_back(empty_url: str, tmp_path: Path) -> None:
+    """Trainings recorded with a host path (before 0008) keep their files: the path becomes the key relative to the
+    artifacts root, whatever the data dir was; a path that is not under an artifacts root is cleared. Downgrading
+    writes host paths under this process's data dir again."""
+    from sqlalchemy.orm import sessionmaker
+
+    from app.db import session_scope
+    from app.db.models import Candidate, Training
+    from app.search.service import create_task
+    from tests.support.db import make_settings
+    from tests.support.dispatch import RecordingDispatcher
+    from tests.support.tasks import tiny_spec
+
+    engine = create_engine(empty_url)
+    try:
+        with session_scope(sessionmaker(bind=engine)) as s:
+            _, run = create_task(
+                s, spec=tiny_spec(), owner_id=None, settings=make_settings(tmp_path), dispatcher=RecordingDispatcher()
+            )
+            c = Candidate(run_id=run.id, index=0, origin="offline", code="x", status="trained")
+            s.add(c)
+            s.flush()
+            rows = [Training(candidate_id=c.id, run_id=run.id, purpose="full", timesteps=2048) for _ in range(4)]
+            s.add_all(rows)
+            s.flush()
+            ids = [t.id for t in rows]
+        command.downgrade(alembic_config(empty_url), "0005")
+        paths = {
+            ids[0]: f"/srv/old-data/artifacts/run-1/candidate-1/training-{ids[0]}/attempt-2",
+            ids[1]: f"relative/data/artifacts/run-1/candidate-1/training-{ids[1]}/",  # before attempts were numbered
+            ids[2]: "/somewhere/else/entirely",
+            ids[3]: None,
+        }
+        with engine.begin() as conn:
+            for id_, path in paths.items():
+                conn.execute(text("UPDATE trainings SET artifacts_dir = :p WHERE id = :i"), {"p": path, "i": id_})
+        upgrade(empty_url)
+        with engine.connect() as conn:
+            got = dict(conn.execute(text("SELECT id, artifacts_key FROM trainings")).all())
+            assert conn.scalar(text("SELECT count(*) FROM trainings WHERE stored_files IS NOT NULL")) == 0
+        assert got == {
+            ids[0]: f"run-1/candidate-1/training-{ids[0]}/attempt-2",
+            ids[1]: f"run-1/candidate-1/training-{ids[1]}",
+            ids[2]: None,
+            ids[3]: None,
+        }
+        command.downgrade(alembic_config(empty_url), "0005")
+        with engine.connect() as conn:
+            back = dict(conn.execute(text("SELECT id, artifacts_dir FROM trainings")).all())
+        assert back[ids[0]].endswith(f"/artifacts/run-1/candidate-1/training-{ids[0]}/attempt-2")
+        assert Path(back[ids[0]]).is_absolute() and back[ids[2]] is None
+        upgrade(empty_url)
+    finally:
+        engine.dispose()

@@ -155,26 +155,27 @@ def test_a_queued_training_whose_message_was_lost_is_sent_again_and_a_fresh_one_
 
 def test_an_attempt_that_was_taken_over_records_nothing(db_sf, tmp_path) -> None:
     _, (t_id,) = running_run(db_sf, tmp_path, [{"status": "running", "attempts": 2, "heartbeat_at": utcnow()}])
-    late = dict(status="ok", error=None, result=OK_RESULT, artifacts_dir=tmp_path / "attempt-1")
+    late = dict(status="ok", error=None, result=OK_RESULT, artifacts_key="run-1/candidate-1/training-1/attempt-1")
     assert trainer.record_outcome(db_sf, t_id, attempt=1, **late) is False
     [t] = trainings(db_sf, [t_id])
-    assert (t.status, t.result, t.artifacts_dir) == ("running", {}, None)
-    assert trainer.record_outcome(db_sf, t_id, attempt=2, **{**late, "artifacts_dir": tmp_path / "attempt-2"})
+    assert (t.status, t.result, t.artifacts_key) == ("running", {}, None)
+    second = "run-1/candidate-1/training-1/attempt-2"
+    assert trainer.record_outcome(db_sf, t_id, attempt=2, **{**late, "artifacts_key": second})
     [t] = trainings(db_sf, [t_id])
-    assert (t.status, t.artifacts_dir) == ("ok", str(tmp_path / "attempt-2"))
+    assert (t.status, t.artifacts_key) == ("ok", second)
 
 
 def test_a_training_handed_back_by_a_stopping_worker_is_queued_uncounted_and_sent_by_the_next_sweep(
     db_sf, tmp_path
 ) -> None:
     _, (t_id,) = running_run(db_sf, tmp_path, [{"status": "running", "attempts": 1, "heartbeat_at": utcnow()}])
-    out = tmp_path / "attempt-1"
-    out.mkdir()
-    job = trainer.TrainingJob(t_id, 0, "HalfCheetah-v5", "x", "forward_distance", None, 2048, 0, out, {}, attempt=1)
+    key = "run-1/candidate-1/training-1/attempt-1"
+    job = trainer.TrainingJob(
+        t_id, 0, "HalfCheetah-v5", "x", "forward_distance", None, 2048, 0, key, tmp_path / "work", {}, attempt=1
+    )
     assert trainer.hand_back(db_sf, job) is True
     [t] = trainings(db_sf, [t_id])
     assert (t.status, t.attempts, t.worker) == ("queued", 0, None)
-    assert not out.exists()  # what the stopped attempt had written is gone
     assert sweep(db_sf, tmp_path) == [("train", t_id)]  # at once, though the training is new
     assert trainer.hand_back(db_sf, job) is False  # no longer ours: nothing changes
 

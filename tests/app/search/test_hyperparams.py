@@ -175,3 +175,9 @@ def test_a_rate_is_a_plain_number_or_lin_and_a_number_never_evaluated() -> None:
     lr = schedule("lin_3e-4")
     assert isinstance(lr, LinearSchedule) and lr(1.0) == pytest.approx(3e-4) and lr(0.25) == pytest.approx(7.5e-5)
     assert set(ACTIVATION_FNS) == set(ACTIVATIONS) and ACTIVATION_FNS["leaky_relu"] is nn.LeakyReLU
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_value_that_is_not_a_finite_number_is_refused(value: str) -> None:
+    with pytest.raises(InvalidInput, match="NaN or infinite"):
+        read_hyperparams(f"ent_coef: {value}\n", env="HalfCheetah-v5")

@@ -453,9 +453,9 @@ def test_a_step_that_raises_marks_its_run_failed_with_the_reason_and_it_can_be_r
 
 
 def test_a_training_that_fails_outside_the_sandbox_is_recorded_and_the_iteration_goes_on(sqlite_sf, tmp_path) -> None:
-    # the artifacts directory cannot be made (a file stands where it should be): a fault of the installation
+    # the worker's scratch directory cannot be made (a file stands where it should be): a fault of the installation
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "artifacts").write_text("not a directory")
+    (tmp_path / "data" / "work").write_text("not a directory")
     run_id, it_id, recorder = _iteration_with(sqlite_sf, tmp_path, ["queued"])
     with session_scope(sqlite_sf) as s:
         [t] = s.scalars(select(Training).where(Training.run_id == run_id))
@@ -478,9 +478,13 @@ def test_a_training_and_its_candidate_are_recorded_together_so_a_siblings_hook_s
     settings = offline_settings(tmp_path)
     good = {"fitness": {"mean": 9.0, "std": 0.0, "per_episode": [9.0]}}
     poor = {"fitness": {"mean": 2.0, "std": 0.0, "per_episode": [2.0]}}
-    training.record_outcome(sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_dir=tmp_path)
+    training.record_outcome(
+        sqlite_sf, ids[0], status="ok", error=None, result=good, artifacts_key="run-1/candidate-1/training-1"
+    )
     # the first worker has not run its hook yet; the second ends and runs its own
-    training.record_outcome(sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_dir=tmp_path)
+    training.record_outcome(
+        sqlite_sf, ids[1], status="ok", error=None, result=poor, artifacts_key="run-1/candidate-2/training-2"
+    )
     iterations.training_finished(sqlite_sf, ids[1], recorder, settings)
     with session_scope(sqlite_sf) as s:
         assert s.get(Iteration, it_id).status == "done"

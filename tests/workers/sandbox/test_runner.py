@@ -5,6 +5,8 @@ Every job here is a cheap reward dry run in a real child process.
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -76,15 +78,30 @@ def test_the_child_has_no_network() -> None:
     assert result.isolation["network"] == "isolated (own network namespace)"
 
 
-def test_the_child_environment_is_scrubbed_of_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_child_environment_is_scrubbed_of_secrets(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "aws-secret-that-must-stay-out-0c3f"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("REWARDSMITH_DATABASE_URL", "postgresql://user:secret@db/rewardsmith")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("REWARDSMITH_ARTIFACTS_URL", "s3://rewardsmith/artifacts")
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_SESSION_TOKEN": secret,
+        "AWS_ENDPOINT_URL": "http://minio:9000",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PROFILE": "rewardsmith",
+    }.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
     result = dry_run(SOUND)
     seen = result.isolation["environment"]
     assert "PATH" in seen  # the list is real
-    for name in ("OPENAI_API_KEY", "REWARDSMITH_DATABASE_URL", "AWS_SECRET_ACCESS_KEY"):
+    for name in ("OPENAI_API_KEY", "REWARDSMITH_DATABASE_URL", "REWARDSMITH_ARTIFACTS_URL"):
         assert name not in seen
+    assert [name for name in seen if name.startswith("AWS_")] == []  # no storage setting of any kind
+    assert secret not in caplog.text and secret not in result.stderr_tail and secret not in json.dumps(result.payload)
 
 
 def test_the_child_runs_under_rlimits() -> None:
