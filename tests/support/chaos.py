@@ -269,9 +269,13 @@ class Installation:
         assert r.status_code == 200, (path, r.status_code, r.text[:500])
         return r.json() if r.headers["content-type"].startswith("application/json") else r.content
 
-    def submit(self) -> int:
+    def submit(self, samples: int = 2) -> int:
+        """Start the tiny task with ``samples`` candidates (one training each)."""
         r = httpx.post(
-            f"{self.url}/api/v1/tasks", json=TASK, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+            f"{self.url}/api/v1/tasks",
+            json={**TASK, "samples": samples},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
         )
         assert r.status_code == 201, r.text[:500]
         return r.json()["run_id"]
