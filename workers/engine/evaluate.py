@@ -11,6 +11,7 @@ from envs import get_spec
 from envs.fitness import get_metric
 from workers.engine.result import TrainingResult
 from workers.program.policy import ProgramRejected, check_source
+from workers.sandbox.jobs import DryRunJob, MeasureFitnessJob, TrainJob
 from workers.sandbox.runner import Limits, Outcome, SandboxResult, run_job
 
 MIN_TIMESTEPS = 1_000
@@ -48,7 +49,13 @@ def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxRe
         check_source(source, kind)
     except ProgramRejected as e:
         return SandboxResult(Outcome.REJECTED, str(e))
-    return run_job({"type": "dry_run", "env": env, "kind": kind, "source": source}, limits)
+    job: DryRunJob = {
+        "type": "dry_run",
+        "env": env,
+        "kind": "fitness" if kind == "fitness" else "reward",
+        "source": source,
+    }
+    return run_job(job, limits)
 
 
 def sandbox_measure(
@@ -61,8 +68,15 @@ def sandbox_measure(
         check_source(source, "fitness")
     except ProgramRejected as e:
         return SandboxResult(Outcome.REJECTED, str(e))
-    job = {"type": "measure_fitness", "env": env, "source": source, "episodes": episodes, "seed": seed}
-    return run_job(job | {"max_steps": max_steps}, limits)
+    job: MeasureFitnessJob = {
+        "type": "measure_fitness",
+        "env": env,
+        "source": source,
+        "episodes": episodes,
+        "seed": seed,
+        "max_steps": max_steps,
+    }
+    return run_job(job, limits)
 
 
 def evaluate_reward(
@@ -104,7 +118,7 @@ def evaluate_reward(
             "video": video,
             **(options or {}),
         }
-        sb = run_job({"type": "train", "config": config}, limits, on_event=on_event, artifacts_to=out)
+        sb = run_job(TrainJob(type="train", config=config), limits, on_event=on_event, artifacts_to=out)
         result = TrainingResult(**sb.payload)  # what the sandbox decided is set after: a payload cannot pass for it
         result["status"], result["error"], result["isolation"] = sb.outcome, sb.error, sb.isolation
         if sb.outcome != Outcome.OK and sb.stderr_tail and "traceback" not in result:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from envs.spec import EnvSpec
+from workers.sandbox.jobs import RenderRobotJob
 from workers.sandbox.runner import Limits, Outcome, run_job
 
 WIDTH, HEIGHT = 480, 360
@@ -104,7 +105,7 @@ def render_robot(
 ) -> bytes:
     """The initial pose of the user robot that ``robot`` carries (``envs.user_env_payload``'s form, or
     ``CompiledRobot.payload``), drawn in a sandboxed child; PictureFailed with the reason."""
-    job = {"type": "render_robot", "robot": dict(robot), "width": width, "height": height}
+    job: RenderRobotJob = {"type": "render_robot", "robot": dict(robot), "width": width, "height": height}
     with tempfile.TemporaryDirectory(prefix="rewardsmith-picture-") as out:
         result = run_job(job, limits, artifacts_to=Path(out))
         if result.outcome != Outcome.OK:

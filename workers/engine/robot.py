@@ -20,6 +20,7 @@ import envs
 from envs.robot_data import RobotDescription, RobotSettings
 from envs.spec import EnvSpec
 from envs.upload import RobotRefused, check_files
+from workers.sandbox.jobs import CompileRobotJob
 from workers.sandbox.runner import Limits, Outcome, run_job
 
 ROBOT_LIMITS = Limits(wall_seconds=120.0, memory_mb=2048, max_processes=64, max_file_mb=64, progress_seconds=None)
@@ -67,7 +68,7 @@ def compile_robot(
     envs.check_robot_name(name)
     files, root = check_files(files, root_file)
     chosen = RobotSettings.from_dict(settings)
-    job = {
+    job: CompileRobotJob = {
         "type": "compile_robot",
         "files": {k: base64.b64encode(v).decode("ascii") for k, v in files.items()},
         "root_file": root,

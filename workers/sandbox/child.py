@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _isolation(job: dict) -> dict:
+def _isolation(job: dict[str, Any]) -> dict[str, Any]:
     try:
         netns = os.stat("/proc/self/ns/net").st_ino
     except OSError:
@@ -49,14 +49,16 @@ def emit(event: dict) -> None:
     print(json.dumps(event, allow_nan=False), flush=True)
 
 
-def _run(job: dict) -> Mapping[str, Any]:
-    kind = job["type"]
-    limits = job.get("limits", {})  # set by the parent from its Limits; they override anything in the job
+def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
+    from workers.sandbox.jobs import as_job
+
+    job = as_job(sent)
+    limits = sent.get("limits", {})  # set by the parent from its Limits; they override anything in the job
     if "robot" in job:  # a job on a user robot carries its files: register it here as in the parent
         import envs
 
         envs.rebuild_user_env(job["robot"])
-    if kind == "compile_robot":  # a user's MJCF: checked, compiled from its own files only, measured
+    if job["type"] == "compile_robot":  # a user's MJCF: checked, compiled from its own files only, measured
         import base64
 
         from envs.derive import derive
@@ -65,14 +67,14 @@ def _run(job: dict) -> Mapping[str, Any]:
         files = {str(k): base64.b64decode(v, validate=True) for k, v in job["files"].items()}
         description, settings = derive(files, RobotSettings.from_dict(job.get("settings")), job.get("root_file"))
         return {"description": description.to_json(), "settings": settings.to_dict()}
-    if kind == "render_robot":  # a user robot's initial pose, as a PNG file the parent checks before keeping it
+    if job["type"] == "render_robot":  # a user robot's initial pose, as a PNG file the parent checks before keeping it
         import envs
         from workers.engine.picture import PICTURE_FILE, draw
 
         picture = draw(envs.get_spec(str(job["robot"]["name"])), int(job["width"]), int(job["height"]))
         Path(PICTURE_FILE).write_bytes(picture)
         return {"picture": PICTURE_FILE}
-    if kind == "dry_run":
+    if job["type"] == "dry_run":
         from workers.engine.dryrun import dry_run_fitness, dry_run_reward
 
         seed, ratio = job.get("seed", 0), limits.get("reward_cost_ratio")
@@ -81,26 +83,24 @@ def _run(job: dict) -> Mapping[str, Any]:
         else:
             report = dry_run_fitness(job["env"], job["source"], seed=seed, cost_ratio=ratio)
         return {"report": report.to_dict()}
-    if kind == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
+    if job["type"] == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
         from workers.engine.dryrun import dry_run_fitness
         from workers.engine.measure import measure_fitness
 
         ratio = limits.get("reward_cost_ratio")
-        checked = dry_run_fitness(job["env"], job["source"], seed=job.get("seed", 0), cost_ratio=ratio)
+        checked = dry_run_fitness(job["env"], job["source"], seed=job["seed"], cost_ratio=ratio)
         measured = measure_fitness(
             job["env"],
             job["source"],
-            episodes=job.get("episodes", 5),
-            seed=job.get("seed", 0),
-            max_steps=job.get("max_steps"),
+            episodes=job["episodes"],
+            seed=job["seed"],
+            max_steps=job["max_steps"],
             cost_ratio=ratio,
         )
         return {"report": checked.to_dict(), "measurement": measured}
-    if kind == "train":
-        from workers.engine.train import TrainConfig, train
+    from workers.engine.train import TrainConfig, train
 
-        return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)
-    raise ValueError(f"unknown job type {kind!r}")
+    return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)
 
 
 def main() -> None:

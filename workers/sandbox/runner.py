@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import envs
 from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
+from workers.sandbox.jobs import Job, env_of
 from workers.sandbox.lifeline import SandboxStopped, dies_with_parent, registered, stopping
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
@@ -232,7 +233,7 @@ kernel's out-of-memory killer) is run again before the kill is reported as the p
 
 
 def run_job(
-    job: dict,
+    job: Job,
     limits: Limits,
     *,
     on_event: Callable[[dict], None] | None = None,
@@ -245,12 +246,13 @@ def run_job(
     A child killed from outside is run again (``KILL_RETRIES``), from the start. When this
     process shuts down (``lifeline.stop_all``) the job is stopped and ``SandboxStopped`` raised.
     """
-    robot = envs.user_env_payload(_env_of(job))
+    sent: dict[str, Any] = dict(job)
+    robot = envs.user_env_payload(env_of(job))
     if robot is not None:  # the child rebuilds the user robot the job names from its files
-        job = {**job, "robot": robot}
+        sent["robot"] = robot
     clean_stale_workdirs()
     for attempt in range(KILL_RETRIES + 1):
-        result, killed_from_outside = _run_once(job, limits, on_event, artifacts_to, last=attempt == KILL_RETRIES)
+        result, killed_from_outside = _run_once(sent, limits, on_event, artifacts_to, last=attempt == KILL_RETRIES)
         if not killed_from_outside:
             break
     if killed_from_outside:
@@ -259,7 +261,7 @@ def run_job(
 
 
 def _run_once(
-    job: dict,
+    job: dict[str, Any],
     limits: Limits,
     on_event: Callable[[dict], None] | None,
     artifacts_to: Path | None,
@@ -344,12 +346,6 @@ def _run_once(
                 shutil.move(str(item), artifacts_to / item.name)
     shutil.rmtree(workdir, ignore_errors=True)
     return result, from_outside
-
-
-def _env_of(job: dict) -> str:
-    config = job.get("config")
-    name = job.get("env") or (config.get("env") if isinstance(config, dict) else None)
-    return name if isinstance(name, str) else ""
 
 
 def _no_constant(name: str) -> object:
