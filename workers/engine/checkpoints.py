@@ -78,9 +78,17 @@ class Progress(BaseCallback):
     keeps the learner's statistics after each policy update, and reports progress every ``report_seconds`` and
     before each policy update (the sandbox's watchdog kills a training that stops reporting)."""
 
-    def __init__(self, checkpoints: Checkpoints, every: int, start: int, report_seconds: float) -> None:
+    def __init__(
+        self,
+        checkpoints: Checkpoints,
+        every: int,
+        start: int,
+        report_seconds: float,
+        snapshot: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.checkpoints = checkpoints
+        self.snapshot = snapshot
         self.every = every
         self.total = checkpoints.total
         self.report_seconds = report_seconds
@@ -105,5 +113,7 @@ class Progress(BaseCallback):
         if timesteps >= self.next_at:
             self.next_at += self.every * (1 + (timesteps - self.next_at) // self.every)
             if timesteps < self.total:
+                if self.snapshot is not None:  # first: once the checkpoint is reported, a stop resumes from here
+                    self.snapshot()
                 self.checkpoints.record(timesteps)
         return True

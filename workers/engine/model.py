@@ -9,6 +9,7 @@ the saved files without unpickling anything a program could have written (``work
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from torch import nn
 from envs.spec import ACTIVATIONS, PPODefaults, rate_start
 from workers.engine.saved import load_normalization, load_parameters, saved_timesteps
 from workers.engine.wrapper import ContractReward
+from workers.sandbox.runner import RESUME_DIR
 
 POLICY_FILE = "policy.zip"
 """The trained PPO (``stable_baselines3.PPO.load``)."""
@@ -172,6 +174,24 @@ def learn(model: Model, total_timesteps: int, callback: BaseCallback) -> None:
     if rest > 0:
         with _rollouts_of(ppo, -(-rest // n)):
             ppo.learn(rest, callback=callback, reset_num_timesteps=False)
+
+
+def snapshot(model: Model, workdir: Path) -> None:
+    """Where a running training keeps its latest checkpoint's policy.zip and vecnormalize.pkl: a training stopped
+    half-way (its worker shut down) hands it back with the job, and the next attempt continues from it.
+
+    Replaces ``workdir/resume`` with the model as it is now: written beside it, then renamed, so that a stop at any
+    moment leaves either the previous snapshot or this one, whole."""
+    fresh, final = workdir / f".{RESUME_DIR}.tmp", workdir / RESUME_DIR
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    save(model, fresh)
+    old = workdir / f".{RESUME_DIR}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    fresh.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def save(model: Model, directory: Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ block, and the learner's metrics grouped by prefix in SB3's logger (``train/``, 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -25,7 +26,17 @@ from workers.engine.checkpoints import Checkpoints, Emit, Progress
 from workers.engine.cost import FITNESS_FLOOR_SECONDS, CostBudget
 from workers.engine.dryrun import dry_run_reward
 from workers.engine.guard import Guard
-from workers.engine.model import POLICY_FILE, TENSORBOARD_DIR, Model, build_model, can_resume, learn, save
+from workers.engine.model import (
+    POLICY_FILE,
+    RESUME_DIR,
+    TENSORBOARD_DIR,
+    Model,
+    build_model,
+    can_resume,
+    learn,
+    save,
+    snapshot,
+)
 from workers.engine.result import TrainingFailed, TrainingResult
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.saved import saved_timesteps
@@ -190,7 +201,9 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     stage = "training"
     try:
         if config.timesteps > model.ppo.num_timesteps:  # a continued training may already have its budget
-            progress = Progress(checkpoints, every, model.start_timesteps, config.report_seconds)
+            progress = Progress(
+                checkpoints, every, model.start_timesteps, config.report_seconds, lambda: snapshot(model, workdir)
+            )
             learn(model, config.timesteps, progress)
         learn_seconds = time.perf_counter() - learn_start - checkpoints.seconds
         stage = "the evaluation"
@@ -209,6 +222,8 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
             seconds=time.perf_counter() - started,
         )
         raise TrainingFailed(f"during {stage}: {e}", partial) from None
+    finally:  # ended here, not stopped from outside: the final files (or the failure) supersede the checkpoint
+        shutil.rmtree(workdir / RESUME_DIR, ignore_errors=True)
     steps = int(model.ppo.num_timesteps)
     if (workdir / TENSORBOARD_DIR).is_dir():
         artifacts["tensorboard"] = TENSORBOARD_DIR

@@ -320,6 +320,7 @@ def _run_once(
     except BaseException:
         watchdog.kill("stopped")
         proc.wait()
+        _keep_resume(workdir, artifacts_to)
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     finally:
@@ -329,6 +330,7 @@ def _run_once(
             proc.wait()
         drain.join(timeout=5)
     if watchdog.reason == "stopped" and stopping():
+        _keep_resume(workdir, artifacts_to)
         shutil.rmtree(workdir, ignore_errors=True)
         raise SandboxStopped()
     seconds = time.monotonic() - started
@@ -452,3 +454,20 @@ _CRASHES = {
     signal.SIGFPE: "a floating-point exception",
     signal.SIGABRT: "aborted",
 }
+
+
+RESUME_DIR = "resume"
+"""The directory a training keeps its latest checkpoint in (``workers.engine.model.snapshot``)."""
+
+
+def _keep_resume(workdir: Path, artifacts_to: Path | None) -> None:
+    """A job stopped half-way: keep its checkpoint (``resume/``, written whole or not at all) in ``artifacts_to``, so
+    that the job handed back can continue from it. Only a plain directory of plain files is kept; nothing is read."""
+    src = workdir / RESUME_DIR
+    if artifacts_to is None or src.is_symlink() or not src.is_dir():
+        return
+    if any(item.is_symlink() or not item.is_file() for item in src.iterdir()):
+        return
+    artifacts_to.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(artifacts_to / RESUME_DIR, ignore_errors=True)
+    shutil.move(str(src), artifacts_to / RESUME_DIR)

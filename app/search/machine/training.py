@@ -44,6 +44,7 @@ from workers.engine.evaluate import evaluate_reward
 from workers.engine.result import TrainingResult, stored
 from workers.program.text import clip
 from workers.sandbox.lifeline import SandboxStopped, identity, is_gone
+from workers.sandbox.runner import RESUME_DIR
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,10 @@ def _train(
     """Download what the training starts from, train in the sandbox; every way this can end is an outcome, never an
     exception, except an unreachable store (``StoreUnavailable``) and this worker stopping (``SandboxStopped``)."""
     options = dict(job.options)
-    for option, key in job.policies.items():
+    policies = dict(job.policies)
+    if all(name in store.list(resume_key(job)) for name in POLICY_FILES):  # an earlier attempt was stopped half-way
+        policies["resume_from"] = resume_key(job)
+    for option, key in policies.items():
         options[option] = str(fetch(store, key, job.work / "inputs" / option, names=POLICY_FILES))
     try:
         result = evaluate_reward(
@@ -287,14 +291,30 @@ def record_outcome(
     return True
 
 
+def resume_key(job: TrainingJob) -> str:
+    """Where the training (every attempt of it) keeps the checkpoint of an attempt stopped half-way."""
+    return keys.join(keys.training_of(job.key), RESUME_DIR)
+
+
+def _keep_checkpoint(store: ArtifactStore, job: TrainingJob) -> None:
+    """Store the checkpoint the stopped sandbox left (``out/resume``) where the next attempt looks for it; a store
+    that is away costs only the head start."""
+    directory = job.out / RESUME_DIR
+    if not all((directory / name).is_file() for name in POLICY_FILES):
+        return
+    try:
+        upload(store, resume_key(job), directory)
+    except StoreUnavailable as e:
+        log.warning("training %s: its checkpoint was not kept (%s); the next attempt starts afresh", job.training_id, e)
+
+
 def hand_back(sf: sessionmaker, job: TrainingJob, *, sent_at: datetime = RELEASED) -> bool:
     """This worker is shutting down (or cannot reach the artifact store): the training goes back to the queue as if it
     had not been taken (the attempt does not count against ``training_max_attempts``), marked as sent at ``sent_at``:
     by default never, so that the next sweep sends it (at once when `serve` starts again). Not sent from here: the
     stopping worker could take it again itself.
 
-    The next worker starts it over. Resuming instead needs a checkpoint: once the engine writes one, ``_claim`` can
-    pass it in ``policies``."""
+    The next attempt continues from the checkpoint the stopped one left (``resume_key``), where there is one."""
     with session_scope(sf) as s:
         res = s.execute(
             update(Training)
@@ -351,6 +371,7 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
         files = upload(store, job.key, job.out)  # while the heartbeat still holds the claim
     except SandboxStopped:  # this worker is shutting down
         heart.stop.set()
+        _keep_checkpoint(store, job)
         _clean_work(settings, job)
         return "handed back" if hand_back(sf, job) else "superseded"
     except StoreUnavailable as e:  # sent again by the task's retry (or, failing that, by the sweep after a lease)

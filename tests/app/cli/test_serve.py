@@ -6,6 +6,7 @@ data dir is served by one process at a time."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -112,7 +113,11 @@ TRAINING_TASK = {
     "iterations": 1,
     "samples": 1,
     "timesteps": 4096,
-    "options": {"final_seeds": 0, "baselines": False, "train": {"eval_episodes": 1, "episode_steps": 100}},
+    "options": {
+        "final_seeds": 0,
+        "baselines": False,
+        "train": {"eval_episodes": 1, "episode_steps": 100, "checkpoints": 4},
+    },
 }
 
 
@@ -126,14 +131,12 @@ def test_sigterm_during_a_training_stops_serve_soon_and_the_next_start_trains_it
         r = httpx.post(f"{server.url}/api/v1/tasks", json=TRAINING_TASK, headers=headers, timeout=30)
         run_id = r.json()["run_id"]
         deadline = time.monotonic() + 180
-        while (
-            time.monotonic() < deadline
-            and not db.execute("select count(*) from trainings where status = 'running'").fetchone()[0]
-        ):
-            time.sleep(0.5)
-        time.sleep(1)  # claimed, its sandbox starting or training
-        [(status, attempts)] = db.execute("select status, attempts from trainings").fetchall()
+        checkpointed = "select count(*) from trainings where status = 'running' and result like '%\"progress\"%'"
+        while time.monotonic() < deadline and not db.execute(checkpointed).fetchone()[0]:
+            time.sleep(0.2)
+        [(status, attempts, result)] = db.execute("select status, attempts, result from trainings").fetchall()
         assert (status, attempts) == ("running", 1), "the training had ended before serve was stopped"
+        reached = json.loads(result)["progress"]["timesteps"]  # its first checkpoint
         stopping = time.monotonic()
         os.kill(server.proc.pid, signal.SIGTERM)
         server.proc.wait(timeout=grace + 30)
@@ -149,7 +152,10 @@ def test_sigterm_during_a_training_stops_serve_soon_and_the_next_start_trains_it
                 break
             time.sleep(1)
         assert run["status"] == "succeeded", run
-        assert db.execute("select status, attempts from trainings").fetchall() == [("ok", 1)]
+        [(status, attempts, result)] = db.execute("select status, attempts, result from trainings").fetchall()
+        assert (status, attempts) == ("ok", 1)
+        # the second attempt continued from the checkpoint the stopped one left, not from scratch
+        assert json.loads(result)["resumed_from_timesteps"] >= reached > 0
     finally:
         db.close()
         server.stop()

@@ -285,3 +285,18 @@ def test_the_parent_reads_no_result_file_it_cannot_trust(tmp_path: Path) -> None
         result = _classify(0, None, workdir, Limits(), "")
         assert result.outcome == "failed" and reason in result.error, result.error
         assert result.payload == {}
+
+
+def test_a_stopped_job_keeps_its_checkpoint_directory_only_when_it_holds_plain_files(tmp_path: Path) -> None:
+    from workers.sandbox.runner import RESUME_DIR, _keep_resume
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    (work / RESUME_DIR).mkdir(parents=True)
+    (work / RESUME_DIR / "policy.zip").write_bytes(b"zip")
+    _keep_resume(work, out)
+    assert (out / RESUME_DIR / "policy.zip").read_bytes() == b"zip"
+
+    (work / RESUME_DIR).mkdir()
+    (work / RESUME_DIR / "policy.zip").symlink_to("/etc/hostname")  # a sandbox pointing the worker elsewhere
+    _keep_resume(work, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
