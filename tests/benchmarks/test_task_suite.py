@@ -11,6 +11,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.fixtures import load_fixture
 
 
+@pytest.mark.slow
 def test_the_suite_runs_the_llm_designer_when_an_endpoint_is_configured(tmp_path) -> None:
     with FakeOpenAI(default=load_fixture("cheetah_forward")) as server:
         llm = {"openai_base_url": server.base_url, "openai_api_key": "sk-test", "llm_model": "fake-model"}

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -161,6 +162,7 @@ def cli_env(data_dir: Path) -> dict[str, str]:
     return {**env, "REWARDSMITH_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow
 def test_users_create_prints_a_token_that_authenticates(tmp_path: Path) -> None:
     data = tmp_path / "data"
     out = subprocess.run(

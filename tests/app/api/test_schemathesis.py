@@ -59,6 +59,7 @@ def seeded_api(db_sf: sessionmaker, tmp_path: Path) -> Api:
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@pytest.mark.slow
 def test_the_api_keeps_to_its_document_and_never_fails(case, seeded_api: Api) -> None:
     # Two checks are left out. Starlette answers 405 with the methods of the first route that matches the path only
     # (GET and POST /tasks are two routes), so the Allow header cannot list both. And a task that fits the document

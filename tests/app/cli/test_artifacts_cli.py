@@ -51,6 +51,7 @@ def a_data_dir(tmp_path: Path) -> Path:
     return data
 
 
+@pytest.mark.slow
 def test_copy_is_checked_idempotent_and_repairs_what_differs(tmp_path: Path, s3: S3Server) -> None:
     data = a_data_dir(tmp_path)
     bucket = s3.new_bucket()
@@ -96,6 +97,7 @@ def test_copy_says_what_is_wrong(tmp_path: Path, s3: S3Server) -> None:
     assert nowhere.returncode == 2 and "there is no artifacts directory" in nowhere.stderr
 
 
+@pytest.mark.slow
 def test_a_run_recorded_on_a_local_data_dir_is_served_from_the_bucket_after_the_copy(
     db_sf: sessionmaker, tmp_path: Path, s3: S3Server, s3_env: dict[str, str]
 ) -> None:

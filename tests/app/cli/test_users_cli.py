@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -35,6 +36,7 @@ def token_of(out: subprocess.CompletedProcess) -> str:
     return out.stdout.strip().splitlines()[-1].split()[-1]
 
 
+@pytest.mark.slow
 def test_revoke_rotate_list_and_delete_from_the_command_line(tmp_path: Path) -> None:
     token_of(users(tmp_path, "create", "root", "--admin"))
     bob_token = token_of(users(tmp_path, "create", "bob"))
@@ -80,6 +82,7 @@ def test_revoke_rotate_list_and_delete_from_the_command_line(tmp_path: Path) -> 
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_unknown_users_and_bad_prefixes_are_errors_that_say_what_to_do(tmp_path: Path) -> None:
     token_of(users(tmp_path, "create", "root", "--admin"))
     for args, words in (

@@ -38,6 +38,7 @@ def held(lock: Path) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_an_endless_program_is_stopped_after_the_short_wall_clock(sqlite_sf: sessionmaker, tmp_path: Path) -> None:
     api = make_api(sqlite_sf, tmp_path, check_wall_seconds=5.0)
     api.user("alice")
@@ -51,6 +52,7 @@ def test_an_endless_program_is_stopped_after_the_short_wall_clock(sqlite_sf: ses
     assert ok.status_code == 200 and "Accepted" in ok.text, ok.text
 
 
+@pytest.mark.slow
 def test_checks_are_capped_per_user_and_on_the_machine(sqlite_sf: sessionmaker, tmp_path: Path) -> None:
     api = make_api(sqlite_sf, tmp_path, check_wall_seconds=4.0, check_slots_per_user=1, check_slots_total=2)
     api.user("alice")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -51,6 +52,7 @@ def test_the_form_asks_for_a_proposed_fitness_and_human_selection(db_sf: session
     assert "Decisions by people" in html and "offline designer (no LLM)" in html
 
 
+@pytest.mark.slow
 def test_a_broken_edit_shows_the_checkers_message_and_keeps_the_text(db_sf: sessionmaker, tmp_path: Path) -> None:
     api = make_api(db_sf, tmp_path)
     browser = signed_in(api, "alice")
@@ -64,6 +66,7 @@ def test_a_broken_edit_shows_the_checkers_message_and_keeps_the_text(db_sf: sess
         assert s.get(Run, run_id).status == "waiting_fitness"
 
 
+@pytest.mark.slow
 def test_asking_again_then_approving_through_the_dashboard(db_sf: sessionmaker, tmp_path: Path) -> None:
     api = make_api(db_sf, tmp_path)
     browser = signed_in(api, "alice")

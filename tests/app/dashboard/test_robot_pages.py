@@ -40,6 +40,7 @@ def _upload(browser, name: str, model: tuple[str, bytes], **settings: str):
     )
 
 
+@pytest.mark.slow
 def test_a_robot_uploaded_from_the_dashboard_shows_its_description_settings_and_picture(api: Api) -> None:
     api.user("alice")
     alice = log_in(api, "alice")
@@ -102,6 +103,7 @@ def test_a_refused_upload_comes_back_on_the_form_with_the_reason(api: Api) -> No
     assert mallory.client.get("/robots/hostile").status_code == 404
 
 
+@pytest.mark.slow
 def test_only_an_admin_shares_and_only_the_owner_or_an_admin_removes(api: Api) -> None:
     api.user("alice")
     api.user("root", admin=True)

@@ -226,6 +226,7 @@ def test_a_wrong_login_token_is_refused_and_the_form_still_works(api: Api) -> No
     "target",
     ["https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "javascript:alert(1)"],
 )
+@pytest.mark.slow
 def test_login_never_redirects_off_the_site(api: Api, target: str) -> None:
     api.user("alice")
     client = TestClient(api.app)

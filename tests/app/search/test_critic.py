@@ -72,6 +72,7 @@ def proposal(d: LLMDesigner, fixture: str) -> Proposal:
         ("forbidden_import", "static check", "importing `os` is not allowed"),
     ],
 )
+@pytest.mark.slow
 def test_a_rejected_program_goes_back_to_the_llm_with_the_error(fake_llm, fixture, stage, words) -> None:
     fake_llm.script([load_fixture("cheetah_forward")])
     d = designer(fake_llm)
@@ -161,6 +162,7 @@ def test_a_review_rejection_without_a_fix_rejects_the_candidate(fake_llm) -> Non
     assert v.status == "rejected" and v.error == "the critic rejected it: it pays height, not progress"
 
 
+@pytest.mark.slow
 def test_a_review_fix_that_fails_the_checks_keeps_the_original(fake_llm) -> None:
     broken = extract_program(load_fixture("wrong_field")).source
     fake_llm.script([review_answer("reject", ["pays height"], broken)])
@@ -170,6 +172,7 @@ def test_a_review_fix_that_fails_the_checks_keeps_the_original(fake_llm) -> None
     assert v.notes[-1]["verdict"] == "fix rejected" and "torso_velocity_x" in v.notes[-1]["text"]
 
 
+@pytest.mark.slow
 def test_an_accepting_review_changes_nothing_and_no_review_is_asked_when_off(fake_llm) -> None:
     fake_llm.script([review_answer("accept", ["fine"], None)])
     d = designer(fake_llm, review=True)

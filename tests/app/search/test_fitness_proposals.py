@@ -42,6 +42,7 @@ def decide_as_tester(search: Search, run_id: int, dispatcher, **decision) -> Non
         )
 
 
+@pytest.mark.slow
 def test_a_broken_llm_proposal_is_caught_and_sent_back_with_the_checkers_message(sqlite_sf, tmp_path) -> None:
     with FakeOpenAI() as server:
         server.script([load_fixture("fitness_wrong_field"), load_fixture("fitness_backward")])

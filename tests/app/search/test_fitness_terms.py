@@ -45,6 +45,7 @@ def test_the_flips_metric_reads_as_pitch_turns_and_final_values_as_final() -> No
     assert final.reads("x_position")[0].how == "final" and final.direction("x_position") == 1.0
 
 
+@pytest.mark.slow
 def test_the_per_step_form_is_a_valid_reward_program_that_runs_in_the_sandbox() -> None:
     signal = read_fitness(program("np.sum(traj.z_position > 1.3) - np.mean(np.abs(traj.x_velocity))"), FIELDS).signal
     assert signal is not None

@@ -36,6 +36,7 @@ def test_every_reward_term_runs_on_the_quadruped(quadruped: envs.EnvSpec) -> Non
     assert report.component_stats["feet_contact"]["max"] > 0  # its feet touch the floor in the sampled states
 
 
+@pytest.mark.slow
 def test_the_first_round_for_each_metric_the_quadruped_offers_passes_the_dry_run(quadruped: envs.EnvSpec) -> None:
     offered = metrics_for(quadruped)
     assert {m.name for m in offered} == set(METRICS) - {"reach", "push"}  # those read bodies it lacks

@@ -147,6 +147,7 @@ def test_another_proposal_is_refused_while_the_person_waits_for_as_many_as_they_
     assert res.status_code == 200 and res.json()["status"] == "queued", res.text
 
 
+@pytest.mark.slow
 def test_another_proposal_through_the_dashboard_is_capped_too(db_sf: sessionmaker, tmp_path: Path) -> None:
     api = make_api(db_sf, tmp_path, check_slots_per_user=1, check_slots_total=4)
     browser = signed_in(api, "alice")
@@ -164,6 +165,7 @@ IDLE_IN_TRANSACTION = text(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_an_edit_runs_its_sandbox_job_outside_any_open_transaction(tmp_path: Path) -> None:
     """While the edited program is measured (up to two minutes), no connection of the service sits idle in a
     transaction: a real PostgreSQL database (not the tests' rolled-back one), watched from outside."""

@@ -105,6 +105,7 @@ def read_until_closed(conns: list[socket.socket], deadline: float, trickle: byte
     return closed
 
 
+@pytest.mark.slow
 def test_a_50_mb_header_is_refused_and_the_server_does_not_grow(server: LiveServer) -> None:
     before = rss_kib(server)
     sent = 0
@@ -152,6 +153,7 @@ BODY_HEAD = (
 
 
 @pytest.mark.parametrize("trickle", [b"", b" " * 1000], ids=["stalled", "trickled"])
+@pytest.mark.slow
 def test_a_body_that_stalls_or_trickles_gets_408(server: LiveServer, trickle: bytes) -> None:
     with sockets(server, 10, first=BODY_HEAD + b'{"env": ') as conns:
         start = time.monotonic()

@@ -47,6 +47,7 @@ def _actions(rng: np.random.Generator, n: int, dim: int, step: int) -> np.ndarra
 
 
 @pytest.mark.parametrize("env", names())
+@pytest.mark.slow
 def test_batched_env_equals_gymnasium(env: str) -> None:
     spec = get_spec(env)
     seeds = [11 + i for i in range(N)]

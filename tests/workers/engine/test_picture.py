@@ -27,6 +27,7 @@ def png_header(width: int, height: int) -> bytes:
     return PNG_SIGNATURE + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
 
 
+@pytest.mark.slow
 def test_the_sandbox_draws_the_robot_in_its_initial_pose() -> None:
     compiled = compile_robot("pictured_quadruped", {"quadruped.xml": QUADRUPED_XML})
     png = render_robot(compiled.payload())

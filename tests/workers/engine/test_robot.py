@@ -47,6 +47,7 @@ def test_the_sandbox_compiles_a_robot_into_what_a_service_stores(compiled: Compi
         envs.unregister_user_env("local_quadruped")
 
 
+@pytest.mark.slow
 def test_a_job_on_a_user_robot_carries_its_files_to_the_child(compiled: CompiledRobot) -> None:
     spec = compiled.register()
     checked = sandbox_check("sandboxed_quadruped", envs.get_spec("Ant-v5").reference_reward, "reward", LIMITS)
