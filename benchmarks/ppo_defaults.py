@@ -239,6 +239,8 @@ def summarise(env: str, configs: dict[str, dict], runs: list[dict]) -> dict:
         faster = t["max"] is not None and (b["min"] is None or t["max"] < b["min"])
         verdicts[name] = {"fitness_beyond_spread": fit, "time_beyond_spread": faster, "better": fit or faster}
     out["verdicts"] = verdicts
+    better = [n for n, v in verdicts.items() if v["better"]]
+    out["chosen"] = max(better, key=lambda n: out["configs"][n]["final_fitness"]["median"]) if better else "default"
     return out
 
 
@@ -277,12 +279,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="C threads stepping each training's batch")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--summarise", action="store_true", help="recompute the summaries of the JSON's runs")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         a = json.loads(args.child)
         res = child(a["env"], a["overrides"], a["seed"], a["cap"], a["every"], a["episodes"], a["threads"])
         print(json.dumps(finite(res), default=float, allow_nan=False))
+        return
+    if args.summarise:
+        doc = json.loads((args.out / f"{NAME}.json").read_text())
+        for env, res in doc["envs"].items():
+            res["summary"] = summarise(
+                env, {n: CANDIDATES[env].get(n, {}) for n in res["summary"]["configs"]}, res["runs"]
+            )
+            print(f"{env}: chosen {res['summary']['chosen']}")
+        write_outputs(args.out, NAME, doc, plot)
         return
     if args.quick:
         args.envs, args.seconds, args.seeds, args.eval_every = "Hopper-v5", 8.0, 1, 4.0
