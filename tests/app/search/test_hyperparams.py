@@ -145,7 +145,7 @@ def test_settings_outside_the_schema_are_refused_naming_the_key(raw: dict, field
 
 
 def test_the_minibatch_must_divide_the_rollout_with_the_envs_defaults_filling_in() -> None:
-    hopper = envs.get_spec("Hopper-v5").ppo  # 16 envs x 128 steps, minibatch 256
+    hopper = envs.get_spec("Hopper-v5").ppo  # 8 envs x 256 steps, minibatch 256
     check_rollout(
         parse_options({"train": {"ppo": {"n_steps": 256, "batch_size": 512}}}).train.ppo, hopper, env="Hopper-v5"
     )
@@ -153,7 +153,7 @@ def test_the_minibatch_must_divide_the_rollout_with_the_envs_defaults_filling_in
         check_rollout(parse_options({"train": {"ppo": {"batch_size": 300}}}).train.ppo, hopper, env="Hopper-v5")
     assert e.value.field == "options.train.ppo.batch_size"
     assert e.value.message == (
-        "batch_size 300 must divide the rollout of n_envs × n_steps = 16 × 128 = 2,048 (batch_size 300; Hopper-v5's "
+        "batch_size 300 must divide the rollout of n_envs × n_steps = 8 × 256 = 2,048 (batch_size 300; Hopper-v5's "
         "defaults for the rest), else SB3 trains on a truncated last minibatch; try 512, 1024, 2048"
     )
     with pytest.raises(InvalidInput) as e:
