@@ -99,6 +99,13 @@ def run_live(run_id: int, request: Request, user: PageUser, session: SessionDep,
     return templates.TemplateResponse(request, "_run_live.html", views.run_view(session, run, settings.llm_model))
 
 
+@router.get("/candidates/{candidate_id}/live", response_class=HTMLResponse)
+def candidate_live(candidate_id: int, request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
+    """The candidate page's charts and learner table, redrawn while its training streams checkpoints."""
+    c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
+    return templates.TemplateResponse(request, "_candidate_live.html", views.candidate_live(c))
+
+
 @router.post("/runs/{run_id}/{action}", response_class=HTMLResponse)
 def run_action(
     run_id: int,
