@@ -119,3 +119,20 @@ def run_fitness_curves(run: Run) -> str:
         y_label=run.task.fitness_name,
         references=baseline_references(run),
     )
+
+
+def overlay(candidates: list[Candidate]) -> str:
+    """The fitness curves of ``candidates`` (of one run or of several) on one chart, each named by its run and id."""
+    series = []
+    for c in candidates:
+        t = watched_training(c)
+        cps = list(((t.result or {}) if t is not None else {}).get("checkpoints") or [])
+        series.append(Series(f"run {c.run_id} #{c.id}", [(cp["timesteps"], cp.get("fitness")) for cp in cps]))
+    one_run = len({c.run_id for c in candidates}) == 1  # baselines of different runs are not one yardstick
+    return line_plot(
+        series,
+        title="fitness over training, side by side",
+        x_label=STEPS,
+        y_label="fitness",
+        references=baseline_references(candidates[0].run) if candidates and one_run else [],
+    )

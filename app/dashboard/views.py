@@ -244,4 +244,8 @@ def compare_view(session: Session, a: Candidate, b: Candidate, settings: Setting
                 "fitness": result.get("fitness"),
             }
         )
-    return {"sides": sides, "diff": diff_html(a.code, b.code, f"candidate {a.id}", f"candidate {b.id}")}
+    return {
+        "sides": sides,
+        "overlay": curves.overlay([a, b]),
+        "diff": diff_html(a.code, b.code, f"candidate {a.id}", f"candidate {b.id}"),
+    }

@@ -142,3 +142,17 @@ def test_what_a_sandbox_reports_is_checked_and_bounded_before_it_reaches_the_dat
     # a training started over (a new attempt) drops what the earlier attempt left at or after its steps
     again = live_result(result, {"timesteps": 5, "total": 200, "checkpoint": {"timesteps": 5}})
     assert [c["timesteps"] for c in again["checkpoints"]] == [5]
+
+
+def test_candidates_of_two_runs_share_one_chart_on_the_compare_page(api: Api) -> None:
+    browser = signed_in(api)
+    first = seed_finished_run(api, owner="alice")
+    second = seed_finished_run(api, owner="alice")
+    page = browser.client.get(f"/compare?a={first.candidate_id}&b={second.candidate_id}").text
+    chart = re.search(r'aria-label="fitness over training, side by side".*?</svg>', page, re.S)
+    assert chart, page[:2000]
+    legend = re.findall(r'class="series-label"[^>]*>([^<]*)<', chart.group(0))
+    assert legend == [
+        f"run {first.run_id} #{first.candidate_id} 12.5",
+        f"run {second.run_id} #{second.candidate_id} 12.5",
+    ]
