@@ -74,7 +74,7 @@ def compute(request: Request, user: PageUser, session: SessionDep, settings: Set
             "cap": settings.max_task_timesteps,
             "rate": rate,
             "rate_source": rate_source,
-            "hours": budget.timesteps / rate / 3600,
+            "seconds": budget.timesteps / rate,
         },
     )
 
@@ -89,14 +89,14 @@ def runs_table(
     env: str = "",
     q: str = "",
 ) -> HTMLResponse:
-    listing = views.runs_list(session, user, status=status, env=env, q=q, model=settings.llm_model)
+    listing = views.runs_list(session, user, status=status, env=env, q=q, settings=settings)
     return templates.TemplateResponse(request, "_runs_table.html", listing)
 
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
 def run_live(run_id: int, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
-    return templates.TemplateResponse(request, "_run_live.html", views.run_view(session, run, settings.llm_model))
+    return templates.TemplateResponse(request, "_run_live.html", views.run_view(session, run, settings))
 
 
 @router.get("/candidates/{candidate_id}/live", response_class=HTMLResponse)
@@ -128,5 +128,5 @@ def run_action(
     except RewardsmithError as e:
         note = e.message
     session.flush()
-    ctx = views.run_view(session, run, settings.llm_model)
+    ctx = views.run_view(session, run, settings)
     return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": note})

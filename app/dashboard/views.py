@@ -25,7 +25,7 @@ from app.web import access, files, present
 from workers.engine.result import TrainingResult
 
 
-def run_rows(session: Session, user: User, *, status: str, env: str, q: str, model: str | None) -> list[dict]:
+def run_rows(session: Session, user: User, *, status: str, env: str, q: str, settings: Settings) -> list[dict]:
     query = access.visible_tasks(user).limit(200)
     if env:
         query = query.where(Task.env == env)
@@ -36,7 +36,7 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
         for run in reversed(task.runs):
             if status and run.status != status:
                 continue
-            out = present.run_out(session, run, model)
+            out = present.run_out(session, run, settings)
             rows.append(
                 {
                     "run": out,
@@ -75,9 +75,9 @@ FORM_INT_DIGITS = 10
 """Form numbers are stored in 32-bit columns; longer ones are refused before anything computes with them."""
 
 
-def runs_list(session: Session, user: User, *, status: str, env: str, q: str, model: str | None) -> dict:
+def runs_list(session: Session, user: User, *, status: str, env: str, q: str, settings: Settings) -> dict:
     """The runs list as the page and its live table both show it: rows, the filters, whether any run is active."""
-    rows = run_rows(session, user, status=status, env=env, q=q, model=model)
+    rows = run_rows(session, user, status=status, env=env, q=q, settings=settings)
     return {
         "rows": rows,
         "filters": {"status": status, "env": env, "q": q},
@@ -162,8 +162,8 @@ def fitness_plot(run: Run) -> str:
     )
 
 
-def run_view(session: Session, run: Run, model: str | None) -> dict:
-    out = present.run_out(session, run, model)
+def run_view(session: Session, run: Run, settings: Settings) -> dict:
+    out = present.run_out(session, run, settings)
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     baselines = [c for c in run.candidates if c.origin.is_baseline]
     return {
@@ -175,7 +175,7 @@ def run_view(session: Session, run: Run, model: str | None) -> dict:
         "baselines": baselines,
         "plot": fitness_plot(run),
         "curves": curves.run_fitness_curves(run),
-        "designer": designer_label(run, model),
+        "designer": designer_label(run, settings.llm_model),
         "live": run.status in RUN_ACTIVE,
         "people": run_people(session, run),
     }

@@ -105,7 +105,20 @@ class Progress(BaseModel):
     candidates: dict[str, int]
     trainings_done: int
     trainings_total: int
+    """Trainings the run will do at most (its budget, fixed when the task was made); for an ended run, those it
+    did."""
     timesteps_trained: int
+    timesteps_total: int = 0
+    """Steps the run will train at most; for an ended run, those it trained."""
+    elapsed_seconds: float | None = None
+    eta_seconds: float | None = None
+    """Time left at ``rate`` steps/s; None once the run has ended."""
+    rate: float | None = None
+    rate_source: str = ""
+    """Where ``rate`` comes from: this run's own rate so far, or the trainings of its env measured here."""
+    tokens: int | None = None
+    """LLM tokens charged so far; None for a run without an LLM designer."""
+    cost: float | None = None
 
 
 class RunOut(BaseModel):

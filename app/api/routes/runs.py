@@ -18,14 +18,14 @@ CONFLICT: Responses = {409: {"description": "not allowed from the run's current 
 @router.get("/{run_id}", response_model=RunOut, responses=NOT_FOUND)
 def get_run(run_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> RunOut:
     """Status, progress, best candidate, token usage and final figures of a run."""
-    return present.run_out(session, access.run_or_404(session, run_id=run_id, user=user), settings.llm_model)
+    return present.run_out(session, access.run_or_404(session, run_id=run_id, user=user), settings)
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut, responses={**NOT_FOUND, **CONFLICT})
 def post_cancel(run_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> RunOut:
     """Cancel a run; trainings stop at their next checkpoint. Resume continues it."""
     run = cancel_run(session, run=access.run_or_404(session, run_id=run_id, user=user))
-    return present.run_out(session, run, settings.llm_model)
+    return present.run_out(session, run, settings)
 
 
 @router.post("/{run_id}/resume", response_model=RunOut, responses={**NOT_FOUND, **CONFLICT})
@@ -34,7 +34,7 @@ def post_resume(
 ) -> RunOut:
     """Continue a run that waits for feedback, was cancelled, or failed."""
     run = resume_run(session, run=access.run_or_404(session, run_id=run_id, user=user), dispatcher=dispatcher)
-    return present.run_out(session, run, settings.llm_model)
+    return present.run_out(session, run, settings)
 
 
 @router.get("/{run_id}/candidates", response_model=list[CandidateSummary], responses=NOT_FOUND)
