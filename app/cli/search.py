@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -11,13 +10,15 @@ from sqlalchemy.orm import sessionmaker
 
 import app.cli.lock as lock
 from app.cli.common import console, err, fail, hyperparams_option, input_error, read_text, shown
+from app.cli.progress import RunBar
 from app.config import get_settings
 from app.db import session_scope
-from app.db.models import Candidate, Run
+from app.db.models import Run
 from app.errors import InvalidInput, RewardsmithError
+from app.search.records.progress import duration
 from app.search.records.proposals import open_proposal, proposal_dict
 from app.search.records.run_json import designer_label
-from app.search.rules.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+from app.search.rules.states import ProposalStatus, RunStatus
 from app.search.rules.task import default
 from app.search.service import (
     COMMAND_LINE,
@@ -137,48 +138,21 @@ def run(
             highlight=False,
         )
         console.print(
-            f"at most {budget.timesteps:,} steps: ≈ {budget.timesteps / rate / 60:,.1f} min of one worker slot at "
-            f"{rate:,.0f} steps/s ({rate_source})",
+            f"at most {budget.timesteps:,} steps in {budget.trainings} trainings: ≈ "
+            f"{duration(budget.timesteps / rate)} on one worker slot at {rate:,.0f} steps/s ({rate_source})",
             highlight=False,
         )
 
+    bar = RunBar(console)
     try:
-        local = run_local(spec, settings, max_parallel=parallel, on_start=started, on_tick=_progress())
+        local = run_local(spec, settings, max_parallel=parallel, on_start=started, on_tick=bar.on_tick)
     except InvalidInput as e:
         fail(input_error(e, hyperparams))
+    finally:
+        bar.stop()
     if local.status == RunStatus.WAITING_FITNESS and approve:
         _decide_and_continue(local, source=None)
     _report(local, out)
-
-
-def _progress() -> Callable[[LocalRun], None]:
-    """Prints each candidate's status, progress and fitness as they change."""
-    seen: dict[int, tuple] = {}
-
-    def on_tick(local: LocalRun) -> None:
-        with session_scope(local.sf) as s:
-            for c in s.query(Candidate).filter(Candidate.run_id == local.run_id).order_by(Candidate.id):
-                progress = next(
-                    (
-                        t.result.get("progress")
-                        for t in reversed(c.trainings)
-                        if t.status == TrainingStatus.RUNNING and t.result
-                    ),
-                    None,
-                )
-                key = (c.status, c.fitness, progress.get("timesteps") if progress else None)
-                if seen.get(c.id) == key:
-                    continue
-                seen[c.id] = key
-                where = f"iteration {c.iteration.index + 1}" if c.iteration is not None else "baseline"
-                fit = f", fitness {c.fitness:.4g}" if c.fitness is not None else ""
-                prog = f" ({progress['timesteps']:,}/{progress['total']:,} steps)" if progress else ""
-                note = f" — {c.error.splitlines()[0][:160]}" if c.error and c.status != CandidateStatus.TRAINED else ""
-                console.print(
-                    shown(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
-                )
-
-    return on_tick
 
 
 def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
@@ -222,7 +196,11 @@ def _decide_and_continue(local: LocalRun, *, source: str | None) -> RunStatus:
                 _show_proposal(local.sf, local.run_id)
             fail(e.message)
     console.print(f"run {local.run_id}: fitness approved ({COMMAND_LINE}); the search starts", highlight=False)
-    return local.settle(on_tick=_progress())
+    bar = RunBar(console)
+    try:
+        return local.settle(on_tick=bar.on_tick)
+    finally:
+        bar.stop()
 
 
 def _report(local: LocalRun, out: Path) -> None:
