@@ -13,7 +13,7 @@ from app.cli.common import console, err, fail, hyperparams_option, input_error, 
 from app.cli.progress import RunBar
 from app.config import get_settings
 from app.db import session_scope
-from app.db.models import Run
+from app.db.models import Candidate, Run
 from app.errors import InvalidInput, RewardsmithError
 from app.search.records.progress import duration
 from app.search.records.proposals import open_proposal, proposal_dict
@@ -24,7 +24,9 @@ from app.search.service import (
     COMMAND_LINE,
     LocalRun,
     TaskSpec,
+    add_feedback,
     approve,
+    continue_run,
     local_database,
     replace,
     run_local,
@@ -291,6 +293,43 @@ def approve_command(
     _report(local, out)
 
 
+def continue_command(
+    ctx: typer.Context,
+    run_id: int = typer.Argument(..., help="A run that succeeded (printed by `rewardsmith run`)."),
+    out: Path = typer.Option(..., "--out", help="Directory for run.json and best_reward.py."),
+    iterations: int = typer.Option(1, "--iterations", help="Iterations to add."),
+    feedback: str | None = typer.Option(
+        None, "--feedback", help="Your words on the best candidate; the next iteration's prompt carries them."
+    ),
+    parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
+) -> None:
+    """Continue a run that succeeded for more iterations, here, with your feedback on its best in the next prompt."""
+    settings = get_settings()
+    ctx.with_resource(lock.holding(settings.data_dir, "rewardsmith continue"))
+    sf = local_database(settings)
+    local = LocalRun.attach(sf, settings, run_id, max_parallel=parallel) if 0 < run_id < 2**31 else None
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id) if local is not None else None
+        if run is None or local is None:
+            fail(f"there is no run {run_id} in {settings.resolved_database_url.split('@')[-1]}")
+        try:
+            if feedback and run.best_candidate_id:
+                best = s.get(Candidate, run.best_candidate_id)
+                assert best is not None
+                add_feedback(s, candidate=best, text=feedback, rating=None, user_id=None)
+            continue_run(s, run=run, iterations=iterations, settings=settings, dispatcher=local.dispatcher)
+        except RewardsmithError as e:
+            fail(e.message)
+    console.print(f"run {run_id}: continued for {iterations} more iteration(s)", highlight=False)
+    bar = RunBar(console)
+    try:
+        local.settle(on_tick=bar.on_tick)
+    finally:
+        bar.stop()
+    _report(local, out)
+
+
 def register(cli: typer.Typer) -> None:
     cli.command()(run)
     cli.command(name="approve")(approve_command)
+    cli.command(name="continue")(continue_command)

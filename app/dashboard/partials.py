@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 import app.search.records.robots as robots
 import envs
@@ -11,7 +11,16 @@ from app.dashboard import views
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.errors import InvalidInput, NotFound, RewardsmithError
-from app.search.service import ProgramKind, cancel_run, check_for_person, resume_run, task_budget, training_rate
+from app.search.service import (
+    ProgramKind,
+    cancel_run,
+    check_for_person,
+    continue_run,
+    new_run_from,
+    resume_run,
+    task_budget,
+    training_rate,
+)
 from app.web import access
 from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from envs.describe import describe
@@ -106,6 +115,39 @@ def candidate_live(candidate_id: int, request: Request, user: PageUser, session:
     return templates.TemplateResponse(request, "_candidate_live.html", views.candidate_live(c))
 
 
+@router.post("/runs/{run_id}/new-run", response_class=HTMLResponse)
+def new_run(
+    run_id: int,
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    iterations: str = Form(""),
+    samples: str = Form(""),
+    timesteps: str = Form(""),
+    description: str = Form(""),
+) -> Response:
+    """A new run of this run's task with the settings typed in, starting from its best; htmx goes to its page."""
+    run = access.run_or_404(session, run_id=run_id, user=user)
+    changes: dict = {"description": description.strip()} if description.strip() else {}
+    try:
+        for name, raw, label in (
+            ("iterations", iterations, "Iterations"),
+            ("samples", samples, "Candidates per iteration"),
+            ("timesteps", timesteps, "Timesteps"),
+        ):
+            if raw.strip():
+                changes[name] = views.form_int(raw, field=name, label=label)
+        _, new = new_run_from(
+            session, run=run, changes=changes, owner_id=user.id, settings=settings, dispatcher=dispatcher
+        )
+    except RewardsmithError as e:
+        return message(request, e.message, kind="error")
+    session.flush()
+    return Response(status_code=204, headers={"HX-Redirect": f"/runs/{new.id}"})
+
+
 @router.post("/runs/{run_id}/{action}", response_class=HTMLResponse)
 def run_action(
     run_id: int,
@@ -115,6 +157,7 @@ def run_action(
     session: SessionDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
+    iterations: str = Form("1"),
 ) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
     note = None
@@ -123,6 +166,9 @@ def run_action(
             cancel_run(session, run=run)
         elif action == "resume":
             resume_run(session, run=run, dispatcher=dispatcher)
+        elif action == "continue":
+            more = views.form_int(iterations, field="iterations", label="Iterations")
+            continue_run(session, run=run, iterations=more, settings=settings, dispatcher=dispatcher)
         else:
             note = f"unknown action '{action}'"
     except RewardsmithError as e:

@@ -16,6 +16,7 @@ from app.errors import InvalidInput
 from app.search.design.diagnostics import findings
 from app.search.records.candidates import describing_training, watched_training
 from app.search.records.run_json import designer_label
+from app.search.records.runs import pending_feedback
 from app.search.rules.fitness import FitnessKind
 from app.search.rules.hyperparams import read_hyperparams
 from app.search.rules.states import RUN_ACTIVE, CandidateStatus, RunStatus, Selection
@@ -175,6 +176,7 @@ def run_view(session: Session, run: Run, settings: Settings) -> dict:
         "baselines": baselines,
         "plot": fitness_plot(run),
         "curves": curves.run_fitness_curves(run),
+        "pending_feedback": len(pending_feedback(session, run_id=run.id)),
         "designer": designer_label(run, settings.llm_model),
         "live": run.status in RUN_ACTIVE,
         "people": run_people(session, run),

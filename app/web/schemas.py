@@ -211,6 +211,32 @@ class CandidateOut(CandidateSummary):
     duplicate_of: int | None
 
 
+class ContinueIn(BaseModel):
+    """Continue a run that succeeded for more iterations; the feedback given since it ended goes into the next
+    iteration's prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(1, ge=1, le=50, description="iterations to add")
+
+
+class NewRunIn(BaseModel):
+    """A new run of the same task with these settings changed; its first iteration starts from this run's best."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    iterations: int | None = None
+    samples: int | None = None
+    timesteps: int | None = None
+    seed: int | None = None
+    wait_for_feedback: bool | None = None
+    options: dict[str, Any] | None = Field(None, description="options to change (merged into the task's)")
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
