@@ -115,7 +115,7 @@ def tick_labels(ticks: Sequence[float]) -> list[str]:
     return [repr(t) for t in ticks]
 
 
-def _clip(name: str, n: int = 22) -> str:
+def _clip(name: str, n: int = 18) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
@@ -198,7 +198,7 @@ def line_plot(
     if not pts:
         return f'<div class="plot-empty">{escape(title)}: no data yet</div>'
     refs = [r for r in references if _finite(r.value)]
-    left, right, top, bottom = 64, 170, 28, 44
+    left, right, top, bottom = 64, 190, 28, 44
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts] + [r.value for r in refs if r.value is not None]
     x_ticks = _ticks(min(xs), max(xs))

@@ -85,8 +85,8 @@ def test_cancel_then_resume_changes_the_stored_status_and_resumes_the_run(api: A
         ("queued", "resume", "is queued"),
         ("cancelled", "cancel", "from 'cancelled' to 'cancelled'"),
         ("running", "resume", "from 'running' to 'running'"),
-        ("succeeded", "cancel", "'succeeded' is final"),
-        ("succeeded", "resume", "'succeeded' is final"),
+        ("succeeded", "cancel", "from 'succeeded' it can go to: running"),
+        ("succeeded", "resume", "continue it for more iterations"),
     ],
 )
 def test_illegal_transitions_are_409_and_change_nothing(api: Api, status: str, action: str, words: str) -> None:

@@ -78,9 +78,10 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
         set_status(run, "succeeded")
     with session_scope(db_sf) as s:
         run = s.get(Run, run_id)
-        for step in (cancel_run, lambda s, run: resume_run(s, run=run, dispatcher=recorder)):
-            with pytest.raises(IllegalTransition, match="'succeeded' is final"):
-                step(s, run=run)
+        with pytest.raises(IllegalTransition, match="from 'succeeded' it can go to: running"):
+            cancel_run(s, run=run)
+        with pytest.raises(Conflict, match="continue it for more iterations"):
+            resume_run(s, run=run, dispatcher=recorder)
         assert run.status == "succeeded"
 
 
