@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     """How often a running training refreshes its heartbeat; the lease must be at least twice this."""
     training_max_attempts: int = 3
 
+    # Webhooks (``app.webhooks``)
+    webhook_allow_private: bool = False
+    """Allow webhooks to loopback, private, link-local and other internal addresses. Off: a user's URL must not
+    reach into the service's own network (SSRF). Turn on only where every user may reach that network anyway."""
+    webhook_timeout_seconds: float = 5.0
+    """The longest one delivery attempt waits for the receiver."""
+    webhook_max_attempts: int = 6
+    """Attempts per delivery before it is marked failed."""
+    webhook_backoff_seconds: float = 10.0
+    """Wait before the second attempt; doubled after each failed one."""
+
     # Budgets
     max_timesteps_per_training: int = 5_000_000
     max_task_timesteps: int = 200_000_000

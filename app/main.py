@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.docs import mount_docs
-from app.api.routes import candidates, choices, envs, fitness, health, robots, runs, tasks, users
+from app.api.routes import candidates, choices, envs, fitness, health, robots, runs, tasks, users, webhooks
 from app.config import Settings, get_settings
 from app.dashboard.site import mount as mount_dashboard
 from app.db import session_factory
@@ -192,7 +192,7 @@ def create_app(
             return await http_exception_handler(request, exc)
         return _framework_error_json(request, exc)
 
-    for module in (envs, robots, tasks, runs, candidates, fitness, choices, users):
+    for module in (envs, robots, tasks, runs, candidates, fitness, choices, users, webhooks):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(sound_json_body)])
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -11,19 +10,23 @@ from sqlalchemy.orm import sessionmaker
 
 import app.cli.lock as lock
 from app.cli.common import console, err, fail, hyperparams_option, input_error, read_text, shown
+from app.cli.progress import RunBar
 from app.config import get_settings
 from app.db import session_scope
 from app.db.models import Candidate, Run
 from app.errors import InvalidInput, RewardsmithError
+from app.search.records.progress import duration
 from app.search.records.proposals import open_proposal, proposal_dict
 from app.search.records.run_json import designer_label
-from app.search.rules.states import CandidateStatus, ProposalStatus, RunStatus, TrainingStatus
+from app.search.rules.states import ProposalStatus, RunStatus
 from app.search.rules.task import default
 from app.search.service import (
     COMMAND_LINE,
     LocalRun,
     TaskSpec,
+    add_feedback,
     approve,
+    continue_run,
     local_database,
     replace,
     run_local,
@@ -137,48 +140,21 @@ def run(
             highlight=False,
         )
         console.print(
-            f"at most {budget.timesteps:,} steps: ≈ {budget.timesteps / rate / 60:,.1f} min of one worker slot at "
-            f"{rate:,.0f} steps/s ({rate_source})",
+            f"at most {budget.timesteps:,} steps in {budget.trainings} trainings: ≈ "
+            f"{duration(budget.timesteps / rate)} on one worker slot at {rate:,.0f} steps/s ({rate_source})",
             highlight=False,
         )
 
+    bar = RunBar(console)
     try:
-        local = run_local(spec, settings, max_parallel=parallel, on_start=started, on_tick=_progress())
+        local = run_local(spec, settings, max_parallel=parallel, on_start=started, on_tick=bar.on_tick)
     except InvalidInput as e:
         fail(input_error(e, hyperparams))
+    finally:
+        bar.stop()
     if local.status == RunStatus.WAITING_FITNESS and approve:
         _decide_and_continue(local, source=None)
     _report(local, out)
-
-
-def _progress() -> Callable[[LocalRun], None]:
-    """Prints each candidate's status, progress and fitness as they change."""
-    seen: dict[int, tuple] = {}
-
-    def on_tick(local: LocalRun) -> None:
-        with session_scope(local.sf) as s:
-            for c in s.query(Candidate).filter(Candidate.run_id == local.run_id).order_by(Candidate.id):
-                progress = next(
-                    (
-                        t.result.get("progress")
-                        for t in reversed(c.trainings)
-                        if t.status == TrainingStatus.RUNNING and t.result
-                    ),
-                    None,
-                )
-                key = (c.status, c.fitness, progress.get("timesteps") if progress else None)
-                if seen.get(c.id) == key:
-                    continue
-                seen[c.id] = key
-                where = f"iteration {c.iteration.index + 1}" if c.iteration is not None else "baseline"
-                fit = f", fitness {c.fitness:.4g}" if c.fitness is not None else ""
-                prog = f" ({progress['timesteps']:,}/{progress['total']:,} steps)" if progress else ""
-                note = f" — {c.error.splitlines()[0][:160]}" if c.error and c.status != CandidateStatus.TRAINED else ""
-                console.print(
-                    shown(f"  {where} · candidate {c.id} [{c.origin}]: {c.status}{prog}{fit}{note}"), highlight=False
-                )
-
-    return on_tick
 
 
 def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
@@ -222,7 +198,11 @@ def _decide_and_continue(local: LocalRun, *, source: str | None) -> RunStatus:
                 _show_proposal(local.sf, local.run_id)
             fail(e.message)
     console.print(f"run {local.run_id}: fitness approved ({COMMAND_LINE}); the search starts", highlight=False)
-    return local.settle(on_tick=_progress())
+    bar = RunBar(console)
+    try:
+        return local.settle(on_tick=bar.on_tick)
+    finally:
+        bar.stop()
 
 
 def _report(local: LocalRun, out: Path) -> None:
@@ -313,6 +293,43 @@ def approve_command(
     _report(local, out)
 
 
+def continue_command(
+    ctx: typer.Context,
+    run_id: int = typer.Argument(..., help="A run that succeeded (printed by `rewardsmith run`)."),
+    out: Path = typer.Option(..., "--out", help="Directory for run.json and best_reward.py."),
+    iterations: int = typer.Option(1, "--iterations", help="Iterations to add."),
+    feedback: str | None = typer.Option(
+        None, "--feedback", help="Your words on the best candidate; the next iteration's prompt carries them."
+    ),
+    parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
+) -> None:
+    """Continue a run that succeeded for more iterations, here, with your feedback on its best in the next prompt."""
+    settings = get_settings()
+    ctx.with_resource(lock.holding(settings.data_dir, "rewardsmith continue"))
+    sf = local_database(settings)
+    local = LocalRun.attach(sf, settings, run_id, max_parallel=parallel) if 0 < run_id < 2**31 else None
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id) if local is not None else None
+        if run is None or local is None:
+            fail(f"there is no run {run_id} in {settings.resolved_database_url.split('@')[-1]}")
+        try:
+            if feedback and run.best_candidate_id:
+                best = s.get(Candidate, run.best_candidate_id)
+                assert best is not None
+                add_feedback(s, candidate=best, text=feedback, rating=None, user_id=None)
+            continue_run(s, run=run, iterations=iterations, settings=settings, dispatcher=local.dispatcher)
+        except RewardsmithError as e:
+            fail(e.message)
+    console.print(f"run {run_id}: continued for {iterations} more iteration(s)", highlight=False)
+    bar = RunBar(console)
+    try:
+        local.settle(on_tick=bar.on_tick)
+    finally:
+        bar.stop()
+    _report(local, out)
+
+
 def register(cli: typer.Typer) -> None:
     cli.command()(run)
     cli.command(name="approve")(approve_command)
+    cli.command(name="continue")(continue_command)

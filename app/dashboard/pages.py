@@ -106,7 +106,7 @@ def runs_page(
     env: str = "",
     q: str = "",
 ) -> HTMLResponse:
-    listing = views.runs_list(session, user, status=status, env=env, q=q, model=settings.llm_model)
+    listing = views.runs_list(session, user, status=status, env=env, q=q, settings=settings)
     return templates.TemplateResponse(
         request,
         "runs.html",
@@ -169,9 +169,7 @@ async def create_task_page(
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: int, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
-    return templates.TemplateResponse(
-        request, "run.html", {"user": user, **views.run_view(session, run, settings.llm_model)}
-    )
+    return templates.TemplateResponse(request, "run.html", {"user": user, **views.run_view(session, run, settings)})
 
 
 @router.get("/candidates/{candidate_id}", response_class=HTMLResponse)

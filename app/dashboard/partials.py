@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 import app.search.records.robots as robots
 import envs
@@ -11,7 +11,16 @@ from app.dashboard import views
 from app.dashboard.render import templates
 from app.dashboard.session import PageUser, csrf_protect
 from app.errors import InvalidInput, NotFound, RewardsmithError
-from app.search.service import ProgramKind, cancel_run, check_for_person, resume_run, task_budget, training_rate
+from app.search.service import (
+    ProgramKind,
+    cancel_run,
+    check_for_person,
+    continue_run,
+    new_run_from,
+    resume_run,
+    task_budget,
+    training_rate,
+)
 from app.web import access
 from app.web.deps import DispatcherDep, SessionDep, SettingsDep, sound_form_and_query
 from envs.describe import describe
@@ -74,7 +83,7 @@ def compute(request: Request, user: PageUser, session: SessionDep, settings: Set
             "cap": settings.max_task_timesteps,
             "rate": rate,
             "rate_source": rate_source,
-            "hours": budget.timesteps / rate / 3600,
+            "seconds": budget.timesteps / rate,
         },
     )
 
@@ -89,14 +98,54 @@ def runs_table(
     env: str = "",
     q: str = "",
 ) -> HTMLResponse:
-    listing = views.runs_list(session, user, status=status, env=env, q=q, model=settings.llm_model)
+    listing = views.runs_list(session, user, status=status, env=env, q=q, settings=settings)
     return templates.TemplateResponse(request, "_runs_table.html", listing)
 
 
 @router.get("/runs/{run_id}/live", response_class=HTMLResponse)
 def run_live(run_id: int, request: Request, user: PageUser, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
-    return templates.TemplateResponse(request, "_run_live.html", views.run_view(session, run, settings.llm_model))
+    return templates.TemplateResponse(request, "_run_live.html", views.run_view(session, run, settings))
+
+
+@router.get("/candidates/{candidate_id}/live", response_class=HTMLResponse)
+def candidate_live(candidate_id: int, request: Request, user: PageUser, session: SessionDep) -> HTMLResponse:
+    """The candidate page's charts and learner table, redrawn while its training streams checkpoints."""
+    c = access.candidate_or_404(session, candidate_id=candidate_id, user=user)
+    return templates.TemplateResponse(request, "_candidate_live.html", views.candidate_live(c))
+
+
+@router.post("/runs/{run_id}/new-run", response_class=HTMLResponse)
+def new_run(
+    run_id: int,
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    iterations: str = Form(""),
+    samples: str = Form(""),
+    timesteps: str = Form(""),
+    description: str = Form(""),
+) -> Response:
+    """A new run of this run's task with the settings typed in, starting from its best; htmx goes to its page."""
+    run = access.run_or_404(session, run_id=run_id, user=user)
+    changes: dict = {"description": description.strip()} if description.strip() else {}
+    try:
+        for name, raw, label in (
+            ("iterations", iterations, "Iterations"),
+            ("samples", samples, "Candidates per iteration"),
+            ("timesteps", timesteps, "Timesteps"),
+        ):
+            if raw.strip():
+                changes[name] = views.form_int(raw, field=name, label=label)
+        _, new = new_run_from(
+            session, run=run, changes=changes, owner_id=user.id, settings=settings, dispatcher=dispatcher
+        )
+    except RewardsmithError as e:
+        return message(request, e.message, kind="error")
+    session.flush()
+    return Response(status_code=204, headers={"HX-Redirect": f"/runs/{new.id}"})
 
 
 @router.post("/runs/{run_id}/{action}", response_class=HTMLResponse)
@@ -108,6 +157,7 @@ def run_action(
     session: SessionDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
+    iterations: str = Form("1"),
 ) -> HTMLResponse:
     run = access.run_or_404(session, run_id=run_id, user=user)
     note = None
@@ -116,10 +166,13 @@ def run_action(
             cancel_run(session, run=run)
         elif action == "resume":
             resume_run(session, run=run, dispatcher=dispatcher)
+        elif action == "continue":
+            more = views.form_int(iterations, field="iterations", label="Iterations")
+            continue_run(session, run=run, iterations=more, settings=settings, dispatcher=dispatcher)
         else:
             note = f"unknown action '{action}'"
     except RewardsmithError as e:
         note = e.message
     session.flush()
-    ctx = views.run_view(session, run, settings.llm_model)
+    ctx = views.run_view(session, run, settings)
     return templates.TemplateResponse(request, "_run_live.html", {**ctx, "message": note})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.dashboard import views
 from app.dashboard.people_views import choose_view
 from app.dashboard.render import templates
@@ -24,12 +25,12 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect),
 
 
 def _run_page(
-    request: Request, session: Session, run: Run, user: User, model: str | None, error: RewardsmithError, **extra: Any
+    request: Request, session: Session, run: Run, user: User, settings: Settings, error: RewardsmithError, **extra: Any
 ) -> Response:
     """The run's page again, with the error and what the person had typed."""
     session.rollback()
     session.refresh(run)
-    ctx = {"user": user, **views.run_view(session, run, model), "fitness_error": error.message, **extra}
+    ctx = {"user": user, **views.run_view(session, run, settings), "fitness_error": error.message, **extra}
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
     return templates.TemplateResponse(request, "run.html", ctx, status_code=error.status_code, headers=headers)
 
@@ -64,7 +65,7 @@ def fitness_decision(
             dispatcher=dispatcher,
         )
     except RewardsmithError as e:
-        return _run_page(request, session, run, user, settings.llm_model, e, edit_source=source or None)
+        return _run_page(request, session, run, user, settings, e, edit_source=source or None)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 

@@ -14,6 +14,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
+from app.search.records.progress import duration
 from envs.describe import describe
 from envs.spec import EnvSpec
 
@@ -67,6 +68,7 @@ def visible(value: object) -> object:
 templates.env.finalize = visible
 templates.env.filters["num"] = number
 templates.env.filters["when"] = when
+templates.env.filters["duration"] = duration
 CODE_CSS = _FORMATTER.get_style_defs(".code")
 """The highlighter's colours, served as /code.css (a stylesheet of our own: the CSP allows no inline styles)."""
 

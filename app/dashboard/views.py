@@ -5,26 +5,28 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import app.dashboard.curves as curves
 from app.config import Settings
 from app.dashboard.learner import table as learner_table
 from app.dashboard.people_views import run_people
-from app.dashboard.plots import Series, line_plot, scatter_by_iteration
+from app.dashboard.plots import scatter_by_iteration
 from app.dashboard.render import code_html, diff_html
 from app.db.models import Candidate, Run, Task, User
 from app.errors import InvalidInput
 from app.search.design.diagnostics import findings
-from app.search.records.candidates import describing_training
+from app.search.records.candidates import describing_training, watched_training
 from app.search.records.run_json import designer_label
+from app.search.records.runs import pending_feedback
 from app.search.rules.fitness import FitnessKind
 from app.search.rules.hyperparams import read_hyperparams
-from app.search.rules.states import RUN_ACTIVE, RunStatus, Selection
+from app.search.rules.states import RUN_ACTIVE, CandidateStatus, RunStatus, Selection
 from app.search.rules.task import default
 from app.search.service import TaskSpec
 from app.web import access, files, present
 from workers.engine.result import TrainingResult
 
 
-def run_rows(session: Session, user: User, *, status: str, env: str, q: str, model: str | None) -> list[dict]:
+def run_rows(session: Session, user: User, *, status: str, env: str, q: str, settings: Settings) -> list[dict]:
     query = access.visible_tasks(user).limit(200)
     if env:
         query = query.where(Task.env == env)
@@ -35,7 +37,7 @@ def run_rows(session: Session, user: User, *, status: str, env: str, q: str, mod
         for run in reversed(task.runs):
             if status and run.status != status:
                 continue
-            out = present.run_out(session, run, model)
+            out = present.run_out(session, run, settings)
             rows.append(
                 {
                     "run": out,
@@ -74,9 +76,9 @@ FORM_INT_DIGITS = 10
 """Form numbers are stored in 32-bit columns; longer ones are refused before anything computes with them."""
 
 
-def runs_list(session: Session, user: User, *, status: str, env: str, q: str, model: str | None) -> dict:
+def runs_list(session: Session, user: User, *, status: str, env: str, q: str, settings: Settings) -> dict:
     """The runs list as the page and its live table both show it: rows, the filters, whether any run is active."""
-    rows = run_rows(session, user, status=status, env=env, q=q, model=model)
+    rows = run_rows(session, user, status=status, env=env, q=q, settings=settings)
     return {
         "rows": rows,
         "filters": {"status": status, "env": env, "q": q},
@@ -154,12 +156,15 @@ def fitness_plot(run: Run) -> str:
         if c.iteration is not None and c.fitness is not None
     ]
     return scatter_by_iteration(
-        pts, title=f"fitness ({run.task.fitness_name}) of each candidate", y_label=run.task.fitness_name
+        pts,
+        title=f"fitness ({run.task.fitness_name}) of each candidate",
+        y_label=run.task.fitness_name,
+        references=curves.baseline_references(run),
     )
 
 
-def run_view(session: Session, run: Run, model: str | None) -> dict:
-    out = present.run_out(session, run, model)
+def run_view(session: Session, run: Run, settings: Settings) -> dict:
+    out = present.run_out(session, run, settings)
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     baselines = [c for c in run.candidates if c.origin.is_baseline]
     return {
@@ -170,41 +175,32 @@ def run_view(session: Session, run: Run, model: str | None) -> dict:
         "best": best,
         "baselines": baselines,
         "plot": fitness_plot(run),
-        "designer": designer_label(run, model),
+        "curves": curves.run_fitness_curves(run),
+        "pending_feedback": len(pending_feedback(session, run_id=run.id)),
+        "designer": designer_label(run, settings.llm_model),
         "live": run.status in RUN_ACTIVE,
         "people": run_people(session, run),
     }
 
 
-def component_plots(result: TrainingResult) -> list[str]:
-    cps = result.get("checkpoints") or []
-    plots = []
-    if cps:
-        plots.append(
-            line_plot(
-                [Series("fitness", [(c["timesteps"], c.get("fitness")) for c in cps])],
-                title="fitness over training",
-                x_label="training steps",
-                y_label="fitness",
-            )
-        )
-        rets = [
-            Series("this reward", [(c["timesteps"], c.get("episode_return")) for c in cps]),
-            Series("env's own reward", [(c["timesteps"], c.get("episode_env_return")) for c in cps], dashed=True),
-        ]
-        plots.append(line_plot(rets, title="episode return over training", x_label="training steps", y_label="return"))
-    comps = result.get("components") or {}
-    if comps and cps:
-        series = [
-            Series(name, [(cp["timesteps"], s["mean"] if s else None) for cp, s in zip(cps, stats, strict=False)])
-            for name, stats in comps.items()
-        ]
-        plots.append(
-            line_plot(
-                series, title="reward components (mean per step)", x_label="training steps", y_label="per-step value"
-            )
-        )
-    return plots
+def component_plots(result: TrainingResult, run: Run | None = None) -> list[str]:
+    """A training's charts (``curves.candidate_plots``), against ``run``'s baselines where given."""
+    return curves.candidate_plots(result, references=curves.baseline_references(run) if run is not None else None)
+
+
+def candidate_live(c: Candidate) -> dict:
+    """The candidate page's live part: its charts and learner table from the training a person watches (the one
+    running now, its checkpoints streaming in), and whether the page should keep polling."""
+    watched = watched_training(c)
+    result = (watched.result or {}) if watched else {}
+    return {
+        "c": c,
+        "plots": component_plots(result, c.run),
+        "learner": learner_table(result, findings(c)),
+        "watched": watched,
+        "polling": c.run.status in RUN_ACTIVE
+        and (c.status in (CandidateStatus.QUEUED, CandidateStatus.TRAINING, CandidateStatus.PENDING)),
+    }
 
 
 def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
@@ -221,7 +217,7 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
         "code": code_html(c.code),
         "parent": parent,
         "diff": diff_html(parent.code, c.code, f"candidate {parent.id}", f"candidate {c.id}") if parent else None,
-        "plots": component_plots(result),
+        **candidate_live(c),
         "result": result,
         "episodes": result.get("episodes", []),
         "fitness": result.get("fitness"),
@@ -229,7 +225,6 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
         "video": video,
         "main": main,
         "diagnostics": findings(c),
-        "learner": learner_table(result, findings(c)),
         "siblings": siblings,
         "feedback": c.feedback,
         "waiting": c.run.status == RunStatus.WAITING_FEEDBACK,
@@ -246,9 +241,13 @@ def compare_view(session: Session, a: Candidate, b: Candidate, settings: Setting
             {
                 "c": c,
                 "code": code_html(c.code),
-                "plots": component_plots(result),
+                "plots": component_plots(result, c.run),
                 "video": next((x for x in reversed(links) if x.name == "video.mp4"), None),
                 "fitness": result.get("fitness"),
             }
         )
-    return {"sides": sides, "diff": diff_html(a.code, b.code, f"candidate {a.id}", f"candidate {b.id}")}
+    return {
+        "sides": sides,
+        "overlay": curves.overlay([a, b]),
+        "diff": diff_html(a.code, b.code, f"candidate {a.id}", f"candidate {b.id}"),
+    }

@@ -422,3 +422,40 @@ class RobotFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
     robot: Mapped[Robot] = relationship(back_populates="files")
+
+
+class Webhook(TimestampMixin, Base):
+    """Where a user is told that a run of theirs ended or waits for a person (one per user), and the secret the
+    requests are signed with (``app.webhooks``); the secret is shown to the user once and kept to sign."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(64))
+    events: Mapped[list] = mapped_column(JSON, default=list)
+    """Which of ``app.search.records.webhooks.EVENTS`` are sent."""
+
+
+class WebhookDelivery(TimestampMixin, Base):
+    """One event to send to a webhook, written in the transaction of the status move it tells of (an outbox), and
+    sent afterwards, retried with backoff, by ``app.webhooks.deliver_due``: the search never waits on it."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    """The JSON sent, exactly as signed."""
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    """pending, delivered or failed."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    webhook: Mapped[Webhook] = relationship()

@@ -8,7 +8,7 @@ the search imports this module. Keyword-only functions; callers own the transact
 from __future__ import annotations
 
 from app.search.decisions.approval import COMMAND_LINE, approve, decide, replace
-from app.search.decisions.control import cancel_run, resume_run
+from app.search.decisions.control import cancel_run, continue_run, new_run_from, resume_run
 from app.search.decisions.feedback import add_feedback
 from app.search.decisions.robots import add_robot, remove_robot, robot_or_404, share_robot
 from app.search.decisions.sandbox_jobs import ProgramKind, check_for_person
@@ -29,9 +29,11 @@ __all__ = [
     "cancel_run",
     "check_for_person",
     "choose",
+    "continue_run",
     "create_task",
     "decide",
     "local_database",
+    "new_run_from",
     "remove_robot",
     "replace",
     "resume_run",

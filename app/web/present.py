@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 import app.search.design.learner as learner
 import app.search.design.verdict as verdict
 from app.artifacts.base import ArtifactStore
-from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, Training, User
+from app.config import Settings
+from app.db.models import Candidate, Feedback, FitnessProposal, Run, Task, User
 from app.search.design.diagnostics import findings, run_findings
 from app.search.records.candidates import describing_training
+from app.search.records.progress import run_progress
 from app.search.records.proposals import proposal_dict, proposals_of
 from app.search.records.run_json import designer_label
 from app.search.records.runs import summary
-from app.search.rules.states import TRAINING_PENDING
 from app.web import files, schemas
 
 
@@ -42,21 +43,28 @@ def task_out(task: Task, owner: User | None = None) -> schemas.TaskOut:
     )
 
 
-def progress(run: Run) -> schemas.Progress:
+def progress(session: Session, run: Run, settings: Settings) -> schemas.Progress:
+    """Where the run stands (``app.search.records.progress``), with its candidates counted by status."""
     counts = Counter(c.status.value for c in run.candidates if not c.origin.is_baseline)
-    trainings: list[Training] = [t for c in run.candidates for t in c.trainings]
-    done = sum(1 for t in trainings if t.status not in TRAINING_PENDING)
+    p = run_progress(session, run, settings)
     return schemas.Progress(
         iteration=len(run.iterations),
         iterations=run.task.iterations,
         candidates=dict(counts),
-        trainings_done=done,
-        trainings_total=len(trainings),
-        timesteps_trained=int((run.usage or {}).get("timesteps_trained", 0)),
+        trainings_done=p.trainings_done,
+        trainings_total=p.trainings_total,
+        timesteps_trained=p.timesteps_done,
+        timesteps_total=p.timesteps_total,
+        elapsed_seconds=p.elapsed_seconds,
+        eta_seconds=p.eta_seconds,
+        rate=p.rate,
+        rate_source=p.rate_source,
+        tokens=p.tokens,
+        cost=p.cost,
     )
 
 
-def run_out(session: Session, run: Run, model: str | None) -> schemas.RunOut:
+def run_out(session: Session, run: Run, settings: Settings) -> schemas.RunOut:
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
     return schemas.RunOut(
         id=run.id,
@@ -64,10 +72,10 @@ def run_out(session: Session, run: Run, model: str | None) -> schemas.RunOut:
         status=run.status,
         phase=run.phase,
         error=run.error,
-        progress=progress(run),
+        progress=progress(session, run, settings),
         best_candidate_id=run.best_candidate_id,
         best_fitness=best.fitness if best else None,
-        designer=designer_label(run, model),
+        designer=designer_label(run, settings.llm_model),
         usage=run.usage or {},
         final=run.final or {},
         created_at=run.created_at,

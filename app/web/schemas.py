@@ -105,7 +105,20 @@ class Progress(BaseModel):
     candidates: dict[str, int]
     trainings_done: int
     trainings_total: int
+    """Trainings the run will do at most (its budget, fixed when the task was made); for an ended run, those it
+    did."""
     timesteps_trained: int
+    timesteps_total: int = 0
+    """Steps the run will train at most; for an ended run, those it trained."""
+    elapsed_seconds: float | None = None
+    eta_seconds: float | None = None
+    """Time left at ``rate`` steps/s; None once the run has ended."""
+    rate: float | None = None
+    rate_source: str = ""
+    """Where ``rate`` comes from: this run's own rate so far, or the trainings of its env measured here."""
+    tokens: int | None = None
+    """LLM tokens charged so far; None for a run without an LLM designer."""
+    cost: float | None = None
 
 
 class RunOut(BaseModel):
@@ -196,6 +209,32 @@ class CandidateOut(CandidateSummary):
     artifacts: list[ArtifactLink]
     feedback: list[FeedbackOut]
     duplicate_of: int | None
+
+
+class ContinueIn(BaseModel):
+    """Continue a run that succeeded for more iterations; the feedback given since it ended goes into the next
+    iteration's prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(1, ge=1, le=50, description="iterations to add")
+
+
+class NewRunIn(BaseModel):
+    """A new run of the same task with these settings changed; its first iteration starts from this run's best."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    iterations: int | None = None
+    samples: int | None = None
+    timesteps: int | None = None
+    seed: int | None = None
+    wait_for_feedback: bool | None = None
+    options: dict[str, Any] | None = Field(None, description="options to change (merged into the task's)")
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class FeedbackIn(BaseModel):

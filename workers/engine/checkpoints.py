@@ -69,6 +69,7 @@ class Checkpoints:
                 "total": self.total,
                 "fitness": entry["fitness"],
                 "episode_return": window["episode_return"],
+                "checkpoint": entry,
             }
         )
 

@@ -6,6 +6,7 @@ training's database column); the types give every reader the same names.
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypedDict
 
 from workers.program.program import ProgramError
@@ -57,6 +58,9 @@ class Checkpoint(TypedDict, total=False):
     components: dict[str, Stats]
     """Per-step statistics of each reward component over the window."""
     reward: Stats
+    """Per-step statistics of this reward over the window (exists at any budget, unlike an episode return)."""
+    env_reward: Stats
+    """Per-step statistics of the env's own reward over the same steps."""
     episodes: int
     episode_return: float | None
     """Mean return of this reward over the episodes that ended in the window."""
@@ -145,6 +149,96 @@ def stored(result: TrainingResult) -> TrainingResult:
 def steps_trained(result: TrainingResult) -> int:
     """The PPO steps this training ran itself (a continued training only adds its own)."""
     return int(result.get("timesteps") or 0) - int(result.get("resumed_from_timesteps") or 0)
+
+
+MAX_LIVE_CHECKPOINTS = 64
+"""Checkpoints a running training's row keeps at most (a training records ~10; more is a sandbox misbehaving)."""
+MAX_LIVE_COMPONENTS = 32
+"""Components of one live checkpoint kept at most."""
+MAX_NAME_CHARS = 64
+"""Longest component name a live checkpoint keeps."""
+_MAX_STEPS = 2**53
+
+
+def _number(value: object) -> float | None:
+    """A finite float, or None (booleans, strings, NaN and infinities are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _count(value: object) -> int | None:
+    """A whole number of steps or episodes in [0, 2**53], or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_STEPS:
+        return None
+    return value
+
+
+def _stats(value: object) -> Stats | None:
+    if not isinstance(value, dict):
+        return None
+    mean, low, high = (_number(value.get(k)) for k in ("mean", "min", "max"))
+    if mean is None or low is None or high is None:
+        return None
+    return Stats(mean=mean, min=low, max=high)
+
+
+def _name(value: object) -> str | None:
+    ok = isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS and value.isprintable()
+    return value if ok else None  # type: ignore[return-value]
+
+
+def live_checkpoint(raw: object) -> Checkpoint | None:
+    """The checkpoint a sandbox reported while training, rebuilt from its known fields only: numbers finite,
+    counts whole, component names short and printable, at most ``MAX_LIVE_COMPONENTS``; None when it has no
+    step count. What a sandbox sends is untrusted; this is what the worker lets through to the database."""
+    if not isinstance(raw, dict):
+        return None
+    timesteps = _count(raw.get("timesteps"))
+    if timesteps is None:
+        return None
+    out = Checkpoint(timesteps=timesteps, fitness=_number(raw.get("fitness")))  # type: ignore[typeddict-item]
+    for key in ("reward", "env_reward"):
+        stats = _stats(raw.get(key))
+        if stats is not None:
+            out[key] = stats
+    components = raw.get("components")
+    if isinstance(components, dict):
+        kept: dict[str, Stats] = {}
+        for name, value in list(components.items())[:MAX_LIVE_COMPONENTS]:
+            stats, good = _stats(value), _name(name)
+            if stats is not None and good is not None:
+                kept[good] = stats
+        out["components"] = kept
+    for key in ("episodes", "terminated", "truncated"):
+        n = _count(raw.get(key))
+        if n is not None:
+            out[key] = n  # type: ignore[literal-required]
+    for key in ("episode_return", "episode_env_return", "episode_length"):
+        out[key] = _number(raw.get(key))  # type: ignore[literal-required]
+    learner = raw.get("learner")
+    if isinstance(learner, dict):
+        stats_out: dict[str, float | int] = {}
+        for key in LearnerStats.__annotations__:
+            v = _count(learner.get(key)) if key == "updates" else _number(learner.get(key))
+            if v is not None:
+                stats_out[key] = v
+        out["learner"] = LearnerStats(**stats_out)  # type: ignore[typeddict-item]
+    return out
+
+
+def live_progress(raw: dict) -> Progress:
+    """The progress fields of a sandbox's event, checked as ``live_checkpoint`` checks a checkpoint."""
+    out = Progress()
+    for key in ("timesteps", "total"):
+        n = _count(raw.get(key))
+        if n is not None:
+            out[key] = n
+    fitness = _number(raw.get("fitness"))
+    if fitness is not None:
+        out["fitness"] = fitness
+    return out
 
 
 class TrainingFailed(ProgramError):

@@ -62,6 +62,10 @@ class RunningStats:
 
 REWARD = "\0reward"
 """The row of the reward itself (a name no component can have)."""
+ENV_REWARD = "\0env_reward"
+"""The row of the env's own reward, per step: like ``REWARD``, it exists from the first step, whatever the budget
+(an episode return needs an episode to end, which 64 envs × 30k steps never see)."""
+ROWS = (REWARD, ENV_REWARD)
 
 
 @dataclass
@@ -80,8 +84,9 @@ class Window:
             return float(np.mean(xs)) if xs else None
 
         return {
-            "components": {k: self.stats.summary(k) for k in self.stats.names() if k != REWARD},
+            "components": {k: self.stats.summary(k) for k in self.stats.names() if k not in ROWS},
             "reward": self.stats.summary(REWARD),
+            "env_reward": self.stats.summary(ENV_REWARD),
             "episodes": len(self.episode_lengths),
             "episode_return": mean(self.episode_returns),
             "episode_env_return": mean(self.episode_env_returns),

@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvS
 from envs.state import State, build_state
 from workers.engine.batched import BatchedEnv, Transition
 from workers.engine.guard import Guard
-from workers.engine.window import REWARD, Window
+from workers.engine.window import ENV_REWARD, REWARD, Window
 from workers.program.program import Program, ProgramError, call_reward
 
 
@@ -148,7 +148,7 @@ class ContractReward(VecEnv):
 
     def _record(self, step: RewardStep, components: dict[str, np.ndarray]) -> None:
         win = self.window
-        win.stats.add((REWARD, *components), np.array([step.reward, *components.values()]))
+        win.stats.add((REWARD, ENV_REWARD, *components), np.array([step.reward, step.env_reward, *components.values()]))
         self._returns += step.reward
         self._env_returns += step.env_reward
         self._lengths += 1

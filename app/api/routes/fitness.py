@@ -51,4 +51,4 @@ def post_fitness(
         settings=settings,
         dispatcher=dispatcher,
     )
-    return present.run_out(session, run, settings.llm_model)
+    return present.run_out(session, run, settings)

@@ -12,7 +12,7 @@ import envs
 from app.config import Settings
 from app.db import after_commit
 from app.db.locks import hold_user
-from app.db.models import Run, Task, utcnow
+from app.db.models import Candidate, Run, Task, utcnow
 from app.errors import InvalidInput, RateLimited
 from app.search.records.dispatch import Dispatcher
 from app.search.rules.states import RunStatus
@@ -35,6 +35,23 @@ def check_task_rate(session: Session, *, owner_id: int, settings: Settings) -> N
         )
 
 
+def check_start_from(session: Session, *, spec: TaskSpec, owner_id: int | None) -> None:
+    """InvalidInput unless ``options.start_from`` (when given) names a candidate with a program, of the same env, in
+    a run of the same owner (the local command line, without users, may name any)."""
+    wanted = spec.options.start_from
+    if wanted is None:
+        return
+    c = session.get(Candidate, wanted)
+    if c is None or (owner_id is not None and c.run.task.owner_id != owner_id):
+        raise InvalidInput(f"options.start_from: candidate {wanted} is not one of yours", field="options.start_from")
+    if not c.code or c.run.task.env != spec.env:
+        raise InvalidInput(
+            f"options.start_from: candidate {wanted} has no program for {spec.env} to start from; name a trained "
+            f"candidate of a {spec.env} run",
+            field="options.start_from",
+        )
+
+
 def create_task(
     session: Session, *, spec: TaskSpec, owner_id: int | None, settings: Settings, dispatcher: Dispatcher
 ) -> tuple[Task, Run]:
@@ -50,6 +67,7 @@ def create_task(
         robots.usable_env(session, name=spec.env, viewer=robots.viewer_of(session, owner_id))
     except envs.UnknownEnvError as e:
         raise InvalidInput(str(e), field="env") from None
+    check_start_from(session, spec=spec, owner_id=owner_id)
     task = Task(owner_id=owner_id, **columns(spec, settings))
     run = Run(task=task, status=RunStatus.QUEUED, usage={}, final={})
     session.add_all([task, run])

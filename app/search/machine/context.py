@@ -36,6 +36,8 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
         run_diagnostics=run_findings(run),
     )
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
+    start = options_of(task).start_from
+    seed = session.get(Candidate, start) if best is None and start else None
     if best is not None and best.code:
         ctx.parent = Parent(
             best.id,
@@ -45,6 +47,16 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
             best.design or {},
             findings(best),
             label=label(best),
+        )
+    elif seed is not None and seed.code:  # a new run from an earlier one: its best is where the search starts
+        ctx.parent = Parent(
+            seed.id,
+            seed.code,
+            seed.fitness or 0.0,
+            seed.reflection or "(no reflection)",
+            seed.design or {},
+            findings(seed),
+            label=f"{label(seed)} of run {seed.run_id}",
         )
     for fb in pending_feedback(session, run_id=run.id, iteration=index):
         fb.used_in_iteration = index

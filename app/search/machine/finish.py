@@ -41,10 +41,16 @@ def finalize(s: Session, run: Run, dispatcher: Dispatcher, sf: sessionmaker) -> 
     # was selected
     reference = next((c for c in run.candidates if c.origin == Origin.BASELINE_REFERENCE), None)
     programs = [best] + ([reference] if reference is not None and options_of(task).baselines else [])
+
+    def trained(c: Candidate, seed: int) -> bool:  # a continued run does not train a seed twice
+        return any(t.purpose == Purpose.FINAL and t.seed == seed and t.status == TrainingStatus.OK for t in c.trainings)
+
+    seeds = [task.seed + FINAL_SEED_OFFSET + i for i in range(options_of(task).final_seeds)]
     made = [
-        new_training(s, c, purpose=Purpose.FINAL, timesteps=task.timesteps, seed=task.seed + FINAL_SEED_OFFSET + i)
-        for i in range(options_of(task).final_seeds)
+        new_training(s, c, purpose=Purpose.FINAL, timesteps=task.timesteps, seed=seed)
+        for seed in seeds
         for c in programs
+        if not trained(c, seed)
     ]
     dispatch_after_commit(s, dispatcher, made)
     if not made:

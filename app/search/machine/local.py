@@ -157,7 +157,7 @@ class LocalRun:
         with session_scope(self.sf) as s:
             run = s.get(Run, self.run_id)
             assert run is not None
-            return run_dict(s, run, model=self.settings.llm_model)
+            return run_dict(s, run, model=self.settings.llm_model, settings=self.settings)
 
 
 def local_database(settings: Settings) -> sessionmaker:

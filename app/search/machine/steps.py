@@ -19,6 +19,7 @@ import app.search.machine.lifecycle as lifecycle
 import app.search.machine.proposing as proposing
 import app.search.machine.recovery as recovery
 import app.search.records.robots as robots
+import app.webhooks as webhooks
 from app.artifacts.base import StoreUnavailable
 from app.config import Settings
 from app.db import session_scope
@@ -32,6 +33,14 @@ from app.search.records.runs import fail_run
 from workers.program.text import clip
 
 log = logging.getLogger(__name__)
+
+
+def _tell(sf: sessionmaker, settings: Settings) -> None:
+    """Send the webhooks a step's status moves wrote (in a thread of their own; never failing the step)."""
+    try:
+        webhooks.send_soon(sf, settings)
+    except Exception:
+        log.exception("webhooks could not be sent; the sweep tries again")
 
 
 @contextmanager
@@ -56,12 +65,14 @@ def start_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: 
     with _failing_run_on_error(sf, run_id, "start"):
         robots.register_env_of(sf, run_id=run_id)
         lifecycle.start(sf, run_id, dispatcher, settings)
+    _tell(sf, settings)
 
 
 def resume_step(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings) -> None:
     with _failing_run_on_error(sf, run_id, "resume"):
         robots.register_env_of(sf, run_id=run_id)
         lifecycle.resume(sf, run_id, dispatcher, settings)
+    _tell(sf, settings)
 
 
 def design_step(
@@ -70,6 +81,7 @@ def design_step(
     with _failing_run_on_error(sf, run_id, "design"), recovery.holding(sf, run_id, settings):
         robots.register_env_of(sf, run_id=run_id)
         design(sf, run_id, dispatcher, settings, designer_for)
+    _tell(sf, settings)
 
 
 def propose_step(sf: sessionmaker, run_id: int, settings: Settings, proposer_for: ProposerFactory) -> None:
@@ -77,6 +89,7 @@ def propose_step(sf: sessionmaker, run_id: int, settings: Settings, proposer_for
     with _failing_run_on_error(sf, run_id, "fitness proposal"):
         robots.register_env_of(sf, run_id=run_id)
         proposing.propose(sf, run_id, settings, proposer_for)
+    _tell(sf, settings)
 
 
 def train_step(
@@ -94,6 +107,8 @@ def train_step(
             raise
         store_unreachable(sf, training_id, e)
         return "store unreachable"
+    finally:
+        _tell(sf, settings)
 
 
 def store_unreachable(sf: sessionmaker, training_id: int, e: StoreUnavailable) -> None:
@@ -113,4 +128,6 @@ def store_unreachable(sf: sessionmaker, training_id: int, e: StoreUnavailable) -
 
 def sweep_step(sf: sessionmaker, dispatcher: Dispatcher, settings: Settings) -> int:
     """Start runs whose start was lost, and send again what running runs wait for and nobody holds."""
-    return recovery.sweep(sf, dispatcher, settings)
+    seen = recovery.sweep(sf, dispatcher, settings)
+    _tell(sf, settings)
+    return seen

@@ -41,7 +41,7 @@ from app.search.rules.fitness import fitness_of
 from app.search.rules.options import options_of
 from app.search.rules.states import TRAINING_TERMINAL, CandidateStatus, Purpose, RunStatus, TrainingStatus
 from workers.engine.evaluate import evaluate_reward
-from workers.engine.result import TrainingResult, stored
+from workers.engine.result import MAX_LIVE_CHECKPOINTS, TrainingResult, live_checkpoint, live_progress, stored
 from workers.program.text import clip
 from workers.sandbox.lifeline import SandboxStopped, identity, is_gone
 from workers.sandbox.runner import RESUME_DIR
@@ -201,7 +201,11 @@ class _Heartbeat:
                 log.exception("heartbeat of training %s failed", self.job.training_id)
 
     def on_event(self, event: dict) -> None:
-        """Called for every progress event of the sandbox; raising stops the job."""
+        """Called for every progress event of the sandbox; raising stops the job.
+
+        A checkpoint goes to the training's row as it happens (its progress, and the checkpoint itself, checked
+        field by field: the sandbox is not trusted), so that the pages draw the curves while the training runs;
+        the recorded outcome replaces them with the result's own when the training ends."""
         if self.cancelled.is_set() or self.lost.is_set():
             raise Cancelled()
         if event.get("event") == "checkpoint":
@@ -209,11 +213,22 @@ class _Heartbeat:
                 with session_scope(self.sf) as s:
                     t = s.scalar(select(Training).where(*_ours(self.job)))
                     if t is not None:
-                        progress = {k: event.get(k) for k in ("timesteps", "total", "fitness")}
-                        t.result = TrainingResult(**{**(t.result or {}), "progress": progress})  # type: ignore[typeddict-item]
+                        t.result = live_result(t.result or TrainingResult(), event)
                         t.heartbeat_at = utcnow()
             except Exception:  # progress is for people; the training goes on while the database is away
                 log.exception("progress of training %s not recorded", self.job.training_id)
+
+
+def live_result(result: TrainingResult, event: dict) -> TrainingResult:
+    """A running training's row after the checkpoint ``event``: its progress, and the checkpoint appended (the last
+    ``MAX_LIVE_CHECKPOINTS`` kept, in step order: a checkpoint drops those at or after its step, which an earlier
+    attempt of the training left)."""
+    out = TrainingResult(**{**result, "progress": live_progress(event)})
+    entry = live_checkpoint(event.get("checkpoint"))
+    if entry is not None:
+        kept = [c for c in result.get("checkpoints") or [] if c.get("timesteps", -1) < entry["timesteps"]]
+        out["checkpoints"] = [*kept, entry][-MAX_LIVE_CHECKPOINTS:]
+    return out
 
 
 def _train(

@@ -28,6 +28,15 @@ def describing_training(c: Candidate) -> Training | None:
     return next((t for t in reversed(c.trainings) if t.purpose in DESCRIBING_PURPOSES), None)
 
 
+def watched_training(c: Candidate) -> Training | None:
+    """The training whose curves a person watches: the one running now (its checkpoints stream in), else the
+    describing one (``describing_training``)."""
+    running = (
+        t for t in reversed(c.trainings) if t.purpose in DESCRIBING_PURPOSES and t.status == TrainingStatus.RUNNING
+    )
+    return next(running, None) or describing_training(c)
+
+
 def label(c: Candidate) -> str:
     """How prompts name a candidate: its round and place in the run ('2.1': round 2, first sample), not its database
     id, so that a re-run of the same task sends the same prompts (and gets its answers from the cache)."""

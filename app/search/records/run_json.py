@@ -8,11 +8,13 @@ from sqlalchemy.orm import Session
 
 import app.search.design.learner as learner
 import app.search.design.verdict as verdict
+from app.config import Settings
 from app.db.models import Candidate, Run
 from app.search.design.diagnostics import findings, run_findings
 from app.search.design.offline import LABEL as OFFLINE_LABEL
 from app.search.records.candidates import describing_training
 from app.search.records.choices import selection_dict
+from app.search.records.progress import run_progress
 from app.search.records.proposals import proposal_dict, proposals_of
 from app.search.records.runs import summary
 from app.search.rules.states import DesignerKind
@@ -65,11 +67,15 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
     return out
 
 
-def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict[str, Any]:
-    """Everything about a run: task, iterations with their candidates, the best candidate, usage, final figures."""
+def run_dict(
+    session: Session, run: Run, *, model: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Everything about a run: task, iterations with their candidates, the best candidate, usage, final figures,
+    and (given the ``settings`` its rate is measured under) its progress: elapsed time, ETA, trainings and steps
+    done out of its budget, tokens and cost."""
     task = run.task
     best = session.get(Candidate, run.best_candidate_id) if run.best_candidate_id else None
-    return {
+    doc = {
         "run_id": run.id,
         "task_id": task.id,
         "status": run.status,
@@ -108,3 +114,6 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict[st
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+    if settings is not None:
+        doc["progress"] = run_progress(session, run, settings).as_dict()
+    return doc

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from sqlalchemy import false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+import app.search.records.webhooks as webhooks
 from app.db.models import Feedback, Run, utcnow
 from app.search.design.diagnostics import STUCK, run_findings, stored
 from app.search.design.run_diagnosis import diagnose_run
 from app.search.records.candidates import scored_of
 from app.search.records.ledger import run_usage
+from app.search.records.webhooks import event_of
 from app.search.rules.states import RUN_TERMINAL, RunStatus, check_transition
 
 
@@ -25,6 +27,9 @@ def set_status(run: Run, target: RunStatus, *, error: str | None = None) -> None
         run.finished_at = utcnow()
     if error is not None:
         run.error = error
+    session = object_session(run)
+    if session is not None and event_of(target) is not None:
+        webhooks.enqueue(session, run, summary=summary(run))
 
 
 def fail_run(session: Session, *, run_id: int, error: str) -> None:

@@ -82,7 +82,7 @@ class Budget:
         if self.final_trainings:
             seeds = self.final_trainings // max(1, self.final_programs)
             both = " × 2 (best and reference)" if self.final_programs == 2 else ""
-            parts.append(f"{seeds} final seeds{both} {self.final_steps:,}")
+            parts.append(f"{seeds} final {'seed' if seeds == 1 else 'seeds'}{both} {self.final_steps:,}")
         return " + ".join(parts)
 
 

@@ -68,6 +68,12 @@ class TaskOptions(_Options):
     baselines: bool = Field(True, description="train the env's reference reward (and the fitness as reward)")
     max_repairs: int = Field(2, ge=0, le=5, description="times a rejected program goes back to the designer")
     critic_review: bool = Field(False, description="let the LLM review each candidate before training")
+    start_from: int | None = Field(
+        None,
+        ge=1,
+        description="a candidate (of one of your runs, of the same env) whose reward program the first iteration "
+        "starts from, as its parent: a new run from an earlier one's best",
+    )
     train: TrainOptions = Field(default_factory=TrainOptions)
 
 

@@ -155,7 +155,8 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
         {RunStatus.WAITING_FEEDBACK, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
     ),
     RunStatus.WAITING_FEEDBACK: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
-    RunStatus.SUCCEEDED: frozenset(),
+    # continued for more iterations (``continue_run``): the feedback given since goes into the next prompt
+    RunStatus.SUCCEEDED: frozenset({RunStatus.RUNNING}),
     # resume retries from the last finished iteration, or (no fitness approved yet) waits or proposes again
     RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.WAITING_FITNESS, RunStatus.QUEUED}),
     RunStatus.CANCELLED: frozenset({RunStatus.RUNNING, RunStatus.WAITING_FITNESS, RunStatus.QUEUED}),

@@ -27,8 +27,15 @@ def test_a_new_run_is_queued_with_empty_progress(api: Api) -> None:
         "iterations": 1,
         "candidates": {},
         "trainings_done": 0,
-        "trainings_total": 0,
+        "trainings_total": 1,  # what the run will do, known before it starts
         "timesteps_trained": 0,
+        "timesteps_total": 2048,
+        "elapsed_seconds": None,
+        "eta_seconds": 2048 / api.settings.train_steps_per_second,
+        "rate": api.settings.train_steps_per_second,
+        "rate_source": "REWARDSMITH_TRAIN_STEPS_PER_SECOND",
+        "tokens": None,  # an offline designer: no LLM
+        "cost": None,
     }
     assert run["usage"] == {} and run["designer"].startswith("offline")
 
@@ -78,8 +85,8 @@ def test_cancel_then_resume_changes_the_stored_status_and_resumes_the_run(api: A
         ("queued", "resume", "is queued"),
         ("cancelled", "cancel", "from 'cancelled' to 'cancelled'"),
         ("running", "resume", "from 'running' to 'running'"),
-        ("succeeded", "cancel", "'succeeded' is final"),
-        ("succeeded", "resume", "'succeeded' is final"),
+        ("succeeded", "cancel", "from 'succeeded' it can go to: running"),
+        ("succeeded", "resume", "continue it for more iterations"),
     ],
 )
 def test_illegal_transitions_are_409_and_change_nothing(api: Api, status: str, action: str, words: str) -> None:

@@ -166,3 +166,26 @@ def test_approve_accepts_the_proposed_fitness_without_asking(tmp_path) -> None:
     doc = json.loads((out / "run.json").read_text())
     assert doc["status"] == "succeeded" and doc["fitness_proposals"][0]["status"] == "approved"
     assert "backward" in doc["task"]["fitness_source"] and doc["best_candidate"]["fitness"] is not None
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_continued_from_the_command_line_with_feedback(tmp_path) -> None:
+    first = rewardsmith(
+        [*TINY, "--designer", "offline", "--iterations", "1", "--samples", "1", "--out", str(tmp_path / "out")],
+        tmp_path,
+        None,
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("run 1 ━") == 1  # one progress bar, not a line per progress report
+    out = tmp_path / "more"
+    proc = rewardsmith(
+        ["1", "--iterations", "1", "--feedback", "keep the torso level", "--out", str(out)],
+        tmp_path,
+        None,
+        command="continue",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "run 1: continued for 1 more iteration(s)" in proc.stdout
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["status"] == "succeeded" and [it["index"] for it in doc["iterations"]] == [0, 1]
+    assert [f["text"] for f in doc["iterations"][1]["context"]["feedback"]] == ["keep the torso level"]

@@ -33,6 +33,8 @@ TABLES = {
     "selection_choices",
     "robots",
     "robot_files",
+    "webhooks",
+    "webhook_deliveries",
     "alembic_version",
 }
 

@@ -43,8 +43,8 @@ def test_only_the_listed_transitions_are_legal(current: str, target: str) -> Non
 
 
 def test_an_illegal_transition_says_where_the_run_can_go() -> None:
-    with pytest.raises(IllegalTransition, match="'succeeded' is final"):
-        check_transition("run 5", "succeeded", "running")
+    with pytest.raises(IllegalTransition, match="from 'succeeded' it can go to: running"):
+        check_transition("run 5", "succeeded", "failed")
     with pytest.raises(IllegalTransition, match="from 'queued' it can go to: cancelled, failed, running"):
         check_transition("run 5", "queued", "waiting_feedback")
 
@@ -78,9 +78,10 @@ def test_service_steps_follow_the_state_machine(db_sf, tmp_path) -> None:
         set_status(run, "succeeded")
     with session_scope(db_sf) as s:
         run = s.get(Run, run_id)
-        for step in (cancel_run, lambda s, run: resume_run(s, run=run, dispatcher=recorder)):
-            with pytest.raises(IllegalTransition, match="'succeeded' is final"):
-                step(s, run=run)
+        with pytest.raises(IllegalTransition, match="from 'succeeded' it can go to: running"):
+            cancel_run(s, run=run)
+        with pytest.raises(Conflict, match="continue it for more iterations"):
+            resume_run(s, run=run, dispatcher=recorder)
         assert run.status == "succeeded"
 
 

@@ -11,7 +11,7 @@ import pytest
 import envs
 from envs.fitness import get_metric
 from workers.engine.evaluate import evaluate_reward
-from workers.engine.result import TrainingFailed
+from workers.engine.result import TrainingFailed, live_checkpoint
 from workers.engine.train import TrainConfig, train
 from workers.sandbox.runner import Limits
 
@@ -80,6 +80,11 @@ def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: P
     assert events[-1]["timesteps"] == 2048
     progress = [e for e in events if e["event"] == "progress"]  # one before each policy update at least
     assert len(progress) >= 2 and all(e["total"] == 2048 for e in progress)
+    # each checkpoint streams out as it happens, whole: the worker's check lets all of it through
+    streamed = [e["checkpoint"] for e in events if e["event"] == "checkpoint"]
+    assert streamed == on_disk["checkpoints"]
+    assert [live_checkpoint(c) for c in streamed] == on_disk["checkpoints"]
+    assert all(c["env_reward"]["min"] <= c["env_reward"]["mean"] <= c["env_reward"]["max"] for c in streamed)
 
 
 def test_the_saved_policy_loads_with_sb3_and_replays_its_evaluation(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import envs
 from envs.state import build_state
@@ -82,3 +83,22 @@ def test_as_sb3s_vecenv_an_ended_episode_carries_its_terminal_observation_and_wh
     assert seen["truncated"] == window.truncated > 0 and seen["terminated"] == window.terminated > 0
     np.testing.assert_allclose(window.episode_returns, window.episode_env_returns, atol=1e-3)
     np.testing.assert_allclose(returns, window.episode_returns, rtol=1e-5)
+
+
+def test_a_window_without_any_ended_episode_still_has_per_step_rewards() -> None:
+    """64 envs × 30k steps end no episode: the window's per-step means of this reward and the env's own are what
+    a curve can show then (the episode return is None)."""
+    spec = envs.get_spec("HalfCheetah-v5")
+    program = load_program(spec.reference_reward)
+    contract = ContractReward(BatchedEnv(spec, [1, 2], needs=program.attributes), program)
+    contract.reset()
+    rewards, env_rewards = [], []
+    for _ in range(10):
+        step = contract.reward_step(np.full((2, 6), 0.3, dtype=np.float32))
+        rewards.extend(step.reward.tolist())
+        env_rewards.extend(step.env_reward.tolist())
+    summary = contract.take_window().summary()
+    assert summary["episodes"] == 0 and summary["episode_return"] is None
+    assert summary["reward"]["mean"] == pytest.approx(np.mean(rewards))
+    assert summary["env_reward"]["mean"] == pytest.approx(np.mean(env_rewards))
+    assert set(summary["components"]) == {"forward", "ctrl_cost"}
