@@ -65,6 +65,18 @@ def sandbox_measure(
     return run_job(job | {"max_steps": max_steps}, limits)
 
 
+def sandbox_screen(env: str, source: str, trajectories: list[Path], limits: Limits) -> SandboxResult:
+    """Screen a reward on recorded episodes in the sandbox (``workers.engine.screen``): ``payload["screen"]`` holds
+    the verdict. The trajectory files are read inside the sandbox only."""
+    get_spec(env)
+    try:
+        check_source(source, "reward")
+    except ProgramRejected as e:
+        return SandboxResult(Outcome.REJECTED, str(e))
+    job = {"type": "screen", "env": env, "source": source, "trajectories": [str(p.resolve()) for p in trajectories]}
+    return run_job(job, limits)
+
+
 def evaluate_reward(
     *,
     env: str,

@@ -96,6 +96,11 @@ def _run(job: dict) -> Mapping[str, Any]:
             cost_ratio=ratio,
         )
         return {"report": checked.to_dict(), "measurement": measured}
+    if kind == "screen":  # a candidate reward's returns on the run's recorded episodes, ranked against their fitness
+        from workers.engine.screen import screen_reward
+
+        paths = [Path(str(p)) for p in job["trajectories"]]
+        return {"screen": screen_reward(job["env"], job["source"], paths).to_dict()}
     if kind == "train":
         from workers.engine.train import TrainConfig, train
 

@@ -1,0 +1,135 @@
+"""The trajectory screen (CARD's idea): before a candidate reward trains, does it prefer the recorded episodes that
+the fitness prefers?
+
+Runs inside the sandbox: the candidate's ``compute_reward`` is called on the state rows of the run's stored
+evaluation episodes (``trajectories.npz``), its return on each is ranked against each episode's fitness (Spearman's
+rho), and the verdict says in words which episode the reward wrongly prefers, so that a designer can repair it:
+"this reward pays more for the episode that fell over at step 80 than for the one that ran 40.3 m".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from envs import get_spec
+from envs.state import build_state
+from workers.engine.batched import BatchedEnv
+from workers.engine.ranks import spearman
+from workers.engine.trajectories import Trajectory, read_trajectories
+from workers.program.program import call_reward, load_program
+
+MIN_EPISODES = 4
+"""Fewer stored episodes than this tell nothing: the screen lets the candidate through."""
+PASS_RHO = 0.1
+"""A reward whose returns rank the episodes with rho at least this passes; at most ``-PASS_RHO``, it ranks them
+against the fitness; between, it cannot tell them apart."""
+MAX_FILES = 32
+"""Trajectory files one screen reads (the run's most recent trainings)."""
+
+
+class ScreenVerdict(StrEnum):
+    """What the screen concluded about one candidate reward."""
+
+    PASS = "pass"
+    AGAINST = "ranks_against_fitness"
+    FLAT = "cannot_tell_apart"
+    INCONCLUSIVE = "inconclusive"
+    """Too few stored episodes, or their fitness all alike: nothing to screen on; the candidate trains."""
+
+    @property
+    def trains(self) -> bool:
+        return self in (ScreenVerdict.PASS, ScreenVerdict.INCONCLUSIVE)
+
+
+@dataclass
+class ScreenReport:
+    """The screen's verdict on one reward, with the numbers behind it and the sentence for the designer."""
+
+    verdict: ScreenVerdict
+    text: str
+    rho: float | None
+    episodes: int
+    returns: list[float]
+    fitness: list[float]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict.value}
+
+
+def describe(t: Trajectory, dt: float, x_velocity: np.ndarray, upright: np.ndarray) -> str:
+    """What the robot did in an episode, in a few words ("fell over at step 80", "ran 40.3 m in 1,000 steps")."""
+    if t.terminated:
+        return f"fell over at step {t.steps:,}"
+    distance = float(np.sum(x_velocity) * dt * t.stride)
+    moved = f"ran {distance:.1f} m" if distance >= 0 else f"went {-distance:.1f} m backwards"
+    if float(np.mean(upright < 0.0)) > 0.5:
+        return f"spent most of its {t.steps:,} steps on its back ({moved.replace('ran', 'moved')})"
+    return f"{moved} in {t.steps:,} steps"
+
+
+def judge(returns: list[float], fitness: list[float], words: list[str]) -> ScreenReport:
+    """The verdict on a reward whose returns on the recorded episodes are ``returns``, whose fitness is ``fitness``
+    and which did what ``words`` say."""
+    r, f = np.asarray(returns, dtype=np.float64), np.asarray(fitness, dtype=np.float64)
+    n = len(r)
+    span = float(np.ptp(f)) if n else 0.0
+    if n < MIN_EPISODES or span <= 1e-9 * (1.0 + float(np.max(np.abs(f)))):
+        text = (
+            f"not screened: {n} recorded episode(s) whose fitness differs too little to rank"
+            if n
+            else "not screened: no recorded episodes yet"
+        )
+        return ScreenReport(ScreenVerdict.INCONCLUSIVE, text, None, n, list(returns), list(fitness))
+    best, worst = int(np.argmax(f)), int(np.argmin(f))
+    flat = float(np.ptp(r)) <= 1e-6 * (1.0 + float(np.max(np.abs(r))))
+    rho = None if flat else spearman(r, f)
+    if rho is not None and rho >= PASS_RHO:
+        text = f"passed: its returns rank the {n} recorded episodes with the fitness (Spearman's rho {rho:+.2f})"
+        return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness))
+    if rho is not None and rho <= -PASS_RHO:
+        # the pair the reward gets most wrong: the largest fitness gap the reward ranks the other way
+        gaps = (f[:, None] - f[None, :]) * (r[None, :] > r[:, None])
+        i, j = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
+        text = (
+            f"ranks the recorded episodes against the fitness (Spearman's rho {rho:+.2f} over {n} episodes): "
+            f"this reward prefers the episode that {words[j]} (return {r[j]:.4g}, fitness {f[j]:.4g}) to the one "
+            f"that {words[i]} (return {r[i]:.4g}, fitness {f[i]:.4g}). Change what it pays for so that the "
+            "second scores higher; it was not trained"
+        )
+        return ScreenReport(ScreenVerdict.AGAINST, text, rho, n, list(returns), list(fitness))
+    why = (
+        "gives them all nearly the same return" if flat else f"ranks them almost at random (Spearman's rho {rho:+.2f})"
+    )
+    text = (
+        f"cannot tell the recorded episodes apart: over {n} episodes it {why} "
+        f"({float(np.min(r)):.4g} to {float(np.max(r)):.4g}), yet the one that {words[best]} has fitness "
+        f"{f[best]:.4g} and the one that {words[worst]} has {f[worst]:.4g}. Make it pay for what the fitness "
+        "measures; it was not trained"
+    )
+    return ScreenReport(ScreenVerdict.FLAT, text, rho, n, list(returns), list(fitness))
+
+
+def screen_reward(env: str, source: str, paths: list[Path]) -> ScreenReport:
+    """Load ``source`` and the trajectory files ``paths`` (at most ``MAX_FILES``), and judge the reward on them.
+    Runs in the sandbox: the program is called here."""
+    spec = get_spec(env)
+    program = load_program(source, "reward")
+    probe = BatchedEnv(spec, [0], auto_reset=False)
+    layout, act_dim = probe.layout, probe.act_dim
+    returns: list[float] = []
+    fitness: list[float] = []
+    words: list[str] = []
+    for path in paths[:MAX_FILES]:
+        for t in read_trajectories(path, layout, act_dim):
+            state = build_state(layout, t.rows)
+            actions = t.actions.astype(np.float32)
+            actions.flags.writeable = False  # as in training
+            reward, _, _ = call_reward(program, state, actions)
+            returns.append(float(np.sum(reward)) * t.stride)
+            fitness.append(t.fitness)
+            words.append(describe(t, layout.dt, np.asarray(state.x_velocity), np.asarray(state.upright)))
+    return judge(returns, fitness, words)
