@@ -41,14 +41,21 @@ def check_budget(timesteps: int, maximum: int) -> None:
         )
 
 
-def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxResult:
-    """Static check here, then a dry run in the sandbox; the result's outcome is ok or rejected (or a limit)."""
+def sandbox_check(
+    env: str, source: str, kind: str, limits: Limits, *, trajectories: list[Path] | None = None
+) -> SandboxResult:
+    """Static check here, then a dry run in the sandbox; the result's outcome is ok or rejected (or a limit). With
+    ``trajectories`` (a reward's), the same sandboxed process then screens it on those recorded episodes:
+    ``payload["screen"]`` holds the verdict (``workers.engine.screen``), which the caller acts on."""
     get_spec(env)
     try:
         check_source(source, kind)
     except ProgramRejected as e:
         return SandboxResult(Outcome.REJECTED, str(e))
-    return run_job({"type": "dry_run", "env": env, "kind": kind, "source": source}, limits)
+    job: dict = {"type": "dry_run", "env": env, "kind": kind, "source": source}
+    if trajectories:
+        job["trajectories"] = [str(p.resolve()) for p in trajectories]
+    return run_job(job, limits)
 
 
 def sandbox_measure(

@@ -29,6 +29,8 @@ PASS_RHO = 0.1
 against the fitness; between, it cannot tell them apart."""
 MAX_FILES = 32
 """Trajectory files one screen reads (the run's most recent trainings)."""
+REFUSED = "the trajectory screen refused it: "
+"""How a screened-out candidate's error begins (a designer reads the rest: which episode it wrongly prefers)."""
 
 
 class ScreenVerdict(StrEnum):
@@ -42,7 +44,17 @@ class ScreenVerdict(StrEnum):
 
     @property
     def trains(self) -> bool:
+        """Whether a candidate with this verdict goes on to train."""
         return self in (ScreenVerdict.PASS, ScreenVerdict.INCONCLUSIVE)
+
+    @staticmethod
+    def trains_on(report: dict) -> bool:
+        """Whether a stored verdict (``ScreenReport.to_dict``, or a critic note) lets its candidate train; an unknown
+        one does (the screen only ever keeps a candidate from training with a verdict it gives)."""
+        try:
+            return ScreenVerdict(str(report.get("verdict"))).trains
+        except ValueError:
+            return True
 
 
 @dataclass

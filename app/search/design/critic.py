@@ -1,7 +1,9 @@
-"""The critic: static check and sandboxed dry run of every proposal, repairs by the designer, an optional LLM review.
+"""The critic: static check and sandboxed dry run of every proposal, the trajectory screen (does the reward prefer
+the run's recorded episodes that the fitness prefers?), repairs by the designer, an optional LLM review.
 
 A rejected proposal goes back to the designer with the error (bounded attempts), so the
-error reaches the LLM even when it sampled several candidates at once.
+error reaches the LLM even when it sampled several candidates at once. A screened-out one is not trained: its
+error says in words which recorded episode its reward wrongly prefers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from enum import StrEnum
 from app.errors import LLMError
 from app.search.design.designers import DesignContext, Designer, Proposal
 from app.search.rules.states import Origin
+from workers.engine.screen import REFUSED, ScreenVerdict
 from workers.sandbox.runner import Outcome, SandboxResult
 
 
@@ -34,6 +37,18 @@ class Vetted:
     dry_run: dict = field(default_factory=dict)
     design: dict = field(default_factory=dict)
     repairs: int = 0
+    screen: dict | None = None
+    """The trajectory screen's verdict on the program as it stands (``workers.engine.screen``); None: not screened."""
+
+    @property
+    def screened_out(self) -> bool:
+        """Rejected by the trajectory screen (the training it would have cost was saved)."""
+        return self.status == Verdict.REJECTED and self.screen is not None and not screen_trains(self.screen)
+
+
+def screen_trains(screen: dict) -> bool:
+    """Whether a screen verdict lets its candidate train."""
+    return ScreenVerdict.trains_on(screen)
 
 
 def dry_run_text(report: dict) -> str:
@@ -49,9 +64,18 @@ def dry_run_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int) -> Vetted:
+def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int, screen: dict | None) -> Vetted:
     return Vetted(
-        Verdict.REJECTED, proposal.code, proposal.answer, proposal.origin, error, notes, {}, proposal.design, repairs
+        Verdict.REJECTED,
+        proposal.code,
+        proposal.answer,
+        proposal.origin,
+        error,
+        notes,
+        {},
+        proposal.design,
+        repairs,
+        screen,
     )
 
 
@@ -69,31 +93,42 @@ def vet(
     current = proposal
     repairs = 0
     while True:
+        screen = None
         if current.code is None:
             error = current.error or "the answer held no program"
             report = None
+            notes.append({"stage": "check", "verdict": "rejected", "text": error})
         else:
             res = check(current.code)
-            if res.outcome == Outcome.OK:
+            screen = res.payload.get("screen") if res.outcome == Outcome.OK else None
+            if res.outcome == Outcome.OK and (screen is None or screen_trains(screen)):
                 report = res.payload.get("report", {})
                 break
-            error = res.error or res.outcome
-        notes.append({"stage": "check", "verdict": "rejected", "text": error})
+            if screen is not None:  # it passed the dry run, but prefers the recorded episodes the fitness does not
+                error = REFUSED + str(screen.get("text"))
+                notes.append(
+                    {"stage": "screen", "verdict": str(screen.get("verdict")), "text": str(screen.get("text"))}
+                )
+            else:
+                error = res.error or res.outcome
+                notes.append({"stage": "check", "verdict": "rejected", "text": error})
         if repairs >= max_repairs:
-            return _rejected(current, error, notes, repairs)
+            return _rejected(current, error, notes, repairs, screen)
         try:
             fixed = designer.repair(ctx, current, error)
         except LLMError as e:
             notes.append({"stage": "repair", "verdict": "failed", "text": str(e)})
             fixed = None
         if fixed is None:
-            return _rejected(current, error, notes, repairs)
+            return _rejected(current, error, notes, repairs, screen)
         repairs += 1
         notes.append(
             {"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"}
         )
         current = fixed
     notes.append({"stage": "check", "verdict": "accepted", "text": dry_run_text(report)})
+    if screen is not None:
+        notes.append({"stage": "screen", "verdict": str(screen.get("verdict")), "text": str(screen.get("text"))})
     code, origin = current.code, current.origin
     for _ in range(review_rounds):
         try:
@@ -117,13 +152,16 @@ def vet(
                 report,
                 current.design,
                 repairs,
+                screen,
             )
         res = check(review.fixed_code)
-        if res.outcome != Outcome.OK:
-            notes.append({"stage": "review", "verdict": "fix rejected", "text": res.error or res.outcome})
+        fixed_screen = res.payload.get("screen") if res.outcome == Outcome.OK else None
+        if res.outcome != Outcome.OK or (fixed_screen is not None and not screen_trains(fixed_screen)):
+            why = res.error or res.outcome if fixed_screen is None else REFUSED + str(fixed_screen.get("text"))
+            notes.append({"stage": "review", "verdict": "fix rejected", "text": why})
             break
-        code, origin, report = review.fixed_code, Origin.CRITIC, res.payload.get("report", {})
+        code, origin, report, screen = review.fixed_code, Origin.CRITIC, res.payload.get("report", {}), fixed_screen
         notes.append(
             {"stage": "review", "verdict": "fixed", "text": "the critic's corrected program passed the checks"}
         )
-    return Vetted(Verdict.ACCEPTED, code, current.answer, origin, None, notes, report, current.design, repairs)
+    return Vetted(Verdict.ACCEPTED, code, current.answer, origin, None, notes, report, current.design, repairs, screen)

@@ -68,6 +68,16 @@ class TaskOptions(_Options):
     baselines: bool = Field(True, description="train the env's reference reward (and the fitness as reward)")
     max_repairs: int = Field(2, ge=0, le=5, description="times a rejected program goes back to the designer")
     critic_review: bool = Field(False, description="let the LLM review each candidate before training")
+    continue_from_parent: bool = Field(
+        True,
+        description="from the second iteration on, a candidate's training starts from its parent's trained policy "
+        "(a value warm-up, then PPO) instead of from scratch",
+    )
+    trajectory_screen: bool = Field(
+        True,
+        description="before a candidate trains, its reward is screened on the run's recorded evaluation episodes; "
+        "one that ranks them against the fitness, or cannot tell them apart, is not trained",
+    )
     train: TrainOptions = Field(default_factory=TrainOptions)
 
 
