@@ -8,6 +8,7 @@ error says in words which recorded episode its reward wrongly prefers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +17,7 @@ from app.errors import LLMError
 from app.search.design.designers import DesignContext, Designer, Proposal
 from app.search.rules.states import Origin
 from workers.engine.screen import REFUSED, ScreenVerdict
+from workers.program.text import clip, one_line
 from workers.sandbox.runner import Outcome, SandboxResult
 
 
@@ -44,6 +46,45 @@ class Vetted:
     def screened_out(self) -> bool:
         """Rejected by the trajectory screen (the training it would have cost was saved)."""
         return self.status == Verdict.REJECTED and self.screen is not None and not screen_trains(self.screen)
+
+
+SCREEN_TEXT_CHARS = 1500
+"""The longest screen sentence kept (a real one is a few hundred characters)."""
+SCREEN_EPISODES = 512
+"""The most per-episode values kept of one screen (32 files of 16 episodes)."""
+
+
+def screen_record(payload: object) -> dict | None:
+    """The screen's verdict as the sandbox sent it, checked and bounded before anything keeps or shows it: a known
+    verdict, one printable line of text, a finite rho in [-1, 1], bounded lists of finite numbers; None when it is
+    not one."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        verdict = ScreenVerdict(str(payload.get("verdict")))
+    except ValueError:
+        return None
+    rho = payload.get("rho")
+    numbers = {}
+    for name in ("returns", "fitness"):
+        values = payload.get(name)
+        if not isinstance(values, list) or len(values) > SCREEN_EPISODES:
+            return None
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            return None
+        numbers[name] = [float(v) for v in values]
+    episodes = payload.get("episodes")
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or not 0 <= episodes <= SCREEN_EPISODES:
+        return None
+    if rho is not None and not (isinstance(rho, int | float) and math.isfinite(rho) and -1.0 <= rho <= 1.0):
+        return None
+    return {
+        "verdict": verdict.value,
+        "text": clip(one_line(str(payload.get("text"))), SCREEN_TEXT_CHARS),
+        "rho": None if rho is None else float(rho),
+        "episodes": episodes,
+        **numbers,
+    }
 
 
 def screen_trains(screen: dict) -> bool:
@@ -100,7 +141,9 @@ def vet(
             notes.append({"stage": "check", "verdict": "rejected", "text": error})
         else:
             res = check(current.code)
-            screen = res.payload.get("screen") if res.outcome == Outcome.OK else None
+            screen = screen_record(res.payload.get("screen")) if res.outcome == Outcome.OK else None
+            if res.outcome == Outcome.OK and "screen" in res.payload and screen is None:
+                res = SandboxResult(Outcome.FAILED, "the trajectory screen sent back a verdict that is not one")
             if res.outcome == Outcome.OK and (screen is None or screen_trains(screen)):
                 report = res.payload.get("report", {})
                 break
@@ -155,7 +198,7 @@ def vet(
                 screen,
             )
         res = check(review.fixed_code)
-        fixed_screen = res.payload.get("screen") if res.outcome == Outcome.OK else None
+        fixed_screen = screen_record(res.payload.get("screen")) if res.outcome == Outcome.OK else None
         if res.outcome != Outcome.OK or (fixed_screen is not None and not screen_trains(fixed_screen)):
             why = res.error or res.outcome if fixed_screen is None else REFUSED + str(fixed_screen.get("text"))
             notes.append({"stage": "review", "verdict": "fix rejected", "text": why})

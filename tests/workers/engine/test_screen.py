@@ -10,78 +10,24 @@ import numpy as np
 import pytest
 
 import envs
-from envs.fitness import get_metric
+from tests.support.trajectories import CONSTANT, ENV, PAYS_FOR_FALLING, RUNNERS, SOUND, record_gaits
 from workers.engine.evaluate import sandbox_screen
 from workers.engine.ranks import average_ranks, spearman
-from workers.engine.rollout import episode_fitness, rollout
 from workers.engine.screen import ScreenVerdict, judge, screen_reward
 from workers.engine.trajectories import MAX_ROWS, read_trajectories, write_trajectories
-from workers.program.program import load_program
 from workers.sandbox.runner import Limits, Outcome
-
-ENV = "HalfCheetah-v5"
-RUNNERS = (23, 7, 18, 3)
-"""Gaits (draws of ``gaits``) that run 5 to 20 m forward in 200 steps."""
-FLIPPERS = (11, 0, 36)
-"""Gaits that end up on the cheetah's back."""
-
-SOUND = """import numpy as np
-
-
-def compute_reward(state, action):
-    forward = state.x_velocity
-    ctrl = -0.1 * np.sum(action * action, axis=1)
-    return forward + ctrl, {"forward": forward, "ctrl": ctrl}
-"""
-PAYS_FOR_FALLING = """import numpy as np
-
-
-def compute_reward(state, action):
-    flipped = 1.0 - state.upright
-    return flipped, {"flipped": flipped}
-"""
-CONSTANT = """import numpy as np
-
-
-def compute_reward(state, action):
-    alive = np.ones_like(state.x_velocity)
-    return alive, {"alive": alive}
-"""
-
-
-def gaits(chosen: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frequencies, phases and amplitudes of open-loop sine gaits: draws ``chosen`` of a fixed random sequence."""
-    rng = np.random.default_rng(0)
-    draws = [(rng.uniform(0.5, 4), rng.uniform(0, 2 * np.pi, 6), rng.uniform(0.3, 1.0)) for _ in range(40)]
-    f, ph, amp = zip(*(draws[i] for i in chosen), strict=True)
-    return np.array(f), np.array(ph), np.array(amp)
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """trajectories.npz of 7 episodes of 200 steps: four runners and three flippers, with their forward distance."""
-    spec = envs.get_spec(ENV)
-    f, ph, amp = gaits(RUNNERS + FLIPPERS)
-    step = [0]
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        step[0] += 1
-        return amp[:, None] * np.sin(f[:, None] * step[0] * 0.1 * np.pi + ph)
-
-    layout, episodes = rollout(spec, policy, [1] * len(f), max_steps=200)
-    fitness = episode_fitness(load_program(get_metric("forward_distance").source, "fitness"), layout, episodes)
-    path = tmp_path_factory.mktemp("screen") / "trajectories.npz"
-    write_trajectories(path, episodes, fitness)
-    return path
+    return record_gaits(tmp_path_factory.mktemp("screen") / "trajectories.npz")
 
 
 def test_the_recorded_episodes_are_runners_and_flippers(recorded: Path) -> None:
-    spec = envs.get_spec(ENV)
-    probe = envs.get_spec(ENV)
-    assert probe is spec
     from workers.engine.batched import BatchedEnv
 
-    env = BatchedEnv(spec, [0])
+    env = BatchedEnv(envs.get_spec(ENV), [0])
     kept = read_trajectories(recorded, env.layout, env.act_dim)
     fitness = [t.fitness for t in kept]
     assert min(fitness[: len(RUNNERS)]) > 4.0, fitness
