@@ -20,10 +20,11 @@ from app.search.machine.iterations import record_training
 from app.search.records.run_json import run_dict
 from app.search.records.runs import set_status
 from app.search.service import create_task
-from tests.app.search.harness import MODEL, task_spec
+from tests.app.search.harness import MODEL, Search, task_spec
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.tasks import TRAIN, tiny_spec
 from tests.support.trajectories import PAYS_FOR_FALLING, SOUND, record_gaits
 from workers.engine.screen import REFUSED
 from workers.engine.trajectories import TRAJECTORIES_FILE
@@ -130,3 +131,27 @@ def test_with_the_options_off_nothing_is_screened_and_children_start_from_scratc
         trainings = s.scalars(select(Training).where(Training.candidate_id.in_([c.id for c in candidates]))).all()
         assert all(t.warm_start_from_id is None and t.continue_from_parent is False for t in trainings)
         assert run.usage.get("trainings_saved_by_screen") == 0
+
+
+@pytest.mark.slow
+def test_a_whole_search_continues_each_child_from_its_parents_policy(sqlite_sf, tmp_path) -> None:
+    """Two rounds of the offline designer on tiny budgets: the second round's training downloads its parent's policy
+    and starts from it; the candidate's lineage counts its own steps and its parent's."""
+    search = Search(sqlite_sf, tmp_path)
+    run_id, status = search.run(tiny_spec(iterations=2, samples=1, options={"train": {**TRAIN, "eval_episodes": 2}}))
+    assert status == "succeeded", search.doc(run_id)["error"]
+    first, second = search.trainings(run_id)
+    assert first.warm_start_from_id is None and "warm_start" not in first.result
+    assert second.warm_start_from_id == first.id and second.continue_from_parent is True
+    assert second.result["warm_start"]["ancestor_timesteps"] == first.result["timesteps"]
+    assert second.result["timesteps"] == 2048 and second.result.get("resumed_from_timesteps") == 0
+    assert {"trajectories.npz", "policy.zip"} <= set(second.stored_files or {})
+    parent, child = search.candidates(run_id)
+    assert parent["lineage"]["started_from"] == "scratch"
+    assert child["lineage"] == {
+        "steps_own": 2048,
+        "steps_ancestors": 2048,
+        "steps_total": 4096,
+        "started_from": "its parent's policy",
+    }
+    assert child["screen"]["verdict"] == "inconclusive", "two recorded episodes are too few to screen on"
