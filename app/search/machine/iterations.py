@@ -41,7 +41,7 @@ def record_training(t: Training, task: Task) -> None:
     closes the iteration as soon as every training is terminal, and must then find every candidate recorded.
     """
     c = t.candidate
-    if t.purpose == Purpose.FINAL:
+    if t.purpose in (Purpose.FINAL, Purpose.LINEAGE):
         return
     if t.status == TrainingStatus.OK:
         fit = t.result.get("fitness")

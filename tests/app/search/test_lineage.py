@@ -14,8 +14,10 @@ from app.artifacts.keys import join
 from app.artifacts.stores import store_of
 from app.db import session_scope
 from app.db.models import Candidate, Iteration, Run, Training
+from app.search.design.diagnostics import run_findings
 from app.search.machine.designing import design
 from app.search.machine.factory import designer_factory
+from app.search.machine.finish import finalize, maybe_finish, needs_warm_start
 from app.search.machine.iterations import record_training
 from app.search.records.run_json import run_dict
 from app.search.records.runs import set_status
@@ -155,3 +157,87 @@ def test_a_whole_search_continues_each_child_from_its_parents_policy(sqlite_sf, 
         "started_from": "its parent's policy",
     }
     assert child["screen"]["verdict"] == "inconclusive", "two recorded episodes are too few to screen on"
+
+
+def _finished_search(sf, tmp_path, *, ancestors: int) -> tuple[int, int, int]:
+    """A run at its last iteration's end whose best candidate trained 2,048 steps of its own after ``ancestors`` of
+    its parent's (no PPO: the rows only). Returns (run id, best candidate id, its training id)."""
+    with session_scope(sf) as s:
+        _, run = create_task(
+            s,
+            spec=tiny_spec(options={"final_seeds": 2, "baselines": True}),
+            owner_id=None,
+            settings=make_settings(tmp_path),
+            dispatcher=RecordingDispatcher(),
+        )
+        set_status(run, "running")
+        it = Iteration(run=run, index=0, status="done", context={})
+        s.add(it)
+        s.flush()
+        best = Candidate(run_id=run.id, iteration_id=it.id, index=0, origin="offline", code=SOUND, status="trained")
+        best.fitness, best.steps_own, best.steps_ancestors = 9.0, 2048, ancestors
+        s.add(best)
+        s.flush()
+        t = Training(
+            candidate_id=best.id,
+            run_id=run.id,
+            purpose="full",
+            timesteps=2048,
+            status="ok",
+            artifacts_key=f"run-{run.id}/candidate-{best.id}/training-1/attempt-1",
+            result={"timesteps": 2048, "fitness": {"mean": 9.0, "std": 0.0}},
+        )
+        s.add(t)
+        s.flush()
+        reference = Candidate(run_id=run.id, index=0, origin="baseline-reference", code="x", status="trained")
+        reference.fitness = 12.0
+        s.add(reference)
+        run.best_candidate_id = best.id
+        return run.id, best.id, t.id
+
+
+def _measured(s, training: Training, fitness: float) -> None:
+    training.status, training.result = "ok", {"fitness": {"mean": fitness, "std": 0.0}, "timesteps": 2048}
+
+
+def test_the_run_delivers_the_reward_from_scratch_and_the_lineage_policy_on_the_same_fresh_seeds(
+    sqlite_sf, tmp_path
+) -> None:
+    run_id, best_id, policy_id = _finished_search(sqlite_sf, tmp_path, ancestors=4096)
+    recorder = RecordingDispatcher()
+    with session_scope(sqlite_sf) as s:
+        finalize(s, s.get(Run, run_id), recorder, sqlite_sf)
+    with session_scope(sqlite_sf) as s:
+        made = s.scalars(select(Training).where(Training.run_id == run_id, Training.id != policy_id)).all()
+        lineage = [t for t in made if t.purpose == "lineage"]
+        finals = [t for t in made if t.purpose == "final" and t.candidate_id == best_id]
+        assert sorted(t.seed for t in lineage) == sorted(t.seed for t in finals) == [1000, 1001]
+        assert all(t.resume_from_id == policy_id and t.timesteps == 2048 for t in lineage), "measured, not trained"
+        assert all(t.resume_from_id is None and t.warm_start_from_id is None for t in finals), "from scratch"
+        for t in made:  # the policy far ahead of the same reward from scratch; the reference in between
+            _measured(s, t, {"lineage": 30.0, "final": 10.0}[t.purpose] if t.candidate_id == best_id else 12.0)
+    maybe_finish(sqlite_sf, run_id)
+    with session_scope(sqlite_sf) as s:
+        run = s.get(Run, run_id)
+        assert run.status == "succeeded"
+        lineage_doc = run.final["lineage"]
+        assert lineage_doc["policy_mean"] == 30.0 and lineage_doc["scratch_mean"] == 10.0
+        assert lineage_doc["reference_mean"] == 12.0 and lineage_doc["steps_total"] == 2048 + 4096
+        assert "retrained from scratch for 2,048 steps" in lineage_doc["note"]
+        (finding,) = [d for d in run_findings(run) if d["code"] == "needs_warm_start"]
+        assert "a curriculum" in finding["message"] and finding["numbers"]["policy_mean"] == 30.0
+        assert run_dict(s, run)["final"]["lineage"] == lineage_doc
+
+
+def test_a_best_candidate_trained_from_scratch_gets_no_lineage_evaluation(sqlite_sf, tmp_path) -> None:
+    run_id, _, _ = _finished_search(sqlite_sf, tmp_path, ancestors=0)
+    with session_scope(sqlite_sf) as s:
+        finalize(s, s.get(Run, run_id), RecordingDispatcher(), sqlite_sf)
+        made = s.scalars(select(Training).where(Training.run_id == run_id)).all()
+        assert [t.purpose for t in made if t.purpose == "lineage"] == []
+
+
+def test_no_warm_start_finding_when_the_lineage_policy_is_within_the_margin() -> None:
+    assert needs_warm_start({"policy_mean": 11.0, "scratch_mean": 10.0}) is None
+    assert needs_warm_start({"policy_mean": 16.0, "scratch_mean": 10.0}) is not None
+    assert needs_warm_start({"note": "not measured"}) is None
