@@ -93,7 +93,9 @@ def main() -> None:
                 ),
                 root / "warm",
             )
-            scratch = one(TrainConfig(**base, reward_source=CHILD, timesteps=args.added, seed=seed + 100), root / "scratch")
+            scratch = one(
+                TrainConfig(**base, reward_source=CHILD, timesteps=args.added, seed=seed + 100), root / "scratch"
+            )
             row = {"seed": seed, "parent": parent, "warm": warm, "scratch": scratch}
             doc["seeds"].append(row)
             print(
