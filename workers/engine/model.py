@@ -106,7 +106,7 @@ class Model:
     start_timesteps: int
     resumed: bool
     ancestor_timesteps: int = 0
-    """Steps the parent's policy (and its ancestors') had trained when this one started from it (0: from scratch)."""
+    """Steps the parent's saved policy had trained when this one started from it (0: from scratch)."""
 
     @property
     def warm(self) -> bool:

@@ -103,7 +103,8 @@ class WarmStart(TypedDict):
     """A training that started from its parent's policy (``workers.engine.start``)."""
 
     ancestor_timesteps: int
-    """Steps the parent's policy had trained for, its own ancestors' included."""
+    """Steps the parent's saved policy says it trained: the parent's own (a warm-started training counts from 0, so
+    the service adds the parent's ancestors' from its records)."""
     value_warmup_steps: int
     """Of this training's own steps, those spent on the value function alone, the policy frozen."""
 

@@ -45,8 +45,8 @@ def warm_normalization(directory: Path, contract: ContractReward, gamma: float) 
 
 
 def load_parent(model: PPO, directory: Path) -> int:
-    """Load the parent's networks into ``model`` (same shapes); returns the steps the parent was trained for (with
-    its own ancestors')."""
+    """Load the parent's networks into ``model`` (same shapes); returns the steps the parent's saved policy says it
+    trained (its own)."""
     load_parameters(model, directory / "policy.zip")
     return saved_timesteps(directory / "policy.zip")
 
