@@ -25,8 +25,9 @@ from workers.program.program import call_reward, load_program
 MIN_EPISODES = 4
 """Fewer stored episodes than this tell nothing: the screen lets the candidate through."""
 PASS_RHO = 0.1
-"""A reward whose returns rank the episodes with rho at least this passes; at most ``-PASS_RHO``, it ranks them
-against the fitness; between, it cannot tell them apart."""
+"""On episodes that separate, a reward whose returns rank them with |rho| below this cannot tell them apart."""
+Z_ONE_SIDED = 1.645
+"""A rank correlation counts when it is beyond this many standard errors (1/sqrt(n-1)) of zero: 5 %, one-sided."""
 MAX_FILES = 32
 """Trajectory files one screen reads (the run's most recent trainings)."""
 REFUSED = "the trajectory screen refused it: "
@@ -83,9 +84,20 @@ def describe(t: Trajectory, dt: float, x_velocity: np.ndarray, upright: np.ndarr
     return f"{moved} in {t.steps:,} steps"
 
 
-def judge(returns: list[float], fitness: list[float], words: list[str]) -> ScreenReport:
+def significant(n: int) -> float:
+    """The smallest |rho| over ``n`` episodes that is not chance (``Z_ONE_SIDED`` standard errors)."""
+    return max(PASS_RHO, Z_ONE_SIDED / float(np.sqrt(max(1, n - 1))))
+
+
+def judge(
+    returns: list[float], fitness: list[float], words: list[str], reference: list[float] | None = None
+) -> ScreenReport:
     """The verdict on a reward whose returns on the recorded episodes are ``returns``, whose fitness is ``fitness``
-    and which did what ``words`` say."""
+    and which did what ``words`` say.
+
+    ``reference``: the env's own reward's returns on the same episodes. The episodes separate only where that reward
+    ranks them (with or against the fitness) beyond chance: episodes of policies that barely learned differ by noise,
+    and a reward ranked on noise is neither refused nor passed (inconclusive, it trains)."""
     r, f = np.asarray(returns, dtype=np.float64), np.asarray(fitness, dtype=np.float64)
     n = len(r)
     span = float(np.ptp(f)) if n else 0.0
@@ -96,13 +108,23 @@ def judge(returns: list[float], fitness: list[float], words: list[str]) -> Scree
             else "not screened: no recorded episodes yet"
         )
         return ScreenReport(ScreenVerdict.INCONCLUSIVE, text, None, n, list(returns), list(fitness))
+    needed = significant(n)
+    rho_ref = spearman(np.asarray(reference, dtype=np.float64), f) if reference is not None else None
+    if reference is not None and (rho_ref is None or abs(rho_ref) < needed):
+        shown = "cannot rank them" if rho_ref is None else f"ranks them with rho {rho_ref:+.2f}"
+        text = (
+            f"not screened: the {n} recorded episodes do not separate (the env's own reward {shown}, within chance "
+            f"of |rho| {needed:.2f}): their policies differ too little yet"
+        )
+        return ScreenReport(ScreenVerdict.INCONCLUSIVE, text, None, n, list(returns), list(fitness))
     best, worst = int(np.argmax(f)), int(np.argmin(f))
     flat = float(np.ptp(r)) <= 1e-6 * (1.0 + float(np.max(np.abs(r))))
     rho = None if flat else spearman(r, f)
     if rho is not None and rho >= PASS_RHO:
-        text = f"passed: its returns rank the {n} recorded episodes with the fitness (Spearman's rho {rho:+.2f})"
+        how = "with the fitness" if rho >= needed else "weakly with the fitness"
+        text = f"passed: its returns rank the {n} recorded episodes {how} (Spearman's rho {rho:+.2f})"
         return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness))
-    if rho is not None and rho <= -PASS_RHO:
+    if rho is not None and rho <= -needed:
         # the pair the reward gets most wrong: the largest fitness gap the reward ranks the other way
         gaps = (f[:, None] - f[None, :]) * (r[None, :] > r[:, None])
         i, j = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
@@ -130,9 +152,11 @@ def screen_reward(env: str, source: str, paths: list[Path]) -> ScreenReport:
     Runs in the sandbox: the program is called here."""
     spec = get_spec(env)
     program = load_program(source, "reward")
+    own = load_program(spec.reference_reward, "reward") if spec.reference_reward else None
     probe = BatchedEnv(spec, [0], auto_reset=False)
     layout, act_dim = probe.layout, probe.act_dim
     returns: list[float] = []
+    reference: list[float] = []
     fitness: list[float] = []
     words: list[str] = []
     for path in paths[:MAX_FILES]:
@@ -142,6 +166,8 @@ def screen_reward(env: str, source: str, paths: list[Path]) -> ScreenReport:
             actions.flags.writeable = False  # as in training
             reward, _, _ = call_reward(program, state, actions)
             returns.append(float(np.sum(reward)) * t.stride)
+            if own is not None:
+                reference.append(float(np.sum(call_reward(own, state, actions)[0])) * t.stride)
             fitness.append(t.fitness)
             words.append(describe(t, layout.dt, np.asarray(state.x_velocity), np.asarray(state.upright)))
-    return judge(returns, fitness, words)
+    return judge(returns, fitness, words, reference if own is not None else None)

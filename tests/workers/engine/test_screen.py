@@ -13,7 +13,7 @@ import envs
 from tests.support.trajectories import CONSTANT, ENV, PAYS_FOR_FALLING, RUNNERS, SOUND, record_gaits
 from workers.engine.evaluate import sandbox_screen
 from workers.engine.ranks import average_ranks, spearman
-from workers.engine.screen import ScreenVerdict, judge, screen_reward
+from workers.engine.screen import ScreenVerdict, judge, screen_reward, significant
 from workers.engine.trajectories import MAX_ROWS, read_trajectories, write_trajectories
 from workers.sandbox.runner import Limits, Outcome
 
@@ -83,6 +83,26 @@ def test_a_tampered_trajectories_file_is_refused(recorded: Path, tmp_path: Path)
 def test_too_few_or_alike_episodes_let_a_candidate_through() -> None:
     assert judge([1.0, 2.0], [3.0, 1.0], ["a", "b"]).verdict == ScreenVerdict.INCONCLUSIVE
     assert judge([1.0, 2.0, 3.0, 4.0], [1.0] * 4, ["a"] * 4).verdict == ScreenVerdict.INCONCLUSIVE
+
+
+def test_episodes_the_envs_own_reward_cannot_rank_are_noise_and_screen_nothing() -> None:
+    """Policies that barely learned differ by noise: the env's own reward ranks their episodes at random against the
+    fitness, and a reward that ranks them exactly backwards is not refused for it."""
+    fitness = [0.1, -0.05, 0.02, 0.08, -0.1, 0.0]
+    backwards = [-x for x in fitness]
+    at_random = [0.3, 0.1, -0.2, -0.1, 0.4, 0.2]  # the env's own reward: rho within chance
+    report = judge(backwards, fitness, ["a"] * 6, at_random)
+    assert report.verdict == ScreenVerdict.INCONCLUSIVE and "do not separate" in report.text
+    assert judge(backwards, fitness, ["a"] * 6, fitness).verdict == ScreenVerdict.AGAINST
+    # over few episodes only a strong correlation counts: 4 episodes need |rho| 0.95
+    assert significant(4) == pytest.approx(1.645 / 3**0.5) and significant(100) == pytest.approx(0.1653, abs=1e-3)
+
+
+def test_a_reward_that_ranks_separating_episodes_almost_at_random_cannot_tell_them_apart() -> None:
+    fitness = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    noise = [2.0, 1.0, 4.0, 3.0, 1.5, 3.5, 2.5, 0.5]
+    report = judge(noise, fitness, [f"did {i}" for i in range(8)], fitness)
+    assert report.verdict == ScreenVerdict.FLAT and "almost at random" in report.text
 
 
 def test_long_episodes_keep_rows_at_a_stride(tmp_path: Path) -> None:
