@@ -20,6 +20,15 @@ else the offline designer; ``--designer`` forces one.
     .venv/bin/python benchmarks/task_suite.py                  # every task, 2 x 3 x 200,000 steps
     .venv/bin/python benchmarks/task_suite.py --quick          # tiny budgets, to validate (figures mean nothing)
     .venv/bin/python benchmarks/task_suite.py --tasks hopper_hop_high,ant_sideways --timesteps 100000
+
+Issue 22's two features are task options the suite sets: ``--continue-from-parent on|off`` (children start from their
+parent's policy) and ``--trajectory-screen on|off`` (rewards screened on recorded episodes before training); both are
+on by default, as in the product. ``--side-by-side`` runs every task twice on the same seeds, both features off and
+both on, and reports each: tasks at least the better baseline, thresholds reached, total PPO steps used, trainings
+the screen saved. ``--train-screened N`` trains up to N screened-out candidates per task anyway (from scratch, at the
+task's budget, on its seed; in the benchmark only) and counts how often one would have beaten its iteration's best.
+
+    .venv/bin/python benchmarks/task_suite.py --side-by-side --timesteps 100000 --train-screened 2
 """
 
 from __future__ import annotations
@@ -261,7 +270,13 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
             "samples": args.samples,
             "timesteps": args.timesteps,
             "seed": args.seed,
-            "options": {"baselines": True, "final_seeds": args.fresh_seeds, "train": dict(args.train_options)},
+            "options": {
+                "baselines": True,
+                "final_seeds": args.fresh_seeds,
+                "train": dict(args.train_options),
+                "continue_from_parent": args.continue_from_parent == "on",
+                "trajectory_screen": args.trajectory_screen == "on",
+            },
         }
     )
     t0 = time.monotonic()
@@ -279,6 +294,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
     local.close()
     sparse_fresh = fresh_training(task, sparse_code, seeds, args, settings, data) if sparse_code else []
     candidates = [c for it in doc["iterations"] for c in it["candidates"]]
+    screened_out = screened_out_outcomes(task, doc, args, settings, data)
     scored = [c["fitness"] for c in candidates if c["status"] == "trained" and c["fitness"] is not None]
     codes = [d["code"] for d in doc.get("diagnostics") or []]
     identical = len(scored) >= 2 and len({round(f, 6) for f in scored}) == 1
@@ -307,13 +323,55 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
         "identical_without_diagnostic": identical and Code.INDISTINGUISHABLE not in codes,
         "best_code": (doc["best_candidate"] or {}).get("code"),
         "usage": doc.get("usage"),
+        "features": {"continue_from_parent": args.continue_from_parent, "trajectory_screen": args.trajectory_screen},
+        "steps_used": (doc.get("usage") or {}).get("timesteps_trained"),
+        "trainings_saved_by_screen": (doc.get("usage") or {}).get("trainings_saved_by_screen", 0),
+        "lineage": (doc.get("final") or {}).get("lineage"),
+        "screened_out_trained": screened_out,
     }
+
+
+def screened_out_outcomes(task: SuiteTask, doc: dict, args, settings, workdir: Path) -> list[dict]:
+    """Up to ``--train-screened`` screened-out candidates of the run, trained anyway (from scratch, at the task's
+    budget, on its seed): would one have beaten the best trained candidate of its iteration?"""
+    out: list[dict] = []
+    for it in doc["iterations"]:
+        trained = [c["fitness"] for c in it["candidates"] if c["status"] == "trained" and c["fitness"] is not None]
+        refused = [
+            c
+            for c in it["candidates"]
+            if c["status"] == "rejected" and (c.get("screen") or {}).get("verdict") in REFUSING and c.get("code")
+        ]
+        for c in refused:
+            if len(out) >= args.train_screened:
+                return out
+            (fitness,) = fresh_training(task, c["code"], [args.seed], args, settings, workdir / f"screened-{c['id']}")
+            best = max(trained, default=None)
+            out.append(
+                {
+                    "candidate": c["id"],
+                    "verdict": c["screen"]["verdict"],
+                    "fitness": fitness,
+                    "iteration_best": best,
+                    "would_have_won": fitness is not None and (best is None or fitness > best),
+                }
+            )
+    return out
+
+
+REFUSING = ("ranks_against_fitness", "cannot_tell_apart")
+"""Screen verdicts that keep a candidate from training (``workers.engine.screen``)."""
 
 
 def summarise(rows: list[dict]) -> dict:
     done = [r for r in rows if r["status"] == "succeeded"]
     beats = sum(1 for r in rows if r["beats_better_baseline"])
+    trained_anyway = [x for r in rows for x in r.get("screened_out_trained") or []]
     return {
+        "steps_used": sum(int(r.get("steps_used") or 0) for r in rows),
+        "trainings_saved_by_screen": sum(int(r.get("trainings_saved_by_screen") or 0) for r in rows),
+        "screened_out_trained": len(trained_anyway),
+        "screened_out_would_have_won": sum(1 for x in trained_anyway if x["would_have_won"]),
         "tasks": len(rows),
         "succeeded_runs": len(done),
         "beats_better_baseline": beats,
@@ -392,7 +450,7 @@ def finish(doc: dict, rows: list[dict], out: Path) -> dict:
     """The summary, table, JSON and plot of ``rows``."""
     doc["rows"] = rows
     doc["settings"]["designer"] = ", ".join(sorted({r["designer"] for r in rows})) or doc["settings"]["designer"]
-    doc["summary"] = summarise(rows)
+    doc["summary"] = (doc.get("summary_by_features") or {}).get("on") or summarise(rows)
     doc["table"] = table(rows)
     print("\n" + doc["table"] + "\n")
     s = doc["summary"]
@@ -440,6 +498,10 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument("--parallel", type=int, default=2, help="parallel trainings within a task")
     ap.add_argument("--jobs", type=int, default=1, help="tasks run at once")
     ap.add_argument("--quick", action="store_true", help="tiny budgets, to validate")
+    ap.add_argument("--continue-from-parent", choices=("on", "off"), default="on", help="issue 22's warm start")
+    ap.add_argument("--trajectory-screen", choices=("on", "off"), default="on", help="issue 22's screen")
+    ap.add_argument("--side-by-side", action="store_true", help="every task with both features off, then both on")
+    ap.add_argument("--train-screened", type=int, default=0, help="screened-out candidates per task to train anyway")
     ap.add_argument("--keep", action="store_true", help="keep the databases and artifacts")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument(
@@ -472,6 +534,9 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             "parallel": args.parallel,
             "jobs": args.jobs,
             "quick": args.quick,
+            "continue_from_parent": "off, then on" if args.side_by_side else args.continue_from_parent,
+            "trajectory_screen": "off, then on" if args.side_by_side else args.trajectory_screen,
+            "train_screened": args.train_screened,
         },
         "machine": machine_info(),
         "commit": _commit(),
@@ -486,13 +551,17 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     finished: list[dict] = []
     lock = threading.Lock()
 
-    def one(task: SuiteTask) -> dict:
-        r = run_task(task, args, workroot, settings_overrides)
+    def one(job: tuple[SuiteTask, str | None]) -> dict:
+        task, features = job
+        run_args = argparse.Namespace(**vars(args))
+        if features is not None:  # side by side: both features set together, the same seeds
+            run_args.continue_from_parent = run_args.trajectory_screen = features
+        r = run_task(task, run_args, workroot / (features or "run"), settings_overrides)
         with lock:  # what has finished so far survives an interrupted suite
             finished.append(r)
             write_json(args.out / f"{NAME}.partial.json", {**doc, "rows": finished, "partial": True})
         print(
-            f"  {task.name}: {r['status']}, best {_g(r['best']['mean'])}, reference {_g(r['reference']['mean'])}, "
+            f"  {task.name} ({r['features']}): {r['status']}, steps {r['steps_used']}, best {_g(r['best']['mean'])}, reference {_g(r['reference']['mean'])}, "
             f"fitness as reward {_g(r['fitness_as_reward']['mean'])}, diagnostics {r['diagnostics']}, "
             f"{r['wall_seconds']:.0f} s",
             flush=True,
@@ -501,7 +570,8 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            rows = list(pool.map(one, chosen))
+            variants: list[str | None] = ["off", "on"] if args.side_by_side else [None]
+            rows = list(pool.map(one, [(t, v) for v in variants for t in chosen]))
     finally:
         if args.keep:
             print(f"kept databases and artifacts under {workroot}")
@@ -509,6 +579,22 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             shutil.rmtree(workroot, ignore_errors=True)
     doc["total_seconds"] = time.monotonic() - started
     doc["machine"]["load_average_at_end"] = load_average()
+    if args.side_by_side:
+        doc["summary_by_features"] = {
+            v: summarise([r for r in rows if r["features"]["trajectory_screen"] == v]) for v in ("off", "on")
+        }
+        for v, s in doc["summary_by_features"].items():
+            print(
+                f"features {v}: {s['beats_better_baseline']}/{s['tasks']} at least the better baseline, "
+                f"{s['reached_threshold']} thresholds, {s['steps_used']:,} steps used, "
+                f"{s['trainings_saved_by_screen']} trainings saved by the screen, "
+                f"{s['screened_out_would_have_won']}/{s['screened_out_trained']} screened-out would have won"
+            )
+        rows = [r for r in rows if r["features"]["trajectory_screen"] == "on"] + [
+            {**r, "task": {**r["task"], "name": r["task"]["name"] + " (features off)"}}
+            for r in rows
+            if r["features"]["trajectory_screen"] == "off"
+        ]
     return finish(doc, rows, args.out)
 
 

@@ -73,6 +73,16 @@ def run(
     critic_review: bool = typer.Option(
         default("options.critic_review"), "--critic-review", help="Let the LLM review each candidate before training."
     ),
+    continue_from_parent: bool = typer.Option(
+        default("options.continue_from_parent"),
+        "--continue-from-parent/--from-scratch",
+        help="From the second iteration on, start each candidate's training from its parent's policy.",
+    ),
+    trajectory_screen: bool = typer.Option(
+        default("options.trajectory_screen"),
+        "--trajectory-screen/--no-trajectory-screen",
+        help="Screen each candidate on the run's recorded episodes before training it.",
+    ),
     eval_episodes: int = typer.Option(
         default("options.train.eval_episodes"),
         "--eval-episodes",
@@ -120,6 +130,8 @@ def run(
                     "final_seeds": final_seeds,
                     "baselines": baselines,
                     "critic_review": critic_review,
+                    "continue_from_parent": continue_from_parent,
+                    "trajectory_screen": trajectory_screen,
                     "train": train_opts,
                 },
             }

@@ -232,6 +232,13 @@ class Candidate(TimestampMixin, Base):
     fitness_std: Mapped[float | None] = mapped_column(Float)
     reflection: Mapped[str | None] = mapped_column(Text)
     diagnostics: Mapped[dict] = mapped_column(JSON, default=dict)
+    screen: Mapped[dict | None] = mapped_column(JSON)
+    """The trajectory screen's verdict on its reward before it trained (``workers.engine.screen``); None when it
+    was not screened."""
+    steps_own: Mapped[int | None] = mapped_column(Integer)
+    """PPO steps its own policy trained (its trainings of the search, not the final re-trainings)."""
+    steps_ancestors: Mapped[int | None] = mapped_column(Integer)
+    """PPO steps its ancestors' policies had trained before its own started from them (0: from scratch)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="candidates", foreign_keys=[run_id])
@@ -252,6 +259,10 @@ class Training(TimestampMixin, Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     timesteps: Mapped[int] = mapped_column(Integer)
     resume_from_id: Mapped[int | None] = mapped_column(ForeignKey("trainings.id", ondelete="SET NULL"))
+    warm_start_from_id: Mapped[int | None] = mapped_column(ForeignKey("trainings.id", ondelete="SET NULL"))
+    """The parent candidate's training whose policy this one starts from (another reward; None: from scratch)."""
+    continue_from_parent: Mapped[bool | None] = mapped_column(Boolean)
+    """The task's ``continue_from_parent`` option when this training was made (None: made before it existed)."""
     status: Mapped[TrainingStatus] = mapped_column(Named(TrainingStatus, 24), default=TrainingStatus.QUEUED, index=True)
     """queued → running → ok | rejected | failed | timeout | resource_limit | cancelled."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)

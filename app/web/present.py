@@ -15,7 +15,7 @@ from app.search.design.diagnostics import findings, run_findings
 from app.search.records.candidates import describing_training
 from app.search.records.progress import run_progress
 from app.search.records.proposals import proposal_dict, proposals_of
-from app.search.records.run_json import designer_label
+from app.search.records.run_json import designer_label, lineage_dict
 from app.search.records.runs import summary
 from app.web import files, schemas
 
@@ -164,10 +164,15 @@ def candidate_out(session: Session, c: Candidate, *, store: ArtifactStore) -> sc
                 progress=(t.result or {}).get("progress"),
                 steps_per_second=(t.result or {}).get("steps_per_second"),
                 learner=learner.final(t.result or {}),
+                continue_from_parent=t.continue_from_parent,
+                warm_start_from_training=t.warm_start_from_id,
+                warm_start=(t.result or {}).get("warm_start"),
             )
             for t in c.trainings
         ],
         artifacts=artifacts(c, store=store),
         feedback=[feedback_out(f, session.get(User, f.user_id) if f.user_id else None) for f in c.feedback],
         duplicate_of=c.duplicate_of_id,
+        screen=schemas.ScreenOut(**{k: c.screen.get(k) for k in schemas.ScreenOut.model_fields}) if c.screen else None,
+        lineage=schemas.LineageOut(**lineage) if (lineage := lineage_dict(c)) else None,
     )

@@ -166,6 +166,36 @@ class TrainingOut(BaseModel):
     learner: dict[str, float] | None = None
     """SB3 PPO's statistics over the last window of this training (approx_kl, clip_fraction, explained_variance,
     entropy, std, policy_loss, value_loss, learning_rate; ``updates``: how many policy updates they are means of)."""
+    continue_from_parent: bool | None = None
+    """The task's continue_from_parent option when the training was made (None: made before the option existed)."""
+    warm_start_from_training: int | None = None
+    """The parent's training whose policy this one started from (None: from scratch)."""
+    warm_start: dict | None = None
+    """When it started from the parent's policy: ancestor_timesteps (steps that policy had trained) and
+    value_warmup_steps (of its own steps, those that trained the value function alone, the policy frozen)."""
+
+
+class ScreenOut(BaseModel):
+    """The trajectory screen's verdict on a candidate's reward before it trained."""
+
+    verdict: str
+    """pass, ranks_against_fitness, cannot_tell_apart (those two are not trained), or inconclusive (too few
+    recorded episodes to tell: trained)."""
+    text: str
+    """Why, in words: which recorded episode the reward prefers to which."""
+    rho: float | None
+    """Spearman's rank correlation of the reward's returns with the episodes' fitness."""
+    episodes: int
+
+
+class LineageOut(BaseModel):
+    """The PPO steps behind a candidate's policy."""
+
+    steps_own: int
+    steps_ancestors: int
+    """Steps its ancestors' policies had trained before its own started from them (0: from scratch)."""
+    steps_total: int
+    started_from: str
 
 
 class LearnerOut(BaseModel):
@@ -209,6 +239,8 @@ class CandidateOut(CandidateSummary):
     artifacts: list[ArtifactLink]
     feedback: list[FeedbackOut]
     duplicate_of: int | None
+    screen: ScreenOut | None = None
+    lineage: LineageOut | None = None
 
 
 class ContinueIn(BaseModel):

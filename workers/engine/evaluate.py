@@ -11,7 +11,7 @@ from envs import get_spec
 from envs.fitness import get_metric
 from workers.engine.result import TrainingResult
 from workers.program.policy import ProgramRejected, check_source
-from workers.sandbox.jobs import DryRunJob, MeasureFitnessJob, TrainJob
+from workers.sandbox.jobs import DryRunJob, MeasureFitnessJob, ScreenJob, TrainJob
 from workers.sandbox.runner import Limits, Outcome, SandboxResult, run_job
 
 MIN_TIMESTEPS = 1_000
@@ -42,8 +42,12 @@ def check_budget(timesteps: int, maximum: int) -> None:
         )
 
 
-def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxResult:
-    """Static check here, then a dry run in the sandbox; the result's outcome is ok or rejected (or a limit)."""
+def sandbox_check(
+    env: str, source: str, kind: str, limits: Limits, *, trajectories: list[Path] | None = None
+) -> SandboxResult:
+    """Static check here, then a dry run in the sandbox; the result's outcome is ok or rejected (or a limit). With
+    ``trajectories`` (a reward's), the same sandboxed process then screens it on those recorded episodes:
+    ``payload["screen"]`` holds the verdict (``workers.engine.screen``), which the caller acts on."""
     get_spec(env)
     try:
         check_source(source, kind)
@@ -55,6 +59,8 @@ def sandbox_check(env: str, source: str, kind: str, limits: Limits) -> SandboxRe
         "kind": "fitness" if kind == "fitness" else "reward",
         "source": source,
     }
+    if trajectories:
+        job["trajectories"] = [str(p.resolve()) for p in trajectories]
     return run_job(job, limits)
 
 
@@ -75,6 +81,23 @@ def sandbox_measure(
         "episodes": episodes,
         "seed": seed,
         "max_steps": max_steps,
+    }
+    return run_job(job, limits)
+
+
+def sandbox_screen(env: str, source: str, trajectories: list[Path], limits: Limits) -> SandboxResult:
+    """Screen a reward on recorded episodes in the sandbox (``workers.engine.screen``): ``payload["screen"]`` holds
+    the verdict. The trajectory files are read inside the sandbox only."""
+    get_spec(env)
+    try:
+        check_source(source, "reward")
+    except ProgramRejected as e:
+        return SandboxResult(Outcome.REJECTED, str(e))
+    job: ScreenJob = {
+        "type": "screen",
+        "env": env,
+        "source": source,
+        "trajectories": [str(p.resolve()) for p in trajectories],
     }
     return run_job(job, limits)
 

@@ -24,6 +24,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from torch import nn
 
+import workers.engine.start as start
 from envs.spec import ACTIVATIONS, PPODefaults, rate_start
 from workers.engine.saved import load_normalization, load_parameters, saved_timesteps
 from workers.engine.wrapper import ContractReward
@@ -106,6 +107,13 @@ class Model:
     venv: VecNormalize
     start_timesteps: int
     resumed: bool
+    ancestor_timesteps: int = 0
+    """Steps the parent's saved policy had trained when this one started from it (0: from scratch)."""
+
+    @property
+    def warm(self) -> bool:
+        """Whether this training started from a parent's policy (``workers.engine.start``)."""
+        return self.ancestor_timesteps > 0
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for raw (N, obs) observations (normalised as in training, statistics frozen)."""
@@ -114,11 +122,25 @@ class Model:
 
 
 def build_model(
-    contract: ContractReward, ppo: PPODefaults, seed: int, *, resume: Path | None = None, logdir: Path | None = None
+    contract: ContractReward,
+    ppo: PPODefaults,
+    seed: int,
+    *,
+    resume: Path | None = None,
+    warm: Path | None = None,
+    logdir: Path | None = None,
 ) -> Model:
-    """A fresh PPO on ``contract``, or the one saved in the directory ``resume`` continued on it (with ``ppo``'s
-    settings: its networks must have the saved shapes)."""
-    if resume is not None:
+    """A fresh PPO on ``contract``; or the one saved in the directory ``resume`` continued on it (the same reward);
+    or, with ``warm``, a new training that starts from the parent's policy saved there (another reward: its steps
+    count from 0, the reward statistics start afresh). With ``ppo``'s settings: its networks must have the saved
+    shapes."""
+    ancestors = 0
+    if warm is not None and resume is None:
+        venv = start.warm_normalization(warm, contract, ppo.gamma)
+        venv.norm_obs, venv.norm_reward = ppo.normalize_obs, ppo.normalize_reward
+        model = new_ppo(venv, ppo, seed)
+        ancestors = max(1, start.load_parent(model, warm))
+    elif resume is not None:
         venv = load_normalization(resume / NORMALIZATION_FILE, contract)
         model = new_ppo(venv, ppo, seed)
         load_parameters(model, resume / POLICY_FILE)
@@ -127,7 +149,7 @@ def build_model(
         venv = VecNormalize(contract, norm_obs=ppo.normalize_obs, norm_reward=ppo.normalize_reward, gamma=ppo.gamma)
         model = new_ppo(venv, ppo, seed)
     model.set_logger(learner_logger(logdir))
-    return Model(model, venv, int(model.num_timesteps), resumed=resume is not None)
+    return Model(model, venv, int(model.num_timesteps), resumed=resume is not None, ancestor_timesteps=ancestors)
 
 
 def can_resume(directory: Path) -> bool:

@@ -103,6 +103,16 @@ class Progress(TypedDict, total=False):
     fitness: float
 
 
+class WarmStart(TypedDict):
+    """A training that started from its parent's policy (``workers.engine.start``)."""
+
+    ancestor_timesteps: int
+    """Steps the parent's saved policy says it trained: the parent's own (a warm-started training counts from 0, so
+    the service adds the parent's ancestors' from its records)."""
+    value_warmup_steps: int
+    """Of this training's own steps, those spent on the value function alone, the policy frozen."""
+
+
 class TrainingResult(TypedDict, total=False):
     """One training's outcome and measurements (``result.json``; the ``result`` column of a training)."""
 
@@ -120,6 +130,10 @@ class TrainingResult(TypedDict, total=False):
     timesteps: int
     """Steps trained in total, including those of the training this one continued."""
     resumed_from_timesteps: int
+    warm_start: WarmStart
+    """Set when the training started from its parent's policy; ``timesteps`` are then this training's own."""
+    trajectory_screen: dict[str, Any]
+    """Set on a candidate's record by the service: the trajectory screen's verdict (``workers.engine.screen``)."""
     seconds: float
     learn_seconds: float
     steps_per_second: float | None

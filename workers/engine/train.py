@@ -37,9 +37,11 @@ from workers.engine.model import (
     save,
     snapshot,
 )
-from workers.engine.result import TrainingFailed, TrainingResult
+from workers.engine.result import SavedFileError, TrainingFailed, TrainingResult, WarmStart
 from workers.engine.rollout import analyse_episode, episode_fitness, eval_seeds, rollout
 from workers.engine.saved import saved_timesteps
+from workers.engine.start import frozen_policy, warmup_steps
+from workers.engine.trajectories import TRAJECTORIES_FILE, write_trajectories
 from workers.engine.wrapper import ContractReward
 from workers.program.program import Program, ProgramError, fitness_stats, load_program
 
@@ -78,6 +80,12 @@ class TrainConfig:
     resume_from: str | None = None
     """Directory with the policy.zip and vecnormalize.pkl of an earlier training of the same program to continue
     (successive halving); ``timesteps`` is then the total, including the steps already trained."""
+    warm_start_from: str | None = None
+    """Directory with the policy.zip and vecnormalize.pkl of the parent candidate's training: this training starts
+    from that policy (another reward: first a value warm-up with the policy frozen, then PPO); ``timesteps`` counts
+    this training's own steps only."""
+    value_warmup_rollouts: int = 2
+    """Rollouts of value-only updates a warm-started training begins with (at most a fifth of its budget)."""
     threads: int = 1
     """C threads that step the batch of envs (the learner keeps one torch thread)."""
     report_seconds: float = 5.0
@@ -119,6 +127,33 @@ def make_env(config: TrainConfig, spec: EnvSpec, n: int, reward: Program) -> Cal
     return thunk
 
 
+def warm_dir(config: TrainConfig, warnings: list[str]) -> Path | None:
+    """The parent's directory to start from, or None (a parent without saved files is said in ``warnings``)."""
+    if not config.warm_start_from or config.resume_from:
+        return None
+    directory = Path(config.warm_start_from)
+    if can_resume(directory):
+        return directory
+    warnings.append("the parent's training left no policy.zip and vecnormalize.pkl: this one started from scratch")
+    return None
+
+
+def start_model(
+    config: TrainConfig, contract: ContractReward, ppo: PPODefaults, workdir: Path, warnings: list[str]
+) -> Model:
+    """The model to train: continued, warm-started from the parent, or fresh. A parent whose files do not fit this
+    training (other network sizes) is said in ``warnings``, and the training starts from scratch."""
+    resume = resume_dir(config, warnings)
+    warm = warm_dir(config, warnings)
+    logdir = workdir / TENSORBOARD_DIR
+    if warm is not None:
+        try:
+            return build_model(contract, ppo, config.seed, warm=warm, logdir=logdir)
+        except SavedFileError as e:
+            warnings.append(f"could not start from the parent's policy ({e}): this training started from scratch")
+    return build_model(contract, ppo, config.seed, resume=resume, logdir=logdir)
+
+
 def resume_dir(config: TrainConfig, warnings: list[str]) -> Path | None:
     """The directory to continue from, or None (a ``resume_from`` without saved files is said in ``warnings``)."""
     if not config.resume_from:
@@ -141,11 +176,15 @@ def final_evaluation(
     fitness: Program,
     reward: Program,
     budget: CostBudget | None = None,
+    keep: Path | None = None,
 ) -> tuple[list[float], list]:
-    """Fitness of the final policy on the evaluation episodes, and what it did in each (trajectory analysis)."""
+    """Fitness of the final policy on the evaluation episodes, and what it did in each (trajectory analysis); with
+    ``keep``, the episodes' rows and fitness are written there (``trajectories.npz``) for the screen."""
     seeds = eval_seeds(config.seed, config.eval_episodes)
     _, episodes = rollout(spec, model.policy, seeds, max_steps=config.episode_steps)
     values = episode_fitness(fitness, layout, episodes, budget)
+    if keep is not None:
+        write_trajectories(keep, episodes, values)
     return values, [analyse_episode(layout, ep, reward) for ep in episodes]
 
 
@@ -176,12 +215,13 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
     n = ppo.n_envs
     contract = make_env(config, spec, n, reward)()
     warnings: list[str] = []
-    resume = resume_dir(config, warnings)
-    resumed_from = saved_timesteps(resume / POLICY_FILE) if resume is not None else 0
+    resume = Path(config.resume_from) if config.resume_from else None
+    resumed_from = saved_timesteps(resume / POLICY_FILE) if resume is not None and can_resume(resume) else 0
     # Reported before SB3's PPO is built (3 s on the loaded 2-core machine), so that the watchdog's clock runs
     # from here.
     emit({"event": "start", "total": config.timesteps, "n_envs": n, "resumed_from": resumed_from})
-    model = build_model(contract, ppo, config.seed, resume=resume, logdir=workdir / TENSORBOARD_DIR)
+    model = start_model(config, contract, ppo, workdir, warnings)
+    warmup = warmup_steps(config.timesteps, n * ppo.n_steps, config.value_warmup_rollouts) if model.warm else 0
     fitness_cost = CostBudget("compute_fitness", ratio=config.reward_cost_ratio, floor_seconds=FITNESS_FLOOR_SECONDS)
     checkpoints = Checkpoints(
         spec,
@@ -204,6 +244,9 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
             progress = Progress(
                 checkpoints, every, model.start_timesteps, config.report_seconds, lambda: snapshot(model, workdir)
             )
+            if warmup:  # the reward changed: its value function first, with the parent's policy held still
+                with frozen_policy(model.ppo):
+                    learn(model, warmup, progress)
             learn(model, config.timesteps, progress)
         learn_seconds = time.perf_counter() - learn_start - checkpoints.seconds
         stage = "the evaluation"
@@ -211,7 +254,9 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         model.ppo.logger.dump(model.ppo.num_timesteps)  # the last update's statistics, into the TensorBoard files
         model.ppo.logger.close()
         artifacts: dict[str, str | None] = {**save(model, workdir)}
-        values, analysis = final_evaluation(spec, contract.layout, config, model, fitness, reward, fitness_cost)
+        keep = workdir / TRAJECTORIES_FILE
+        values, analysis = final_evaluation(spec, contract.layout, config, model, fitness, reward, fitness_cost, keep)
+        artifacts["trajectories"] = TRAJECTORIES_FILE
         mean, std = fitness_stats(values)
     except ProgramError as e:
         partial = TrainingResult(
@@ -245,6 +290,8 @@ def train(config: TrainConfig, workdir: Path, emit: Emit) -> TrainingResult:
         artifacts=artifacts,
         resumed_from_timesteps=model.start_timesteps,
     )
+    if model.warm:
+        result["warm_start"] = WarmStart(ancestor_timesteps=model.ancestor_timesteps, value_warmup_steps=warmup)
     if config.video:
         from workers.engine.video import record_video
 

@@ -82,6 +82,11 @@ def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
             report = dry_run_reward(job["env"], job["source"], seed=seed, cost_ratio=ratio)
         else:
             report = dry_run_fitness(job["env"], job["source"], seed=seed, cost_ratio=ratio)
+        if job["kind"] == "reward" and job.get("trajectories"):  # then the screen on the run's recorded episodes
+            from workers.engine.screen import screen_reward
+
+            paths = [Path(str(p)) for p in job["trajectories"]]
+            return {"report": report.to_dict(), "screen": screen_reward(job["env"], job["source"], paths).to_dict()}
         return {"report": report.to_dict()}
     if job["type"] == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
         from workers.engine.dryrun import dry_run_fitness
@@ -98,6 +103,13 @@ def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
             cost_ratio=ratio,
         )
         return {"report": checked.to_dict(), "measurement": measured}
+    if (
+        job["type"] == "screen"
+    ):  # a candidate reward's returns on the run's recorded episodes, ranked against their fitness
+        from workers.engine.screen import screen_reward
+
+        paths = [Path(str(p)) for p in job["trajectories"]]
+        return {"screen": screen_reward(job["env"], job["source"], paths).to_dict()}
     from workers.engine.train import TrainConfig, train
 
     return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)

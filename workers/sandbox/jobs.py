@@ -41,6 +41,18 @@ class DryRunJob(TypedDict):
     kind: Literal["reward", "fitness"]
     source: str
     seed: NotRequired[int]
+    trajectories: NotRequired[list[str]]
+    """A reward's dry run then screens it on these recorded episodes (``trajectories.npz`` files)."""
+    robot: NotRequired[dict[str, Any]]
+
+
+class ScreenJob(TypedDict):
+    """A candidate reward's returns on a run's recorded episodes, ranked against their fitness."""
+
+    type: Literal["screen"]
+    env: str
+    source: str
+    trajectories: list[str]
     robot: NotRequired[dict[str, Any]]
 
 
@@ -64,10 +76,10 @@ class TrainJob(TypedDict):
     robot: NotRequired[dict[str, Any]]
 
 
-Job = CompileRobotJob | RenderRobotJob | DryRunJob | MeasureFitnessJob | TrainJob
+Job = CompileRobotJob | RenderRobotJob | DryRunJob | ScreenJob | MeasureFitnessJob | TrainJob
 """Every job a sandboxed child runs."""
 
-KINDS = ("compile_robot", "render_robot", "dry_run", "measure_fitness", "train")
+KINDS = ("compile_robot", "render_robot", "dry_run", "screen", "measure_fitness", "train")
 """The values of ``type``, one per member of ``Job``."""
 
 
@@ -80,7 +92,7 @@ def as_job(sent: dict[str, Any]) -> Job:
 
 def env_of(job: Job) -> str:
     """The env a job runs on ("" for a job that names none): a user robot's files travel with such a job."""
-    if job["type"] == "dry_run" or job["type"] == "measure_fitness":
+    if job["type"] == "dry_run" or job["type"] == "screen" or job["type"] == "measure_fitness":
         return job["env"]
     if job["type"] == "train":
         name = job["config"].get("env")

@@ -1,11 +1,14 @@
-"""The critic: static check and sandboxed dry run of every proposal, repairs by the designer, an optional LLM review.
+"""The critic: static check and sandboxed dry run of every proposal, the trajectory screen (does the reward prefer
+the run's recorded episodes that the fitness prefers?), repairs by the designer, an optional LLM review.
 
 A rejected proposal goes back to the designer with the error (bounded attempts), so the
-error reaches the LLM even when it sampled several candidates at once.
+error reaches the LLM even when it sampled several candidates at once. A screened-out one is not trained: its
+error says in words which recorded episode its reward wrongly prefers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,6 +16,8 @@ from enum import StrEnum
 from app.errors import LLMError
 from app.search.design.designers import DesignContext, Designer, Proposal
 from app.search.rules.states import Origin
+from workers.engine.screen import REFUSED, ScreenVerdict
+from workers.program.text import clip, one_line
 from workers.sandbox.runner import Outcome, SandboxResult
 
 
@@ -34,6 +39,57 @@ class Vetted:
     dry_run: dict = field(default_factory=dict)
     design: dict = field(default_factory=dict)
     repairs: int = 0
+    screen: dict | None = None
+    """The trajectory screen's verdict on the program as it stands (``workers.engine.screen``); None: not screened."""
+
+    @property
+    def screened_out(self) -> bool:
+        """Rejected by the trajectory screen (the training it would have cost was saved)."""
+        return self.status == Verdict.REJECTED and self.screen is not None and not screen_trains(self.screen)
+
+
+SCREEN_TEXT_CHARS = 1500
+"""The longest screen sentence kept (a real one is a few hundred characters)."""
+SCREEN_EPISODES = 512
+"""The most per-episode values kept of one screen (32 files of 16 episodes)."""
+
+
+def screen_record(payload: object) -> dict | None:
+    """The screen's verdict as the sandbox sent it, checked and bounded before anything keeps or shows it: a known
+    verdict, one printable line of text, a finite rho in [-1, 1], bounded lists of finite numbers; None when it is
+    not one."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        verdict = ScreenVerdict(str(payload.get("verdict")))
+    except ValueError:
+        return None
+    rho = payload.get("rho")
+    numbers = {}
+    for name in ("returns", "fitness"):
+        values = payload.get(name)
+        if not isinstance(values, list) or len(values) > SCREEN_EPISODES:
+            return None
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            return None
+        numbers[name] = [float(v) for v in values]
+    episodes = payload.get("episodes")
+    if not isinstance(episodes, int) or isinstance(episodes, bool) or not 0 <= episodes <= SCREEN_EPISODES:
+        return None
+    if rho is not None and not (isinstance(rho, int | float) and math.isfinite(rho) and -1.0 <= rho <= 1.0):
+        return None
+    return {
+        "verdict": verdict.value,
+        "text": clip(one_line(str(payload.get("text"))), SCREEN_TEXT_CHARS),
+        "rho": None if rho is None else float(rho),
+        "episodes": episodes,
+        **numbers,
+    }
+
+
+def screen_trains(screen: dict) -> bool:
+    """Whether a screen verdict lets its candidate train."""
+    return ScreenVerdict.trains_on(screen)
 
 
 def dry_run_text(report: dict) -> str:
@@ -49,9 +105,18 @@ def dry_run_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int) -> Vetted:
+def _rejected(proposal: Proposal, error: str, notes: list[dict], repairs: int, screen: dict | None) -> Vetted:
     return Vetted(
-        Verdict.REJECTED, proposal.code, proposal.answer, proposal.origin, error, notes, {}, proposal.design, repairs
+        Verdict.REJECTED,
+        proposal.code,
+        proposal.answer,
+        proposal.origin,
+        error,
+        notes,
+        {},
+        proposal.design,
+        repairs,
+        screen,
     )
 
 
@@ -69,31 +134,44 @@ def vet(
     current = proposal
     repairs = 0
     while True:
+        screen = None
         if current.code is None:
             error = current.error or "the answer held no program"
             report = None
+            notes.append({"stage": "check", "verdict": "rejected", "text": error})
         else:
             res = check(current.code)
-            if res.outcome == Outcome.OK:
+            screen = screen_record(res.payload.get("screen")) if res.outcome == Outcome.OK else None
+            if res.outcome == Outcome.OK and "screen" in res.payload and screen is None:
+                res = SandboxResult(Outcome.FAILED, "the trajectory screen sent back a verdict that is not one")
+            if res.outcome == Outcome.OK and (screen is None or screen_trains(screen)):
                 report = res.payload.get("report", {})
                 break
-            error = res.error or res.outcome
-        notes.append({"stage": "check", "verdict": "rejected", "text": error})
+            if screen is not None:  # it passed the dry run, but prefers the recorded episodes the fitness does not
+                error = REFUSED + str(screen.get("text"))
+                notes.append(
+                    {"stage": "screen", "verdict": str(screen.get("verdict")), "text": str(screen.get("text"))}
+                )
+            else:
+                error = res.error or res.outcome
+                notes.append({"stage": "check", "verdict": "rejected", "text": error})
         if repairs >= max_repairs:
-            return _rejected(current, error, notes, repairs)
+            return _rejected(current, error, notes, repairs, screen)
         try:
             fixed = designer.repair(ctx, current, error)
         except LLMError as e:
             notes.append({"stage": "repair", "verdict": "failed", "text": str(e)})
             fixed = None
         if fixed is None:
-            return _rejected(current, error, notes, repairs)
+            return _rejected(current, error, notes, repairs, screen)
         repairs += 1
         notes.append(
             {"stage": "repair", "verdict": "proposed", "text": f"repair attempt {repairs} after: {error[:300]}"}
         )
         current = fixed
     notes.append({"stage": "check", "verdict": "accepted", "text": dry_run_text(report)})
+    if screen is not None:
+        notes.append({"stage": "screen", "verdict": str(screen.get("verdict")), "text": str(screen.get("text"))})
     code, origin = current.code, current.origin
     for _ in range(review_rounds):
         try:
@@ -117,13 +195,16 @@ def vet(
                 report,
                 current.design,
                 repairs,
+                screen,
             )
         res = check(review.fixed_code)
-        if res.outcome != Outcome.OK:
-            notes.append({"stage": "review", "verdict": "fix rejected", "text": res.error or res.outcome})
+        fixed_screen = screen_record(res.payload.get("screen")) if res.outcome == Outcome.OK else None
+        if res.outcome != Outcome.OK or (fixed_screen is not None and not screen_trains(fixed_screen)):
+            why = res.error or res.outcome if fixed_screen is None else REFUSED + str(fixed_screen.get("text"))
+            notes.append({"stage": "review", "verdict": "fix rejected", "text": why})
             break
-        code, origin, report = review.fixed_code, Origin.CRITIC, res.payload.get("report", {})
+        code, origin, report, screen = review.fixed_code, Origin.CRITIC, res.payload.get("report", {}), fixed_screen
         notes.append(
             {"stage": "review", "verdict": "fixed", "text": "the critic's corrected program passed the checks"}
         )
-    return Vetted(Verdict.ACCEPTED, code, current.answer, origin, None, notes, report, current.design, repairs)
+    return Vetted(Verdict.ACCEPTED, code, current.answer, origin, None, notes, report, current.design, repairs, screen)

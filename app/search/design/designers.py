@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -16,6 +17,7 @@ from app.llm.store import Purpose
 from app.search.design.diagnostics import STUCK, Code, Finding, RunFinding
 from app.search.rules.states import DesignerKind, Origin
 from prompts import render
+from workers.engine.screen import REFUSED
 
 if TYPE_CHECKING:
     from app.llm.client import LLMClient
@@ -51,6 +53,8 @@ class DesignContext:
     feedback: list[dict] = field(default_factory=list)
     others: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
+    screened: list[dict] = field(default_factory=list)
+    """Last round's rewards the trajectory screen refused (not trained), with why in words."""
     run_diagnostics: list[RunFinding] = field(default_factory=list)
     """The run's diagnostics so far (``app.search.design.run_diagnosis``): whether the search is learning at all."""
 
@@ -160,7 +164,20 @@ class OfflineDesigner:
         return genomes[:k]
 
     def repair(self, ctx: DesignContext, proposal: Proposal, error: str) -> Proposal | None:
-        return None  # its programs are valid by construction; nothing to repair
+        """Its programs pass the checks by construction; what it repairs is a reward the trajectory screen refused:
+        it mutates again, from the parent's genome where there is one (a reward that ranked the episodes well), with
+        a wider spread, and says why in the program's notes."""
+        genome = proposal.design.get("genome")
+        if not error.startswith(REFUSED) or not isinstance(genome, dict):
+            return None
+        parent = ctx.parent.design.get("genome") if ctx.parent is not None else None
+        base = parent if isinstance(parent, dict) else genome
+        rng = random.Random(hashlib.sha256((proposal.code or "").encode()).digest())
+        child = offline.mutate(base, ctx.env, rng, sigma=1.0)
+        notes = [*base.get("notes", []), "mutated again: " + error.removeprefix(REFUSED)][-offline.MAX_NOTES :]
+        child = {**child, "notes": notes}
+        code = offline.render_program(child)
+        return Proposal(code, code, Origin.OFFLINE, design={"designer": self.label, "genome": child})
 
     def review(self, ctx: DesignContext, code: str, dry_run: str) -> Review | None:
         return None
@@ -192,6 +209,7 @@ class LLMDesigner:
                 run_diagnostics=ctx.run_diagnostics,
                 stuck=sorted(STUCK),
                 errors=ctx.errors,
+                screened=ctx.screened,
             )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

@@ -41,6 +41,9 @@ class Code(StrEnum):
     NEVER_ROSE = "fitness_never_rose"
     BUDGET_TOO_SMALL = "budget_too_small"
     REWARD_HACKING_SUSPECTED = "reward_hacking_suspected"
+    NEEDS_WARM_START = "needs_warm_start"
+    """The best lineage policy (started from its parent's) beat the same reward trained from scratch by far: the reward
+    works as a stage of a curriculum, not on its own."""
 
 
 _CODES = frozenset(Code)

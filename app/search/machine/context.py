@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import Candidate, Run
+from app.search.design.critic import screen_trains
 from app.search.design.designers import DesignContext, Parent
 from app.search.design.diagnostics import findings, run_findings
 from app.search.records.candidates import label, summarize
@@ -66,9 +67,18 @@ def build_context(session: Session, run: Run, index: int) -> DesignContext:
     last = next((it for it in reversed(run.iterations) if it.index < index), None)
     if last is not None:
         for c in last.candidates:
-            if c.status in CANDIDATE_ERRORS and c.error:
+            screened_out = c.screen is not None and not screen_trains(c.screen)
+            if c.status in CANDIDATE_ERRORS and screened_out:  # not trained: the screen says why, in words
+                ctx.screened.append({"id": c.id, "label": label(c), "text": str(c.screen.get("text"))})  # type: ignore[union-attr]
+            elif c.status in CANDIDATE_ERRORS and c.error:
                 ctx.errors.append({"id": c.id, "label": label(c), "error": c.error})
             else:
+                # rewards the screen refused before a repair are still worth not repeating
+                for note in c.critic or []:
+                    if note.get("stage") == "screen" and not screen_trains(note):
+                        ctx.screened.append(
+                            {"id": c.id, "label": label(c), "text": f"(fixed by a repair) {note['text']}"}
+                        )
                 # errors that a repair fixed are still worth not repeating
                 for note in c.critic or []:
                     if note.get("stage") == "check" and note.get("verdict") == "rejected":
@@ -86,5 +96,6 @@ def iteration_record(ctx: DesignContext) -> dict[str, Any]:
         "parent_id": ctx.parent.id if ctx.parent else None,
         "feedback": ctx.feedback,
         "errors": ctx.errors,
+        "screened": ctx.screened,
         "others": ctx.others,
     }

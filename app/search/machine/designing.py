@@ -6,11 +6,14 @@ created first, makes a redelivered design step continue the same iteration.
 
 from __future__ import annotations
 
+import functools
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import sessionmaker
 
+from app.artifacts.stores import store_of
 from app.config import Settings
 from app.db import after_commit, session_scope
 from app.db.models import Candidate, Iteration, Run
@@ -21,8 +24,9 @@ from app.search.design.designers import Designer
 from app.search.machine.context import build_context, iteration_record
 from app.search.machine.iterations import advance
 from app.search.records.dispatch import Dispatcher
-from app.search.records.ledger import dispatch_after_commit, new_training, run_usage
+from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, run_usage
 from app.search.records.runs import fail_run
+from app.search.records.trajectories import fetch_recorded, recorded_keys
 from app.search.rules.budget import screen_steps
 from app.search.rules.options import options_of
 from app.search.rules.states import CandidateStatus, IterationStatus, Purpose, RunPhase, RunStatus, TrainingStatus
@@ -64,6 +68,7 @@ def design(
         options = options_of(task)
         env, max_repairs = task.env, options.max_repairs
         review_rounds = 1 if options.critic_review else 0
+        recorded = recorded_keys(s, run.id) if options.trajectory_screen else []
 
     try:
         proposals = designer.propose(ctx, k)
@@ -78,17 +83,22 @@ def design(
             )
         return
     limits = settings.sandbox_limits(wall_seconds=DRY_RUN_WALL_SECONDS)
+    scratch = settings.data_dir / "work" / f"screen-run-{run_id}-iteration-{iteration_id}"
+    trajectories = fetch_recorded(store_of(settings), recorded, scratch) if recorded else []
 
     def check(code: str) -> SandboxResult:
-        return sandbox_check(env, code, "reward", limits)
+        return sandbox_check(env, code, "reward", limits, trajectories=trajectories)
 
-    with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
-        vetted = list(
-            pool.map(
-                lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs, review_rounds=review_rounds),
-                proposals,
+    try:
+        with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:
+            vetted = list(
+                pool.map(
+                    lambda p: vet(p, ctx, designer, check=check, max_repairs=max_repairs, review_rounds=review_rounds),
+                    proposals,
+                )
             )
-        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     _store_iteration(sf, run_id, iteration_id, vetted, dispatcher, settings)
 
 
@@ -111,6 +121,11 @@ def _store_iteration(
         options = options_of(task)
         halving = options.successive_halving and len(vetted) > 1
         screening = screen_steps(task.timesteps, options.screen_fraction)
+        parent = s.get(Candidate, it.parent_id) if it.parent_id else None
+        start = policy_of(parent) if options.continue_from_parent else None
+        lineage = functools.partial(
+            new_training, s, warm_start_from=start, continue_from_parent=options.continue_from_parent
+        )
         trainings = []
         for i, v in enumerate(vetted):
             c = Candidate(
@@ -126,6 +141,7 @@ def _store_iteration(
                 critic=v.notes,
                 dry_run=v.dry_run,
                 design=v.design,
+                screen=v.screen,
                 code_hash=normalised_hash(v.code) if v.code else None,
             )
             s.add(c)
@@ -140,9 +156,9 @@ def _store_iteration(
             known[c.code_hash] = c.id
             c.status = CandidateStatus.QUEUED
             if halving:
-                trainings.append(new_training(s, c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
+                trainings.append(lineage(c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
             else:
-                trainings.append(new_training(s, c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
+                trainings.append(lineage(c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
         it.status = IterationStatus.SCREENING if halving else IterationStatus.TRAINING
         run.usage = run_usage(s, run.id)
         if run.status != RunStatus.RUNNING:

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import after_commit, session_scope
 from app.db.models import Candidate, Run, Training
+from app.search.design.diagnostics import Code, RunFinding, run_findings, stored
 from app.search.records.dispatch import Dispatcher
-from app.search.records.ledger import dispatch_after_commit, new_training, run_usage
+from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, run_usage
 from app.search.records.runs import set_status, update_diagnostics
 from app.search.rules.options import options_of
 from app.search.rules.states import TRAINING_TERMINAL, Origin, Purpose, RunPhase, RunStatus, TrainingStatus
@@ -52,10 +53,26 @@ def finalize(s: Session, run: Run, dispatcher: Dispatcher, sf: sessionmaker) -> 
         for c in programs
         if not trained(c, seed)
     ]
+    made += lineage_evaluations(s, best, task.seed, options_of(task).final_seeds)
     dispatch_after_commit(s, dispatcher, made)
     if not made:
         run_id = run.id
         after_commit(s, lambda: maybe_finish(sf, run_id))
+
+
+def lineage_evaluations(s: Session, best: Candidate, seed: int, seeds: int) -> list[Training]:
+    """When the best candidate's policy started from its parent's: that policy, as it is, evaluated on the fresh
+    seeds (a "training" continued to the steps it already has: it trains nothing, it is measured)."""
+    source = policy_of(best)
+    if not best.steps_ancestors or source is None:
+        return []
+    steps = int((source.result or {}).get("timesteps") or source.timesteps)
+    return [
+        new_training(
+            s, best, purpose=Purpose.LINEAGE, timesteps=steps, seed=seed + FINAL_SEED_OFFSET + i, resume_from=source
+        )
+        for i in range(seeds)
+    ]
 
 
 def maybe_finish(sf: sessionmaker, run_id: int) -> None:
@@ -67,7 +84,7 @@ def maybe_finish(sf: sessionmaker, run_id: int) -> None:
         pending = s.scalar(
             select(func.count(Training.id)).where(
                 Training.run_id == run_id,
-                Training.purpose.in_((Purpose.FINAL, Purpose.BASELINE)),
+                Training.purpose.in_((Purpose.FINAL, Purpose.BASELINE, Purpose.LINEAGE)),
                 Training.status.not_in(TRAINING_TERMINAL),
             )
         )
@@ -79,6 +96,9 @@ def maybe_finish(sf: sessionmaker, run_id: int) -> None:
         s.refresh(run)
         update_diagnostics(run)
         run.final = final_figures(s, run)
+        finding = needs_warm_start((run.final or {}).get("lineage") or {})
+        if finding is not None:  # after the search's own diagnostics: it is measured on the final seeds
+            run.diagnostics = stored([*run_findings(run), finding])
         run.usage = run_usage(s, run_id)
         set_status(run, RunStatus.SUCCEEDED)
 
@@ -110,7 +130,86 @@ def final_figures(s: Session, run: Run) -> dict:
         )
     if ref is not None:
         out["yardstick"] = yardstick(best, ref)
+    out["lineage"] = lineage_figures(best, ref, run.task.timesteps)
     return out
+
+
+def _evaluated(c: Candidate) -> dict[int, float]:
+    """Seed -> fitness of ``c``'s own policy evaluated on the fresh seeds (``Purpose.LINEAGE``)."""
+    return {
+        t.seed: float(fit["mean"])
+        for t in c.trainings
+        if t.purpose == Purpose.LINEAGE and t.status == TrainingStatus.OK and (fit := t.result.get("fitness"))
+    }
+
+
+def lineage_figures(best: Candidate, reference: Candidate | None, timesteps: int) -> dict:
+    """The two things the run delivers, side by side on the same fresh seeds: the best reward retrained from scratch
+    (what a user who takes the reward elsewhere gets), and the best lineage policy (started from its ancestors'
+    policies) evaluated as it is; each with the steps behind it and the reference reward's figure."""
+    own, ancestors = best.steps_own or 0, best.steps_ancestors or 0
+    out: dict = {
+        "steps_own": own,
+        "steps_ancestors": ancestors,
+        "steps_total": own + ancestors,
+        "scratch_steps": timesteps,
+    }
+    if not ancestors:
+        out["note"] = (
+            "the best candidate's policy trained from scratch: the best reward retrained from scratch (the "
+            "yardstick) is the whole story"
+        )
+        return out
+    policy, scratch = _evaluated(best), _fresh(best)
+    seeds = sorted(set(policy) & set(scratch))
+    out["seeds"] = seeds
+    if not seeds:
+        out["note"] = (
+            "not measured: no fresh seed on which both the lineage policy and the retrained reward were measured"
+        )
+        return out
+    out["policy_per_seed"] = [policy[x] for x in seeds]
+    out["scratch_per_seed"] = [scratch[x] for x in seeds]
+    out["policy_mean"] = statistics.fmean(out["policy_per_seed"])
+    out["scratch_mean"] = statistics.fmean(out["scratch_per_seed"])
+    theirs = _fresh(reference) if reference is not None else {}
+    if all(x in theirs for x in seeds):
+        out["reference_mean"] = statistics.fmean(theirs[x] for x in seeds)
+        out["reference_steps"] = timesteps
+    out["note"] = (
+        f"policy_mean: the best lineage policy ({own:,} steps of its own after {ancestors:,} of its ancestors') "
+        f"evaluated on fresh seeds; scratch_mean: the same reward retrained from scratch for {timesteps:,} steps on "
+        f"those seeds; reference_mean: the env's reference reward trained for {timesteps:,} steps (not for the "
+        f"lineage's {own + ancestors:,})"
+    )
+    return out
+
+
+WARM_START_MARGIN = 1.5
+"""The lineage policy beats the reward from scratch "by far" at this ratio of their fitness (and by more than
+``WARM_START_SHARE`` of the larger's magnitude)."""
+WARM_START_SHARE = 0.1
+
+
+def needs_warm_start(lineage: dict) -> RunFinding | None:
+    """The run diagnostic when the best lineage policy beat the same reward trained from scratch by a wide margin."""
+    policy, scratch = lineage.get("policy_mean"), lineage.get("scratch_mean")
+    if not isinstance(policy, float) or not isinstance(scratch, float):
+        return None
+    wide = policy - scratch > WARM_START_SHARE * max(abs(policy), abs(scratch), 1e-9) and (
+        scratch <= 0 or policy >= WARM_START_MARGIN * scratch
+    )
+    if not wide:
+        return None
+    return {
+        "code": Code.NEEDS_WARM_START,
+        "message": f"the best lineage policy reached fitness {policy:.4g} on fresh seeds, the same reward retrained "
+        f"from scratch {scratch:.4g}: the reward works as a stage after its ancestors' rewards (a curriculum), not "
+        "on its own",
+        "numbers": {"policy_mean": policy, "scratch_mean": scratch, "steps_total": lineage.get("steps_total")},
+        "advice": "keep continue_from_parent on; to use the reward elsewhere, train its ancestors' rewards first, or "
+        "write one reward that also pays for what the earlier stages taught (standing, then moving)",
+    }
 
 
 def _fresh(c: Candidate) -> dict[int, float]:

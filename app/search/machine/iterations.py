@@ -11,7 +11,7 @@ changes nothing.
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from app.config import Settings
 from app.db import after_commit, session_scope
@@ -41,7 +41,7 @@ def record_training(t: Training, task: Task) -> None:
     closes the iteration as soon as every training is terminal, and must then find every candidate recorded.
     """
     c = t.candidate
-    if t.purpose == Purpose.FINAL:
+    if t.purpose in (Purpose.FINAL, Purpose.LINEAGE):
         return
     if t.status == TrainingStatus.OK:
         fit = t.result.get("fitness")
@@ -50,11 +50,32 @@ def record_training(t: Training, task: Task) -> None:
         c.error = None
         r = reflect(t.result, fitness_name=task.fitness_name)
         c.reflection, c.diagnostics = r.text, stored(r.diagnostics)
+        record_lineage(t)
         if t.result.get("dry_run"):
             c.dry_run = t.result["dry_run"]
     else:
         c.status = CandidateStatus(t.status.value)
         c.error = t.error
+
+
+def record_lineage(t: Training) -> None:
+    """The steps behind the candidate's policy: its own (this training's, a continued one's included), and its
+    ancestors' when it started from its parent's policy (the parent's own and the parent's ancestors')."""
+    c = t.candidate
+    c.steps_own = int(t.result.get("timesteps") or 0)
+    session = object_session(t)
+    first = t
+    while first.resume_from_id is not None and session is not None:  # a continued screen: where it started
+        before = session.get(Training, first.resume_from_id)
+        if before is None:
+            break
+        first = before
+    source = session.get(Training, first.warm_start_from_id) if first.warm_start_from_id and session else None
+    if source is None or "warm_start" not in (first.result or {}):  # from scratch (or the parent's files did not fit)
+        c.steps_ancestors = 0
+        return
+    parent = source.candidate
+    c.steps_ancestors = (parent.steps_own or 0) + (parent.steps_ancestors or 0)
 
 
 def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings: Settings) -> None:

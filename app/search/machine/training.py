@@ -75,8 +75,9 @@ class TrainingJob:
     attempt: int
     """The claim's attempt number: every later write of this worker is conditional on it."""
     policies: dict[str, str] = field(default_factory=dict)
-    """Policies the training starts from: engine option (``resume_from``) → the artifacts key of the training whose
-    policy.zip and vecnormalize.pkl it reads; downloaded before the sandbox starts, the option set to the folder."""
+    """Policies the training starts from: engine option (``resume_from``: the same reward continued;
+    ``warm_start_from``: the parent candidate's policy) → the artifacts key of the training whose policy.zip and
+    vecnormalize.pkl it reads; downloaded before the sandbox starts, the option set to the folder."""
 
     @property
     def out(self) -> Path:
@@ -156,8 +157,13 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
         task = run.task
         fname, _, _ = fitness_of(task)
         options = options_of(task).train.engine_options()
+        policies = {}
         resume = s.get(Training, t.resume_from_id) if t.resume_from_id else None
-        policies = {"resume_from": resume.artifacts_key} if resume is not None and resume.artifacts_key else {}
+        if resume is not None and resume.artifacts_key:
+            policies["resume_from"] = resume.artifacts_key
+        parent = s.get(Training, t.warm_start_from_id) if t.warm_start_from_id else None
+        if parent is not None and parent.artifacts_key and resume is None:  # the parent's policy, another reward
+            policies["warm_start_from"] = parent.artifacts_key
         key = artifacts_key(t)
         return TrainingJob(
             training_id=t.id,

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 from app.db import after_commit
 from app.db.models import Candidate, LLMExchange, Training
 from app.search.records.dispatch import Dispatcher
-from app.search.rules.states import Purpose, TrainingStatus
+from app.search.rules.states import CandidateStatus, Purpose, TrainingStatus
 from workers.engine.result import steps_trained
+from workers.engine.screen import ScreenVerdict
 
 
 def new_training(
@@ -20,8 +21,11 @@ def new_training(
     timesteps: int,
     seed: int,
     resume_from: Training | None = None,
+    warm_start_from: Training | None = None,
+    continue_from_parent: bool | None = None,
 ) -> Training:
-    """A queued training of ``c`` (dispatch it after the commit)."""
+    """A queued training of ``c`` (dispatch it after the commit); with ``warm_start_from``, it starts from the policy
+    that training left (the parent candidate's), and ``continue_from_parent`` records the task's option."""
     t = Training(
         candidate_id=c.id,
         run_id=c.run_id,
@@ -29,12 +33,29 @@ def new_training(
         timesteps=timesteps,
         seed=seed,
         resume_from_id=resume_from.id if resume_from else None,
+        warm_start_from_id=warm_start_from.id if warm_start_from else None,
+        continue_from_parent=continue_from_parent,
         status=TrainingStatus.QUEUED,
         result={},
     )
     session.add(t)
     session.flush()
     return t
+
+
+def policy_of(c: Candidate | None) -> Training | None:
+    """The training whose policy stands for candidate ``c``: its last successful search training (full budget, or
+    screen when it was stopped there) that stored its files; None when there is none."""
+    if c is None:
+        return None
+    kept = [
+        t
+        for t in c.trainings
+        if t.purpose in (Purpose.FULL, Purpose.SCREEN) and t.status == TrainingStatus.OK and t.artifacts_key
+    ]
+    full = [t for t in kept if t.purpose == Purpose.FULL]
+    chosen = full or kept
+    return chosen[-1] if chosen else None
 
 
 def dispatch_after_commit(session: Session, dispatcher: Dispatcher, trainings: list[Training]) -> None:
@@ -71,6 +92,14 @@ def run_usage(s: Session, run_id: int) -> dict:
             select(Training.result).where(Training.run_id == run_id, Training.status == TrainingStatus.OK)
         )
     )
+    screens = [
+        (status, screen)
+        for status, screen in s.execute(
+            select(Candidate.status, Candidate.screen).where(Candidate.run_id == run_id, Candidate.screen.is_not(None))
+        ).all()
+        if isinstance(screen, dict)
+    ]
+    refused = [x for x in screens if x[0] == CandidateStatus.REJECTED and not ScreenVerdict.trains_on(x[1])]
     return {
         "requests": int(row[0]),
         "prompt_tokens": int(row[1]),
@@ -80,4 +109,6 @@ def run_usage(s: Session, run_id: int) -> dict:
         "cached_requests": int(cached or 0),
         "failed_requests": int(errors or 0),
         "timesteps_trained": int(steps or 0),
+        "screened": len(screens),
+        "trainings_saved_by_screen": len(refused),
     }

@@ -25,6 +25,20 @@ def designer_label(run: Run, model: str | None) -> str:
     return OFFLINE_LABEL if run.task.designer == DesignerKind.OFFLINE else f"LLM designer ({model or 'unknown model'})"
 
 
+def lineage_dict(c: Candidate) -> dict[str, Any] | None:
+    """The steps behind a candidate's policy: its own, its ancestors' (when it started from its parent's policy), and
+    their total; None before it trained."""
+    if c.steps_own is None:
+        return None
+    ancestors = c.steps_ancestors or 0
+    return {
+        "steps_own": c.steps_own,
+        "steps_ancestors": ancestors,
+        "steps_total": c.steps_own + ancestors,
+        "started_from": "its parent's policy" if ancestors else "scratch",
+    }
+
+
 def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
     """A candidate as ``run.json`` has it: its outcome, its trainings, and (``with_code``) its program."""
     main = describing_training(c)
@@ -42,6 +56,8 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
         "reflection": c.reflection,
         "diagnostics": findings(c),
         "duplicate_of": c.duplicate_of_id,
+        "screen": c.screen,
+        "lineage": lineage_dict(c),
         "trainings": [
             {
                 "id": t.id,
@@ -54,6 +70,9 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
                 "attempts": t.attempts,
                 "artifacts_key": t.artifacts_key,
                 "learner": learner.final(t.result or {}),
+                "continue_from_parent": t.continue_from_parent,
+                "warm_start_from_training": t.warm_start_from_id,
+                "warm_start": (t.result or {}).get("warm_start"),
             }
             for t in c.trainings
         ],

@@ -74,6 +74,16 @@ class TaskOptions(_Options):
         description="a candidate (of one of your runs, of the same env) whose reward program the first iteration "
         "starts from, as its parent: a new run from an earlier one's best",
     )
+    continue_from_parent: bool = Field(
+        True,
+        description="from the second iteration on, a candidate's training starts from its parent's trained policy "
+        "(a value warm-up, then PPO) instead of from scratch",
+    )
+    trajectory_screen: bool = Field(
+        True,
+        description="before a candidate trains, its reward is screened on the run's recorded evaluation episodes; "
+        "one that ranks them against the fitness, or cannot tell them apart, is not trained",
+    )
     train: TrainOptions = Field(default_factory=TrainOptions)
 
 

@@ -77,6 +77,8 @@ class Purpose(StrEnum):
     FULL = "full"
     FINAL = "final"
     BASELINE = "baseline"
+    LINEAGE = "lineage"
+    """The best candidate's own policy (its ancestors' steps included) evaluated on a fresh seed; it trains no step."""
 
 
 class Origin(StrEnum):

@@ -13,6 +13,7 @@ from envs import get_spec
 from envs.describe import describe
 from tests.app.search.harness import Search, task_spec
 from workers.engine.evaluate import sandbox_check
+from workers.engine.screen import REFUSED
 from workers.program.policy import check_source
 from workers.sandbox.runner import Limits
 
@@ -150,6 +151,19 @@ def test_the_offline_designer_needs_no_repairs_or_reviews() -> None:
     [p] = designer.propose(context(), 1)
     assert designer.repair(context(), p, "error") is None
     assert designer.review(context(), p.code, "dry run") is None
+
+
+def test_the_offline_designer_repairs_a_reward_the_trajectory_screen_refused() -> None:
+    """It mutates again, from the parent's genome where there is one, and the new program's header says why."""
+    designer = OfflineDesigner()
+    [refused] = designer.propose(context(), 1)
+    why = "ranks the recorded episodes against the fitness: this reward prefers the episode that fell over at step 80"
+    parent = _parent(offline.seed_genome("HalfCheetah-v5", "forward_distance", "run forward"))
+    repaired = designer.repair(context(parent=parent, iteration=1), refused, REFUSED + why)
+    assert repaired is not None and repaired.code != refused.code
+    assert f"# mutated again: {why}" in (repaired.code or "")
+    check_source(repaired.code or "", "reward")
+    assert set(repaired.design["genome"]["weights"]) <= set(parent.design["genome"]["weights"]) | set(offline.TERMS)
 
 
 @pytest.mark.slow

@@ -70,7 +70,14 @@ def test_a_tiny_training_writes_result_json_and_the_policy(env: str, tmp_path: P
     assert on_disk["seconds"] > 0 and on_disk["steps_per_second"] > 0
     assert on_disk["isolation"]["network"] == "isolated (own network namespace)"
     assert (tmp_path / "policy.zip").stat().st_size > 1000 and (tmp_path / "vecnormalize.pkl").stat().st_size > 100
-    assert on_disk["artifacts"] == {"policy": "policy.zip", "normalization": "vecnormalize.pkl", "tensorboard": "tb"}
+    assert on_disk["artifacts"] == {
+        "policy": "policy.zip",
+        "normalization": "vecnormalize.pkl",
+        "trajectories": "trajectories.npz",
+        "tensorboard": "tb",
+    }
+    with np.load(tmp_path / "trajectories.npz", allow_pickle=False) as kept:  # the final evaluation's episodes
+        assert kept["fitness"].tolist() == on_disk["fitness"]["per_episode"]
     assert list((tmp_path / "tb").glob("events.out.tfevents.*")), "SB3's logger wrote TensorBoard event files"
     learner = on_disk["checkpoints"][-1]["learner"]  # SB3 PPO's own statistics, per checkpoint
     assert set(learner) == {*LEARNER_STATS, "updates"} and learner["updates"] >= 1
