@@ -9,14 +9,17 @@ from app.db.models import Run
 from app.errors import Conflict
 from app.search.decisions.approval import resume_unapproved
 from app.search.records.dispatch import Dispatcher
+from app.search.records.ledger import cancel_unfinished
 from app.search.records.runs import set_status
 from app.search.rules.fitness import awaits_fitness
 from app.search.rules.states import RunPhase, RunStatus
 
 
 def cancel_run(session: Session, *, run: Run) -> Run:
-    """Stop a run: queued trainings will not start, running ones are stopped at their next checkpoint."""
+    """Stop a run: queued trainings will not start, running ones are stopped at their next checkpoint; what waited for
+    a training is shown cancelled, not 'queued' or 'training'."""
     set_status(run, RunStatus.CANCELLED)
+    cancel_unfinished(session, run.id)
     return run
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from app.db import after_commit
 from app.db.models import Candidate, LLMExchange, Training
 from app.search.records.dispatch import Dispatcher
-from app.search.rules.states import Purpose, TrainingStatus
+from app.search.rules.states import CandidateStatus, Purpose, TrainingStatus
 from workers.engine.result import steps_trained
 
 
@@ -81,3 +81,26 @@ def run_usage(s: Session, run_id: int) -> dict:
         "failed_requests": int(errors or 0),
         "timesteps_trained": int(steps or 0),
     }
+
+
+CANCELLED_BEFORE_START = "the run was cancelled before this training started"
+UNFINISHED_CANDIDATE = frozenset({CandidateStatus.QUEUED, CandidateStatus.TRAINING})
+
+
+def cancel_unfinished(session: Session, run_id: int) -> None:
+    """A cancelled run's queued trainings, and its candidates (baselines included) waiting for or in a training, say
+    'cancelled'; a running training is stopped at its next checkpoint and recorded cancelled by its worker."""
+    queued = select(Training).where(Training.run_id == run_id, Training.status == TrainingStatus.QUEUED)
+    for t in session.scalars(queued):
+        t.status, t.error = TrainingStatus.CANCELLED, CANCELLED_BEFORE_START
+    waiting = select(Candidate).where(Candidate.run_id == run_id, Candidate.status.in_(UNFINISHED_CANDIDATE))
+    for c in session.scalars(waiting):
+        c.status = CandidateStatus.CANCELLED
+
+
+def requeue(t: Training) -> None:
+    """A cancelled (or interrupted) training queued again: its old error no longer applies, and its candidate waits
+    for it again."""
+    t.status, t.error, t.finished_at = TrainingStatus.QUEUED, None, None
+    if t.candidate.status == CandidateStatus.CANCELLED:
+        t.candidate.status = CandidateStatus.QUEUED
