@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.search.rules.numbering import iteration_number
+
 GROUP_SIZE = (2, 4)
 """Candidates shown together: at least two, at most four."""
 PRIOR_GAMES = 1.0
@@ -31,7 +33,7 @@ class Group:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "iteration": self.iteration,
+            "iteration": iteration_number(self.iteration),
             "round": self.round,
             "position": self.position,
             "candidates": list(self.candidates),

@@ -15,6 +15,7 @@ from app.search.records.candidates import describing_training
 from app.search.records.choices import selection_dict
 from app.search.records.proposals import proposal_dict, proposals_of
 from app.search.records.runs import summary
+from app.search.rules.numbering import iteration_number
 from app.search.rules.states import DesignerKind
 
 
@@ -28,7 +29,7 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
     main = describing_training(c)
     out: dict[str, Any] = {
         "id": c.id,
-        "iteration": c.iteration.index if c.iteration is not None else None,
+        "iteration": iteration_number(c.iteration.index) if c.iteration is not None else None,
         "index": c.index,
         "origin": c.origin,
         "parent_id": c.parent_id,
@@ -91,7 +92,7 @@ def run_dict(session: Session, run: Run, *, model: str | None = None) -> dict[st
         },
         "iterations": [
             {
-                "index": it.index,
+                "iteration": iteration_number(it.index),
                 "status": it.status,
                 "parent_id": it.parent_id,
                 "context": it.context,
