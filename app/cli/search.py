@@ -194,11 +194,13 @@ def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
     m = proposal["measurement"]
     if m.get("values"):
         values = ", ".join(f"{v:.4g}" for v in m["values"])
-        verdict = "it varies" if m["varies"] else "[yellow]it gives every episode the same value[/]"
         console.print(
-            f"on {m['episodes']} random-policy episodes: {values} (mean {m['mean']:.4g} ± {m['std']:.3g}); {verdict}",
+            f"on {m['episodes']} random-policy episodes: {values} (mean {m['mean']:.4g} ± {m['std']:.3g})",
             highlight=False,
         )
+        if m.get("verdict"):
+            colour = "green" if m.get("tells_apart") == "yes" else "yellow"
+            console.print(f"[{colour}]{shown(m['verdict'])}[/]", highlight=False)
     if proposal["status"] == ProposalStatus.BROKEN:
         err.print(f"[red]it did not pass the checks:[/] {shown(proposal['error'] or '')}", highlight=False)
     return proposal

@@ -228,7 +228,8 @@ class ProposalOut(BaseModel):
     error: str | None
     """Why the checks refused it (status 'broken')."""
     measurement: dict
-    """Its values on random-policy episodes: values, mean, std, min, max, varies."""
+    """Its values on random-policy episodes (values, mean, std, min, max, varies) and on deliberate behaviours
+    (behaviours), with whether it tells them apart (tells_apart: yes, no, cannot tell) and why (verdict)."""
     note: str | None
     decided_by: str | None
     decided_at: datetime | None
