@@ -19,6 +19,15 @@ def video_url(c: Candidate, *, store: ArtifactStore, base: str) -> str | None:
     return next((a.url for a in reversed(artifacts(c, store=store, base=base)) if a.name == "video.mp4"), None)
 
 
+def video_seconds(c: Candidate) -> float | None:
+    """The length of the episode in ``c``'s newest video, as its training recorded it."""
+    for t in reversed(c.trainings):
+        info = (t.result or {}).get("video")
+        if isinstance(info, dict) and isinstance(info.get("seconds"), int | float):
+            return float(info["seconds"])
+    return None
+
+
 def compared(
     session: Session, run: Run, group: Group, scores: dict[int, float], *, store: ArtifactStore, base: str
 ) -> schemas.ComparisonGroup:
@@ -36,6 +45,7 @@ def compared(
                 score=scores.get(c.id),
                 incumbent=c.id == parent_id,
                 video_url=video_url(c, store=store, base=base),
+                video_seconds=video_seconds(c),
             )
         )
     return schemas.ComparisonGroup(

@@ -259,6 +259,8 @@ class ComparedCandidate(BaseModel):
     incumbent: bool
     """The iteration's parent, compared with the new candidates."""
     video_url: str | None
+    video_seconds: float | None = None
+    """How long the episode in the video is, simulated seconds (the whole episode; None for older videos)."""
 
 
 class ComparisonGroup(BaseModel):
@@ -277,6 +279,9 @@ class ChoiceIn(BaseModel):
     best: int | None = None
     ranking: list[int] | None = Field(None, min_length=2, max_length=4)
     text: str | None = Field(None, max_length=FEEDBACK_CHARS, description="what you saw; the next prompt carries it")
+    none_right: bool = Field(
+        False, description="none of the group is right: leave out best and ranking, and say why in text"
+    )
 
 
 class ChoiceOut(BaseModel):
@@ -288,6 +293,7 @@ class ChoiceOut(BaseModel):
     best_id: int
     ranking: list[int]
     ranked: bool
+    none_right: bool = False
     text: str | None
     scores: dict[int, float]
     """Bradley–Terry scores of the run's candidates after this choice."""

@@ -60,6 +60,8 @@ class Choice(Protocol):
     @property
     def ranked(self) -> bool: ...
     @property
+    def none_right(self) -> bool: ...
+    @property
     def best_id(self) -> int: ...
     @property
     def group(self) -> Sequence[int]: ...
@@ -68,7 +70,10 @@ class Choice(Protocol):
 
 
 def outcomes(choice: Choice) -> list[tuple[int, int]]:
-    """(winner, loser) pairs of one choice: the best beat every other; a ranking orders every pair."""
+    """(winner, loser) pairs of one choice: the best beat every other; a ranking orders every pair; 'none of these
+    is right' gives none (no one beat anyone)."""
+    if choice.none_right:
+        return []
     if choice.ranked:
         order = list(choice.ranking)
         return [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]

@@ -84,6 +84,7 @@ def choice_dict(c: SelectionChoice) -> dict[str, Any]:
         "best_id": c.best_id,
         "ranking": list(c.ranking),
         "ranked": c.ranked,
+        "none_right": bool(c.none_right),
         "text": c.text,
         "scores": {int(k): v for k, v in (c.scores or {}).items()},
         "chosen_by": c.chosen_by,
