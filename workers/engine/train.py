@@ -59,8 +59,9 @@ class TrainConfig:
     """Cap on episode length (default: the env's own limit, 1000)."""
     video: bool = False
     """Record an mp4 of one deterministic episode of the final policy."""
-    video_steps: int = 500
-    """Most frames in the video: the whole episode is recorded, with steps skipped to keep within this."""
+    video_steps: int = 300
+    """Most frames in the video: the whole episode is recorded, with steps skipped to keep within this (offscreen
+    rendering costs about 0.1-0.2 s a frame on a CPU: 300 frames keep a video's cost where it was)."""
     ppo: dict = field(default_factory=dict)
     """Overrides of the env's PPO defaults, by ``PPODefaults``'s names (n_envs, n_steps, batch_size, net_arch, a
     ``lin_`` learning rate, ...); checked by the service's schema (``app.search.rules.hyperparams``)."""

@@ -53,7 +53,7 @@ def record_video(
     path: Path,
     *,
     seed: int,
-    max_frames: int = 500,
+    max_frames: int = 300,
     max_steps: int | None = None,
 ) -> VideoInfo | None:
     """Render one whole episode (up to ``max_steps``, else the env's limit) to ``path`` in at most ``max_frames``

@@ -48,7 +48,7 @@ class TrainOptions(_Options):
     checkpoint_episodes: int = Field(1, ge=1, le=10, description="deterministic episodes per checkpoint")
     video: bool = Field(False, description="record an mp4 of the trained policy")
     video_steps: int = Field(
-        500,
+        300,
         ge=10,
         le=1000,
         description="most frames in the video: it shows the whole episode, skipping steps to keep within this",

@@ -53,7 +53,7 @@ def test_post_task_creates_a_queued_run_and_starts_it_after_the_commit(api: Api)
     assert (task["env"], task["fitness"], task["timesteps"]) == ("HalfCheetah-v5", "forward_distance", 2048)
     # stored as the run will use them: what was given, and every default filled in
     assert task["options"]["train"].items() >= TINY["options"]["train"].items()
-    assert task["options"]["train"]["video_steps"] == 500 and task["options"]["max_repairs"] == 2
+    assert task["options"]["train"]["video_steps"] == 300 and task["options"]["max_repairs"] == 2
     assert dispatcher.calls == [("start", task["run_id"])]
     assert dispatcher.seen == ["queued"], "the run was sent to the workers before its row was committed"
 
