@@ -179,12 +179,12 @@ def evaluate(
             )
         except (UnknownFitnessError, ProgramRejected) as e:
             fail(str(e))
-    _summary(result, out)
+    _summary(result, out, video=video)
     if result["status"] != Outcome.OK:
         raise typer.Exit(1)
 
 
-def _summary(result: TrainingResult, out: Path) -> None:
+def _summary(result: TrainingResult, out: Path, *, video: bool = False) -> None:
     status = result["status"]
     colour = "green" if status == Outcome.OK else "red"
     table = Table(title=f"{result['env']}: [{colour}]{status}[/]", show_header=False)
@@ -220,6 +220,17 @@ def _summary(result: TrainingResult, out: Path) -> None:
         )
     if (out / "tb").is_dir():
         console.print(f"learning curves: tensorboard --logdir {plain(out)}", highlight=False, markup=False)
+    clip = (result.get("artifacts") or {}).get("video")
+    if clip and (out / clip).is_file():
+        info = result.get("video")
+        length = f" ({info['seconds']:.1f} s, {info['steps']:,} steps)" if info else ""
+        console.print(f"video: {plain(out / clip)}{length}", highlight=False, markup=False)
+    elif video and result["status"] == Outcome.OK:
+        console.print(
+            "[yellow]warning:[/] no video was written: offscreen rendering is not available here "
+            "(set MUJOCO_GL=egl or MUJOCO_GL=osmesa and install its library)",
+            highlight=False,
+        )
 
 
 def register(cli: typer.Typer) -> None:

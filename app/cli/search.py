@@ -182,18 +182,21 @@ def _show_proposal(sf: sessionmaker, run_id: int) -> dict | None:
     m = proposal["measurement"]
     if m.get("values"):
         values = ", ".join(f"{v:.4g}" for v in m["values"])
-        verdict = "it varies" if m["varies"] else "[yellow]it gives every episode the same value[/]"
         console.print(
-            f"on {m['episodes']} random-policy episodes: {values} (mean {m['mean']:.4g} ± {m['std']:.3g}); {verdict}",
+            f"on {m['episodes']} random-policy episodes: {values} (mean {m['mean']:.4g} ± {m['std']:.3g})",
             highlight=False,
         )
+        if m.get("verdict"):
+            colour = "green" if m.get("tells_apart") == "yes" else "yellow"
+            console.print(f"[{colour}]{shown(m['verdict'])}[/]", highlight=False)
     if proposal["status"] == ProposalStatus.BROKEN:
         err.print(f"[red]it did not pass the checks:[/] {shown(proposal['error'] or '')}", highlight=False)
     return proposal
 
 
 def _decide_and_continue(local: LocalRun, *, source: str | None) -> RunStatus:
-    """Approve the open proposal (or replace it with ``source``) and work the run off."""
+    """Approve the open proposal and work the run off; or replace it with ``source``, which then waits, measured,
+    for its own approval."""
     settings, dispatcher = local.settings, local.dispatcher
     with session_scope(local.sf) as s:
         run = s.get(Run, local.run_id)
@@ -209,6 +212,9 @@ def _decide_and_continue(local: LocalRun, *, source: str | None) -> RunStatus:
             if source is None:
                 _show_proposal(local.sf, local.run_id)
             fail(e.message)
+    if source is not None:  # shown with what it measures, as a proposal is; approved by a second `approve`
+        local.status = RunStatus.WAITING_FITNESS
+        return local.status
     console.print(f"run {local.run_id}: fitness approved ({COMMAND_LINE}); the search starts", highlight=False)
     bar = RunBar(console)
     try:
@@ -289,7 +295,8 @@ def approve_command(
     ),
     parallel: int | None = typer.Option(None, "--parallel", help="Trainings at once (default: CPU cores)."),
 ) -> None:
-    """Approve the proposed fitness of a waiting run (or replace it with your program) and run its search here."""
+    """Approve the proposed fitness of a waiting run and run its search here; or replace it with your program, which is
+    checked and measured on random-policy episodes, then waits for your approval like a proposal."""
     settings = get_settings()
     ctx.with_resource(lock.holding(settings.data_dir, "rewardsmith approve"))
     source = read_text(fitness_file, "fitness") if fitness_file else None

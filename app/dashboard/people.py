@@ -101,9 +101,18 @@ async def choose_submit(
     text = str(form.get("text") or "")
     try:
         group = _ids([str(v) for v in form.getlist("group")][:8], "group")
-        best = _ids([str(form.get("best") or "")], "best")[0] if form.get("best") else None
+        none_right = form.get("none_right") == "1"  # the "none of these is right" button: any radio ticked is moot
+        best = _ids([str(form.get("best") or "")], "best")[0] if form.get("best") and not none_right else None
         choose(
-            session, run=run, group=group, best=best, text=text, user_id=user.id, who=user.name, dispatcher=dispatcher
+            session,
+            run=run,
+            group=group,
+            best=best,
+            text=text,
+            none_right=none_right,
+            user_id=user.id,
+            who=user.name,
+            dispatcher=dispatcher,
         )
     except RewardsmithError as e:
         session.rollback()

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import app.dashboard.curves as curves
+import app.web.people as web_people
 from app.config import Settings
 from app.dashboard.learner import table as learner_table
 from app.dashboard.people_views import run_people
@@ -223,6 +224,7 @@ def candidate_view(session: Session, c: Candidate, settings: Settings) -> dict:
         "fitness": result.get("fitness"),
         "links": links,
         "video": video,
+        "video_seconds": web_people.video_seconds(c) if video else None,
         "main": main,
         "diagnostics": findings(c),
         "siblings": siblings,

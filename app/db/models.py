@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -381,6 +382,9 @@ class SelectionChoice(TimestampMixin, Base):
     """Every candidate of the group, best first (only the best known: the best, then the rest as shown)."""
     ranked: Mapped[bool] = mapped_column(Boolean, default=False)
     """Whether the person ranked the whole group (else only the best was chosen)."""
+    none_right: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    """The person said none of the group is right (with a sentence): no one beat anyone, the fitness picks the one
+    that goes on, and the sentence is feedback for the next prompt."""
     text: Mapped[str | None] = mapped_column(Text)
     feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id", ondelete="SET NULL"))
     """The sentence, kept as feedback on the chosen candidate: the next prompt carries it."""

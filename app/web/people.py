@@ -8,7 +8,8 @@ from app.artifacts.base import ArtifactStore
 from app.db.models import Candidate, Run
 from app.search.design.ranking import Group
 from app.search.records.candidates import label
-from app.search.records.choices import selection_dict
+from app.search.records.choices import pending_for, selection_dict
+from app.search.rules.numbering import iteration_number
 from app.web import schemas
 from app.web.present import artifacts
 
@@ -16,6 +17,15 @@ from app.web.present import artifacts
 def video_url(c: Candidate, *, store: ArtifactStore, base: str) -> str | None:
     """The newest video of ``c``'s trainings that can be served (see ``present.artifacts``)."""
     return next((a.url for a in reversed(artifacts(c, store=store, base=base)) if a.name == "video.mp4"), None)
+
+
+def video_seconds(c: Candidate) -> float | None:
+    """The length of the episode in ``c``'s newest video, as its training recorded it."""
+    for t in reversed(c.trainings):
+        info = (t.result or {}).get("video")
+        if isinstance(info, dict) and isinstance(info.get("seconds"), int | float):
+            return float(info["seconds"])
+    return None
 
 
 def compared(
@@ -30,15 +40,16 @@ def compared(
             schemas.ComparedCandidate(
                 id=c.id,
                 label=label(c),
-                iteration=c.iteration.index if c.iteration is not None else None,
+                iteration=iteration_number(c.iteration.index) if c.iteration is not None else None,
                 fitness=c.fitness,
                 score=scores.get(c.id),
                 incumbent=c.id == parent_id,
                 video_url=video_url(c, store=store, base=base),
+                video_seconds=video_seconds(c),
             )
         )
     return schemas.ComparisonGroup(
-        iteration=group.iteration, round=group.round, position=group.position, candidates=out
+        iteration=iteration_number(group.iteration), round=group.round, position=group.position, candidates=out
     )
 
 
@@ -48,7 +59,7 @@ def comparisons_out(
     """The run's pending groups, choices and scores; video links under ``base`` (the API's, or the dashboard's "")."""
     doc = selection_dict(session, run)
     scores = doc["scores"]
-    groups = [Group(g["iteration"], g["round"], g["position"], tuple(g["candidates"])) for g in doc["pending"]]
+    groups = pending_for(session, run)
     return schemas.ComparisonsOut(
         run_id=run.id,
         status=run.status,

@@ -17,6 +17,7 @@ from app.search.records.progress import run_progress
 from app.search.records.proposals import proposal_dict, proposals_of
 from app.search.records.run_json import designer_label, lineage_dict
 from app.search.records.runs import summary
+from app.search.rules.numbering import iteration_number, maybe_number
 from app.web import files, schemas
 
 
@@ -102,7 +103,7 @@ def candidate_summary(c: Candidate) -> schemas.CandidateSummary:
     return schemas.CandidateSummary(
         id=c.id,
         run_id=c.run_id,
-        iteration=c.iteration.index if c.iteration is not None else None,
+        iteration=iteration_number(c.iteration.index) if c.iteration is not None else None,
         index=c.index,
         origin=c.origin,
         parent_id=c.parent_id,
@@ -131,7 +132,7 @@ def feedback_out(f: Feedback, user: User | None) -> schemas.FeedbackOut:
         text=f.text,
         rating=f.rating,
         user=user.name if user else None,
-        used_in_iteration=f.used_in_iteration,
+        used_in_iteration=maybe_number(f.used_in_iteration),
         created_at=f.created_at,
     )
 

@@ -299,7 +299,8 @@ class ProposalOut(BaseModel):
     error: str | None
     """Why the checks refused it (status 'broken')."""
     measurement: dict
-    """Its values on random-policy episodes: values, mean, std, min, max, varies."""
+    """Its values on random-policy episodes (values, mean, std, min, max, varies) and on deliberate behaviours
+    (behaviours), with whether it tells them apart (tells_apart: yes, no, cannot tell) and why (verdict)."""
     note: str | None
     decided_by: str | None
     decided_at: datetime | None
@@ -329,6 +330,8 @@ class ComparedCandidate(BaseModel):
     incumbent: bool
     """The iteration's parent, compared with the new candidates."""
     video_url: str | None
+    video_seconds: float | None = None
+    """How long the episode in the video is, simulated seconds (the whole episode; None for older videos)."""
 
 
 class ComparisonGroup(BaseModel):
@@ -347,6 +350,9 @@ class ChoiceIn(BaseModel):
     best: int | None = None
     ranking: list[int] | None = Field(None, min_length=2, max_length=4)
     text: str | None = Field(None, max_length=FEEDBACK_CHARS, description="what you saw; the next prompt carries it")
+    none_right: bool = Field(
+        False, description="none of the group is right: leave out best and ranking, and say why in text"
+    )
 
 
 class ChoiceOut(BaseModel):
@@ -358,6 +364,7 @@ class ChoiceOut(BaseModel):
     best_id: int
     ranking: list[int]
     ranked: bool
+    none_right: bool = False
     text: str | None
     scores: dict[int, float]
     """Bradley–Terry scores of the run's candidates after this choice."""

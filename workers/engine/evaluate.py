@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from envs import get_spec
 from envs.fitness import get_metric
@@ -102,6 +103,13 @@ def sandbox_screen(env: str, source: str, trajectories: list[Path], limits: Limi
     return run_job(job, limits)
 
 
+def engine_config(explicit: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
+    """The training config: the task's ``options`` (defaults of a whole search) under the arguments the caller gave
+    explicitly. An option never overrides an explicit argument: ``video=True`` asked for by ``evaluate --video`` is
+    not undone by the options' ``video: False`` default."""
+    return {**(options or {}), **explicit}
+
+
 def evaluate_reward(
     *,
     env: str,
@@ -112,11 +120,13 @@ def evaluate_reward(
     seed: int,
     out: Path,
     limits: Limits,
-    video: bool = False,
+    video: bool | None = None,
     options: dict | None = None,
     on_event: Callable[[dict], None] | None = None,
 ) -> TrainingResult:
-    """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result."""
+    """Train PPO with ``reward_source`` in the sandbox and write ``out/result.json``; returns the result.
+
+    The keyword arguments win over ``options`` (see ``engine_config``); ``video`` left out, the options decide."""
     started = time.monotonic()
     get_spec(env)
     if timesteps < MIN_TIMESTEPS:
@@ -131,16 +141,17 @@ def evaluate_reward(
     except ProgramRejected as e:
         result = TrainingResult(status=Outcome.REJECTED, error=str(e))
     else:
-        config = {
+        explicit = {
             "env": env,
             "reward_source": reward_source,
             "fitness_source": fsource,
             "fitness_name": fname,
             "timesteps": timesteps,
             "seed": seed,
-            "video": video,
-            **(options or {}),
         }
+        if video is not None:  # left out, the options decide (no video by default)
+            explicit["video"] = video
+        config = engine_config(explicit, options)
         sb = run_job(TrainJob(type="train", config=config), limits, on_event=on_event, artifacts_to=out)
         result = TrainingResult(**sb.payload)  # what the sandbox decided is set after: a payload cannot pass for it
         result["status"], result["error"], result["isolation"] = sb.outcome, sb.error, sb.isolation

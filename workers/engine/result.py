@@ -113,6 +113,17 @@ class WarmStart(TypedDict):
     """Of this training's own steps, those spent on the value function alone, the policy frozen."""
 
 
+class VideoInfo(TypedDict):
+    """What a training's video shows: the episode's steps and simulated seconds, the frames kept and their rate."""
+
+    steps: int
+    seconds: float
+    frames: int
+    fps: float
+    stride: int
+    """Control steps per frame (1: every step)."""
+
+
 class TrainingResult(TypedDict, total=False):
     """One training's outcome and measurements (``result.json``; the ``result`` column of a training)."""
 
@@ -142,6 +153,8 @@ class TrainingResult(TypedDict, total=False):
     episode_steps: int | None
     """The cap on episode length the training and its evaluation ran with (None: the env's own limit)."""
     artifacts: dict[str, str | None]
+    video: VideoInfo
+    """What the video (``artifacts["video"]``) shows: the whole episode, its length and frame rate."""
     isolation: dict[str, Any]
     traceback: str
     stderr_tail: str

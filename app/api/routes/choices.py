@@ -36,7 +36,8 @@ def post_choice(
     dispatcher: DispatcherDep,
 ) -> ComparisonsOut:
     """Choose the best of one pending group (`best`), or rank it (`ranking`, best first), with an optional sentence
-    (`text`, carried to the next prompt). The last choice of an iteration continues the run."""
+    (`text`, carried to the next prompt); or say that none of them is right (`none_right`, with `text`: the fitness
+    picks the one that goes on). The last choice of an iteration continues the run."""
     run = access.run_or_404(session, run_id=run_id, user=user)
     choose(
         session,
@@ -45,6 +46,7 @@ def post_choice(
         best=body.best,
         ranking=body.ranking,
         text=body.text,
+        none_right=body.none_right,
         user_id=user.id,
         who=user.name,
         dispatcher=dispatcher,

@@ -1,7 +1,9 @@
 """A person's decision on a proposed fitness: approve it, replace it with their own program, or ask for another.
 
-Approving it, or sending an edited program that passes the same checks as a proposal, makes
-it the task's fitness and queues the run again: the same start step then starts the search.
+Approving it makes it the task's fitness and queues the run again: the same start step then
+starts the search. An edited program passes the same checks as a proposal and is measured on
+the same random-policy episodes, then waits, shown as the open proposal, for the person to
+approve what it measures: an edit never starts the search by itself.
 Asking for another queues the proposing step again, with the person's words in the next
 prompt. Each decision is stored on the proposal with who and when.
 """
@@ -86,7 +88,8 @@ def replace(
     settings: Settings,
     dispatcher: Dispatcher,
 ) -> FitnessProposal:
-    """A person's own (edited) program replaces the proposal, once it passes the same checks; the search starts.
+    """A person's own (edited) program replaces the proposal once it passes the same checks, and is shown with its
+    values on random-policy episodes as the open proposal; the run keeps waiting until it is approved.
 
     The program is measured in the sandbox outside the caller's transaction (which is committed first), on one of
     the person's slots (RateLimited when none is free); the run must still wait for a decision afterwards.
@@ -122,11 +125,8 @@ def replace(
         dry_run=checked.dry_run,
         measurement=checked.measurement,
     )
-    _decide(edit, ProposalStatus.APPROVED, user_id=user_id, who=who)
-    session.add(edit)
+    session.add(edit)  # status 'proposed': approved like any proposal, once the person has seen what it measures
     session.flush()
-    run.task.fitness_name, run.task.fitness_source = FitnessKind.PROPOSED, source
-    _queue(session, run, dispatcher)
     return edit
 
 

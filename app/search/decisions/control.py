@@ -13,6 +13,7 @@ from app.errors import Conflict, InvalidInput
 from app.search.decisions.approval import resume_unapproved
 from app.search.decisions.tasks import create_task
 from app.search.records.dispatch import Dispatcher
+from app.search.records.ledger import cancel_unfinished
 from app.search.records.runs import set_status
 from app.search.rules.fitness import awaits_fitness
 from app.search.rules.options import ITERATIONS
@@ -63,8 +64,10 @@ def new_run_from(
 
 
 def cancel_run(session: Session, *, run: Run) -> Run:
-    """Stop a run: queued trainings will not start, running ones are stopped at their next checkpoint."""
+    """Stop a run: queued trainings will not start, running ones are stopped at their next checkpoint; what waited for
+    a training is shown cancelled, not 'queued' or 'training'."""
     set_status(run, RunStatus.CANCELLED)
+    cancel_unfinished(session, run.id)
     return run
 
 

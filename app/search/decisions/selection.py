@@ -8,10 +8,14 @@ ranking gives every pair), and the run's candidates are scored by Bradley–Terr
 outcomes so far; the scores are stored with the choice, and the best-scored candidate is the
 run's best and the next parent. The person's choice wins over the fitness. The last choice of
 an iteration continues the run; a sentence given with a choice is the chosen candidate's
-feedback, so the next prompt carries it.
+feedback, so the next prompt carries it. A person may also say that none of a group is right,
+with a sentence (required): no outcome is drawn from it, the group's best by fitness goes on in
+the knock-out, and the sentence is feedback the next prompt carries like any other.
 """
 
 from __future__ import annotations
+
+import math
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +44,12 @@ def waits_for_choices(session: Session, run: Run, it: Iteration) -> bool:
     return True
 
 
+def _fitness_best(session: Session, group: list[int]) -> int:
+    """The candidate of ``group`` with the highest fitness (ties: the earlier): it goes on when none is right."""
+    fitness = {cid: c.fitness for cid in group if (c := session.get(Candidate, cid)) is not None}
+    return max(group, key=lambda cid: (fitness.get(cid) if fitness.get(cid) is not None else -math.inf, -cid))
+
+
 def _ids(values: object, what: str) -> list[int]:
     if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise InvalidInput(f"{what} must be a list of candidate ids", field=what)
@@ -54,12 +64,14 @@ def choose(
     best: int | None = None,
     ranking: list[int] | None = None,
     text: str | None = None,
+    none_right: bool = False,
     user_id: int | None,
     who: str,
     dispatcher: Dispatcher,
 ) -> SelectionChoice:
     """Record a person's choice in one pending group (the best, or a ranking best first), with an optional
-    sentence; rescore the run; continue it when it was the iteration's last pending group."""
+    sentence, or that none of the group is right (``none_right``, with a sentence); rescore the run; continue it
+    when it was the iteration's last pending group."""
     if run.task.selection != Selection.HUMAN:
         raise Conflict(f"run {run.id} selects by fitness, not by a person's choices ('selection' is 'fitness')")
     session.execute(select(Run.id).where(Run.id == run.id).with_for_update())  # one choice at a time per run
@@ -75,7 +87,11 @@ def choose(
     if match is None:
         shown = "; ".join(str(list(g.candidates)) for g in pending)
         raise InvalidInput(f"{group[:8]} is not a group that waits for a choice; these do: {shown}", field="group")
-    if ranking is not None:
+    if none_right:
+        if best is not None or ranking is not None:
+            raise InvalidInput("'none_right' says that no candidate is the best: leave out 'best' and 'ranking'")
+        best = _fitness_best(session, list(match.candidates))
+    elif ranking is not None:
         ranking = _ids(ranking, "ranking")
         if sorted(ranking) != sorted(match.candidates):
             raise InvalidInput("a ranking must list every candidate of the group once, best first", field="ranking")
@@ -87,9 +103,14 @@ def choose(
     text = (text or "").strip() or None
     if text is not None and len(text) > FEEDBACK_CHARS:
         raise InvalidInput(f"the sentence is limited to {FEEDBACK_CHARS:,} characters", field="text")
+    if none_right and text is None:
+        raise InvalidInput(
+            "say in a sentence what none of them does right (the next iteration's prompt carries it)", field="text"
+        )
     chosen = session.get(Candidate, best)
     assert chosen is not None
-    fb = add_feedback(session, candidate=chosen, text=text, rating=None, user_id=user_id) if text else None
+    said = f"None of these is right: {text}" if none_right else text
+    fb = add_feedback(session, candidate=chosen, text=said or "", rating=None, user_id=user_id) if said else None
     choice = SelectionChoice(
         run_id=run.id,
         iteration=match.iteration,
@@ -99,6 +120,7 @@ def choose(
         best_id=best,
         ranking=ranking or [best, *(c for c in match.candidates if c != best)],
         ranked=ranking is not None,
+        none_right=none_right,
         text=text,
         feedback_id=fb.id if fb else None,
         user_id=user_id,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import app.search.design.offline as offline
 from app.llm.extraction import ExtractionError, extract_program
 from app.llm.store import Purpose
+from app.search.design.quantities import Composed, compose
 from app.search.rules.states import Origin
 from envs import get_spec
 from envs.fitness import METRICS, FitnessMetric, metrics_for
@@ -105,15 +106,38 @@ class OfflineFitnessProposer:
         inapplicable = {m.name for m in METRICS.values() if m not in metrics_for(get_spec(ask.env))}
         rejected = frozenset({e.name for e in ask.earlier if e.by_person} | inapplicable)
         notes = " ".join(e.why for e in reversed(ask.earlier) if e.by_person)
-        metric, words = closest_metric(notes, exclude=rejected) if notes else (None, None)
-        if words is None:
+        composed = next(
+            (c for text in (notes, ask.task) if text and (c := compose(text)) is not None and c.specific), None
+        )
+        if composed is not None and composed.name not in rejected:
+            if composed.built_in is None or composed.built_in in rejected:
+                return self._composed(composed)
+            metric = METRICS[composed.built_in]
+            return self._built_in(metric, f"it measures the {composed.meaning.split(',')[0]} the sentence asks for")
+        metric, words = closest_metric(notes or ask.task, exclude=rejected)
+        if words is None and notes:
             metric, words = closest_metric(ask.task, exclude=rejected)
-        assert metric is not None
+        if words is None and notes:
+            return Draft(
+                origin=Origin.OFFLINE,
+                author=self.label,
+                name="none",
+                meaning="no program: the offline designer cannot measure what was asked",
+                source=None,
+                error=(
+                    f"the {self.label} cannot write a program for '{clip(notes, 200)}': no built-in metric fits its "
+                    "words and it names no quantity it knows (height, speed, distance, with average, highest, "
+                    "lowest, final or at the peaks). Write the program yourself (edit), or configure an LLM."
+                ),
+            )
         reason = (
             f"chosen for the word{'s' if ' ' in words else ''} '{words}'"
             if words
             else "no word of the task names a behaviour it measures, so it is the default"
         )
+        return self._built_in(metric, reason)
+
+    def _built_in(self, metric: FitnessMetric, reason: str) -> Draft:
         header = (
             f"# Proposed by the {self.label}: the built-in metric '{metric.name}'\n# ({metric.meaning}), {reason}.\n"
         )
@@ -123,6 +147,17 @@ class OfflineFitnessProposer:
             name=metric.name,
             meaning=f"{metric.meaning} (the built-in metric '{metric.name}', {reason})",
             source=header + metric.source,
+            answer=None,
+        )
+
+    def _composed(self, c: Composed) -> Draft:
+        header = f"# Written by the {self.label} for the quantity the sentence names: {c.meaning}.\n"
+        return Draft(
+            origin=Origin.OFFLINE,
+            author=self.label,
+            name=c.name,
+            meaning=f"{c.meaning} (a program written for the sentence's quantity; no built-in metric measures it)",
+            source=header + c.source,
             answer=None,
         )
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.search.rules.numbering import iteration_number
+
 GROUP_SIZE = (2, 4)
 """Candidates shown together: at least two, at most four."""
 PRIOR_GAMES = 1.0
@@ -31,7 +33,7 @@ class Group:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "iteration": self.iteration,
+            "iteration": iteration_number(self.iteration),
             "round": self.round,
             "position": self.position,
             "candidates": list(self.candidates),
@@ -58,6 +60,8 @@ class Choice(Protocol):
     @property
     def ranked(self) -> bool: ...
     @property
+    def none_right(self) -> bool: ...
+    @property
     def best_id(self) -> int: ...
     @property
     def group(self) -> Sequence[int]: ...
@@ -66,7 +70,10 @@ class Choice(Protocol):
 
 
 def outcomes(choice: Choice) -> list[tuple[int, int]]:
-    """(winner, loser) pairs of one choice: the best beat every other; a ranking orders every pair."""
+    """(winner, loser) pairs of one choice: the best beat every other; a ranking orders every pair; 'none of these
+    is right' gives none (no one beat anyone)."""
+    if choice.none_right:
+        return []
     if choice.ranked:
         order = list(choice.ranking)
         return [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]

@@ -1,7 +1,9 @@
 """The end of a run: re-evaluate the best candidate on more seeds, then the final figures.
 
 ``final_figures`` compares the best candidate with the baselines trained at the same budget
-and seed; the normalized score is only given when it would not be noise.
+and seed; every comparison is judged against a noise band from the seeds' spread
+(``app.search.design.noise``), and the normalized score is only given where its denominator
+(the reference above the fitness used as reward) is larger than that noise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import statistics
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import app.search.design.noise as noise
 from app.db import after_commit, session_scope
 from app.db.models import Candidate, Run, Training
 from app.search.design.diagnostics import Code, RunFinding, run_findings, stored
@@ -125,8 +128,9 @@ def final_figures(s: Session, run: Run) -> dict:
         out["fitness_over_reference"] = best.fitness / ref.fitness
     if ref and sparse and ref.fitness is not None and sparse.fitness is not None:
         out["baselines"] = {"reference": ref.fitness, "sparse": sparse.fitness}
+        band = noise.noise_band(list(_per_seed(ref).values()), list(_per_seed(sparse).values()))
         out["normalized_score"], out["normalized_score_note"] = normalized_score(
-            best.fitness, ref.fitness, sparse.fitness
+            best.fitness, ref.fitness, sparse.fitness, band=band
         )
     if ref is not None:
         out["yardstick"] = yardstick(best, ref)
@@ -221,11 +225,24 @@ def _fresh(c: Candidate) -> dict[int, float]:
     }
 
 
+def _per_seed(c: Candidate) -> dict[int, float]:
+    """Seed -> fitness of every full-budget training of ``c`` that succeeded (the search's, the baseline's, the final
+    re-trainings'): the spread across seeds that a comparison's noise band is measured from."""
+    full = (Purpose.FULL, Purpose.BASELINE, Purpose.FINAL)
+    return {
+        t.seed: float(fit["mean"])
+        for t in c.trainings
+        if t.purpose in full and t.status == TrainingStatus.OK and (fit := t.result.get("fitness"))
+    }
+
+
 def yardstick(best: Candidate, reference: Candidate) -> dict:
     """The best candidate against the env's reference reward on the fresh seeds both were re-trained on.
 
     Neither was selected on these seeds, so the comparison is not flattered by the search's choice.
     ``ratio`` is given only when the reference's mean is positive (a ratio of negative fitness values misleads).
+    ``best_at_least_reference`` is True only when the best is above the reference by more than the noise band
+    (from each one's spread across all the seeds it was trained on), False when below by more, None otherwise.
     """
     mine, theirs = _fresh(best), _fresh(reference)
     seeds = sorted(set(mine) & set(theirs))
@@ -236,6 +253,8 @@ def yardstick(best: Candidate, reference: Candidate) -> dict:
             "re-trained (final_seeds 0, or those trainings failed)",
         }
     b, r = statistics.fmean(mine[x] for x in seeds), statistics.fmean(theirs[x] for x in seeds)
+    band = noise.noise_band(list(_per_seed(best).values()), list(_per_seed(reference).values()))
+    verdict = noise.compare(b - r, band)
     return {
         "seeds": seeds,
         "best_per_seed": [mine[x] for x in seeds],
@@ -243,24 +262,41 @@ def yardstick(best: Candidate, reference: Candidate) -> dict:
         "best_mean": b,
         "reference_mean": r,
         "difference": b - r,
+        "noise_band": band,
+        "verdict": verdict,
+        "verdict_note": _YARDSTICK_NOTES[verdict].format(d=b - r, band=band or 0.0),
         "ratio": b / r if r > 0 else None,
-        "best_at_least_reference": b >= r,
+        "best_at_least_reference": {noise.Verdict.ABOVE: True, noise.Verdict.BELOW: False}.get(verdict),
     }
 
 
-SEPARATION = 0.05
-"""The reference and sparse baselines must differ by this share of their magnitude for a normalized score."""
+_YARDSTICK_NOTES = {
+    noise.Verdict.ABOVE: "above the reference reward by {d:.4g}, more than the seeds' noise (±{band:.3g})",
+    noise.Verdict.BELOW: "below the reference reward by {d:.4g}, more than the seeds' noise (±{band:.3g})",
+    noise.Verdict.WITHIN_NOISE: "as good as the reference reward: the difference ({d:.3g}) is within the seeds' "
+    "noise (±{band:.3g})",
+    noise.Verdict.CANNOT_TELL: "cannot tell better from worse: each was trained on one seed only, so there is no "
+    "spread to judge the difference ({d:.3g}) by (final_seeds 1 or more gives one)",
+}
 
 
-def normalized_score(best: float, reference: float, sparse: float) -> tuple[float | None, str]:
-    """Eureka's (F - F_sparse) / (F_reference - F_sparse), or None with the reason when it would be noise."""
+def normalized_score(best: float, reference: float, sparse: float, *, band: float | None) -> tuple[float | None, str]:
+    """Eureka's (F - F_sparse) / (F_reference - F_sparse), or None with the reason where its denominator means
+    nothing: the reference reward must beat the fitness used as reward by more than the seeds' noise ``band``."""
     gap = reference - sparse
-    if abs(gap) < SEPARATION * max(abs(reference), abs(sparse), 1e-9):
-        return None, (
-            f"not given: the reference reward ({reference:.4g}) and the fitness used as reward "
-            f"({sparse:.4g}) reached about the same fitness, so the ratio would be noise; "
-            "compare with the reference reward directly (fitness_over_reference)"
+    verdict = noise.compare(gap, band)
+    if verdict == noise.Verdict.ABOVE:
+        return (best - sparse) / gap, (
+            "0 is the fitness used as reward, 1 the env's own reward, at equal budget and seed "
+            f"({sparse:.4g} and {reference:.4g}); above 1, the best beat the env's own reward"
         )
-    return (
-        best - sparse
-    ) / gap, "(F - F_sparse) / (F_reference - F_sparse) at equal budget and seed, F the best candidate's fitness"
+    why = {
+        noise.Verdict.BELOW: "scored below the fitness used as reward",
+        noise.Verdict.WITHIN_NOISE: f"is within the seeds' noise (±{band or 0.0:.3g}) of the fitness used as reward",
+        noise.Verdict.CANNOT_TELL: "and the fitness used as reward were each trained on one seed, so their "
+        "difference cannot be told from noise",
+    }[verdict]
+    return None, (
+        f"not shown: the env's own reward ({reference:.4g}) {why} ({sparse:.4g}), so the ratio's denominator "
+        "means nothing; compare with the reference reward directly"
+    )

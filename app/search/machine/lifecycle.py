@@ -23,7 +23,7 @@ from app.search.design.dedupe import normalised_hash
 from app.search.machine.finish import finalize, maybe_finish
 from app.search.machine.iterations import advance
 from app.search.records.dispatch import Dispatcher
-from app.search.records.ledger import dispatch_after_commit, new_training
+from app.search.records.ledger import dispatch_after_commit, new_training, requeue
 from app.search.records.proposals import schedule_proposal
 from app.search.records.runs import set_status
 from app.search.rules.budget import baseline_programs
@@ -86,7 +86,7 @@ def resume(sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Sett
         pending = [t for t in unfinished if t.status != TrainingStatus.RUNNING or _stale(t, settings)]
         for t in pending:
             if t.status == TrainingStatus.CANCELLED:
-                t.status = TrainingStatus.QUEUED
+                requeue(t)
         dispatch_after_commit(s, dispatcher, pending)
         _schedule_next_step(s, sf, run, dispatcher, settings, waiting=bool(pending))
 

@@ -133,6 +133,7 @@ def _claim(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, settings:
             )
             .values(
                 status=TrainingStatus.RUNNING,
+                error=None,  # an earlier attempt's error (a cancel, a crash) is not this one's
                 attempts=Training.attempts + 1,
                 heartbeat_at=utcnow(),
                 started_at=utcnow(),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Candidate, Iteration, Run, SelectionChoice
 from app.search.design.ranking import GROUP_SIZE, Group, bradley_terry, outcomes, partition
+from app.search.rules.numbering import iteration_number
 from app.search.rules.states import CandidateStatus, IterationStatus, Purpose, RunStatus, Selection, TrainingStatus
 
 
@@ -76,13 +77,14 @@ def pending_for(session: Session, run: Run) -> list[Group]:
 def choice_dict(c: SelectionChoice) -> dict[str, Any]:
     return {
         "id": c.id,
-        "iteration": c.iteration,
+        "iteration": iteration_number(c.iteration),
         "round": c.round,
         "position": c.position,
         "group": list(c.group),
         "best_id": c.best_id,
         "ranking": list(c.ranking),
         "ranked": c.ranked,
+        "none_right": bool(c.none_right),
         "text": c.text,
         "scores": {int(k): v for k, v in (c.scores or {}).items()},
         "chosen_by": c.chosen_by,

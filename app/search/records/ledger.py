@@ -112,3 +112,26 @@ def run_usage(s: Session, run_id: int) -> dict:
         "screened": len(screens),
         "trainings_saved_by_screen": len(refused),
     }
+
+
+CANCELLED_BEFORE_START = "the run was cancelled before this training started"
+UNFINISHED_CANDIDATE = frozenset({CandidateStatus.QUEUED, CandidateStatus.TRAINING})
+
+
+def cancel_unfinished(session: Session, run_id: int) -> None:
+    """A cancelled run's queued trainings, and its candidates (baselines included) waiting for or in a training, say
+    'cancelled'; a running training is stopped at its next checkpoint and recorded cancelled by its worker."""
+    queued = select(Training).where(Training.run_id == run_id, Training.status == TrainingStatus.QUEUED)
+    for t in session.scalars(queued):
+        t.status, t.error = TrainingStatus.CANCELLED, CANCELLED_BEFORE_START
+    waiting = select(Candidate).where(Candidate.run_id == run_id, Candidate.status.in_(UNFINISHED_CANDIDATE))
+    for c in session.scalars(waiting):
+        c.status = CandidateStatus.CANCELLED
+
+
+def requeue(t: Training) -> None:
+    """A cancelled (or interrupted) training queued again: its old error no longer applies, and its candidate waits
+    for it again."""
+    t.status, t.error, t.finished_at = TrainingStatus.QUEUED, None, None
+    if t.candidate.status == CandidateStatus.CANCELLED:
+        t.candidate.status = CandidateStatus.QUEUED

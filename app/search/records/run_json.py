@@ -17,6 +17,7 @@ from app.search.records.choices import selection_dict
 from app.search.records.progress import run_progress
 from app.search.records.proposals import proposal_dict, proposals_of
 from app.search.records.runs import summary
+from app.search.rules.numbering import iteration_number
 from app.search.rules.states import DesignerKind
 
 
@@ -44,7 +45,7 @@ def candidate_dict(c: Candidate, *, with_code: bool = True) -> dict[str, Any]:
     main = describing_training(c)
     out: dict[str, Any] = {
         "id": c.id,
-        "iteration": c.iteration.index if c.iteration is not None else None,
+        "iteration": iteration_number(c.iteration.index) if c.iteration is not None else None,
         "index": c.index,
         "origin": c.origin,
         "parent_id": c.parent_id,
@@ -116,7 +117,7 @@ def run_dict(
         },
         "iterations": [
             {
-                "index": it.index,
+                "iteration": iteration_number(it.index),
                 "status": it.status,
                 "parent_id": it.parent_id,
                 "context": it.context,

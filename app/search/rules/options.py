@@ -47,7 +47,12 @@ class TrainOptions(_Options):
     checkpoints: int = Field(10, ge=1, le=50, description="times during training to record statistics and fitness")
     checkpoint_episodes: int = Field(1, ge=1, le=10, description="deterministic episodes per checkpoint")
     video: bool = Field(False, description="record an mp4 of the trained policy")
-    video_steps: int = Field(300, ge=10, le=1000, description="frames in the video")
+    video_steps: int = Field(
+        300,
+        ge=10,
+        le=1000,
+        description="most frames in the video: it shows the whole episode, skipping steps to keep within this",
+    )
     ppo: PPOOverrides = Field(default_factory=PPOOverrides, description="SB3's or RL Zoo's PPO hyperparameters")
 
     def engine_options(self) -> dict[str, Any]:

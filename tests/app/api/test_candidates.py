@@ -23,7 +23,7 @@ def test_candidate_detail_has_code_results_trainings_and_feedback(api: Api) -> N
     assert r.status_code == 200
     c = r.json()
     assert "def compute_reward(state, action)" in c["code"]
-    assert (c["status"], c["fitness"], c["fitness_std"], c["iteration"]) == ("trained", 12.5, 0.5, 0)
+    assert (c["status"], c["fitness"], c["fitness_std"], c["iteration"]) == ("trained", 12.5, 0.5, 1)
     assert c["reflection"] == "forward dominates" and c["diagnostics"][0]["kind"] == "dominant"
     assert [s["mean"] for s in c["components"]["forward"]] == [0.5, 1.0]
     assert [cp["timesteps"] for cp in c["checkpoints"]] == [1024, 2048] and c["episodes"][0]["distance_x"] == 12.5

@@ -13,6 +13,7 @@ from app.search.machine import steps
 from app.search.machine.factory import proposer_factory
 from envs.fitness import METRICS
 from tests.app.api.harness import API, Api
+from tests.app.dashboard.harness import log_in
 from tests.support.tasks import TINY
 from workers.engine.measure import measure_fitness
 
@@ -99,22 +100,34 @@ def test_approving_the_proposal_makes_it_the_fitness_and_starts_the_search(api: 
     assert again.status_code == 409 and "does not wait for a decision" in again.json()["error"]["message"]
 
 
-def test_an_edited_program_replaces_the_proposal_once_it_passes_the_checks(api: Api) -> None:
+def test_an_edited_program_is_measured_and_shown_before_it_is_approved_and_the_search_starts(api: Api) -> None:
     alice = api.user("alice")
     run_id = proposed(api, alice)
+    calls = len(api.dispatcher.calls)
     res = api.client.post(f"{API}/runs/{run_id}/fitness", json={"source": JUMP_HIGH}, headers=alice)
     assert res.status_code == 200, res.text
-    assert res.json()["status"] == "queued" and api.dispatcher.calls[-1] == ("start", run_id)
+    # measured on random-policy episodes and shown as the open proposal: the search has not started
+    assert res.json()["status"] == "waiting_fitness" and api.dispatcher.calls[calls:] == []
     first, edit = api.client.get(f"{API}/runs/{run_id}/fitness", headers=alice).json()
     assert (first["status"], first["decided_by"]) == ("replaced", "alice")
     assert (edit["status"], edit["origin"], edit["author"], edit["source"]) == (
-        "approved",
+        "proposed",
         "person",
         "alice",
         JUMP_HIGH,
     )
     assert len(edit["measurement"]["values"]) == 5 and all(v >= 0 for v in edit["measurement"]["values"])
+    assert edit["measurement"]["tells_apart"] in ("yes", "no", "cannot tell") and edit["measurement"]["verdict"]
     assert run_of(api, alice, run_id)["proposed_fitness"]["id"] == edit["id"]
+    page = log_in(api, "alice").client.get(f"/runs/{run_id}").text
+    assert "What it gives on 5 random-policy episodes" in page and 'id="approve-fitness"' in page
+    task = api.client.get(f"{API}/tasks/{run_of(api, alice, run_id)['task_id']}", headers=alice).json()
+    assert task["fitness_source"] != JUMP_HIGH
+
+    res = api.client.post(f"{API}/runs/{run_id}/fitness", json={"approve": True}, headers=alice)
+    assert res.status_code == 200, res.text
+    assert res.json()["status"] == "queued" and api.dispatcher.calls[-1] == ("start", run_id)
+    assert api.client.get(f"{API}/runs/{run_id}/fitness", headers=alice).json()[1]["status"] == "approved"
     task = api.client.get(f"{API}/tasks/{run_of(api, alice, run_id)['task_id']}", headers=alice).json()
     assert task["fitness_source"] == JUMP_HIGH
 

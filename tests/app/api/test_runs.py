@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.db import session_scope
+from app.db.models import Run
+from app.search.records.run_json import run_dict
 from tests.app.api.harness import API, Api, run_row, seed_finished_run
+from tests.app.dashboard.harness import log_in
 from tests.support.tasks import TINY
 
 
@@ -58,8 +62,8 @@ def test_run_candidates_lists_every_candidate_in_creation_order(api: Api) -> Non
     r = api.client.get(f"{API}/runs/{seeded.run_id}/candidates", headers=alice)
     assert r.status_code == 200
     assert [(c["id"], c["status"], c["iteration"]) for c in r.json()] == [
-        (seeded.candidate_id, "trained", 0),
-        (seeded.rejected_id, "rejected", 0),
+        (seeded.candidate_id, "trained", 1),
+        (seeded.rejected_id, "rejected", 1),
     ]
     assert r.json()[1]["error"].startswith("the program does not parse")
 
@@ -113,3 +117,16 @@ def test_unknown_runs_are_404(api: Api) -> None:
         r = api.client.request(method, f"{API}{path}", headers=alice)
         assert r.status_code == 404, (path, r.text)
         assert r.json()["error"]["code"] == "not_found"
+
+
+def test_the_api_run_json_and_the_pages_number_the_first_iteration_1(api: Api) -> None:
+    """One convention everywhere: the API said 0 where the page said 1."""
+    alice = api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    c = api.client.get(f"{API}/candidates/{seeded.candidate_id}", headers=alice).json()
+    with session_scope(api.sf) as s:
+        doc = run_dict(s, s.get(Run, seeded.run_id))
+    assert c["iteration"] == 1 and doc["iterations"][0]["iteration"] == 1
+    assert doc["best_candidate"]["iteration"] == 1 and "index" not in doc["iterations"][0]
+    page = log_in(api, "alice").client.get(f"/candidates/{seeded.candidate_id}").text
+    assert f"(iteration {c['iteration']}," in page

@@ -55,7 +55,7 @@ def test_a_human_selection_run_takes_choices_and_the_chosen_candidate_is_the_nex
     comparisons = api.client.get(f"{API}/runs/{run_id}/comparisons", headers=alice).json()
     assert comparisons["status"] == "waiting_feedback" and comparisons["choices"] == []
     [group] = comparisons["pending"]
-    assert (group["iteration"], group["round"], len(group["candidates"])) == (0, 0, 2)
+    assert (group["iteration"], group["round"], len(group["candidates"])) == (1, 0, 2)
     for c in group["candidates"]:
         assert c["video_url"].endswith("/video.mp4") and c["fitness"] is not None and not c["incumbent"]
         assert api.client.get(c["video_url"], headers=alice).headers["content-type"] == "video/mp4"

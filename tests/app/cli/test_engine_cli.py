@@ -221,6 +221,20 @@ def test_evaluate_with_a_rejected_reward_records_why_and_exits_non_zero(tmp_path
 
 
 @pytest.mark.slow
+def test_evaluate_with_video_writes_the_video_of_the_whole_episode(tmp_path: Path) -> None:
+    """--video is an explicit argument: the options' default (no video) must not undo it."""
+    out = tmp_path / "out"
+    reward = write(tmp_path, "reward.py", envs.get_spec("Hopper-v5").reference_reward)
+    args = ["evaluate", "--env", "Hopper-v5", "--reward", str(reward), "--out", str(out), "--timesteps", "1000"]
+    result = rewardsmith(*args, "--eval-episodes", "1", "--video")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["artifacts"]["video"] == "video.mp4" and (out / "video.mp4").stat().st_size > 1_000
+    assert doc["video"]["steps"] >= 1 and doc["video"]["seconds"] == pytest.approx(doc["video"]["steps"] * 0.008)
+    assert f"video: {out / 'video.mp4'} ({doc['video']['seconds']:.1f} s" in result.output
+
+
+@pytest.mark.slow
 def test_evaluate_trains_and_writes_the_result(tmp_path: Path) -> None:
     out = tmp_path / "out"
     reward = write(tmp_path, "reward.py", envs.get_spec("Hopper-v5").reference_reward)

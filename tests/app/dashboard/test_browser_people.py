@@ -73,7 +73,7 @@ def test_approve_a_proposed_fitness_then_choose_by_watching(page, live) -> None:
     wait_for_status(page, run_url, ("waiting_fitness",), timeout_s=120)
     card = page.locator("#fitness-proposal")
     assert "backward_distance" in card.inner_text() and "def compute_fitness" in card.inner_text()
-    assert "random-policy episodes" in card.inner_text() and "It varies between episodes" in card.inner_text()
+    assert "random-policy episodes" in card.inner_text() and "so it can tell them apart" in card.inner_text()
     assert card.locator("table.measure tbody tr").first.locator("td").count() == 7  # label, 5 values, mean
     shot(page, "02-proposed-fitness")
     page.click("#approve-fitness")

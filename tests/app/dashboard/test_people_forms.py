@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from app.db import session_scope
-from app.db.models import Candidate, Iteration, Run, Task, Training, User, utcnow
+from app.db.models import Candidate, Iteration, Run, SelectionChoice, Task, Training, User, utcnow
 from app.search.machine import steps
 from app.search.machine.factory import proposer_factory
+from app.search.records.runs import pending_feedback
 from app.search.service import TaskSpec, create_task
 from tests.app.api.harness import Api, make_api
 from tests.app.dashboard.harness import TASK_FORM, Browser
@@ -143,3 +144,28 @@ def test_choosing_the_best_of_a_group_continues_the_run(db_sf: sessionmaker, tmp
     assert browser.client.get(f"/runs/{run_id}/choose", follow_redirects=False).status_code == 303
     with session_scope(api.sf) as s:
         assert s.scalar(select(Task.selection).where(Task.id == s.get(Run, run_id).task_id)) == "human"
+
+
+def test_none_of_these_is_right_is_recorded_with_its_sentence_and_feeds_the_next_prompt(
+    db_sf: sessionmaker, tmp_path: Path
+) -> None:
+    api = make_api(db_sf, tmp_path)
+    browser = signed_in(api, "alice")
+    run_id, (low, high) = waiting_for_choice(api, "alice")
+    group = {"group": [str(low), str(high)], "none_right": "1", "best": str(low)}
+    r = browser.post(f"/runs/{run_id}/choose", group)
+    assert r.status_code == 422 and "say in a sentence what none of them does right" in r.text
+    said = "They all <b>crawl</b>; it should hop."
+    r = browser.post(f"/runs/{run_id}/choose", group | {"text": said})
+    assert r.status_code == 303 and api.dispatcher.calls[-1] == ("resume", run_id)
+    with session_scope(api.sf) as s:
+        [choice] = s.scalars(select(SelectionChoice)).all()
+        assert choice.none_right and choice.text == said and choice.best_id == high  # the fitness picks who goes on
+        [feedback] = pending_feedback(s, run_id=run_id)
+        assert feedback.text == f"None of these is right: {said}"
+        assert s.get(Run, run_id).best_candidate_id == high  # no one beat anyone: the scores come from no outcome
+    html = browser.client.get(f"/runs/{run_id}").text
+    assert "They all &lt;b&gt;crawl&lt;/b&gt;; it should hop." in html and "<b>crawl</b>" not in html
+    headers = {"Authorization": f"Bearer {api.tokens['alice']}"}
+    body = api.client.get(f"/api/v1/runs/{run_id}/comparisons", headers=headers).json()
+    assert body["choices"][0]["none_right"] is True

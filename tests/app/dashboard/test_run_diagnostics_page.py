@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import app.search.machine.finish as finish
 from app.db import session_scope
-from app.db.models import Candidate, Run
+from app.db.models import Candidate, Run, Training
 from app.search.records.runs import update_diagnostics
 from tests.app.api.harness import API, Api, seed_finished_run
 from tests.app.dashboard.harness import log_in
@@ -50,3 +51,27 @@ def test_a_yardstick_that_could_not_be_measured_says_why_on_the_run_page(api: Ap
         r = browser.client.get(url)
         assert r.status_code == 200, url
         assert "Yardstick not measured: no fresh seed &lt;b&gt;." in r.text
+
+
+def test_the_run_page_says_why_a_normalized_score_is_not_shown_and_judges_the_yardstick_against_noise(
+    api: Api,
+) -> None:
+    api.user("alice")
+    seeded = seed_finished_run(api, owner="alice")
+    score, note = finish.normalized_score(best=2.0, reference=0.5, sparse=1.2, band=0.1)
+    yard = finish.yardstick(
+        Candidate(trainings=[Training(purpose="final", status="ok", seed=9, result={"fitness": {"mean": 1.0}})]),
+        Candidate(trainings=[Training(purpose="final", status="ok", seed=9, result={"fitness": {"mean": 0.99}})]),
+    )
+    with session_scope(api.sf) as s:
+        run = s.get(Run, seeded.run_id)
+        run.final = {
+            **(run.final or {}),
+            "baselines": {"reference": 0.5, "sparse": 1.2},
+            "normalized_score": score,
+            "normalized_score_note": note,
+            "yardstick": yard,
+        }
+    page = log_in(api, "alice").client.get(f"/runs/{seeded.run_id}").text
+    assert "Normalized score: not shown" in page and "scored below the fitness used as reward" in page
+    assert "cannot tell better from worse" in page

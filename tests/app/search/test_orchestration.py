@@ -395,11 +395,11 @@ def test_cancel_stops_a_run_and_resume_finishes_it(sqlite_sf, tmp_path) -> None:
 
 
 def test_the_normalized_score_is_eurekas_ratio_unless_the_baselines_are_too_close() -> None:
-    score, note = finish.normalized_score(best=30.0, reference=40.0, sparse=20.0)
-    assert score == pytest.approx(0.5) and "(F - F_sparse) / (F_reference - F_sparse)" in note
-    assert finish.normalized_score(best=60.0, reference=40.0, sparse=20.0)[0] == pytest.approx(2.0)
-    score, note = finish.normalized_score(best=30.0, reference=35.3, sparse=36.0)
-    assert score is None and "about the same fitness" in note and "fitness_over_reference" in note
+    score, note = finish.normalized_score(best=30.0, reference=40.0, sparse=20.0, band=2.0)
+    assert score == pytest.approx(0.5) and "0 is the fitness used as reward, 1 the env's own reward" in note
+    assert finish.normalized_score(best=60.0, reference=40.0, sparse=20.0, band=2.0)[0] == pytest.approx(2.0)
+    score, note = finish.normalized_score(best=30.0, reference=35.3, sparse=36.0, band=2.0)
+    assert score is None and "not shown" in note and "compare with the reference reward directly" in note
 
 
 @pytest.mark.slow
@@ -419,8 +419,9 @@ def test_baselines_give_a_normalized_score(sqlite_sf, tmp_path) -> None:
     best = doc["best_candidate"]["fitness"]
     final = doc["final"]
     assert final["baselines"] == {"reference": ref, "sparse": sparse}
-    score, note = finish.normalized_score(best, ref, sparse)
-    assert final["normalized_score"] == score and final["normalized_score_note"] == note
+    score, note = final["normalized_score"], final["normalized_score_note"]
+    assert score is None or score == pytest.approx((best - sparse) / (ref - sparse))
+    assert ("not shown" in note) == (score is None)
     # the ratio to the reference is given only when the reference's fitness is positive (a ratio of negative
     # fitness values misleads); either way the run says which
     assert final.get("fitness_over_reference") == (pytest.approx(best / ref) if ref > 0 else None)
@@ -491,3 +492,36 @@ def test_a_training_and_its_candidate_are_recorded_together_so_a_siblings_hook_s
         assert s.get(Iteration, it_id).status == "done"
         best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
         assert best.fitness == 9.0 and best.trainings[0].id == ids[0]
+
+
+def test_a_cancel_shows_what_waited_as_cancelled_and_a_resume_clears_the_old_error(sqlite_sf, tmp_path) -> None:
+    """After a cancel nothing says 'queued' or 'training' (baselines included); the resumed training starts clean."""
+    run_id, _, recorder = _iteration_with(sqlite_sf, tmp_path, ["ok", "queued", "running"])
+    with session_scope(sqlite_sf) as s:
+        run = s.get(Run, run_id)
+        baseline = Candidate(run_id=run_id, index=0, origin="baseline-reference", code="x", status="training")
+        s.add(baseline)
+        s.flush()
+        s.add(Training(candidate_id=baseline.id, run_id=run_id, purpose="baseline", timesteps=2048, seed=0))
+        s.flush()
+        s.get(Candidate, s.scalars(select(Candidate).where(Candidate.index == 2)).first().id).status = "training"
+        cancel_run(s, run=run)
+    with session_scope(sqlite_sf) as s:
+        statuses = {c.origin + str(c.index): c.status for c in s.scalars(select(Candidate))}
+        trainings = {t.candidate.index if t.purpose != "baseline" else "b": t for t in s.scalars(select(Training))}
+        assert statuses == {
+            "offline0": "trained",
+            "offline1": "cancelled",
+            "offline2": "cancelled",
+            "baseline-reference0": "cancelled",
+        }
+        assert trainings[1].status == "cancelled" and "cancelled before this training started" in trainings[1].error
+        assert trainings["b"].status == "cancelled" and trainings[0].status == "ok"
+        # the running one is stopped at its next checkpoint by its worker, which records it so
+        trainings[2].status, trainings[2].error = "cancelled", "the run was cancelled while this training ran"
+        resume_run(s, run=s.get(Run, run_id), dispatcher=recorder)
+    lifecycle.resume(sqlite_sf, run_id, recorder, offline_settings(tmp_path))
+    with session_scope(sqlite_sf) as s:
+        assert {c.status for c in s.scalars(select(Candidate)) if c.index or c.origin != "offline"} == {"queued"}
+        again = [t for t in s.scalars(select(Training)) if t.status == "queued"]
+        assert len(again) == 3 and all(t.error is None for t in again)

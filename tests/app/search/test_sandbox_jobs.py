@@ -87,7 +87,7 @@ def test_an_edit_through_the_api_takes_the_users_slot_and_the_machines(db_sf: se
         assert res.headers["Retry-After"] == "120"
     assert proposals_and_status(api, run_id) == (["proposed"], "waiting_fitness") and api.dispatcher.calls == calls
     res = api.client.post(f"{API}/runs/{run_id}/fitness", json={"source": JUMP_HIGH}, headers=alice)
-    assert res.status_code == 200 and res.json()["status"] == "queued", "the slots are given back"
+    assert res.status_code == 200 and res.json()["status"] == "waiting_fitness", "the slots are given back"
 
 
 def test_an_edit_through_the_dashboard_takes_a_slot(db_sf: sessionmaker, tmp_path: Path) -> None:

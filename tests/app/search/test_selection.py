@@ -20,9 +20,9 @@ def test_candidates_are_shown_two_to_four_at_a_time_in_as_few_groups_as_fit(n: i
 
 
 def test_a_choice_is_won_against_every_other_of_its_group_and_a_ranking_orders_every_pair() -> None:
-    best = SimpleNamespace(ranked=False, best_id=7, group=[5, 7, 9], ranking=[7, 5, 9])
+    best = SimpleNamespace(ranked=False, none_right=False, best_id=7, group=[5, 7, 9], ranking=[7, 5, 9])
     assert outcomes(best) == [(7, 5), (7, 9)]
-    ranked = SimpleNamespace(ranked=True, best_id=9, group=[5, 7, 9], ranking=[9, 5, 7])
+    ranked = SimpleNamespace(ranked=True, none_right=False, best_id=9, group=[5, 7, 9], ranking=[9, 5, 7])
     assert outcomes(ranked) == [(9, 5), (9, 7), (5, 7)]
 
 

@@ -85,3 +85,21 @@ def test_a_fitness_beyond_its_bound_is_refused_when_measured() -> None:
     huge = "def compute_fitness(traj):\n    return 1.5e308\n"
     with pytest.raises(ProgramRejected, match=r"beyond ±1e\+09"):
         measure_fitness("Hopper-v5", huge, episodes=2, max_steps=20)
+
+
+def test_a_fitness_that_barely_moves_between_behaviours_says_it_cannot_tell() -> None:
+    """The issue's case: max height on Hopper 'varies between episodes (1.246 to 1.253)', 7 mm around standing."""
+    m = measure_fitness("Hopper-v5", METRICS["max_height"].source, episodes=3, max_steps=100)
+    assert m["varies"] is True and set(m["behaviours"]) == {"standing still", "flailing"}
+    assert (
+        m["tells_apart"] == "cannot tell"
+        and "cannot show" in m["verdict"]
+        and "can tell them apart" not in m["verdict"]
+    )
+
+
+def test_a_fitness_that_different_behaviours_move_a_lot_says_it_tells_them_apart() -> None:
+    m = measure_fitness("HalfCheetah-v5", METRICS["forward_distance"].source, episodes=3, max_steps=100)
+    assert m["tells_apart"] == "yes" and "can tell them apart" in m["verdict"]
+    constant = measure_fitness("Hopper-v5", CONSTANT, episodes=3, max_steps=20)
+    assert constant["tells_apart"] == "no" and "standing still and flailing included" in constant["verdict"]
