@@ -187,5 +187,5 @@ def test_a_finished_run_is_continued_from_the_command_line_with_feedback(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "run 1: continued for 1 more iteration(s)" in proc.stdout
     doc = json.loads((out / "run.json").read_text())
-    assert doc["status"] == "succeeded" and [it["index"] for it in doc["iterations"]] == [0, 1]
+    assert doc["status"] == "succeeded" and [it["iteration"] for it in doc["iterations"]] == [1, 2]
     assert [f["text"] for f in doc["iterations"][1]["context"]["feedback"]] == ["keep the torso level"]
