@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps lint test test-fast demo serve clean
+.PHONY: install system-deps lint test test-fast screenshots demo serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: install system-deps lint
 
 test-fast: install
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not browser"
+
+# Refresh the README's screenshots (docs/screenshots/) from the browser test that walks the same journey.
+screenshots: install system-deps
+	REWARDSMITH_UPDATE_DOCS=1 $(PY) -m pytest -q -p no:cacheprovider tests/app/dashboard/test_browser_live.py
 
 demo: install
 	mkdir -p data/demo

@@ -10,6 +10,8 @@ import pytest
 # Offscreen rendering (videos) in the test process too, not only in sandbox children (which set it themselves);
 # it must be set before mujoco is first imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
+# rich wraps at the terminal's width, 80 columns when there is none (pytest-xdist workers, CI): tests read whole lines.
+os.environ["COLUMNS"] = "200"
 
 pytest_plugins = ["tests.support.db", "tests.support.fixtures", "tests.support.s3"]
 """Fixtures every test module may take by name: databases (``db_sf``, ``pg_sf``, ``sqlite_sf``), the fake LLM, and an

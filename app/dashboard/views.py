@@ -65,6 +65,8 @@ DEFAULT_FORM = {  # the new-task form as it first appears: the task's own defaul
     "successive_halving": default("options.successive_halving"),
     "baselines": default("options.baselines"),
     "final_seeds": default("options.final_seeds"),
+    "continue_from_parent": default("options.continue_from_parent"),
+    "trajectory_screen": default("options.trajectory_screen"),
     "episode_steps": "",
     "eval_episodes": default("options.train.eval_episodes"),
     "video": True,  # a person reviews rewards by watching them: the form asks for a video unless unticked
@@ -103,7 +105,15 @@ def _int(values: dict, key: str, label: str) -> int:
     return form_int(values.get(key, ""), field=key, label=label)
 
 
-CHECKBOXES = ("wait_for_feedback", "successive_halving", "baselines", "video", "human_selection")
+CHECKBOXES = (
+    "wait_for_feedback",
+    "successive_halving",
+    "baselines",
+    "continue_from_parent",
+    "trajectory_screen",
+    "video",
+    "human_selection",
+)
 """Form fields sent only when ticked."""
 
 
@@ -143,6 +153,8 @@ def task_spec_from_form(values: dict) -> TaskSpec:
                 "successive_halving": bool(values.get("successive_halving")),
                 "baselines": bool(values.get("baselines")),
                 "final_seeds": _int(values, "final_seeds", "Final seeds"),
+                "continue_from_parent": bool(values.get("continue_from_parent")),
+                "trajectory_screen": bool(values.get("trajectory_screen")),
                 "train": train,
             },
         }

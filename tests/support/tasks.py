@@ -29,7 +29,7 @@ def tiny_spec(**changes: Any) -> TaskSpec:
 
 def tiny_form() -> dict[str, str]:
     """``TINY`` as the dashboard's new-task form sends it (the form has no field for the number of checkpoints;
-    an unticked checkbox, baselines here, is not sent)."""
+    an unticked checkbox, baselines here, is not sent; a ticked one is sent as "on")."""
     train = TINY["options"]["train"]
     return {
         "env": TINY["env"],
@@ -44,4 +44,6 @@ def tiny_form() -> dict[str, str]:
         "final_seeds": str(TINY["options"]["final_seeds"]),
         "eval_episodes": str(train["eval_episodes"]),
         "episode_steps": str(train["episode_steps"]),
+        "continue_from_parent": "on",
+        "trajectory_screen": "on",
     }

@@ -57,6 +57,8 @@ def finalize(s: Session, run: Run, dispatcher: Dispatcher, sf: sessionmaker) -> 
         if not trained(c, seed)
     ]
     made += lineage_evaluations(s, best, task.seed, options_of(task).final_seeds)
+    if reference is not None and options_of(task).baselines:
+        made += reference_to_lineage_steps(s, best, reference, task.seed, options_of(task).final_seeds)
     dispatch_after_commit(s, dispatcher, made)
     if not made:
         run_id = run.id
@@ -73,6 +75,38 @@ def lineage_evaluations(s: Session, best: Candidate, seed: int, seeds: int) -> l
     return [
         new_training(
             s, best, purpose=Purpose.LINEAGE, timesteps=steps, seed=seed + FINAL_SEED_OFFSET + i, resume_from=source
+        )
+        for i in range(seeds)
+    ]
+
+
+def reference_to_lineage_steps(
+    s: Session, best: Candidate, reference: Candidate, seed: int, seeds: int
+) -> list[Training]:
+    """When the best candidate's policy has ancestors: the reference reward's baseline policy trained on to the
+    lineage's total steps, one continuation per fresh seed (each trains the steps the lineage has beyond the
+    baseline's on that seed, then is measured there), so the lineage policy meets a reference of equal steps."""
+    if not best.steps_ancestors:
+        return []
+    baseline = next(
+        (
+            t
+            for t in reference.trainings
+            if t.purpose == Purpose.BASELINE and t.status == TrainingStatus.OK and t.artifacts_key
+        ),
+        None,
+    )
+    if baseline is None:
+        return []
+    total = (best.steps_own or 0) + best.steps_ancestors
+    return [
+        new_training(
+            s,
+            reference,
+            purpose=Purpose.LINEAGE,
+            timesteps=total,
+            seed=seed + FINAL_SEED_OFFSET + i,
+            resume_from=baseline,
         )
         for i in range(seeds)
     ]
@@ -176,15 +210,28 @@ def lineage_figures(best: Candidate, reference: Candidate | None, timesteps: int
     out["scratch_per_seed"] = [scratch[x] for x in seeds]
     out["policy_mean"] = statistics.fmean(out["policy_per_seed"])
     out["scratch_mean"] = statistics.fmean(out["scratch_per_seed"])
+    equal = _evaluated(reference) if reference is not None else {}
     theirs = _fresh(reference) if reference is not None else {}
-    if all(x in theirs for x in seeds):
+    if seeds and all(x in equal for x in seeds):
+        out["reference_per_seed"] = [equal[x] for x in seeds]
+        out["reference_mean"] = statistics.fmean(out["reference_per_seed"])
+        out["reference_steps"] = own + ancestors
+        band = noise.noise_band(list(policy.values()), list(equal.values()))
+        out["verdict"] = noise.compare(out["policy_mean"] - out["reference_mean"], band)
+        said = f"the env's reference reward trained for the lineage's {own + ancestors:,} steps"
+    elif all(x in theirs for x in seeds):
         out["reference_mean"] = statistics.fmean(theirs[x] for x in seeds)
         out["reference_steps"] = timesteps
+        said = (
+            f"the env's reference reward trained for {timesteps:,} steps (not for the lineage's {own + ancestors:,}: "
+            "its continuation did not run or failed)"
+        )
+    else:
+        said = "not measured (no baselines, or their trainings failed)"
     out["note"] = (
         f"policy_mean: the best lineage policy ({own:,} steps of its own after {ancestors:,} of its ancestors') "
         f"evaluated on fresh seeds; scratch_mean: the same reward retrained from scratch for {timesteps:,} steps on "
-        f"those seeds; reference_mean: the env's reference reward trained for {timesteps:,} steps (not for the "
-        f"lineage's {own + ancestors:,})"
+        f"those seeds; reference_mean: {said}, on the same seeds"
     )
     return out
 

@@ -65,14 +65,18 @@ class Budget:
     final_steps: int
     final_programs: int = 1
     """Programs re-trained on each final seed: the best, and the reference reward when baselines are on."""
+    lineage_trainings: int = 0
+    """The reference's baseline policy trained on to the best lineage's total steps, one per final seed."""
+    lineage_steps: int = 0
+    """At most: the steps a lineage can have beyond one training's, on each final seed."""
 
     @property
     def trainings(self) -> int:
-        return self.search_trainings + self.baseline_trainings + self.final_trainings
+        return self.search_trainings + self.baseline_trainings + self.final_trainings + self.lineage_trainings
 
     @property
     def timesteps(self) -> int:
-        return self.search_steps + self.baseline_steps + self.final_steps
+        return self.search_steps + self.baseline_steps + self.final_steps + self.lineage_steps
 
     def explain(self) -> str:
         """The sum in words, for error messages and the dashboard."""
@@ -83,6 +87,8 @@ class Budget:
             seeds = self.final_trainings // max(1, self.final_programs)
             both = " × 2 (best and reference)" if self.final_programs == 2 else ""
             parts.append(f"{seeds} final {'seed' if seeds == 1 else 'seeds'}{both} {self.final_steps:,}")
+        if self.lineage_trainings:
+            parts.append(f"reference to the lineage's steps at most {self.lineage_steps:,}")
         return " + ".join(parts)
 
 
@@ -104,6 +110,8 @@ def plan(*, iterations: int, samples: int, timesteps: int, options: TaskOptions,
     n_baselines = baselines if options.baselines else 0
     programs = final_programs(options, baselines)
     finals = options.final_seeds * programs
+    # a lineage of warm starts can reach iterations × timesteps; the reference is trained on to match it
+    lineage = options.final_seeds if programs == 2 and options.continue_from_parent and iterations > 1 else 0
     return Budget(
         search_trainings=iterations * trainings,
         search_steps=iterations * per_iteration,
@@ -113,4 +121,6 @@ def plan(*, iterations: int, samples: int, timesteps: int, options: TaskOptions,
         final_trainings=finals,
         final_steps=finals * timesteps,
         final_programs=programs,
+        lineage_trainings=lineage,
+        lineage_steps=lineage * (iterations - 1) * timesteps,
     )

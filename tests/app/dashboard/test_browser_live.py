@@ -2,10 +2,13 @@
 curves while its training runs (checkpoints stream in, htmx redraws), the run page shows its progress and every
 candidate's curve on one chart, and a finished run is continued with feedback that its next iteration carries.
 
-The screenshots it takes are the README's (docs/screenshots/), so the journey shown there is the one tested."""
+The screenshots it takes go to test-artifacts/screenshots/; with REWARDSMITH_UPDATE_DOCS=1 (`make screenshots`) they
+replace the README's (docs/screenshots/), so the journey shown there is the one tested and a test run leaves the
+tracked tree as it was."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -15,7 +18,11 @@ import pytest
 from tests.app.dashboard.test_browser import CHROMIUM, chromium_page
 from tests.support.server import ROOT, start_server
 
-DOCS = ROOT / "docs" / "screenshots"
+DOCS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("REWARDSMITH_UPDATE_DOCS") == "1"
+    else ROOT / "test-artifacts" / "screenshots"
+)
 FEEDBACK = "It drags its back leg; push off with both legs."
 
 pytestmark = [

@@ -64,3 +64,18 @@ def test_the_estimate_shows_the_numbers_the_service_enforces(db_sf: sessionmaker
     assert "12,000" in over.text and "above the cap of 10,000" in over.text
     bad = browser.client.get("/ui/compute", params={**TASK_FORM, "samples": "9" * 400})
     assert bad.status_code == 200 and "Candidates per iteration is too large" in bad.text
+
+
+def test_the_form_carries_the_warm_start_and_the_screen_ticked_by_default(db_sf: sessionmaker, tmp_path) -> None:
+    """Both are on by default (as in the API and the CLI); unticking either turns it off for that task only."""
+    api = make_api(db_sf, tmp_path)
+    browser = signed_in(api, "alice")
+    page = browser.client.get("/tasks/new")
+    for name in ("continue_from_parent", "trajectory_screen"):
+        assert f'name="{name}" checked' in page.text, name
+    unticked = {k: v for k, v in TASK_FORM.items() if k not in ("continue_from_parent", "trajectory_screen")}
+    assert browser.post("/tasks/new", TASK_FORM).status_code == 303
+    assert browser.post("/tasks/new", unticked).status_code == 303
+    with session_scope(api.sf) as s:
+        options = [t.options for t in s.scalars(select(Task).order_by(Task.id))]
+    assert [(o["continue_from_parent"], o["trajectory_screen"]) for o in options] == [(True, True), (False, False)]

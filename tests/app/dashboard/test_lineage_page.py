@@ -34,8 +34,9 @@ def test_the_run_page_shows_the_lineage_policy_beside_the_reward_from_scratch(ap
                 "seeds": [1000],
                 "policy_mean": 30.5,
                 "scratch_mean": 10.25,
-                "reference_mean": 12.0,
-                "reference_steps": 2048,
+                "reference_mean": 14.0,
+                "reference_steps": 6144,
+                "verdict": "above",
             },
         }
         run.usage = {**(run.usage or {}), "screened": 4, "trainings_saved_by_screen": 1}
@@ -43,6 +44,8 @@ def test_the_run_page_shows_the_lineage_policy_beside_the_reward_from_scratch(ap
     assert 'id="lineage"' in page
     assert "The best reward <strong>retrained from scratch</strong> (2,048 steps): 10.25" in page
     assert "(2,048 steps of its own after 4,096 of its ancestors'): 30.5" in page
+    assert "The reference reward, 6,144 steps (the lineage's total: its baseline policy trained on)" in page
+    assert "the lineage policy is above it by more than the seeds&#39; noise" in page
     assert "refused 1 of 4 screened rewards before training: 1 training(s) saved" in page
 
 

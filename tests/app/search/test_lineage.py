@@ -192,6 +192,18 @@ def _finished_search(sf, tmp_path, *, ancestors: int) -> tuple[int, int, int]:
         reference = Candidate(run_id=run.id, index=0, origin="baseline-reference", code="x", status="trained")
         reference.fitness = 12.0
         s.add(reference)
+        s.flush()
+        s.add(
+            Training(
+                candidate_id=reference.id,
+                run_id=run.id,
+                purpose="baseline",
+                timesteps=2048,
+                status="ok",
+                artifacts_key=f"run-{run.id}/candidate-{reference.id}/training-1/attempt-1",
+                result={"timesteps": 2048, "fitness": {"mean": 12.0, "std": 0.0}},
+            )
+        )
         run.best_candidate_id = best.id
         return run.id, best.id, t.id
 
@@ -200,33 +212,70 @@ def _measured(s, training: Training, fitness: float) -> None:
     training.status, training.result = "ok", {"fitness": {"mean": fitness, "std": 0.0}, "timesteps": 2048}
 
 
+FIGURES = {("best", "lineage"): 30.0, ("best", "final"): 10.0, ("reference", "lineage"): 14.0}
+"""Fitness each evaluation measures: the policy far ahead of the same reward from scratch, the reference at the
+lineage's steps (14) a little above the reference at one training's (12)."""
+
+
+def _finalized(sf, tmp_path, *, continuation_fails: bool = False) -> tuple[int, int, int, int]:
+    """A run finalized and every training it made measured (``FIGURES``; 12 for the reference's finals); returns
+    (run id, best id, the best's policy training id, the reference's baseline training id)."""
+    run_id, best_id, policy_id = _finished_search(sf, tmp_path, ancestors=4096)
+    with session_scope(sf) as s:
+        finalize(s, s.get(Run, run_id), RecordingDispatcher(), sf)
+    with session_scope(sf) as s:
+        baseline_id = s.scalar(select(Training.id).where(Training.run_id == run_id, Training.purpose == "baseline"))
+        made = s.scalars(
+            select(Training).where(Training.run_id == run_id, Training.id.not_in((policy_id, baseline_id)))
+        )
+        for t in made:
+            who = "best" if t.candidate_id == best_id else "reference"
+            _measured(s, t, FIGURES.get((who, t.purpose), 12.0))
+            if continuation_fails and who == "reference" and t.purpose == "lineage":
+                t.status, t.result = "failed", {}
+    maybe_finish(sf, run_id)
+    return run_id, best_id, policy_id, baseline_id
+
+
 def test_the_run_delivers_the_reward_from_scratch_and_the_lineage_policy_on_the_same_fresh_seeds(
     sqlite_sf, tmp_path
 ) -> None:
-    run_id, best_id, policy_id = _finished_search(sqlite_sf, tmp_path, ancestors=4096)
-    recorder = RecordingDispatcher()
+    run_id, best_id, policy_id, baseline_id = _finalized(sqlite_sf, tmp_path)
     with session_scope(sqlite_sf) as s:
-        finalize(s, s.get(Run, run_id), recorder, sqlite_sf)
-    with session_scope(sqlite_sf) as s:
-        made = s.scalars(select(Training).where(Training.run_id == run_id, Training.id != policy_id)).all()
-        lineage = [t for t in made if t.purpose == "lineage"]
-        finals = [t for t in made if t.purpose == "final" and t.candidate_id == best_id]
+        made = s.scalars(
+            select(Training).where(Training.run_id == run_id, Training.id.not_in((policy_id, baseline_id)))
+        )
+        by: dict[tuple[bool, str], list[Training]] = {}
+        for t in made:
+            by.setdefault((t.candidate_id == best_id, t.purpose), []).append(t)
+        lineage, finals, continued = by[(True, "lineage")], by[(True, "final")], by[(False, "lineage")]
         assert sorted(t.seed for t in lineage) == sorted(t.seed for t in finals) == [1000, 1001]
         assert all(t.resume_from_id == policy_id and t.timesteps == 2048 for t in lineage), "measured, not trained"
         assert all(t.resume_from_id is None and t.warm_start_from_id is None for t in finals), "from scratch"
-        for t in made:  # the policy far ahead of the same reward from scratch; the reference in between
-            _measured(s, t, {"lineage": 30.0, "final": 10.0}[t.purpose] if t.candidate_id == best_id else 12.0)
-    maybe_finish(sqlite_sf, run_id)
-    with session_scope(sqlite_sf) as s:
+        # the reference's baseline policy is trained on to the lineage's 6,144 steps on the same fresh seeds
+        assert sorted(t.seed for t in continued) == [1000, 1001]
+        assert all(t.resume_from_id == baseline_id and t.timesteps == 2048 + 4096 for t in continued)
         run = s.get(Run, run_id)
         assert run.status == "succeeded"
         lineage_doc = run.final["lineage"]
         assert lineage_doc["policy_mean"] == 30.0 and lineage_doc["scratch_mean"] == 10.0
-        assert lineage_doc["reference_mean"] == 12.0 and lineage_doc["steps_total"] == 2048 + 4096
+        assert lineage_doc["reference_mean"] == 14.0 and lineage_doc["reference_steps"] == 6144
+        assert lineage_doc["steps_total"] == 2048 + 4096 and lineage_doc["verdict"] == "above"
         assert "retrained from scratch for 2,048 steps" in lineage_doc["note"]
+        assert "reference reward trained for the lineage's 6,144 steps" in lineage_doc["note"]
         (finding,) = [d for d in run_findings(run) if d["code"] == "needs_warm_start"]
         assert "a curriculum" in finding["message"] and finding["numbers"]["policy_mean"] == 30.0
         assert run_dict(s, run)["final"]["lineage"] == lineage_doc
+
+
+def test_without_the_references_continuation_the_lineage_is_compared_at_one_trainings_steps_and_says_so(
+    sqlite_sf, tmp_path
+) -> None:
+    run_id, *_ = _finalized(sqlite_sf, tmp_path, continuation_fails=True)
+    with session_scope(sqlite_sf) as s:
+        lineage_doc = s.get(Run, run_id).final["lineage"]
+    assert lineage_doc["reference_mean"] == 12.0 and lineage_doc["reference_steps"] == 2048
+    assert "verdict" not in lineage_doc and "not for the lineage's 6,144" in lineage_doc["note"]
 
 
 def test_a_best_candidate_trained_from_scratch_gets_no_lineage_evaluation(sqlite_sf, tmp_path) -> None:

@@ -131,14 +131,15 @@ def test_a_bad_task_is_refused_with_the_field_and_what_to_do(tmp_path, change, f
 def test_the_total_budget_counts_baselines_and_final_seeds_and_shows_the_arithmetic(tmp_path) -> None:
     settings = make_settings(tmp_path, max_task_timesteps=160_000)
     spec = TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4, timesteps=10_000)
-    # the search alone (120,000) fits; its two baselines and three final seeds (the best and the reference reward
-    # re-trained on each) do not
+    # the search alone (120,000) fits; its two baselines, three final seeds (the best and the reference reward
+    # re-trained on each) and the reference trained on to a 3-iteration lineage's steps on each final seed do not
     with pytest.raises(InvalidInput) as e:
         columns(spec, settings)
     assert e.value.field == "timesteps"
     assert (
-        "would train 200,000 steps (search 120,000 = 3 iterations × 4 samples × 10,000 steps + 2 baselines 20,000 "
-        "+ 3 final seeds × 2 (best and reference) 60,000), above the cap of 160,000" in e.value.message
+        "would train 260,000 steps (search 120,000 = 3 iterations × 4 samples × 10,000 steps + 2 baselines 20,000 "
+        "+ 3 final seeds × 2 (best and reference) 60,000 + reference to the lineage's steps at most 60,000), above "
+        "the cap of 160,000" in e.value.message
     )
     spec = spec.model_copy(update={"options": TaskOptions(baselines=False, final_seeds=0)})
     assert columns(spec, settings)["options"]["final_seeds"] == 0
