@@ -141,6 +141,10 @@ def test_the_total_budget_counts_baselines_and_final_seeds_and_shows_the_arithme
         "+ 3 final seeds × 2 (best and reference) 60,000 + reference to the lineage's steps at most 60,000), above "
         "the cap of 160,000" in e.value.message
     )
+    cold = spec.model_copy(update={"options": TaskOptions(continue_from_parent=False)})
+    with pytest.raises(InvalidInput) as e:  # no warm starts: no lineage for the reference to match
+        columns(cold, settings)
+    assert "would train 200,000 steps" in e.value.message and "lineage" not in e.value.message
     spec = spec.model_copy(update={"options": TaskOptions(baselines=False, final_seeds=0)})
     assert columns(spec, settings)["options"]["final_seeds"] == 0
 
