@@ -104,6 +104,7 @@ SPEC = EnvSpec(
     reference_fitness=("push",),
     default_fitness="push",
     # Not tuned by learning curves (RL Zoo has no PPO entry for Pusher): the engine's defaults sized like Reacher's.
-    ppo=PPODefaults(n_envs=16, n_steps=256, batch_size=512, gamma=0.99, gae_lambda=0.95),
+    # chosen by learning curves (benchmarks/results/ppo_defaults.json)
+    ppo=PPODefaults(n_envs=32, n_steps=128, batch_size=1024, learning_rate=6e-4, gamma=0.99, gae_lambda=0.95),
     default_timesteps=1_000_000,
 )
