@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Test processes (pytest-xdist): much of the suite waits on subprocesses (sandboxes, servers, workers), so more
+# processes than cores still shortens it; override with `make test TEST_WORKERS=1` to run in one process.
+TEST_WORKERS ?= 4
 
 .PHONY: install system-deps lint test test-fast screenshots demo serve clean
 
@@ -33,10 +36,10 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install system-deps lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test-fast: install
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not browser"
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow and not browser"
 
 # Refresh the README's screenshots (docs/screenshots/) from the browser test that walks the same journey.
 screenshots: install system-deps

@@ -3,7 +3,11 @@ whose tests each run inside a transaction that is rolled back."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,10 +42,26 @@ def fresh_postgres_database(prefix: str = "rs_test") -> Iterator[str]:
         admin.dispose()
 
 
+_TEMPLATE: list[Path] = []
+"""A SQLite file migrated once per test process; each test gets a copy of it (the migrations' own tests migrate
+for real)."""
+
+
 def sqlite_database(directory: Path) -> str:
-    url = f"sqlite:///{directory / 'rewardsmith.sqlite3'}"
-    upgrade(url)
-    return url
+    """A migrated SQLite file ``rewardsmith.sqlite3`` in ``directory``: a byte copy of one migrated per process, as
+    migrating takes ~0.2 s and hundreds of tests want a fresh database."""
+    if not _TEMPLATE:
+        home = tempfile.mkdtemp(prefix="rs_sqlite_template_")
+        atexit.register(shutil.rmtree, home, True)
+        template = Path(home) / "template.sqlite3"
+        upgrade(f"sqlite:///{template}")
+        with sqlite3.connect(template) as conn:  # everything in the main file, nothing in a journal beside it
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATE.append(template)
+    path = directory / "rewardsmith.sqlite3"
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
