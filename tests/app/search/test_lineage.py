@@ -159,6 +159,22 @@ def test_a_whole_search_continues_each_child_from_its_parents_policy(sqlite_sf, 
     assert child["screen"]["verdict"] == "inconclusive", "two recorded episodes are too few to screen on"
 
 
+def _stored_training(s, c: Candidate, purpose: str, fitness: float) -> Training:
+    """A finished 2,048-step training of ``c`` that stored its files (no PPO: the row only)."""
+    t = Training(
+        candidate_id=c.id,
+        run_id=c.run_id,
+        purpose=purpose,
+        timesteps=2048,
+        status="ok",
+        artifacts_key=f"run-{c.run_id}/candidate-{c.id}/training-1/attempt-1",
+        result={"timesteps": 2048, "fitness": {"mean": fitness, "std": 0.0}},
+    )
+    s.add(t)
+    s.flush()
+    return t
+
+
 def _finished_search(sf, tmp_path, *, ancestors: int) -> tuple[int, int, int]:
     """A run at its last iteration's end whose best candidate trained 2,048 steps of its own after ``ancestors`` of
     its parent's (no PPO: the rows only). Returns (run id, best candidate id, its training id)."""
@@ -178,32 +194,12 @@ def _finished_search(sf, tmp_path, *, ancestors: int) -> tuple[int, int, int]:
         best.fitness, best.steps_own, best.steps_ancestors = 9.0, 2048, ancestors
         s.add(best)
         s.flush()
-        t = Training(
-            candidate_id=best.id,
-            run_id=run.id,
-            purpose="full",
-            timesteps=2048,
-            status="ok",
-            artifacts_key=f"run-{run.id}/candidate-{best.id}/training-1/attempt-1",
-            result={"timesteps": 2048, "fitness": {"mean": 9.0, "std": 0.0}},
-        )
-        s.add(t)
-        s.flush()
+        t = _stored_training(s, best, "full", 9.0)
         reference = Candidate(run_id=run.id, index=0, origin="baseline-reference", code="x", status="trained")
         reference.fitness = 12.0
         s.add(reference)
         s.flush()
-        s.add(
-            Training(
-                candidate_id=reference.id,
-                run_id=run.id,
-                purpose="baseline",
-                timesteps=2048,
-                status="ok",
-                artifacts_key=f"run-{run.id}/candidate-{reference.id}/training-1/attempt-1",
-                result={"timesteps": 2048, "fitness": {"mean": 12.0, "std": 0.0}},
-            )
-        )
+        _stored_training(s, reference, "baseline", 12.0)
         run.best_candidate_id = best.id
         return run.id, best.id, t.id
 
