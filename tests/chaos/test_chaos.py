@@ -42,7 +42,12 @@ def chaos_run(root: Path, *, production: bool, faults: list[str]) -> None:
         happened: list[Fault] = []
         for kind in faults:
             fault = inject(inst, run_id, kind, rng)
-            assert fault is not None, f"the run ended before the {kind} fault; {context}"
+            if fault is None:
+                run = inst.get(f"/runs/{run_id}")
+                raise AssertionError(
+                    f"the run ended ({run['status']}: {run.get('error')}) before the {kind} fault; {context}\n"
+                    f"{inst.tails()}"
+                )
             happened.append(fault)
             assert not fault.left_running, f"left running after the {kind} fault: {fault.left_running}; {context}"
         wait_until(lambda: inst.run_status(run_id) not in ("queued", "running"), 240, f"run {run_id} to end; {context}")

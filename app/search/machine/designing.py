@@ -11,6 +11,8 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from app.artifacts.stores import store_of
@@ -44,31 +46,36 @@ def design(
     sf: sessionmaker, run_id: int, dispatcher: Dispatcher, settings: Settings, designer_for: DesignerFactory
 ) -> None:
     """Design the next iteration: ask the designer for K programs, vet them, store them, schedule their training."""
-    with session_scope(sf) as s:
-        run = s.get(Run, run_id)
-        if run is None or run.status != RunStatus.RUNNING or run.phase != RunPhase.SEARCH:
-            return
-        task = run.task
-        last = run.iterations[-1] if run.iterations else None
-        if last is not None and last.status == IterationStatus.DESIGNING:
-            it = last
-        elif last is None or last.status == IterationStatus.DONE:
-            if len(run.iterations) >= task.iterations:
+    try:
+        with session_scope(sf) as s:
+            run = s.get(Run, run_id, with_for_update=True)  # one delivery of this step at a time
+            if run is None or run.status != RunStatus.RUNNING or run.phase != RunPhase.SEARCH:
                 return
-            it = Iteration(run_id=run.id, index=len(run.iterations), status=IterationStatus.DESIGNING, context={})
-            s.add(it)
-            s.flush()
-        else:
-            return
-        ctx = build_context(s, run, it.index)
-        it.parent_id = ctx.parent.id if ctx.parent else None
-        it.context = iteration_record(ctx)
-        iteration_id, k = it.id, task.samples
-        designer = designer_for(run)
-        options = options_of(task)
-        env, max_repairs = task.env, options.max_repairs
-        review_rounds = 1 if options.critic_review else 0
-        recorded = recorded_keys(s, run.id) if options.trajectory_screen else []
+            task = run.task
+            last = run.iterations[-1] if run.iterations else None
+            if last is not None and last.status == IterationStatus.DESIGNING:
+                it = last
+            elif last is None or last.status == IterationStatus.DONE:
+                if len(run.iterations) >= task.iterations:
+                    return
+                it = Iteration(run_id=run.id, index=len(run.iterations), status=IterationStatus.DESIGNING, context={})
+                s.add(it)
+                s.flush()
+            else:
+                return
+            ctx = build_context(s, run, it.index)
+            it.parent_id = ctx.parent.id if ctx.parent else None
+            it.context = iteration_record(ctx)
+            iteration_id, k = it.id, task.samples
+            designer = designer_for(run)
+            options = options_of(task)
+            env, max_repairs = task.env, options.max_repairs
+            review_rounds = 1 if options.critic_review else 0
+            recorded = recorded_keys(s, run.id) if options.trajectory_screen else []
+    except IntegrityError:
+        # Another delivery of this step (a redelivered message beside the recovery's own) opened the iteration first:
+        # it designs it. Only SQLite gets here; PostgreSQL's row lock makes this one wait and continue the iteration.
+        return
 
     try:
         proposals = designer.propose(ctx, k)
@@ -107,10 +114,23 @@ def _store_iteration(
 ) -> None:
     with session_scope(sf) as s:
         run = s.get(Run, run_id)
-        it = s.get(Iteration, iteration_id)
-        if it is None or run is None or it.status != IterationStatus.DESIGNING:
-            return  # another delivery of this step already stored it
+        if run is None:
+            return
         task = run.task
+        options = options_of(task)
+        halving = options.successive_halving and len(vetted) > 1
+        # Claim the iteration in one statement, so that of two deliveries of this step only one stores it, on
+        # SQLite too (whose reads see no row locks); what follows reads inside the claim's transaction.
+        claim = s.execute(
+            update(Iteration)
+            .where(Iteration.id == iteration_id, Iteration.status == IterationStatus.DESIGNING)
+            .values(status=IterationStatus.SCREENING if halving else IterationStatus.TRAINING)
+        )
+        if claim.rowcount != 1:
+            return  # another delivery of this step already stored it
+        s.refresh(run)
+        it = s.get(Iteration, iteration_id, populate_existing=True)
+        assert it is not None
         known = {
             c.code_hash: c.id
             for c in run.candidates
@@ -118,8 +138,6 @@ def _store_iteration(
             and c.status not in (CandidateStatus.REJECTED, CandidateStatus.DUPLICATE)
             and not c.origin.is_baseline
         }
-        options = options_of(task)
-        halving = options.successive_halving and len(vetted) > 1
         screening = screen_steps(task.timesteps, options.screen_fraction)
         parent = s.get(Candidate, it.parent_id) if it.parent_id else None
         start = policy_of(parent) if options.continue_from_parent else None
@@ -159,7 +177,6 @@ def _store_iteration(
                 trainings.append(lineage(c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
             else:
                 trainings.append(lineage(c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
-        it.status = IterationStatus.SCREENING if halving else IterationStatus.TRAINING
         run.usage = run_usage(s, run.id)
         if run.status != RunStatus.RUNNING:
             for t in trainings:

@@ -8,20 +8,24 @@ a dispatcher that records what would be sent; nothing trains.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
+import app.search.machine.designing as designing
 import app.search.machine.recovery as recovery
 import app.search.machine.training as trainer
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Iteration, Run, Training, utcnow
+from app.search.design.critic import Verdict, Vetted
 from app.search.records.runs import set_status
+from app.search.rules.states import Origin
 from app.search.service import TaskSpec, create_task
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher as Recorder
@@ -231,3 +235,77 @@ def test_a_run_that_is_not_running_is_left_alone(db_sf, tmp_path) -> None:
     assert sweep(db_sf, tmp_path) == []
     with session_scope(db_sf) as s:
         assert [t.status for t in s.scalars(select(Training).where(Training.run_id == run_id))] == ["queued"]
+
+
+# ------------------------------------------------------------------------------------------ designs delivered twice
+
+
+def designing_run(sf: sessionmaker, tmp_path: Path, *, open_iteration: bool) -> int:
+    """A running run of two iterations whose first is done; with ``open_iteration`` the second is being designed."""
+    run_id, _ = running_run(sf, tmp_path, [{"status": "ok"}], iterations=2)
+    with session_scope(sf) as s:
+        run = s.get(Run, run_id)
+        run.iterations[0].status = "done"
+        if open_iteration:
+            s.add(Iteration(run=run, index=1, status="designing", context={}))
+    return run_id
+
+
+def test_two_deliveries_of_a_design_side_by_side_store_its_iteration_once(db_sf, tmp_path) -> None:
+    run_id = designing_run(db_sf, tmp_path, open_iteration=True)
+    with session_scope(db_sf) as s:
+        iteration_id = s.get(Run, run_id).iterations[1].id
+    code = "def compute_reward(state, action):\n    return state.x_velocity, {'speed': state.x_velocity}\n"
+    vetted = [Vetted(Verdict.ACCEPTED, code=code, answer="", origin=Origin.OFFLINE)]
+    recorder, both = Recorder(), threading.Barrier(2)
+
+    def deliver() -> None:
+        both.wait()
+        designing._store_iteration(db_sf, run_id, iteration_id, vetted, recorder, settings_for(tmp_path))
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with session_scope(db_sf) as s:
+        it = s.get(Iteration, iteration_id)
+        assert (it.status, len(it.candidates)) == ("training", 1)
+        assert [(t.purpose, t.status) for t in it.candidates[0].trainings] == [("full", "queued")]
+        assert recorder.calls == [("train", it.candidates[0].trainings[0].id)]
+
+
+def test_a_design_delivery_that_loses_the_race_to_open_the_iteration_leaves_it_to_the_other(
+    sqlite_sf, tmp_path
+) -> None:
+    """The moment of a redelivered design message beside the recovery's own: between this delivery's read (no
+    iteration yet) and its insert, the other one opens the iteration. This one must end quietly, not fail the run.
+    (PostgreSQL orders the two with the run's row lock; SQLite's reads take no lock.)"""
+    run_id = designing_run(sqlite_sf, tmp_path, open_iteration=False)
+    other, raced = sqlite_sf.kw["bind"], []
+
+    def the_other_delivery_first(session, _context, _instances) -> None:
+        if any(isinstance(o, Iteration) for o in session.new) and not raced:
+            raced.append(True)
+            with other.begin() as conn:
+                conn.execute(
+                    insert(Iteration).values(
+                        run_id=run_id, index=1, status="designing", context={}, created_at=utcnow()
+                    )
+                )
+
+    def no_designer(_run: Run):
+        raise AssertionError("the losing delivery asked for a designer")
+
+    event.listen(sqlite_sf, "before_flush", the_other_delivery_first)
+    recorder = Recorder()
+    try:
+        designing.design(sqlite_sf, run_id, recorder, settings_for(tmp_path), no_designer)
+    finally:
+        event.remove(sqlite_sf, "before_flush", the_other_delivery_first)
+    assert raced, "the other delivery never came between the read and the insert"
+    with session_scope(sqlite_sf) as s:
+        run = s.get(Run, run_id)
+        assert (run.status, run.error) == ("running", None)
+        assert [(i.index, i.status) for i in run.iterations] == [(0, "done"), (1, "designing")]
+    assert recorder.calls == []
