@@ -126,7 +126,7 @@ def _store_iteration(
             .where(Iteration.id == iteration_id, Iteration.status == IterationStatus.DESIGNING)
             .values(status=IterationStatus.SCREENING if halving else IterationStatus.TRAINING)
         )
-        if claim.rowcount != 1:
+        if claim.rowcount != 1:  # type: ignore[attr-defined]
             return  # another delivery of this step already stored it
         s.refresh(run)
         it = s.get(Iteration, iteration_id, populate_existing=True)
