@@ -64,6 +64,26 @@ def sqlite_database(directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
+@contextmanager
+def committing_database(kind: str, directory: Path, connections: int = 5) -> Iterator[sessionmaker]:
+    """Sessions on a database of the caller's own whose transactions commit for real (``kind``: "postgres", a fresh
+    database dropped after, or "sqlite", a file in ``directory``): for tests of concurrent transactions, which the
+    rolled-back ``pg_sf`` (one connection) cannot hold."""
+    if kind == "postgres":
+        with fresh_postgres_database("rs_commit") as url:
+            engine = make_engine(url, pool_size=connections, max_overflow=5)
+            try:
+                yield sessionmaker(bind=engine, expire_on_commit=False)
+            finally:
+                engine.dispose()
+    else:
+        engine = make_engine(sqlite_database(directory))
+        try:
+            yield sessionmaker(bind=engine, expire_on_commit=False)
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     with fresh_postgres_database() as url:

@@ -7,37 +7,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
 
-from app.db import make_engine, session_scope
+from app.db import session_scope
 from app.db.models import Task
 from tests.app.api.harness import API, Api, make_api
-from tests.support.db import fresh_postgres_database, sqlite_database
+from tests.support.db import committing_database
 from tests.support.tasks import TINY
 
 REQUESTS = 30
 LIMIT = 10
-
-
-@contextmanager
-def real_database(kind: str, tmp_path: Path) -> Iterator[sessionmaker]:
-    if kind == "postgres":
-        with fresh_postgres_database("rs_rate") as url:
-            engine = make_engine(url, pool_size=REQUESTS, max_overflow=5)
-            try:
-                yield sessionmaker(bind=engine, expire_on_commit=False)
-            finally:
-                engine.dispose()
-    else:
-        engine = make_engine(sqlite_database(tmp_path))
-        yield sessionmaker(bind=engine, expire_on_commit=False)
-        engine.dispose()
 
 
 def concurrently(api: Api, headers: dict, count: int) -> Counter:
@@ -63,7 +45,7 @@ def concurrently(api: Api, headers: dict, count: int) -> Counter:
 
 @pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
 def test_thirty_concurrent_task_requests_create_at_most_the_limit(kind: str, tmp_path: Path) -> None:
-    with real_database(kind, tmp_path) as sf:
+    with committing_database(kind, tmp_path, connections=REQUESTS) as sf:
         api = make_api(sf, tmp_path, task_rate_per_minute=LIMIT)
         alice = api.user("alice")
         # one request first: the token's last use is recorded, so the concurrent ones below write nothing to it

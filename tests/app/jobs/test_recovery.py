@@ -27,7 +27,7 @@ from app.search.design.critic import Verdict, Vetted
 from app.search.records.runs import set_status
 from app.search.rules.states import Origin
 from app.search.service import TaskSpec, create_task
-from tests.support.db import make_settings
+from tests.support.db import committing_database, make_settings
 from tests.support.dispatch import RecordingDispatcher as Recorder
 from workers.sandbox.lifeline import SandboxStopped, boot_id, identity, pid_namespace, start_time
 
@@ -251,7 +251,13 @@ def designing_run(sf: sessionmaker, tmp_path: Path, *, open_iteration: bool) -> 
     return run_id
 
 
-def test_two_deliveries_of_a_design_side_by_side_store_its_iteration_once(db_sf, tmp_path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_deliveries_of_a_design_side_by_side_store_its_iteration_once(kind: str, tmp_path: Path) -> None:
+    with committing_database(kind, tmp_path) as sf:  # two threads: two connections that commit
+        two_deliveries_of_one_design(sf, tmp_path)
+
+
+def two_deliveries_of_one_design(db_sf: sessionmaker, tmp_path: Path) -> None:
     run_id = designing_run(db_sf, tmp_path, open_iteration=True)
     with session_scope(db_sf) as s:
         iteration_id = s.get(Run, run_id).iterations[1].id
