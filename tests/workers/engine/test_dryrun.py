@@ -228,7 +228,7 @@ def test_a_reward_slow_only_at_the_trainings_n_is_rejected_by_the_dry_run() -> N
     source = SLOW["slow on 45 % of the training's calls"].source
     report = dry_run_reward(CHEETAH, source, cost_ratio=10.0, n_envs=8)  # cheap at N=8: the old dry run's only N
     assert report.ms_per_call["N=8"] < 5.0
-    with pytest.raises(ProgramRejected, match=r"compute_reward has taken .* calls of 16 envs") as info:
+    with pytest.raises(ProgramRejected, match=r"compute_reward has taken .* calls? of 16 envs") as info:
         dry_run_reward(CHEETAH, source, cost_ratio=10.0, n_envs=16)
     assert "[rule: cost]" in str(info.value)
 
