@@ -11,7 +11,6 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -24,7 +23,7 @@ from app.search.design.critic import Verdict, Vetted, vet
 from app.search.design.dedupe import normalised_hash
 from app.search.design.designers import Designer
 from app.search.machine.context import build_context, iteration_record
-from app.search.machine.iterations import advance
+from app.search.machine.iterations import advance, claim_iteration
 from app.search.records.dispatch import Dispatcher
 from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, run_usage
 from app.search.records.runs import fail_run
@@ -119,16 +118,10 @@ def _store_iteration(
         task = run.task
         options = options_of(task)
         halving = options.successive_halving and len(vetted) > 1
-        # Claim the iteration in one statement, so that of two deliveries of this step only one stores it, on
-        # SQLite too (whose reads see no row locks); what follows reads inside the claim's transaction.
-        claim = s.execute(
-            update(Iteration)
-            .where(Iteration.id == iteration_id, Iteration.status == IterationStatus.DESIGNING)
-            .values(status=IterationStatus.SCREENING if halving else IterationStatus.TRAINING)
-        )
-        if claim.rowcount != 1:  # type: ignore[attr-defined]
+        target = IterationStatus.SCREENING if halving else IterationStatus.TRAINING
+        if not claim_iteration(s, iteration_id, IterationStatus.DESIGNING, target):
             return  # another delivery of this step already stored it
-        s.refresh(run)
+        s.refresh(run)  # what follows reads inside the claim's transaction
         it = s.get(Iteration, iteration_id, populate_existing=True)
         assert it is not None
         known = {

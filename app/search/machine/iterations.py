@@ -96,9 +96,12 @@ def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher
         maybe_finish(sf, run_id)
 
 
-def _claim(s: Session, it: Iteration, expected: IterationStatus, target: IterationStatus) -> bool:
-    """Move the iteration from ``expected`` to ``target`` unless someone else already did (conditional update)."""
-    res = s.execute(update(Iteration).where(Iteration.id == it.id, Iteration.status == expected).values(status=target))
+def claim_iteration(s: Session, iteration_id: int, expected: IterationStatus, target: IterationStatus) -> bool:
+    """Move the iteration from ``expected`` to ``target`` unless someone else already did (one conditional update:
+    of two deliveries of a step, only one gets True, on SQLite too, whose reads take no lock)."""
+    res = s.execute(
+        update(Iteration).where(Iteration.id == iteration_id, Iteration.status == expected).values(status=target)
+    )
     return res.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -114,12 +117,14 @@ def advance(sf: sessionmaker, iteration_id: int, dispatcher: Dispatcher, setting
         if any(t.status not in TRAINING_TERMINAL or t.status == TrainingStatus.CANCELLED for t in trainings):
             return
         if it.status == IterationStatus.SCREENING:
-            if _claim(s, it, IterationStatus.SCREENING, IterationStatus.TRAINING) and not _continue_best_half(
-                s, it, run, dispatcher
-            ):
+            if claim_iteration(
+                s, it.id, IterationStatus.SCREENING, IterationStatus.TRAINING
+            ) and not _continue_best_half(s, it, run, dispatcher):
                 after_commit(s, lambda: advance(sf, iteration_id, dispatcher, settings))
             return
-        if it.status != IterationStatus.TRAINING or not _claim(s, it, IterationStatus.TRAINING, IterationStatus.DONE):
+        if it.status != IterationStatus.TRAINING or not claim_iteration(
+            s, it.id, IterationStatus.TRAINING, IterationStatus.DONE
+        ):
             return
         s.refresh(it)
         _close_iteration(s, it, run)
