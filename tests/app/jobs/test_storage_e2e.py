@@ -131,6 +131,8 @@ def test_a_task_runs_on_a_worker_that_shares_only_the_database_broker_and_bucket
 
 def test_a_worker_that_cannot_reach_the_bucket_retries_then_fails_the_run_and_loses_nothing(hosts: Hosts) -> None:
     api = hosts.api
+    if hosts.stored is None:  # the first test ran in another test process (pytest-xdist): store a run's files here
+        test_a_task_runs_on_a_worker_that_shares_only_the_database_broker_and_bucket(hosts)
     for proc, log in api.processes.started:  # the earlier test's worker: this one must take the training
         if log.name.startswith("worker-"):
             api.processes.stop(proc)
