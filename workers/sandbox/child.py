@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+_ENVIRONMENT = sorted(os.environ)
+"""The variables this process was started with (the imports that follow set a few of their own)."""
+
 
 def _isolation(job: dict[str, Any]) -> dict[str, Any]:
     try:
@@ -34,7 +37,7 @@ def _isolation(job: dict[str, Any]) -> dict[str, Any]:
     return {
         "network": network,
         "rlimits": limits,
-        "environment": sorted(os.environ),
+        "environment": _ENVIRONMENT,
         "workdir": "private temporary directory",
         "wall_clock": "enforced by the parent (SIGKILL)",
     }
@@ -115,8 +118,38 @@ def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
     return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)
 
 
+def _warm(group: str) -> None:
+    """Import what a job of ``group`` needs (``workers.sandbox.spares``), before its job.json exists.
+
+    Trusted code only: the job, and any program in it, is read after ``go``."""
+    import workers.engine.dryrun
+    import workers.engine.measure
+    import workers.engine.screen
+
+    if group == "train":
+        import torch
+
+        import workers.engine.train  # noqa: F401
+
+        # The first optimizer imports torch._dynamo (about 1 s); made here on a throwaway parameter, no math done.
+        torch.optim.Adam([torch.nn.Parameter(torch.empty(1))])
+
+
+def _wait_for_go() -> bool:
+    """A spare waits for the runner's ``go`` (its job.json is then in place); anything else, EOF included, ends it."""
+    line = sys.stdin.readline()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return line == "go\n"
+
+
 def main() -> None:
-    job = json.loads(Path(sys.argv[1]).read_text())
+    if sys.argv[1] == "--spare":
+        _warm(sys.argv[2])
+        if not _wait_for_go():
+            return
+    job = json.loads(Path(sys.argv[-1]).read_text())
     result: dict = {"isolation": _isolation(job)}
     from envs.upload import RobotRefused
     from workers.engine.result import SavedFileError, TrainingFailed

@@ -20,6 +20,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -31,8 +32,10 @@ from typing import IO, Any
 
 import envs
 from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
+from workers.sandbox import spares
 from workers.sandbox.jobs import Job, env_of
 from workers.sandbox.lifeline import SandboxStopped, dies_with_parent, registered, stopping
+from workers.sandbox.spares import warm_group
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 
@@ -126,6 +129,48 @@ def _preexec(limits: Limits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
     return setup
+
+
+def _new_child_workdir() -> Path:
+    workdir = new_workdir()
+    for private in (".home", ".tmp"):
+        (workdir / private).mkdir()
+    return workdir
+
+
+def _start_child(workdir: Path, limits: Limits, spare_group: str | None = None) -> subprocess.Popen:
+    """The sandboxed child, in ``workdir``: it runs job.json at once, or (``spare_group``) imports what that kind of
+    job needs and waits for ``spares.GO`` on its stdin first."""
+    wait = ["--spare", spare_group] if spare_group else []
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", "workers.sandbox.child", *wait, "job.json"],
+        cwd=workdir,
+        env=_child_env(workdir),
+        stdin=subprocess.PIPE if spare_group else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_preexec(limits),
+        text=True,
+        errors="replace",
+    )
+
+
+def _start_spare(limits: Limits, group: str) -> spares.Spare:
+    workdir = _new_child_workdir()
+    try:
+        return spares.Spare(_start_child(workdir, limits, group), workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _spare_key(limits: Limits, group: str) -> tuple:
+    """What a spare must share with a job to run it: whatever is fixed when its process starts (the limits set
+    before exec, its environment, where its work dir is); the rest travels in job.json or is the parent's to
+    enforce. The group comes last."""
+    passed = tuple((k, os.environ.get(k)) for k in _PASS_THROUGH)
+    fixed = (limits.memory_mb, limits.max_processes, limits.max_file_mb, limits.network)
+    return (*fixed, passed, tempfile.gettempdir(), sys.executable, group)
 
 
 def _project_root() -> str:
@@ -272,28 +317,25 @@ def _run_once(
     ``last`` try, nothing of it is kept)."""
     if stopping():
         raise SandboxStopped()
-    workdir = new_workdir()
-    for private in (".home", ".tmp"):
-        (workdir / private).mkdir()
     settings = {
         "report_seconds": limits.report_seconds(),
         "reward_cost_ratio": limits.reward_cost_ratio,
         "threads": limits.threads,
     }
     job_text = json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}, allow_nan=False)
-    (workdir / "job.json").write_text(job_text)
+    key = _spare_key(limits, warm_group(str(job.get("type"))))
+    spare = spares.take(key)
+    if spare is not None:
+        workdir = spare.workdir
+        (workdir / "job.json").write_text(job_text)
+        if not spare.go():
+            spare = None
+    if spare is None:
+        workdir = _new_child_workdir()
+        (workdir / "job.json").write_text(job_text)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-P", "-m", "workers.sandbox.child", "job.json"],
-        cwd=workdir,
-        env=_child_env(workdir),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=_preexec(limits),
-        text=True,
-        errors="replace",
-    )
+    proc = spare.proc if spare is not None else _start_child(workdir, limits)
+    spares.prepare(key, lambda: _start_spare(limits, key[-1]))
     watchdog = _Watchdog(proc, limits)
     stdout, stderr = proc.stdout, proc.stderr
     assert stdout is not None and stderr is not None  # both are pipes
