@@ -327,7 +327,11 @@ def _run_once(
     spare = spares.take(key)
     if spare is not None:
         workdir = spare.workdir
-        (workdir / "job.json").write_text(job_text)
+        try:
+            (workdir / "job.json").write_text(job_text)
+        except BaseException:
+            spare.discard()
+            raise
         if not spare.go():
             spare = None
     if spare is None:
