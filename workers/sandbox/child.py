@@ -141,7 +141,9 @@ def _wait_for_go() -> bool:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    return line == "go\n"
+    from workers.sandbox.spares import GO
+
+    return line == GO
 
 
 def main() -> None:

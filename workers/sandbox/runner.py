@@ -167,7 +167,7 @@ def _start_spare(limits: Limits, group: str) -> spares.Spare:
 def _spare_key(limits: Limits, group: str) -> tuple:
     """What a spare must share with a job to run it: whatever is fixed when its process starts (the limits set
     before exec, its environment, where its work dir is); the rest travels in job.json or is the parent's to
-    enforce. The group comes last."""
+    enforce."""
     passed = tuple((k, os.environ.get(k)) for k in _PASS_THROUGH)
     fixed = (limits.memory_mb, limits.max_processes, limits.max_file_mb, limits.network)
     return (*fixed, passed, tempfile.gettempdir(), sys.executable, group)
@@ -323,7 +323,8 @@ def _run_once(
         "threads": limits.threads,
     }
     job_text = json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}, allow_nan=False)
-    key = _spare_key(limits, warm_group(str(job.get("type"))))
+    group = warm_group(str(job.get("type")))
+    key = _spare_key(limits, group)
     spare = spares.take(key)
     if spare is not None:
         workdir = spare.workdir
@@ -339,7 +340,7 @@ def _run_once(
         (workdir / "job.json").write_text(job_text)
     started = time.monotonic()
     proc = spare.proc if spare is not None else _start_child(workdir, limits)
-    spares.prepare(key, lambda: _start_spare(limits, key[-1]))
+    spares.prepare(key, lambda: _start_spare(limits, group))
     watchdog = _Watchdog(proc, limits)
     stdout, stderr = proc.stdout, proc.stderr
     assert stdout is not None and stderr is not None  # both are pipes

@@ -1,7 +1,7 @@
 """Sandboxed processes started ahead of their job, so that a job does not wait for Python to import torch.
 
-A training's child spends about 2.5 s importing torch, Stable-Baselines3 and MuJoCo before its first step, and a
-dry run about 0.8 s: on every training, and on every check a person waits for in the dashboard. After each job the
+A training's child spends about 2.4 s importing torch, Stable-Baselines3 and MuJoCo before its first step, and a
+dry run about 0.3 s: on every training, and on every check a person waits for in the dashboard. After each job the
 runner starts one *spare* for the next job of the same kind, under the same limits. A spare is an ordinary sandboxed
 child (same command, scrubbed environment, private work dir, rlimits, network namespace, death with this process),
 started with ``--spare``: it imports what its kind of job needs, then waits on its stdin. The runner writes the job's
@@ -120,8 +120,8 @@ class _Pool:
                 self.ready[key] = spare
                 evicted = list(self.ready)[:-MAX_SPARES]  # the longest unused go: each holds its imports in memory
                 old = [self.ready.pop(k) for k in evicted]
-            for spare in old:
-                spare.discard()
+            for evicted_spare in old:
+                evicted_spare.discard()
 
     def discard_all(self) -> None:
         with self.lock:
@@ -142,19 +142,25 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+def _own() -> _Pool | None:
+    """This process's pool, if it started one (a forked process's inherited pool is its parent's, not its own)."""
+    pool = _pool
+    return pool if pool is not None and pool.pid == os.getpid() else None
+
+
 def _mine() -> _Pool:
     global _pool
     with _pool_lock:
-        if _pool is None or _pool.pid != os.getpid():  # a forked process starts its own; its parent's are not its
+        if _own() is None:
             _pool = _Pool()
+        assert _pool is not None
         return _pool
 
 
 def take(key: tuple) -> Spare | None:
     """A live spare started for ``key``, now owned by the caller; None when there is none."""
-    if not enabled() or _pool is None or _pool.pid != os.getpid():
-        return None
-    return _pool.take(key)
+    pool = _own()
+    return pool.take(key) if pool is not None and enabled() else None
 
 
 def prepare(key: tuple, start: Start) -> None:
@@ -165,22 +171,22 @@ def prepare(key: tuple, start: Start) -> None:
 
 def discard_all() -> None:
     """Kill this process's spares (tests, and a process that will run no more jobs)."""
-    if _pool is not None and _pool.pid == os.getpid():
-        _pool.discard_all()
+    if (pool := _own()) is not None:
+        pool.discard_all()
 
 
 def ready_pid(key: tuple) -> int | None:
     """The process of the spare ready for ``key``, if there is one."""
-    if _pool is None or _pool.pid != os.getpid():
+    if (pool := _own()) is None:
         return None
-    with _pool.lock:
-        spare = _pool.ready.get(key)
+    with pool.lock:
+        spare = pool.ready.get(key)
     return None if spare is None else spare.proc.pid
 
 
 def ready_pids() -> list[int]:
     """The processes of the spares this process holds ready."""
-    if _pool is None or _pool.pid != os.getpid():
+    if (pool := _own()) is None:
         return []
-    with _pool.lock:
-        return [spare.proc.pid for spare in _pool.ready.values()]
+    with pool.lock:
+        return [spare.proc.pid for spare in pool.ready.values()]

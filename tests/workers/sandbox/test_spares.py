@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.chaos import alive
 from workers.sandbox import spares
 from workers.sandbox.runner import Limits, SandboxResult, _spare_key, run_job
 
@@ -35,13 +36,6 @@ def wait_for_spare(other_than: frozenset[int] = frozenset()) -> int:
             return pid
         time.sleep(0.1)
     raise AssertionError("no spare was started for the next job")
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
 
 
 def test_the_next_job_runs_on_the_spare_under_the_same_isolation_and_a_new_spare_waits(
