@@ -10,11 +10,6 @@ import pytest
 # Offscreen rendering (videos) in the test process too, not only in sandbox children (which set it themselves);
 # it must be set before mujoco is first imported.
 os.environ.setdefault("MUJOCO_GL", "egl")
-# Sandboxed jobs start cold: a spare (workers/sandbox/spares.py) moves a job's imports ahead but does not remove them,
-# and the one each test process leaves unused costs CPU the suite has none to spare for (full runs: 818 s on, 793 and
-# 804 s off, within the noise between runs).
-# tests/workers/sandbox/test_spares.py turns them on where they are tested.
-os.environ.setdefault("REWARDSMITH_SANDBOX_SPARES", "0")
 # rich wraps at the terminal's width, 80 columns when there is none (pytest-xdist workers, CI): tests read whole lines.
 os.environ["COLUMNS"] = "200"
 

@@ -40,7 +40,7 @@ TASK = {
     "designer": "offline",
     "iterations": 1,
     "samples": 2,
-    "timesteps": 2048,
+    "timesteps": 16384,  # ~4 s a training, forked warm: long enough for each fault to find one at work
     "options": {
         "final_seeds": 0,
         "baselines": False,

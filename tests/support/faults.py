@@ -54,12 +54,18 @@ def training_sandboxes(inst: Installation) -> dict[int, int]:
             continue
         try:
             job = json.loads(Path(f"/proc/{pid}/cwd/job.json").read_text())
-            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = _parent(pid)
+            if SANDBOX in command_line(parent):  # forked from a fork server: its parent started the job
+                parent = _parent(parent)
         except (OSError, ValueError, IndexError):
             continue
         if job.get("type") == "train":
             found[pid] = parent
     return found
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def training_with_sandbox(inst: Installation, run_id: int) -> tuple[int, int] | None:

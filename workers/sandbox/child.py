@@ -118,10 +118,10 @@ def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
     return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)
 
 
-def _warm(group: str) -> None:
-    """Import what a job of ``group`` needs (``workers.sandbox.spares``), before its job.json exists.
+def warm(group: str) -> None:
+    """Import what a job of ``group`` needs (``workers.sandbox.forkserver``), before any job is read.
 
-    Trusted code only: the job, and any program in it, is read after ``go``."""
+    Trusted code only: a fork server runs this once, then forks one process per job."""
     import workers.engine.dryrun
     import workers.engine.measure
     import workers.engine.screen
@@ -135,23 +135,18 @@ def _warm(group: str) -> None:
         torch.optim.Adam([torch.nn.Parameter(torch.empty(1))])
 
 
-def _wait_for_go() -> bool:
-    """A spare waits for the runner's ``go`` (its job.json is then in place); anything else, EOF included, ends it."""
-    line = sys.stdin.readline()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    from workers.sandbox.spares import GO
-
-    return line == GO
-
-
 def main() -> None:
-    if sys.argv[1] == "--spare":
-        _warm(sys.argv[2])
-        if not _wait_for_go():
-            return
-    job = json.loads(Path(sys.argv[-1]).read_text())
+    if sys.argv[1] == "--serve":  # a fork server (workers.sandbox.zygote): ``--serve GROUP FD``
+        from workers.sandbox.zygote import serve
+
+        serve(sys.argv[2], int(sys.argv[3]), warm, run)
+        return
+    run(Path(sys.argv[-1]))
+
+
+def run(path: Path) -> None:
+    """Run the job in ``path`` (job.json) and write result.json beside it, in the working directory."""
+    job = json.loads(path.read_text())
     result: dict = {"isolation": _isolation(job)}
     from envs.upload import RobotRefused
     from workers.engine.result import SavedFileError, TrainingFailed

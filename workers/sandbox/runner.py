@@ -17,6 +17,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -32,10 +33,10 @@ from typing import IO, Any
 
 import envs
 from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
-from workers.sandbox import spares
+from workers.sandbox import forkserver
+from workers.sandbox.forkserver import warm_group
 from workers.sandbox.jobs import Job, env_of
 from workers.sandbox.lifeline import SandboxStopped, dies_with_parent, registered, stopping
-from workers.sandbox.spares import warm_group
 from workers.sandbox.workdir import clean_stale_workdirs, new_workdir
 
 
@@ -138,15 +139,13 @@ def _new_child_workdir() -> Path:
     return workdir
 
 
-def _start_child(workdir: Path, limits: Limits, spare_group: str | None = None) -> subprocess.Popen:
-    """The sandboxed child, in ``workdir``: it runs job.json at once, or (``spare_group``) imports what that kind of
-    job needs and waits for ``spares.GO`` on its stdin first."""
-    wait = ["--spare", spare_group] if spare_group else []
+def _start_child(workdir: Path, limits: Limits) -> subprocess.Popen:
+    """The sandboxed child that runs the job.json in ``workdir``."""
     return subprocess.Popen(
-        [sys.executable, "-P", "-m", "workers.sandbox.child", *wait, "job.json"],
+        [sys.executable, "-P", "-m", "workers.sandbox.child", "job.json"],
         cwd=workdir,
         env=_child_env(workdir),
-        stdin=subprocess.PIPE if spare_group else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=_preexec(limits),
@@ -155,18 +154,34 @@ def _start_child(workdir: Path, limits: Limits, spare_group: str | None = None) 
     )
 
 
-def _start_spare(limits: Limits, group: str) -> spares.Spare:
+def _start_server(limits: Limits, group: str) -> forkserver.Server:
+    """A fork server for jobs of ``group`` under ``limits``: a sandboxed child like any other, in its own work dir,
+    that imports and then forks one process per job it is sent on its socket (``workers.sandbox.zygote``)."""
     workdir = _new_child_workdir()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        return spares.Spare(_start_child(workdir, limits, group), workdir)
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "workers.sandbox.child", "--serve", group, str(theirs.fileno())],
+            cwd=workdir,
+            env=_child_env(workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+            preexec_fn=_preexec(limits),
+        )
     except BaseException:
+        ours.close()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
+    finally:
+        theirs.close()
+    return forkserver.Server(proc, ours, workdir)
 
 
-def _spare_key(limits: Limits, group: str) -> tuple:
-    """What a spare must share with a job to run it: whatever is fixed when its process starts (the limits set
-    before exec, its environment, where its work dir is); the rest travels in job.json or is the parent's to
+def _server_key(limits: Limits, group: str) -> tuple:
+    """What a fork server must share with a job to run it: whatever is fixed when its process starts (the limits
+    set before exec, its environment, where its work dir is); the rest travels in job.json or is the parent's to
     enforce."""
     passed = tuple((k, os.environ.get(k)) for k in _PASS_THROUGH)
     fixed = (limits.memory_mb, limits.max_processes, limits.max_file_mb, limits.network)
@@ -210,7 +225,7 @@ class _Watchdog:
     """Kills the child when it runs past its wall clock, reports no progress for ``progress_seconds``, or when its
     worker shuts down."""
 
-    def __init__(self, proc: subprocess.Popen, limits: Limits) -> None:
+    def __init__(self, proc: subprocess.Popen | forkserver.Forked, limits: Limits) -> None:
         self.proc = proc
         self.limits = limits
         self.started = self.last = time.monotonic()
@@ -324,23 +339,12 @@ def _run_once(
     }
     job_text = json.dumps({**job, "parent_netns": _netns_inode(), "limits": settings}, allow_nan=False)
     group = warm_group(str(job.get("type")))
-    key = _spare_key(limits, group)
-    spare = spares.take(key)
-    if spare is not None:
-        workdir = spare.workdir
-        try:
-            (workdir / "job.json").write_text(job_text)
-        except BaseException:
-            spare.discard()
-            raise
-        if not spare.go():
-            spare = None
-    if spare is None:
-        workdir = _new_child_workdir()
-        (workdir / "job.json").write_text(job_text)
+    workdir = _new_child_workdir()
+    (workdir / "job.json").write_text(job_text)
     started = time.monotonic()
-    proc = spare.proc if spare is not None else _start_child(workdir, limits)
-    spares.prepare(key, lambda: _start_spare(limits, group))
+    proc: subprocess.Popen | forkserver.Forked
+    forked = forkserver.fork(_server_key(limits, group), workdir, lambda: _start_server(limits, group))
+    proc = forked if forked is not None else _start_child(workdir, limits)
     watchdog = _Watchdog(proc, limits)
     stdout, stderr = proc.stdout, proc.stderr
     assert stdout is not None and stderr is not None  # both are pipes
@@ -382,9 +386,10 @@ def _run_once(
         raise SandboxStopped()
     seconds = time.monotonic() - started
     killed = watchdog.explain() if watchdog.reason in ("wall", "progress") else None
-    result = _classify(proc.returncode, killed, workdir, limits, "".join(stderr_lines))
+    returncode = proc.wait()
+    result = _classify(returncode, killed, workdir, limits, "".join(stderr_lines))
     result.seconds = seconds
-    from_outside = proc.returncode == -signal.SIGKILL and watchdog.reason is None and result.outcome != Outcome.OK
+    from_outside = returncode == -signal.SIGKILL and watchdog.reason is None and result.outcome != Outcome.OK
     if from_outside and not last:
         shutil.rmtree(workdir, ignore_errors=True)
         return result, True

@@ -23,10 +23,21 @@ ENDLESS = "import numpy as np\n\n\ndef compute_reward(state, action):\n    while
 DRY_RUN = {"type": "dry_run", "env": "HalfCheetah-v5", "kind": "reward"}
 
 
+def sandbox_processes(parent: int) -> list[int]:
+    """The sandboxed processes ``parent`` started: its children, and the jobs its fork servers forked."""
+    out = subprocess.run(["pgrep", "-f", "workers.sandbox.child"], capture_output=True, text=True).stdout
+    ppid: dict[int, int] = {}
+    for pid in map(int, out.split()):
+        try:
+            ppid[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return [p for p, up in ppid.items() if up == parent or ppid.get(up) == parent]
+
+
 def sandbox_children(parent: int) -> list[int]:
-    """The sandboxed children of ``parent`` that run a job (a spare waiting for one has no job.json yet)."""
-    out = subprocess.run(["pgrep", "-P", str(parent), "-f", "workers.sandbox.child"], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split() if Path(f"/proc/{p}/cwd/job.json").exists()]
+    """The sandboxed processes of ``parent`` that run a job (a fork server runs none: its work dir has no job.json)."""
+    return [p for p in sandbox_processes(parent) if Path(f"/proc/{p}/cwd/job.json").exists()]
 
 
 def kill_children(times: int, stop: threading.Event) -> list[int]:
@@ -46,7 +57,6 @@ def kill_children(times: int, stop: threading.Event) -> list[int]:
 
 
 def test_a_job_killed_from_outside_is_run_again_and_its_result_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REWARDSMITH_SANDBOX_SPARES", "0")  # on a spare this job can end before the kill lands
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=lambda: killed.extend(kill_children(1, stop)))
     killer.start()

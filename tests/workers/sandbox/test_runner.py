@@ -147,17 +147,12 @@ def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path, m
     temp.mkdir()
     parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env={**os.environ, "TMPDIR": str(temp)})
 
-    def children() -> list[int]:
-        out = subprocess.run(["pgrep", "-f", "workers.sandbox.child"], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
+    from tests.workers.sandbox.test_lifecycle import sandbox_children, sandbox_processes
 
-    before = set(children())
     deadline = time.monotonic() + 60
-    mine: set[int] = set()
-    while time.monotonic() < deadline and not mine:
+    while time.monotonic() < deadline and not sandbox_children(parent.pid):
         time.sleep(0.5)
-        mine = {p for p in children() if p not in before and os.getppid() != p}
-        mine = {p for p in mine if Path(f"/proc/{p}/stat").read_text().split()[3] == str(parent.pid)}
+    mine = set(sandbox_processes(parent.pid))  # the job's process, and the fork server it was forked from
     assert mine, "the sandbox child started"
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
@@ -167,7 +162,7 @@ def test_a_sandboxed_job_dies_with_the_process_that_started_it(tmp_path: Path, m
     assert not any(
         os.path.exists(f"/proc/{p}") and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2] for p in mine
     )
-    left = sorted(temp.iterdir())  # the job's work dir, and the spare's that was waiting for the next job
+    left = sorted(temp.iterdir())  # the job's work dir, and its fork server's
     assert left and all(d.name.startswith(f"rewardsmith-sandbox-{parent.pid}-") for d in left)
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     assert sorted(clean_stale_workdirs()) == left and list(temp.iterdir()) == []
@@ -219,7 +214,7 @@ def test_stale_work_dirs_of_killed_processes_are_removed_and_only_those(
     root = tmp_path / "tmp"
     root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(root))
-    monkeypatch.setenv("REWARDSMITH_SANDBOX_SPARES", "0")  # a spare's live work dir would be left, rightly
+    monkeypatch.setenv("REWARDSMITH_SANDBOX_FORKSERVER", "0")  # a live fork server's work dir would be left, rightly
     ns = _pid_namespace()
     gone = subprocess.Popen(["sleep", "30"])
     gone_started = _start_time(gone.pid)
