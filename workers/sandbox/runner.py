@@ -139,18 +139,23 @@ def _new_child_workdir() -> Path:
     return workdir
 
 
-def _start_child(workdir: Path, limits: Limits) -> subprocess.Popen:
-    """The sandboxed child that runs the job.json in ``workdir``."""
+def _sandboxed(workdir: Path, limits: Limits, args: list[str], **io: Any) -> subprocess.Popen:
+    """``workers.sandbox.child`` with ``args``, in ``workdir``, under the sandbox's environment and limits; ``io``
+    says where its standard streams (and any passed fds) go."""
     return subprocess.Popen(
-        [sys.executable, "-P", "-m", "workers.sandbox.child", "job.json"],
+        [sys.executable, "-P", "-m", "workers.sandbox.child", *args],
         cwd=workdir,
         env=_child_env(workdir),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         preexec_fn=_preexec(limits),
-        text=True,
-        errors="replace",
+        **io,
+    )
+
+
+def _start_child(workdir: Path, limits: Limits) -> subprocess.Popen:
+    """The sandboxed child that runs the job.json in ``workdir``."""
+    return _sandboxed(
+        workdir, limits, ["job.json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
     )
 
 
@@ -159,16 +164,15 @@ def _start_server(limits: Limits, group: str) -> forkserver.Server:
     that imports and then forks one process per job it is sent on its socket (``workers.sandbox.zygote``)."""
     workdir = _new_child_workdir()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fd = theirs.fileno()
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "workers.sandbox.child", "--serve", group, str(theirs.fileno())],
-            cwd=workdir,
-            env=_child_env(workdir),
-            stdin=subprocess.DEVNULL,
+        proc = _sandboxed(
+            workdir,
+            limits,
+            ["--serve", group, str(fd)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(theirs.fileno(),),
-            preexec_fn=_preexec(limits),
+            pass_fds=(fd,),
         )
     except BaseException:
         ours.close()
