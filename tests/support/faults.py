@@ -204,10 +204,26 @@ def judge(inst: Installation, run_id: int) -> Verdict:
             v.duplicated.append(f"candidate {c.id}: training directories {dirs}")
         for t in mine:
             attempts = sorted(p.name for p in (candidate_dir / f"training-{t.id}").glob("*"))
-            if t.artifacts_key is None or attempts != [os.path.basename(t.artifacts_key)]:
+            if not _one_recorded_attempt(attempts, t.artifacts_key):
                 v.duplicated.append(f"training {t.id}: attempt directories {attempts}, recorded {t.artifacts_key}")
         v.unreadable += _unreadable(inst, c.id)
+    v.duplicated += [f"{log.name}: {line.strip()[:300]}" for log in inst.logs for line in _superseded(log)]
     return v
+
+
+def _one_recorded_attempt(attempts: list[str], recorded: str | None) -> bool:
+    """Whether the recorded attempt has its directory and no attempt came after it. An earlier attempt may have left
+    files: one whose worker was killed after uploading but before recording is trained again (the record is the
+    commit), and that is not a duplicate; two attempts at work at once are, and the worker's log says so."""
+    numbers = [int(a.removeprefix("attempt-")) for a in attempts if a.removeprefix("attempt-").isdigit()]
+    if recorded is None or os.path.basename(recorded) not in attempts or len(numbers) != len(attempts):
+        return False
+    return max(numbers) == int(os.path.basename(recorded).removeprefix("attempt-"))
+
+
+def _superseded(log: Path) -> list[str]:
+    """Lines in which a worker said its attempt ended after another worker had taken the training over."""
+    return [line for line in log.read_text(errors="replace").splitlines() if "took the training over" in line]
 
 
 def _unreadable(inst: Installation, candidate_id: int) -> list[str]:
