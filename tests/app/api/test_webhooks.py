@@ -23,6 +23,7 @@ from app.search.machine import steps
 from app.search.records.runs import set_status
 from app.search.records.webhooks import MAX_PENDING
 from tests.app.api.harness import API, Api, make_api, seed_finished_run
+from tests.support.db import committing_database
 from tests.support.dispatch import RecordingDispatcher
 
 
@@ -76,10 +77,13 @@ def test_an_internal_url_is_refused_unless_the_operator_allows_it(api: Api, rece
     assert api.client.get(f"{API}/webhook", headers=alice).status_code == 404
 
 
-def test_a_run_that_ends_is_told_to_its_owners_webhook_signed(
-    db_sf: sessionmaker, tmp_path: Path, receiver: Receiver
-) -> None:
-    api = loopback_api(db_sf, tmp_path)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_run_that_ends_is_told_to_its_owners_webhook_signed(kind: str, tmp_path: Path, receiver: Receiver) -> None:
+    with committing_database(kind, tmp_path) as sf:  # the delivery thread and the requests: connections of their own
+        told_signed(loopback_api(sf, tmp_path), receiver)
+
+
+def told_signed(api: Api, receiver: Receiver) -> None:
     alice = api.user("alice")
     r = api.client.put(f"{API}/webhook", headers=alice, json={"url": receiver.url, "events": ["run.finished"]})
     assert r.status_code == 200, r.text
