@@ -6,10 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Test processes (pytest-xdist): much of the suite waits on subprocesses (sandboxes, servers, workers), so more
-# processes than cores still shortens it; override with `make test TEST_WORKERS=1` to run in one process.
+# processes than cores still shortens it (6 was slower than 4 here); override with `make test TEST_WORKERS=1` to run in
+# one process. Work stealing: a process that runs out takes tests queued for another, so no queue is left for one
+# process to run alone at the end.
 TEST_WORKERS ?= 4
 
-.PHONY: install system-deps lint test test-fast screenshots demo serve clean
+.PHONY: install system-deps lint bytecode suite test test-fast screenshots demo serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,16 +32,27 @@ system-deps:
 	fi
 
 # ruff (lint and format) over the whole tree; mypy where types are checked (pyproject.toml [tool.mypy]).
+# Quiet when clean: it runs beside the suite in `make test`.
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/mypy --no-error-summary
 
-test: install system-deps lint
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+# The project's bytecode, written once: the suite starts hundreds of Python processes (CLI, workers, sandboxes), and
+# where PYTHONDONTWRITEBYTECODE is set (sandboxes always set it) each would compile every module it imports again.
+bytecode: install
+	$(PY) -m compileall -q -j0 app envs workers prompts tests
 
-test-fast: install
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow and not browser"
+suite: install system-deps bytecode
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
+
+# Lint and the suite side by side: mypy's half minute on one core fills time the suite spends waiting on its
+# subprocesses. Either failing fails the target.
+test: install system-deps
+	@$(MAKE) --no-print-directory -j2 lint suite
+
+test-fast: install bytecode
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal -m "not slow and not browser"
 
 # Refresh the README's screenshots (docs/screenshots/) from the browser test that walks the same journey.
 screenshots: install system-deps

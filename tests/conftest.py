@@ -34,3 +34,10 @@ def _private_cwd(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def llm_fixtures() -> Path:
     return LLM_FIXTURES
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with slow or browser tests run first (each module kept whole, in its own order), so that the quick
+    tests fill the processes' last minutes instead of one process running a minute-long test alone at the end."""
+    heavy = {item.module for item in items if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
+    items.sort(key=lambda item: item.module not in heavy)
