@@ -13,11 +13,14 @@ TEST_WORKERS ?= 4
 
 .PHONY: install system-deps lint bytecode suite test test-fast screenshots demo serve clean
 
+# torch first, with pip: the CPU build is a file on disk that only pip's configuration finds (an unpinned torch is a
+# multi-GB CUDA download). The rest with uv when it can be had (15 s here where pip takes 41 s; same versions), else pip.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	($(PY) -m pip install -q uv && $(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -e '.[dev]') || \
+		$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
