@@ -56,6 +56,7 @@ def test_jobs_are_forked_from_one_server_under_the_same_isolation_as_a_cold_chil
     assert forkserver.server_pid(KEY) == server, "the same server forked the next job"
 
 
+@pytest.mark.slow  # waits out a watchdog's wall limit
 def test_a_forked_job_is_the_servers_child_in_its_own_work_dir_and_killed_whole_by_the_watchdog() -> None:
     results: list[SandboxResult] = []
     limits = Limits(wall_seconds=8, memory_mb=4096)
@@ -91,6 +92,7 @@ def test_a_server_killed_while_idle_is_replaced_and_the_job_runs_as_before() -> 
     assert forkserver.server_pid(KEY) not in (None, server)
 
 
+@pytest.mark.slow  # a job long enough to be killed half-way, then run again
 def test_a_server_killed_under_a_running_job_takes_it_along_and_the_job_is_run_again() -> None:
     assert dry_run().outcome == "ok"
     server = forkserver.server_pid(KEY)
