@@ -52,8 +52,8 @@ bytecode: install
 suite: install system-deps bytecode
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
-# Lint and the suite side by side: mypy's half minute on one core fills time the suite spends waiting on its
-# subprocesses. Either failing fails the target.
+# Lint and the suite side by side: mypy's half minute on one core no longer comes before the suite's first test.
+# Either failing fails the target.
 test: install system-deps
 	@$(MAKE) --no-print-directory -j2 lint suite
 

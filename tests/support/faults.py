@@ -120,7 +120,7 @@ def _kill(inst: Installation, run_id: int, kind: str, rng: random.Random, found:
     elif kind == "worker":
         assert found is not None
         pool, _ = found
-        main = int(open(f"/proc/{pool}/stat").read().rsplit(")", 1)[1].split()[1])  # noqa: SIM115
+        main = _parent(pool)
         victim = rng.choice([pool, main])
         doomed = descendants(victim) | {victim}
         fault.detail = "the worker's main process" if victim == main else "the pool process running the training"
@@ -216,9 +216,10 @@ def _one_recorded_attempt(attempts: list[str], recorded: str | None) -> bool:
     files: one whose worker was killed after uploading but before recording is trained again (the record is the
     commit), and that is not a duplicate; two attempts at work at once are, and the worker's log says so."""
     numbers = [int(a.removeprefix("attempt-")) for a in attempts if a.removeprefix("attempt-").isdigit()]
-    if recorded is None or os.path.basename(recorded) not in attempts or len(numbers) != len(attempts):
+    last = os.path.basename(recorded or "")
+    if last not in attempts or len(numbers) != len(attempts):
         return False
-    return max(numbers) == int(os.path.basename(recorded).removeprefix("attempt-"))
+    return max(numbers) == int(last.removeprefix("attempt-"))
 
 
 def _superseded(log: Path) -> list[str]:
