@@ -384,13 +384,15 @@ def _run_once(
             watchdog.kill("stopped")
             proc.wait()
         drain.join(timeout=5)
-    if watchdog.reason == "stopped" and stopping():
+    returncode = proc.wait()
+    # Stopped, by its watchdog or from outside: a warm child dies with its fork server, which may go first while
+    # this process shuts down. Either way the job goes back to the queue with its checkpoint, unjudged.
+    if stopping() and (watchdog.reason == "stopped" or returncode < 0):
         _keep_resume(workdir, artifacts_to)
         shutil.rmtree(workdir, ignore_errors=True)
         raise SandboxStopped()
     seconds = time.monotonic() - started
     killed = watchdog.explain() if watchdog.reason in ("wall", "progress") else None
-    returncode = proc.wait()
     result = _classify(returncode, killed, workdir, limits, "".join(stderr_lines))
     result.seconds = seconds
     from_outside = returncode == -signal.SIGKILL and watchdog.reason is None and result.outcome != Outcome.OK

@@ -156,7 +156,7 @@ def test_sigterm_during_a_training_stops_serve_soon_and_the_next_start_trains_it
         [(status, attempts, result)] = db.execute("select status, attempts, result from trainings").fetchall()
         assert (status, attempts) == ("ok", 1)
         # the second attempt continued from the checkpoint the stopped one left, not from scratch
-        assert json.loads(result)["resumed_from_timesteps"] >= reached > 0
+        assert json.loads(result)["resumed_from_timesteps"] >= reached > 0, result
     finally:
         db.close()
         server.stop()

@@ -126,6 +126,55 @@ def test_a_stopping_worker_stops_the_jobs_of_its_forked_pool_processes_and_start
     assert float(seconds) < 5  # the watchdog notices within a moment, not at the job's 60 s wall clock
 
 
+STOPPED_FROM_OUTSIDE = """
+import os, sys, time
+from pathlib import Path
+from workers.sandbox import lifeline
+from workers.sandbox.runner import Limits, run_job
+from tests.workers.sandbox.test_lifecycle import sandbox_children
+
+job = {"type": "dry_run", "env": "HalfCheetah-v5", "kind": "reward", "source": %(source)r}
+kept = Path(sys.argv[1])
+pool = os.fork()
+if pool == 0:
+    try:
+        run_job(job, Limits(wall_seconds=60), artifacts_to=kept)
+    except lifeline.SandboxStopped:
+        os._exit(42)
+    os._exit(1)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not sandbox_children(pool):
+    time.sleep(0.1)
+[child] = sandbox_children(pool)
+resume = Path(f"/proc/{child}/cwd/resume")  # the checkpoint a training keeps as it goes
+resume.mkdir()
+(resume / "policy.zip").write_bytes(b"policy")
+# the worker shuts down, and the job dies before its watchdog stops it (a warm child dies with its fork server)
+lifeline._stopping[0] = 1
+os.kill(child, 9)
+_, status = os.waitpid(pool, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_job_killed_from_outside_while_the_worker_stops_is_handed_back_with_its_checkpoint(tmp_path: Path) -> None:
+    """Not run again, not judged: the worker is going away; the checkpoint goes with the job, for the next attempt."""
+    script = tmp_path / "worker.py"
+    script.write_text(STOPPED_FROM_OUTSIDE % {"source": ENDLESS})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "kept")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["42"], out.stderr[-2000:]  # SandboxStopped, not a result
+    assert (tmp_path / "kept" / "resume" / "policy.zip").read_bytes() == b"policy"
+
+
 ORPHAN = """
 import os, time
 from workers.sandbox.lifeline import dies_with_parent
