@@ -62,6 +62,7 @@ CANDIDATES: dict[str, dict[str, dict]] = {
         # issue 17's Hopper target is time to 1,000: half the epochs halve the learner's cost per sample
         "e5": {"n_epochs": 5},
         "n16x128-b512-e5": {"n_envs": 16, "n_steps": 128, "batch_size": 512, "n_epochs": 5},
+        "b512-e5-lr6e-4": {"batch_size": 512, "n_epochs": 5, "learning_rate": 6e-4},
     },
     "Walker2d-v5": {
         "default": {},
