@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     training_heartbeat_seconds: float = 10.0
     """How often a running training refreshes its heartbeat; the lease must be at least twice this."""
     training_max_attempts: int = 3
+    worker_stall_seconds: float = 180.0
+    """A worker whose queues held waiting work for this long while it had a free slot has stalled (Celery's consumer
+    sometimes stops after a broker restart): it stops so that its supervisor starts a fresh one (``app.jobs.watchdog``).
+    0 turns the check off."""
 
     # Webhooks (``app.webhooks``)
     webhook_allow_private: bool = False
@@ -175,6 +179,11 @@ class Settings(BaseSettings):
                 f"REWARDSMITH_TRAINING_LEASE_SECONDS ({self.training_lease_seconds:g}) must be at least twice "
                 f"REWARDSMITH_TRAINING_HEARTBEAT_SECONDS ({self.training_heartbeat_seconds:g}), or a live training whose "
                 "next heartbeat is a little late would be taken for orphaned and trained a second time"
+            )
+        if self.worker_stall_seconds and self.worker_stall_seconds < 10:
+            raise ValueError(
+                f"REWARDSMITH_WORKER_STALL_SECONDS ({self.worker_stall_seconds:g}) must be 0 (off) or at least 10: a "
+                "worker takes a moment to fetch the next message, and a restart costs more than a short wait"
             )
         if self.sandbox_progress_seconds < 30:
             raise ValueError(

@@ -55,8 +55,11 @@ def configure(app: Celery, settings: Settings) -> Celery:
     return app
 
 
-celery_app = configure(Celery("rewardsmith", include=["app.jobs.tasks", "app.jobs.lifecycle"]), get_settings())
-"""A worker imports the tasks, and the lifecycle that makes its stop bounded and hands running work back."""
+celery_app = configure(
+    Celery("rewardsmith", include=["app.jobs.tasks", "app.jobs.lifecycle", "app.jobs.watchdog"]), get_settings()
+)
+"""A worker imports the tasks, the lifecycle that makes its stop bounded and hands running work back, and the watchdog
+that stops it when its consumer has stalled."""
 
 
 def broker_reachable(timeout: float = 2.0, app: Celery | None = None) -> str:

@@ -52,7 +52,8 @@ def chaos_run(root: Path, *, production: bool, faults: list[str]) -> None:
             assert not fault.left_running, f"left running after the {kind} fault: {fault.left_running}; {context}"
         wait_until(lambda: inst.run_status(run_id) not in ("queued", "running"), 240, f"run {run_id} to end; {context}")
         verdict = judge(inst, run_id)
-        print(f"{context}: {happened}; {verdict}")  # shown with -s, and on failure
+        revived = f"; the worker stopped itself for a stall {inst.revived} time(s)" if inst.revived else ""
+        print(f"{context}: {happened}; {verdict}{revived}")  # shown with -s, and on failure
         assert verdict.ok, f"{verdict}; {context}\n{inst.tails()}"
         assert verdict.candidates == samples and verdict.attempts >= 2
         inst.stop()

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +29,15 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
 from app.db.models import Candidate, Run, Training
+from app.jobs.watchdog import EXIT_STALLED
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "app.cli"]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 LEASE_SECONDS, HEARTBEAT_SECONDS, SWEEP_SECONDS = 8, 2, 3
+STALL_SECONDS = 20
+"""A worker whose queues held work for this long while it had a free slot stops itself (``app.jobs.watchdog``)."""
 TASK = {
     "env": "HalfCheetah-v5",
     "description": "make the cheetah run forward",
@@ -202,6 +206,9 @@ class Installation:
     token: str = ""
     db: Engine | None = None
     logs: list[Path] = field(default_factory=list)
+    revived: int = 0
+    """Times the production worker stopped itself for a stall and was started again (as compose or systemd do)."""
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def data_dir(self) -> Path:
@@ -221,6 +228,7 @@ class Installation:
             REWARDSMITH_SHUTDOWN_GRACE_SECONDS="5",
             REWARDSMITH_SANDBOX_WALL_SECONDS="240",
             REWARDSMITH_BROKER_VISIBILITY_TIMEOUT="600",
+            REWARDSMITH_WORKER_STALL_SECONDS=str(STALL_SECONDS),
         )
         if self.production:
             self.redis = OwnRedis(self.root / "redis")
@@ -242,6 +250,7 @@ class Installation:
         self.start_serve()
         if self.production:
             self.start_worker()
+            threading.Thread(target=self._revive_stalled_worker, daemon=True).start()
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = self.root / f"{name}-{len(self.logs)}.log"
@@ -263,6 +272,14 @@ class Installation:
 
     def start_worker(self) -> None:
         self.worker = self._spawn("worker", [*CLI, "worker", "--queues", "llm,train", "--concurrency", "2"])
+
+    def _revive_stalled_worker(self) -> None:
+        """Start the production worker again when it stopped itself for a stall, as its supervisor would (`serve`
+        does that for its own workers). Only for that exit code: the faults start again what they kill."""
+        while not self._stopping.wait(0.5):
+            if self.worker is not None and self.worker.poll() == EXIT_STALLED:
+                self.revived += 1
+                self.start_worker()
 
     def get(self, path: str) -> Any:
         r = httpx.get(f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
@@ -304,6 +321,7 @@ class Installation:
 
     def stop(self) -> None:
         """Stop everything: serve and worker with SIGTERM (as a service manager does), then the servers."""
+        self._stopping.set()
         for proc in (self.worker, self.serve):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -319,6 +337,7 @@ class Installation:
 
     def kill_everything(self) -> None:
         """What a failed test leaves: every process of the installation, by its mark, then the servers."""
+        self._stopping.set()
         for pid in self.leftovers():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
