@@ -64,6 +64,10 @@ class ArtifactStore(Protocol):
         """Bytes ``start`` to ``end`` (exclusive) of the file under ``key``, in chunks."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the file under ``key``; nothing when there is none."""
+        ...
+
     def ensure(self) -> None:
         """Return when the store can be used now; ``StoreUnavailable`` saying why otherwise (a worker asks before it
         trains, so that a store that is away costs no training)."""

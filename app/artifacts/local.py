@@ -114,6 +114,27 @@ class LocalStore:
         f = found.open("rb")  # opened now, so that a missing file fails before a response starts
         return _chunks(f, start, end)
 
+    def delete(self, key: str) -> None:
+        found = self._file(key)
+        if found is None:
+            return
+        try:
+            found.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreUnavailable(
+                f"the artifacts directory {self.location} could not remove {key}: {e.strerror or e}"
+            ) from e
+        root = self.root.resolve()
+        for folder in found.parents:  # the folders the key made, as far up as they are empty
+            if folder == root or root not in folder.parents:
+                break
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
     def ensure(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

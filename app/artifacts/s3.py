@@ -144,6 +144,10 @@ class S3Store:
         finally:
             body.close()
 
+    def delete(self, key: str) -> None:
+        with self._reaching(f"remove {key}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
     def ensure(self) -> None:
         self._find_bucket(self.client)
 

@@ -50,6 +50,17 @@ def upload(store: ArtifactStore, key: str, directory: Path) -> dict[str, int]:
     return stored
 
 
+def prune(store: ArtifactStore, prefix: str, keep: str | None = None) -> int:
+    """Remove every file below ``prefix`` but those below ``prefix/keep`` (all of them without ``keep``); returns how
+    many went. Raises ``StoreUnavailable`` when the store cannot be reached."""
+    gone = 0
+    for name in store.list(prefix):
+        if keep is None or not name.startswith(f"{keep}/"):
+            store.delete(join(prefix, name))
+            gone += 1
+    return gone
+
+
 def _regular_files(directory: Path) -> list[tuple[str, Path, int]]:
     """(relative name, path, size) of each regular file below ``directory``, symlinks not followed, at most
     ``MAX_FILES``."""

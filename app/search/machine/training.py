@@ -29,7 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 import app.artifacts.keys as keys
 from app.artifacts.base import ArtifactStore, StoreUnavailable
 from app.artifacts.stores import store_of
-from app.artifacts.transfer import fetch, upload
+from app.artifacts.transfer import fetch, prune, upload
 from app.config import Settings
 from app.db import after_commit, session_scope
 from app.db.models import Run, Training, utcnow
@@ -313,6 +313,18 @@ def record_outcome(
     return True
 
 
+def _remove(store: ArtifactStore, prefix: str, keep: str | None, training_id: int) -> None:
+    """Remove the files below ``prefix`` but ``keep``'s (``transfer.prune``); a store that is away keeps them, which
+    costs only space."""
+    try:
+        gone = prune(store, prefix, keep)
+    except StoreUnavailable as e:
+        log.warning("training %s: files under %s not removed: %s", training_id, prefix, e.message)
+        return
+    if gone:
+        log.info("training %s: removed %d file(s) of other attempts under %s", training_id, gone, prefix)
+
+
 def resume_key(job: TrainingJob) -> str:
     """Where the training (every attempt of it) keeps the checkpoint of an attempt stopped half-way."""
     return keys.join(keys.training_of(job.key), RESUME_DIR)
@@ -423,12 +435,16 @@ def run_training(sf: sessionmaker, training_id: int, dispatcher: Dispatcher, set
     if not recorded and not _recorded_as(sf, training_id, job):  # (a retried commit may have gone through)
         log.warning(
             "training %s: attempt %s ended after another worker took the training over; its outcome is dropped "
-            "(its files stay under %s)",
+            "and its files under %s are removed",
             training_id,
             job.attempt,
             job.key,
         )
+        _remove(store, job.key, None, training_id)
         return "superseded"
+    prefix = keys.training_of(job.key)
+    if prefix != job.key:  # what earlier attempts left: a copy uploaded before a kill, a checkpoint
+        _remove(store, prefix, job.key.rsplit("/", 1)[1], training_id)
     if status != TrainingStatus.CANCELLED:
         training_finished(sf, training_id, dispatcher, settings)
     return status.value

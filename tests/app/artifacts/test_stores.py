@@ -14,7 +14,7 @@ from app.artifacts.base import ArtifactStore, StoreUnavailable, read_bytes, sha2
 from app.artifacts.keys import BadKey
 from app.artifacts.local import LocalStore
 from app.artifacts.s3 import S3Store
-from app.artifacts.transfer import fetch, upload
+from app.artifacts.transfer import fetch, prune, upload
 from tests.support.s3 import SECRET, S3Server
 
 KEY = "run-1/candidate-2/training-3/attempt-1"
@@ -66,6 +66,33 @@ def test_upload_then_list_stat_read_and_fetch(store: ArtifactStore, tmp_path: Pa
     assert (got / "policy.zip").read_bytes() == policy
     everything = fetch(store, KEY, tmp_path / "all")
     assert (everything / "tb" / "PPO_1" / "events.out.tfevents.1.host.2.0").read_bytes() == b"events"
+
+
+def test_pruning_keeps_the_recorded_attempt_and_removes_the_rest(store: ArtifactStore, tmp_path: Path) -> None:
+    training = KEY.rsplit("/", 1)[0]
+    upload(store, f"{training}/attempt-1", training_files(tmp_path / "a1"))  # killed between upload and record
+    upload(store, f"{training}/attempt-2", training_files(tmp_path / "a2"))  # the recorded one
+    upload(store, f"{training}/resume", training_files(tmp_path / "r"))  # a checkpoint for a next attempt
+    upload(store, "run-1/candidate-2/training-4/attempt-1", training_files(tmp_path / "other"))
+    assert prune(store, training, "attempt-2") == 8
+    assert set(store.list(training)) == {f"attempt-2/{n}" for n in store.list(f"{training}/attempt-2")}
+    assert len(store.list("run-1/candidate-2/training-4")) == 4  # another training is not touched
+    store.delete(f"{training}/attempt-2/no-such-file")  # nothing there: nothing to do
+    assert prune(store, f"{training}/attempt-2") == 4 and store.list(training) == {}
+
+
+def test_the_directory_store_removes_the_folders_it_emptied_and_never_a_link_target(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "artifacts")
+    upload(store, KEY, training_files(tmp_path / "out"))
+    secret = tmp_path / "secret_key"
+    secret.write_text("keep me")
+    (tmp_path / "artifacts" / KEY / "planted").symlink_to(secret)
+    store.delete(f"{KEY}/planted")  # a link is not a file of the store
+    assert secret.read_text() == "keep me"
+    assert prune(store, "run-1") == 4
+    assert sorted(p.name for p in (tmp_path / "artifacts" / KEY).iterdir()) == ["planted"]
+    assert not (tmp_path / "artifacts" / KEY / "tb").exists()  # emptied, so removed
+    assert (tmp_path / "artifacts").is_dir()  # the store's own root stays
 
 
 def test_keys_that_are_not_keys_are_refused(store: ArtifactStore, tmp_path: Path) -> None:
@@ -135,6 +162,7 @@ def test_an_unreachable_bucket_is_store_unavailable_and_names_no_secret(
         lambda: store.stat(f"{KEY}/policy.zip"),
         lambda: store.list(KEY),
         lambda: fetch(store, KEY, tmp_path / "in", names=("policy.zip",)),
+        lambda: store.delete(f"{KEY}/policy.zip"),
     ):
         with pytest.raises(StoreUnavailable) as e:
             call()

@@ -20,6 +20,8 @@ from sqlalchemy.orm import sessionmaker
 import app.search.machine.designing as designing
 import app.search.machine.recovery as recovery
 import app.search.machine.training as trainer
+from app.artifacts.stores import store_of
+from app.artifacts.transfer import upload
 from app.config import Settings
 from app.db import session_scope
 from app.db.models import Candidate, Iteration, Run, Training, utcnow
@@ -167,6 +169,26 @@ def test_an_attempt_that_was_taken_over_records_nothing(db_sf, tmp_path) -> None
     assert trainer.record_outcome(db_sf, t_id, attempt=2, **{**late, "artifacts_key": second})
     [t] = trainings(db_sf, [t_id])
     assert (t.status, t.artifacts_key) == ("ok", second)
+
+
+def test_the_attempt_that_records_removes_what_a_dead_attempt_uploaded(db_sf, tmp_path) -> None:
+    """A worker killed between upload and record left its files; the next attempt's record makes them garbage."""
+    settings = settings_for(tmp_path)
+    _, (t_id,) = running_run(db_sf, tmp_path, [{"status": "running", "attempts": 1, "worker": dead_worker()}])
+    store = store_of(settings)
+    [t] = trainings(db_sf, [t_id])
+    training = f"run-{t.run_id}/candidate-{t.candidate_id}/training-{t.id}"
+    left = tmp_path / "left"
+    left.mkdir()
+    (left / "result.json").write_text("{}")
+    (left / "policy.zip").write_bytes(b"PK")
+    upload(store, f"{training}/attempt-1", left)
+    # the candidate's code ("x") is no reward program: the attempt ends at once, with an outcome all the same
+    assert trainer.run_training(db_sf, t_id, Recorder(), settings) != "superseded"
+    [t] = trainings(db_sf, [t_id])
+    assert t.attempts == 2 and t.artifacts_key == f"{training}/attempt-2", (t.status, t.error)
+    assert store.list(training) and all(name.startswith("attempt-2/") for name in store.list(training))
+    assert not (settings.data_dir / "artifacts" / training / "attempt-1").exists()
 
 
 def test_a_training_handed_back_by_a_stopping_worker_is_queued_uncounted_and_sent_by_the_next_sweep(
