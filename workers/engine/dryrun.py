@@ -314,12 +314,13 @@ def dry_run_fitness(
 
 
 def _charged(program: Program, traj: object, budget: CostBudget, step_seconds: float) -> float:
-    """``call_fitness`` timed and charged to ``budget`` against simulating the episode's steps."""
-    started = time.perf_counter()
+    """``call_fitness`` timed and charged to ``budget`` against simulating the episode's steps. Both in this thread's
+    CPU time, as ``_env_facts`` measured the steps: a busy moment of the machine stretches neither."""
+    started = time.thread_time()
     value = call_fitness(program, traj)
     steps = len(traj.step)  # type: ignore[attr-defined]
     try:
-        budget.charge(time.perf_counter() - started, steps * step_seconds, f"{steps:,}-step episodes")
+        budget.charge(time.thread_time() - started, steps * step_seconds, f"{steps:,}-step episodes")
     except ProgramError as e:
         raise _OverBudget(str(e)) from None
     return value
