@@ -112,7 +112,8 @@ class PPODefaults:
     net_arch: tuple[int, ...] | dict[str, tuple[int, ...]] = (64, 64)
     """Hidden layer sizes of the policy and the value network, or different ones: ``{"pi": ..., "vf": ...}``."""
     log_std_init: float = -1.0
-    """RL Zoo starts HalfCheetah at -2; -1 keeps enough exploration for the other robots."""
+    """The policy's initial log standard deviation of actions. RL Zoo starts HalfCheetah at -2; Hopper learns fastest
+    with SB3's 0 (``benchmarks/results/ppo_defaults.json``)."""
     activation_fn: str = "tanh"
     """One of ``ACTIVATIONS`` (SB3's default, tanh)."""
     ortho_init: bool = True
