@@ -65,7 +65,9 @@ def _evaluate(env: str, policy, episodes: int, seed: int) -> float:
     return float(sum(e.env_return for e in eps) / len(eps))
 
 
-def child_sb3(env: str, seed: int, cap: float, every: float, episodes: int) -> dict:
+def child_sb3(env: str, seed: int, cap: float, every: float, episodes: int, same: bool = False) -> dict:
+    """Plain SB3 on Gymnasium's envs: with the old product settings (``SB3_SETTINGS``), or with ``same``, with the
+    env's current ``PPODefaults`` (the engine's side's settings, so that only the engine differs)."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
@@ -74,25 +76,35 @@ def child_sb3(env: str, seed: int, cap: float, every: float, episodes: int) -> d
 
     from envs import get_spec
     from envs.capture import quiet_mujoco
+    from workers.engine.model import new_ppo
 
     quiet_mujoco()  # MuJoCo's compiler warnings to logging, not MUJOCO_LOG.TXT
     torch.set_num_threads(1)
     ppo = get_spec(env).ppo
-    venv = VecNormalize(DummyVecEnv([lambda: gym.make(env)] * SB3_SETTINGS["n_envs"]), gamma=ppo.gamma)
-    venv.seed(seed)
-    model = PPO(
-        "MlpPolicy",
-        venv,
-        n_steps=SB3_SETTINGS["n_steps"],
-        batch_size=SB3_SETTINGS["batch_size"],
-        n_epochs=SB3_SETTINGS["n_epochs"],
-        learning_rate=3e-4,
+    n_envs = ppo.n_envs if same else SB3_SETTINGS["n_envs"]
+    venv = VecNormalize(
+        DummyVecEnv([lambda: gym.make(env)] * n_envs),
         gamma=ppo.gamma,
-        gae_lambda=ppo.gae_lambda,
-        policy_kwargs={"net_arch": [64, 64], "log_std_init": -1.0},
-        seed=seed,
-        device="cpu",
+        norm_obs=ppo.normalize_obs if same else True,
+        norm_reward=ppo.normalize_reward if same else True,
     )
+    venv.seed(seed)
+    if same:
+        model = new_ppo(venv, ppo, seed)
+    else:
+        model = PPO(
+            "MlpPolicy",
+            venv,
+            n_steps=SB3_SETTINGS["n_steps"],
+            batch_size=SB3_SETTINGS["batch_size"],
+            n_epochs=SB3_SETTINGS["n_epochs"],
+            learning_rate=3e-4,
+            gamma=ppo.gamma,
+            gae_lambda=ppo.gae_lambda,
+            policy_kwargs={"net_arch": [64, 64], "log_std_init": -1.0},
+            seed=seed,
+            device="cpu",
+        )
     clock, curve = Clock(), []
 
     def policy(obs):
@@ -202,6 +214,8 @@ def summarise(runs: list[dict], thresholds: tuple[float, ...]) -> dict:
             "per_seed": times,
             "reached": f"{len(reached)}/{len(times)}",
             "median": median(reached) if len(reached) * 2 > len(times) else None,
+            # most seeds never got there within the cap: the median is beyond it, by how much is not known
+            "median_at_least": min(r["seconds"] for r in runs) if times and len(reached) * 2 <= len(times) else None,
             "min": min(reached) if reached else None,
             "max": max(reached) if reached else None,
         }
@@ -213,6 +227,37 @@ def summarise(runs: list[dict], thresholds: tuple[float, ...]) -> dict:
     return out
 
 
+def _time_ratios(slow: dict, fast: dict, key: str = "median") -> dict:
+    """Per threshold, ``slow``'s time (its ``key``) over ``fast``'s median; None where either is missing."""
+    return {
+        th: (slow["time_to"][th][key] / fast["time_to"][th]["median"])
+        if slow["time_to"][th].get(key) and fast["time_to"][th]["median"]
+        else None
+        for th in slow["time_to"]
+    }
+
+
+def env_result(runs: dict[str, list], ceiling: dict, thresholds: tuple[float, ...]) -> dict:
+    """One env's sides summarised, its ceiling, and the ratios between the sides."""
+    res: dict = {side: {"runs": runs[side], **summarise(runs[side], thresholds)} for side in runs}
+    res["ceiling"] = ceiling
+    a, b = res["sb3"], res["engine"]
+    res["ratios"] = {
+        "engine_over_sb3_steps_per_second": b["steps_per_second_median"] / a["steps_per_second_median"],
+        "engine_over_ceiling_steps_per_second": b["steps_per_second_median"] / ceiling["steps_per_second"],
+        "time_to_threshold_sb3_over_engine": _time_ratios(a, b),
+        "time_to_threshold_sb3_over_engine_at_least": _time_ratios(a, b, "median_at_least"),
+        "final_return_engine_minus_sb3_median": b["final_return_median"] - a["final_return_median"],
+    }
+    if "sb3_same" in res:  # the engine's own share: the same settings on both sides
+        d = res["sb3_same"]
+        res["ratios"]["engine_over_sb3_same_steps_per_second"] = (
+            b["steps_per_second_median"] / d["steps_per_second_median"]
+        )
+        res["ratios"]["time_to_threshold_sb3_same_over_engine"] = _time_ratios(d, b)
+    return res
+
+
 def plot(doc: dict, path: Path) -> None:
     plt = pyplot()
     panels = len(doc["envs"]) + 1
@@ -222,9 +267,10 @@ def plot(doc: dict, path: Path) -> None:
     axes = list(grid.flat)
     for ax in axes[panels:]:
         ax.axis("off")
-    colours = {"sb3": "tab:gray", "engine": "tab:blue"}
+    colours = {"sb3": "tab:gray", "engine": "tab:blue", "sb3_same": "tab:orange"}
+    letters = {"sb3": "a", "engine": "b", "sb3_same": "a'"}
     for ax, (env, res) in zip(axes, doc["envs"].items(), strict=False):
-        for side in ("sb3", "engine"):
+        for side in [k for k in colours if k in res]:
             for i, run in enumerate(res[side]["runs"]):
                 t = [p[0] for p in run["curve"]]
                 ret = [p[2] for p in run["curve"]]
@@ -233,7 +279,7 @@ def plot(doc: dict, path: Path) -> None:
                     ret,
                     color=colours[side],
                     alpha=0.8,
-                    label=f"({'a' if side == 'sb3' else 'b'}) {side}" if i == 0 else None,
+                    label=f"({letters[side]}) {side}" if i == 0 else None,
                 )
         for th in TARGETS.get(env, ()):
             ax.axhline(th, color="k", lw=0.6, ls=":")
@@ -268,12 +314,22 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=3)
     parser.add_argument("--envs", default=None, help="comma-separated env names (default: every registered env)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--sb3-same-settings",
+        action="store_true",
+        help="also plain SB3 with the env's current PPODefaults (only the engine differs from side b)",
+    )
+    parser.add_argument(
+        "--name",
+        default="time_to_fitness",
+        help="file name of the JSON and plot (a short all-envs run beside the main one)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, env, seed, cap, every, episodes, threads = args.child
-        if kind == "sb3":
-            res = child_sb3(env, int(seed), float(cap), float(every), int(episodes))
+        if kind in ("sb3", "sb3_same"):
+            res = child_sb3(env, int(seed), float(cap), float(every), int(episodes), same=kind == "sb3_same")
         elif kind == "engine":
             res = child_engine(env, int(seed), float(cap), float(every), int(episodes), int(threads))
         else:
@@ -305,9 +361,10 @@ def main() -> None:
         thresholds = TARGETS.get(env, ())
         ceiling = _run_child(["ceiling", env, "0", str(min(cap, 10.0)), "0", "0", str(args.threads)], args.threads)
         print(f"{env}: (c) ceiling {ceiling['steps_per_second']:,.0f} env steps/s (N={ceiling['n_envs']})", flush=True)
-        runs: dict[str, list] = {"sb3": [], "engine": []}
-        for seed in range(seeds):  # interleaved, so that a busy spell hits both sides
-            for side, threads in (("sb3", 1), ("engine", args.threads)):
+        sides = [("sb3", 1), ("engine", args.threads)] + ([("sb3_same", 1)] if args.sb3_same_settings else [])
+        runs: dict[str, list] = {side: [] for side, _ in sides}
+        for seed in range(seeds):  # interleaved, so that a busy spell hits every side
+            for side, threads in sides:
                 r = _run_child(
                     [side, env, str(seed), str(cap), str(every), str(args.eval_episodes), str(threads)], threads
                 )
@@ -317,30 +374,17 @@ def main() -> None:
                     f"final return {r['curve'][-1][2]:,.0f}, curve {[(round(t), round(x)) for t, _, x in r['curve']]}",
                     flush=True,
                 )
-        res = {side: {"runs": runs[side], **summarise(runs[side], thresholds)} for side in runs}
-        res["ceiling"] = ceiling
-        a, b, c = res["sb3"], res["engine"], ceiling["steps_per_second"]
-        res["ratios"] = {
-            "engine_over_sb3_steps_per_second": b["steps_per_second_median"] / a["steps_per_second_median"],
-            "engine_over_ceiling_steps_per_second": b["steps_per_second_median"] / c,
-            "time_to_threshold_sb3_over_engine": {
-                th: (a["time_to"][th]["median"] / b["time_to"][th]["median"])
-                if a["time_to"][th]["median"] and b["time_to"][th]["median"]
-                else None
-                for th in a["time_to"]
-            },
-            "final_return_engine_minus_sb3_median": b["final_return_median"] - a["final_return_median"],
-        }
+        res = env_result(runs, ceiling, thresholds)
         doc["envs"][env] = res
     doc["total_seconds"] = time.perf_counter() - t0
     doc["machine"]["load_average_at_end"] = load_average()
-    write_outputs(args.out, "time_to_fitness", doc, plot)
+    write_outputs(args.out, args.name, doc, plot)
     for env, res in doc["envs"].items():
         print(
             f"\n{env}: steps/s a {res['sb3']['steps_per_second_median']:,.0f}  b {res['engine']['steps_per_second_median']:,.0f}  c {res['ceiling']['steps_per_second']:,.0f}"
         )
         print(f"  ratios {json.dumps(finite(res['ratios']), default=float, allow_nan=False)}")
-        for side in ("sb3", "engine"):
+        for side in [k for k in ("sb3", "engine", "sb3_same") if k in res]:
             print(
                 f"  {side}: time_to {json.dumps(finite(res[side]['time_to']), allow_nan=False)}  final {res[side]['final_return_median']:,.0f} {res[side]['final_return_spread']}"
             )
