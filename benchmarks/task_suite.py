@@ -325,10 +325,38 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
         "usage": doc.get("usage"),
         "features": {"continue_from_parent": args.continue_from_parent, "trajectory_screen": args.trajectory_screen},
         "steps_used": (doc.get("usage") or {}).get("timesteps_trained"),
+        "search_steps": search_steps(doc),
         "trainings_saved_by_screen": (doc.get("usage") or {}).get("trainings_saved_by_screen", 0),
         "lineage": (doc.get("final") or {}).get("lineage"),
         "screened_out_trained": screened_out,
     }
+
+
+SEARCH_PURPOSES = ("screen", "full")
+"""Trainings of the search itself; the baselines and the final measurement (the yardstick on fresh seeds, the
+reference trained as long as the lineage) come on top in either mode."""
+
+
+def search_steps(doc: dict) -> int:
+    """PPO steps the search's own candidates trained (their budgets, and a warm-started child's value warm-up)."""
+    total = 0
+    for it in doc["iterations"]:
+        for c in it["candidates"]:
+            for t in c.get("trainings") or []:
+                if t.get("purpose") in SEARCH_PURPOSES and t.get("status") == "ok":
+                    total += int(t.get("timesteps") or 0) + int(
+                        (t.get("warm_start") or {}).get("value_warmup_steps") or 0
+                    )
+    return total
+
+
+def lineage_beats_reference(row: dict) -> bool | None:
+    """Whether the best lineage policy beat the reference reward trained for the lineage's total steps on the same
+    fresh seeds; None where the best candidate had no ancestors (its policy is the yardstick's story)."""
+    lin = row.get("lineage") or {}
+    if lin.get("policy_mean") is None or lin.get("reference_mean") is None:
+        return None
+    return lin["policy_mean"] >= lin["reference_mean"]
 
 
 def screened_out_outcomes(task: SuiteTask, doc: dict, args, settings, workdir: Path) -> list[dict]:
@@ -359,6 +387,9 @@ def screened_out_outcomes(task: SuiteTask, doc: dict, args, settings, workdir: P
     return out
 
 
+FEATURES_OFF = " (features off)"
+"""Appended to a task's name in the rows a side-by-side run made with issue 22's features off."""
+
 REFUSING = ("ranks_against_fitness", "cannot_tell_apart")
 """Screen verdicts that keep a candidate from training (``workers.engine.screen``)."""
 
@@ -367,8 +398,12 @@ def summarise(rows: list[dict]) -> dict:
     done = [r for r in rows if r["status"] == "succeeded"]
     beats = sum(1 for r in rows if r["beats_better_baseline"])
     trained_anyway = [x for r in rows for x in r.get("screened_out_trained") or []]
+    lineage = [b for b in (lineage_beats_reference(r) for r in rows) if b is not None]
     return {
         "steps_used": sum(int(r.get("steps_used") or 0) for r in rows),
+        "search_steps": sum(int(r.get("search_steps") or 0) for r in rows),
+        "lineage_policies": len(lineage),
+        "lineage_beats_reference": sum(lineage),
         "trainings_saved_by_screen": sum(int(r.get("trainings_saved_by_screen") or 0) for r in rows),
         "screened_out_trained": len(trained_anyway),
         "screened_out_would_have_won": sum(1 for x in trained_anyway if x["would_have_won"]),
@@ -453,6 +488,15 @@ def finish(doc: dict, rows: list[dict], out: Path) -> dict:
     doc["summary"] = (doc.get("summary_by_features") or {}).get("on") or summarise(rows)
     doc["table"] = table(rows)
     print("\n" + doc["table"] + "\n")
+    for v, f in (doc.get("summary_by_features") or {}).items():
+        print(
+            f"features {v}: {f['beats_better_baseline']}/{f['tasks']} at least the better baseline, "
+            f"{f['reached_threshold']} thresholds, {f['steps_used']:,} steps used "
+            f"({f.get('search_steps', 0):,} by the search's candidates), lineage policy beat the reference trained as "
+            f"long on {f.get('lineage_beats_reference', 0)}/{f.get('lineage_policies', 0)}, "
+            f"{f['trainings_saved_by_screen']} trainings saved by the screen, "
+            f"{f['screened_out_would_have_won']}/{f['screened_out_trained']} screened-out would have won"
+        )
     s = doc["summary"]
     print(
         f"{s['beats_better_baseline']}/{s['tasks']} tasks at least the better baseline (target {s['target']}); "
@@ -473,13 +517,21 @@ def combine(paths: list[Path], out: Path, notes: list[str]) -> dict:
             r["run_note"] = notes[i] if i < len(notes) else d.get("commit")
     rows = {r["task"]["name"]: r for d in docs for r in d["rows"]}
     order = [t.name for t in TASKS]
-    doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial")}
+    known = sorted(
+        (n for n in rows if n.removesuffix(FEATURES_OFF) in order),
+        key=lambda n: (order.index(n.removesuffix(FEATURES_OFF)), n.endswith(FEATURES_OFF)),
+    )
+    doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial", "summary_by_features")}
     doc["combined_from"] = [
         {"file": str(p), "tasks": [r["task"]["name"] for r in d["rows"]], "settings": d["settings"]}
         for p, d in zip(paths, docs, strict=True)
     ]
     doc["settings"] = {**doc["settings"], "tasks": [n for n in order if n in rows]}
-    return finish(doc, [rows[n] for n in order if n in rows], out)
+    if any(n.endswith(FEATURES_OFF) for n in known):  # side-by-side runs: each mode's summary over all of them
+        doc["summary_by_features"] = {
+            v: summarise([rows[n] for n in known if n.endswith(FEATURES_OFF) == (v == "off")]) for v in ("off", "on")
+        }
+    return finish(doc, [rows[n] for n in known], out)
 
 
 def main(argv: list[str] | None = None, settings_overrides: dict | None = None) -> dict:
@@ -583,15 +635,8 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
         doc["summary_by_features"] = {
             v: summarise([r for r in rows if r["features"]["trajectory_screen"] == v]) for v in ("off", "on")
         }
-        for v, s in doc["summary_by_features"].items():
-            print(
-                f"features {v}: {s['beats_better_baseline']}/{s['tasks']} at least the better baseline, "
-                f"{s['reached_threshold']} thresholds, {s['steps_used']:,} steps used, "
-                f"{s['trainings_saved_by_screen']} trainings saved by the screen, "
-                f"{s['screened_out_would_have_won']}/{s['screened_out_trained']} screened-out would have won"
-            )
         rows = [r for r in rows if r["features"]["trajectory_screen"] == "on"] + [
-            {**r, "task": {**r["task"], "name": r["task"]["name"] + " (features off)"}}
+            {**r, "task": {**r["task"], "name": r["task"]["name"] + FEATURES_OFF}}
             for r in rows
             if r["features"]["trajectory_screen"] == "off"
         ]

@@ -36,7 +36,9 @@ def test_the_suite_runs_the_llm_designer_when_an_endpoint_is_configured(tmp_path
     for figure in ("best", "reference", "fitness_as_reward"):
         assert len(row[figure]["per_seed"]) == 1 and row[figure]["mean"] is not None
     assert row["beats_better_baseline"] == (row["best"]["mean"] >= row["better_baseline"])
+    assert row["search_steps"] == 2048 <= row["steps_used"]  # its one candidate; the baselines and yardstick on top
     saved = json.loads((tmp_path / "task_suite.json").read_text())
+    assert saved["summary"]["search_steps"] == 2048 and saved["summary"]["lineage_policies"] == 0
     assert saved["summary"]["tasks"] == 1 and "| cheetah_backward | HalfCheetah-v5 |" in saved["table"]
     assert (tmp_path / "task_suite.png").stat().st_size > 0
 
