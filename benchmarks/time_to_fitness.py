@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -210,12 +212,13 @@ def summarise(runs: list[dict], thresholds: tuple[float, ...]) -> dict:
     for th in thresholds:
         times = [first_reach(r["curve"], th) for r in runs]
         reached = [t for t in times if t is not None]
+        middle = statistics.median([math.inf if t is None else t for t in times]) if times else math.inf
         out["time_to"][str(int(th))] = {
             "per_seed": times,
             "reached": f"{len(reached)}/{len(times)}",
-            "median": median(reached) if len(reached) * 2 > len(times) else None,
-            # most seeds never got there within the cap: the median is beyond it, by how much is not known
-            "median_at_least": min(r["seconds"] for r in runs) if times and len(reached) * 2 <= len(times) else None,
+            "median": middle if math.isfinite(middle) else None,  # a seed that never got there counts as slowest
+            # too many seeds never got there within the cap: the median is beyond it, by how much is not known
+            "median_at_least": min(r["seconds"] for r in runs) if times and not math.isfinite(middle) else None,
             "min": min(reached) if reached else None,
             "max": max(reached) if reached else None,
         }
