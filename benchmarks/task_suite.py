@@ -361,7 +361,8 @@ def lineage_beats_reference(row: dict) -> bool | None:
 
 def screened_out_outcomes(task: SuiteTask, doc: dict, args, settings, workdir: Path) -> list[dict]:
     """Up to ``--train-screened`` screened-out candidates of the run, trained anyway (from scratch, at the task's
-    budget, on its seed): would one have beaten the best trained candidate of its iteration?"""
+    budget, on its seed), with the best trained candidate of their iteration beside them (None: the screen refused
+    the whole iteration). Whether one would have won is judged against the run's best (``would_have_won``)."""
     out: list[dict] = []
     for it in doc["iterations"]:
         trained = [c["fitness"] for c in it["candidates"] if c["status"] == "trained" and c["fitness"] is not None]
@@ -381,7 +382,6 @@ def screened_out_outcomes(task: SuiteTask, doc: dict, args, settings, workdir: P
                     "verdict": c["screen"]["verdict"],
                     "fitness": fitness,
                     "iteration_best": best,
-                    "would_have_won": fitness is not None and (best is None or fitness > best),
                 }
             )
     return out
@@ -394,10 +394,17 @@ REFUSING = ("ranks_against_fitness", "cannot_tell_apart")
 """Screen verdicts that keep a candidate from training (``workers.engine.screen``)."""
 
 
+def would_have_won(row: dict, outcome: dict) -> bool:
+    """Whether a screened-out candidate, trained anyway, beat every candidate the run trained: it would have been
+    the run's best. (Its iteration's best alone is no yardstick: the screen may have refused the whole iteration.)"""
+    best = max(row.get("candidate_fitness") or [], default=None)
+    return outcome.get("fitness") is not None and (best is None or outcome["fitness"] > best)
+
+
 def summarise(rows: list[dict]) -> dict:
     done = [r for r in rows if r["status"] == "succeeded"]
     beats = sum(1 for r in rows if r["beats_better_baseline"])
-    trained_anyway = [x for r in rows for x in r.get("screened_out_trained") or []]
+    trained_anyway = [(r, x) for r in rows for x in r.get("screened_out_trained") or []]
     lineage = [b for b in (lineage_beats_reference(r) for r in rows) if b is not None]
     return {
         "steps_used": sum(int(r.get("steps_used") or 0) for r in rows),
@@ -406,7 +413,7 @@ def summarise(rows: list[dict]) -> dict:
         "lineage_beats_reference": sum(lineage),
         "trainings_saved_by_screen": sum(int(r.get("trainings_saved_by_screen") or 0) for r in rows),
         "screened_out_trained": len(trained_anyway),
-        "screened_out_would_have_won": sum(1 for x in trained_anyway if x["would_have_won"]),
+        "screened_out_would_have_won": sum(1 for r, x in trained_anyway if would_have_won(r, x)),
         "tasks": len(rows),
         "succeeded_runs": len(done),
         "beats_better_baseline": beats,

@@ -52,3 +52,31 @@ def test_the_quadruped_task_adds_its_robot_as_a_user_would_and_runs(tmp_path) ->
     assert row["task"]["env"] == "test_quadruped" and row["status"] == "succeeded", row["error"]
     assert row["best_code"].startswith("# Written by the offline designer (no LLM)")
     assert len(row["candidate_fitness"]) == 1 and row["fitness_as_reward"]["available"]
+
+
+def test_a_screened_out_candidate_would_have_won_only_by_beating_every_candidate_the_run_trained() -> None:
+    row = {"candidate_fitness": [1.48, 1.25], "screened_out_trained": []}
+    assert task_suite.would_have_won(row, {"fitness": 1.70, "iteration_best": None})
+    assert not task_suite.would_have_won(row, {"fitness": 1.30, "iteration_best": None})  # its iteration had none
+    assert not task_suite.would_have_won(row, {"fitness": None, "iteration_best": 1.0})  # its training failed
+    assert task_suite.would_have_won({"candidate_fitness": []}, {"fitness": 0.1})  # the run trained nothing
+
+
+def test_the_summary_counts_the_search_steps_and_the_lineage_policies_apart() -> None:
+    base = {
+        "status": "succeeded",
+        "success": False,
+        "beats_better_baseline": False,
+        "identical_without_diagnostic": False,
+    }
+    rows = [
+        {**base, "task": {"name": "a"}, "steps_used": 1_500, "search_steps": 400, "candidate_fitness": [2.0],
+         "lineage": {"policy_mean": 3.0, "reference_mean": 1.0},
+         "screened_out_trained": [{"fitness": 2.5}, {"fitness": 1.0}], "trainings_saved_by_screen": 2},
+        {**base, "task": {"name": "b"}, "steps_used": 1_200, "search_steps": 400, "candidate_fitness": [5.0],
+         "lineage": {"note": "from scratch"}, "screened_out_trained": []},
+    ]  # fmt: skip
+    s = task_suite.summarise(rows)
+    assert (s["steps_used"], s["search_steps"], s["trainings_saved_by_screen"]) == (2_700, 800, 2)
+    assert (s["lineage_policies"], s["lineage_beats_reference"]) == (1, 1)
+    assert (s["screened_out_trained"], s["screened_out_would_have_won"]) == (2, 1)
