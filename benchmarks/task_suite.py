@@ -488,7 +488,7 @@ def plot(doc: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
-def finish(doc: dict, rows: list[dict], out: Path) -> dict:
+def finish(doc: dict, rows: list[dict], out: Path, name: str = NAME) -> dict:
     """The summary, table, JSON and plot of ``rows``."""
     doc["rows"] = rows
     doc["settings"]["designer"] = ", ".join(sorted({r["designer"] for r in rows})) or doc["settings"]["designer"]
@@ -510,11 +510,11 @@ def finish(doc: dict, rows: list[dict], out: Path) -> dict:
         f"{s['reached_threshold']} reached their threshold; identical fitness without the diagnostic: "
         f"{s['identical_without_diagnostic'] or 'none'}"
     )
-    write_outputs(out, NAME, doc, plot)
+    write_outputs(out, name, doc, plot)
     return doc
 
 
-def combine(paths: list[Path], out: Path, notes: list[str]) -> dict:
+def combine(paths: list[Path], out: Path, notes: list[str], name: str = NAME) -> dict:
     """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order;
     each row keeps its run's budget and ``notes[i]`` (what file i was run with)."""
     docs = [json.loads(p.read_text()) for p in paths]
@@ -538,7 +538,7 @@ def combine(paths: list[Path], out: Path, notes: list[str]) -> dict:
         doc["summary_by_features"] = {
             v: summarise([rows[n] for n in known if n.endswith(FEATURES_OFF) == (v == "off")]) for v in ("off", "on")
         }
-    return finish(doc, [rows[n] for n in known], out)
+    return finish(doc, [rows[n] for n in known], out, name)
 
 
 def main(argv: list[str] | None = None, settings_overrides: dict | None = None) -> dict:
@@ -567,9 +567,10 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
         "--combine", type=Path, nargs="+", help="only join the rows of JSONs this script wrote (partial ones too)"
     )
     ap.add_argument("--notes", nargs="+", help="with --combine: one note per file (the code it ran, say)")
+    ap.add_argument("--name", default=NAME, help="with --combine: the JSON's and plot's file name")
     args = ap.parse_args(argv)
     if args.combine:
-        return combine(args.combine, args.out, args.notes or [])
+        return combine(args.combine, args.out, args.notes or [], args.name)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
