@@ -11,17 +11,27 @@ same way (the Python driver begins a transaction at the first write, so the snap
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.db.models import User
+from app.db.models import Run, User
+
+
+def _hold(session: Session, key: InstrumentedAttribute[int], value: int) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(key.class_).where(key == value).values({key.key: key}).execution_options(synchronize_session=False)
+        )
+    else:
+        session.execute(select(key).where(key == value).with_for_update(key_share=True))
 
 
 def hold_user(session: Session, user_id: int) -> None:
     """Serialise the rest of this transaction with every other one that holds the same user (until commit or
     rollback): counts made after this call see everything those transactions committed."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(User).where(User.id == user_id).values(id=User.id).execution_options(synchronize_session=False)
-        )
-    else:
-        session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    _hold(session, User.id, user_id)
+
+
+def hold_run(session: Session, run_id: int) -> None:
+    """The same for a run: figures summed over its rows (its usage) and then written are not overwritten by a
+    transaction that summed before a training recorded."""
+    _hold(session, Run.id, run_id)

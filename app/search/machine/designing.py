@@ -25,7 +25,7 @@ from app.search.design.designers import Designer
 from app.search.machine.context import build_context, iteration_record
 from app.search.machine.iterations import advance, claim_iteration
 from app.search.records.dispatch import Dispatcher
-from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, run_usage
+from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, refresh_usage
 from app.search.records.runs import fail_run
 from app.search.records.trajectories import fetch_recorded, recorded_keys
 from app.search.rules.budget import screen_steps
@@ -170,7 +170,7 @@ def _store_iteration(
                 trainings.append(lineage(c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
             else:
                 trainings.append(lineage(c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
-        run.usage = run_usage(s, run.id)
+        refresh_usage(s, run)
         if run.status != RunStatus.RUNNING:
             for t in trainings:
                 t.status = TrainingStatus.CANCELLED

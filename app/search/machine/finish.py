@@ -18,7 +18,7 @@ from app.db import after_commit, session_scope
 from app.db.models import Candidate, Run, Training
 from app.search.design.diagnostics import Code, RunFinding, run_findings, stored
 from app.search.records.dispatch import Dispatcher
-from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, run_usage
+from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, refresh_usage
 from app.search.records.runs import set_status, update_diagnostics
 from app.search.rules.options import options_of
 from app.search.rules.states import TRAINING_TERMINAL, Origin, Purpose, RunPhase, RunStatus, TrainingStatus
@@ -136,7 +136,7 @@ def maybe_finish(sf: sessionmaker, run_id: int) -> None:
         finding = needs_warm_start((run.final or {}).get("lineage") or {})
         if finding is not None:  # after the search's own diagnostics: it is measured on the final seeds
             run.diagnostics = stored([*run_findings(run), finding])
-        run.usage = run_usage(s, run_id)
+        refresh_usage(s, run)
         set_status(run, RunStatus.SUCCEEDED)
 
 

@@ -21,7 +21,7 @@ from app.search.design.diagnostics import stored
 from app.search.design.reflection import reflect
 from app.search.machine.finish import finalize, maybe_finish
 from app.search.records.dispatch import Dispatcher
-from app.search.records.ledger import dispatch_after_commit, new_training, run_usage
+from app.search.records.ledger import dispatch_after_commit, new_training, refresh_usage
 from app.search.records.runs import set_status, update_diagnostics
 from app.search.rules.budget import kept_after_screening
 from app.search.rules.states import (
@@ -86,7 +86,7 @@ def training_finished(sf: sessionmaker, training_id: int, dispatcher: Dispatcher
             return
         run = s.get(Run, t.run_id)
         assert run is not None
-        run.usage = run_usage(s, run.id)
+        refresh_usage(s, run)
         iteration_id = t.candidate.iteration_id
         purpose = t.purpose
         run_id = t.run_id
@@ -157,7 +157,7 @@ def _close_iteration(s: Session, it: Iteration, run: Run) -> None:
     if scored:
         run.best_candidate_id = max(scored, key=lambda c: c.fitness or 0.0).id
     update_diagnostics(run)
-    run.usage = run_usage(s, run.id)
+    refresh_usage(s, run)
 
 
 def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatcher) -> bool:

@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import after_commit
-from app.db.models import Candidate, LLMExchange, Training
+from app.db.locks import hold_run
+from app.db.models import Candidate, LLMExchange, Run, Training
 from app.search.records.dispatch import Dispatcher
 from app.search.rules.states import CandidateStatus, Purpose, TrainingStatus
 from workers.engine.result import steps_trained
@@ -112,6 +113,13 @@ def run_usage(s: Session, run_id: int) -> dict:
         "screened": len(screens),
         "trainings_saved_by_screen": len(refused),
     }
+
+
+def refresh_usage(s: Session, run: Run) -> None:
+    """Sum the run's usage again and store it, holding the run first: two trainings that record at once would
+    otherwise each sum before the other's commit, and the later write would lose a training's steps."""
+    hold_run(s, run.id)
+    run.usage = run_usage(s, run.id)
 
 
 CANCELLED_BEFORE_START = "the run was cancelled before this training started"

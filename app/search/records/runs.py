@@ -10,7 +10,7 @@ from app.db.models import Feedback, Run, utcnow
 from app.search.design.diagnostics import STUCK, run_findings, stored
 from app.search.design.run_diagnosis import diagnose_run
 from app.search.records.candidates import scored_of
-from app.search.records.ledger import run_usage
+from app.search.records.ledger import refresh_usage
 from app.search.records.webhooks import event_of
 from app.search.rules.states import RUN_TERMINAL, RunStatus, check_transition
 
@@ -37,7 +37,7 @@ def fail_run(session: Session, *, run_id: int, error: str) -> None:
     run = session.get(Run, run_id)
     if run is not None and run.status in (RunStatus.RUNNING, RunStatus.QUEUED):
         set_status(run, RunStatus.FAILED, error=error)
-        run.usage = run_usage(session, run_id)
+        refresh_usage(session, run)
 
 
 def pending_feedback(session: Session, *, run_id: int, iteration: int | None = None) -> list[Feedback]:
