@@ -173,7 +173,8 @@ SLOW = {
         "a fitness instant on short or repeated dry-run episodes, and slow on each real full-length one",
         "import numpy as np\n\n\ndef compute_fitness(traj):\n"
         "    real = len(traj.step) >= 300 and np.unique(traj.x_position).size == len(traj.step)\n    s = 0.0\n"
-        "    for i in range(30_000_000 * real):\n        s += 1.0\n"
+        # 80M additions, ~2 s: 30M took 0.77 s on a fast day, within 10x of 300 steps plus the 0.25 s grace
+        "    for i in range(80_000_000 * real):\n        s += 1.0\n"
         "    return float(np.sum(traj.x_velocity) * traj.dt)\n",
     ),
 }
