@@ -515,13 +515,15 @@ def finish(doc: dict, rows: list[dict], out: Path, name: str = NAME) -> dict:
 
 
 def combine(paths: list[Path], out: Path, notes: list[str], name: str = NAME) -> dict:
-    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order;
-    each row keeps its run's budget and ``notes[i]`` (what file i was run with)."""
+    """Join the rows of several suite JSONs (e.g. two processes that ran different tasks) in the suite's order; a
+    later file's row replaces an earlier one of the same task. Each row keeps its run's budget and ``notes[i]`` (what
+    file i was run with; none or "": the note the row has, from an earlier combine, else the file's commit)."""
     docs = [json.loads(p.read_text()) for p in paths]
     for i, d in enumerate(docs):
+        note = notes[i] if i < len(notes) else ""
         for r in d["rows"]:
             r.setdefault("timesteps", d["settings"]["timesteps"])
-            r["run_note"] = notes[i] if i < len(notes) else d.get("commit")
+            r["run_note"] = note or r.get("run_note") or d.get("commit")
     rows = {r["task"]["name"]: r for d in docs for r in d["rows"]}
     order = [t.name for t in TASKS]
     known = sorted(

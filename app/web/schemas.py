@@ -185,6 +185,8 @@ class ScreenOut(BaseModel):
     """Why, in words: which recorded episode the reward prefers to which."""
     rho: float | None
     """Spearman's rank correlation of the reward's returns with the episodes' fitness."""
+    parent_rho: float | None = None
+    """The parent reward's rho on the same episodes: a candidate is refused only when it ranks them clearly worse."""
     episodes: int
 
 

@@ -80,3 +80,19 @@ def test_the_summary_counts_the_search_steps_and_the_lineage_policies_apart() ->
     assert (s["steps_used"], s["search_steps"], s["trainings_saved_by_screen"]) == (2_700, 800, 2)
     assert (s["lineage_policies"], s["lineage_beats_reference"]) == (1, 1)
     assert (s["screened_out_trained"], s["screened_out_would_have_won"]) == (2, 1)
+
+
+def test_combine_lets_a_later_file_replace_a_task_and_keeps_the_other_rows_notes(tmp_path) -> None:
+    stored = task_suite.RESULTS / "task_suite_side_by_side.json"
+    doc = json.loads(stored.read_text())
+    rerun = {**doc, "rows": [dict(r) for r in doc["rows"] if r["task"]["name"] == "hopper_hop_high"]}
+    rerun["rows"][0].pop("run_note")
+    rerun["rows"][0]["best"] = {**rerun["rows"][0]["best"], "mean": 99.0}
+    (tmp_path / "rerun.json").write_text(json.dumps(rerun))
+    out = task_suite.combine([stored, tmp_path / "rerun.json"], tmp_path, ["", "the new screen"], "combined")
+    rows = {r["task"]["name"]: r for r in out["rows"]}
+    assert len(rows) == len(doc["rows"]) and rows["hopper_hop_high"]["best"]["mean"] == 99.0
+    assert rows["hopper_hop_high"]["run_note"] == "the new screen"
+    before = {r["task"]["name"]: r["run_note"] for r in doc["rows"]}
+    assert all(rows[n]["run_note"] == before[n] for n in rows if n != "hopper_hop_high")
+    assert (tmp_path / "combined.json").is_file()

@@ -44,11 +44,18 @@ def check_budget(timesteps: int, maximum: int) -> None:
 
 
 def sandbox_check(
-    env: str, source: str, kind: str, limits: Limits, *, trajectories: list[Path] | None = None
+    env: str,
+    source: str,
+    kind: str,
+    limits: Limits,
+    *,
+    trajectories: list[Path] | None = None,
+    parent: str | None = None,
 ) -> SandboxResult:
     """Static check here, then a dry run in the sandbox; the result's outcome is ok or rejected (or a limit). With
-    ``trajectories`` (a reward's), the same sandboxed process then screens it on those recorded episodes:
-    ``payload["screen"]`` holds the verdict (``workers.engine.screen``), which the caller acts on."""
+    ``trajectories`` (a reward's), the same sandboxed process then screens it on those recorded episodes, beside its
+    ``parent`` reward's source where it has one: ``payload["screen"]`` holds the verdict (``workers.engine.screen``),
+    which the caller acts on."""
     get_spec(env)
     try:
         check_source(source, kind)
@@ -62,6 +69,8 @@ def sandbox_check(
     }
     if trajectories:
         job["trajectories"] = [str(p.resolve()) for p in trajectories]
+        if parent:
+            job["parent"] = parent
     return run_job(job, limits)
 
 
@@ -86,9 +95,12 @@ def sandbox_measure(
     return run_job(job, limits)
 
 
-def sandbox_screen(env: str, source: str, trajectories: list[Path], limits: Limits) -> SandboxResult:
-    """Screen a reward on recorded episodes in the sandbox (``workers.engine.screen``): ``payload["screen"]`` holds
-    the verdict. The trajectory files are read inside the sandbox only."""
+def sandbox_screen(
+    env: str, source: str, trajectories: list[Path], limits: Limits, *, parent: str | None = None
+) -> SandboxResult:
+    """Screen a reward on recorded episodes in the sandbox (``workers.engine.screen``), beside its ``parent`` reward's
+    source where it has one: ``payload["screen"]`` holds the verdict. The trajectory files are read inside the
+    sandbox only."""
     get_spec(env)
     try:
         check_source(source, "reward")
@@ -100,6 +112,8 @@ def sandbox_screen(env: str, source: str, trajectories: list[Path], limits: Limi
         "source": source,
         "trajectories": [str(p.resolve()) for p in trajectories],
     }
+    if parent:
+        job["parent"] = parent
     return run_job(job, limits)
 
 

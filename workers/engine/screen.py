@@ -20,7 +20,8 @@ from envs.state import build_state
 from workers.engine.batched import BatchedEnv
 from workers.engine.ranks import spearman
 from workers.engine.trajectories import Trajectory, read_trajectories
-from workers.program.program import call_reward, load_program
+from workers.program.policy import ProgramRejected
+from workers.program.program import ProgramError, call_reward, load_program
 
 MIN_EPISODES = 4
 """Fewer stored episodes than this tell nothing: the screen lets the candidate through."""
@@ -28,6 +29,12 @@ PASS_RHO = 0.1
 """On episodes that separate, a reward whose returns rank them with |rho| below this cannot tell them apart."""
 Z_ONE_SIDED = 1.645
 """A rank correlation counts when it is beyond this many standard errors (1/sqrt(n-1)) of zero: 5 %, one-sided."""
+PARENT_MARGIN = 0.3
+"""A candidate that ranks the episodes against the fitness, or at random, is still trained when its rho is within
+this of the parent reward's: the parent trained the policy the search builds on, so agreeing with it is no evidence
+of a wrong reward. (On hopper_hop_high the unconditional screen refused the parent's own children, which, trained
+anyway, beat every candidate the run trained: a reward that pays for staying up ranks early episodes against a
+peak-height fitness yet trains a better hopper.)"""
 MAX_FILES = 32
 """Trajectory files one screen reads (the run's most recent trainings)."""
 REFUSED = "the trajectory screen refused it: "
@@ -68,6 +75,8 @@ class ScreenReport:
     episodes: int
     returns: list[float]
     fitness: list[float]
+    parent_rho: float | None = None
+    """The parent reward's rho on the same episodes (None: no parent, or it could not rank them)."""
 
     def to_dict(self) -> dict:
         return {**asdict(self), "verdict": self.verdict.value}
@@ -90,14 +99,22 @@ def significant(n: int) -> float:
 
 
 def judge(
-    returns: list[float], fitness: list[float], words: list[str], reference: list[float] | None = None
+    returns: list[float],
+    fitness: list[float],
+    words: list[str],
+    reference: list[float] | None = None,
+    parent: list[float] | None = None,
 ) -> ScreenReport:
     """The verdict on a reward whose returns on the recorded episodes are ``returns``, whose fitness is ``fitness``
     and which did what ``words`` say.
 
     ``reference``: the env's own reward's returns on the same episodes. The episodes separate only where that reward
     ranks them (with or against the fitness) beyond chance: episodes of policies that barely learned differ by noise,
-    and a reward ranked on noise is neither refused nor passed (inconclusive, it trains)."""
+    and a reward ranked on noise is neither refused nor passed (inconclusive, it trains).
+
+    ``parent``: the parent reward's returns on them. A candidate is refused only when it also ranks the episodes
+    worse than its parent by ``PARENT_MARGIN``: the screen catches rewards that broke what worked, not the shaping a
+    trained reward already had."""
     r, f = np.asarray(returns, dtype=np.float64), np.asarray(fitness, dtype=np.float64)
     n = len(r)
     span = float(np.ptp(f)) if n else 0.0
@@ -120,39 +137,54 @@ def judge(
     best, worst = int(np.argmax(f)), int(np.argmin(f))
     flat = float(np.ptp(r)) <= 1e-6 * (1.0 + float(np.max(np.abs(r))))
     rho = None if flat else spearman(r, f)
+    rho_parent = spearman(np.asarray(parent, dtype=np.float64), f) if parent is not None else None
     if rho is not None and rho >= PASS_RHO:
         how = "with the fitness" if rho >= needed else "weakly with the fitness"
         text = f"passed: its returns rank the {n} recorded episodes {how} (Spearman's rho {rho:+.2f})"
-        return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness))
+        return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness), rho_parent)
+    if rho is not None and rho_parent is not None and rho > rho_parent - PARENT_MARGIN:
+        text = (
+            f"passed: its returns rank the {n} recorded episodes {'against' if rho <= -needed else 'unlike'} the "
+            f"fitness (Spearman's rho {rho:+.2f}), but about as its parent reward does ({rho_parent:+.2f}), which "
+            "trained the policy this search builds on: the disagreement is the parent's shaping, not a new fault"
+        )
+        return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness), rho_parent)
+    worse = "" if rho_parent is None else f"; its parent reward ranks them with rho {rho_parent:+.2f}"
     if rho is not None and rho <= -needed:
         # the pair the reward gets most wrong: the largest fitness gap the reward ranks the other way
         gaps = (f[:, None] - f[None, :]) * (r[None, :] > r[:, None])
         i, j = np.unravel_index(int(np.argmax(gaps)), gaps.shape)
         text = (
-            f"ranks the recorded episodes against the fitness (Spearman's rho {rho:+.2f} over {n} episodes): "
+            f"ranks the recorded episodes against the fitness (Spearman's rho {rho:+.2f} over {n} episodes{worse}): "
             f"this reward prefers the episode that {words[j]} (return {r[j]:.4g}, fitness {f[j]:.4g}) to the one "
             f"that {words[i]} (return {r[i]:.4g}, fitness {f[i]:.4g}). Change what it pays for so that the "
             "second scores higher; it was not trained"
         )
-        return ScreenReport(ScreenVerdict.AGAINST, text, rho, n, list(returns), list(fitness))
+        return ScreenReport(ScreenVerdict.AGAINST, text, rho, n, list(returns), list(fitness), rho_parent)
     why = (
         "gives them all nearly the same return" if flat else f"ranks them almost at random (Spearman's rho {rho:+.2f})"
     )
     text = (
-        f"cannot tell the recorded episodes apart: over {n} episodes it {why} "
+        f"cannot tell the recorded episodes apart: over {n} episodes it {why}{worse} "
         f"({float(np.min(r)):.4g} to {float(np.max(r)):.4g}), yet the one that {words[best]} has fitness "
         f"{f[best]:.4g} and the one that {words[worst]} has {f[worst]:.4g}. Make it pay for what the fitness "
         "measures; it was not trained"
     )
-    return ScreenReport(ScreenVerdict.FLAT, text, rho, n, list(returns), list(fitness))
+    return ScreenReport(ScreenVerdict.FLAT, text, rho, n, list(returns), list(fitness), rho_parent)
 
 
-def screen_reward(env: str, source: str, paths: list[Path]) -> ScreenReport:
-    """Load ``source`` and the trajectory files ``paths`` (at most ``MAX_FILES``), and judge the reward on them.
-    Runs in the sandbox: the program is called here."""
+def screen_reward(env: str, source: str, paths: list[Path], parent: str | None = None) -> ScreenReport:
+    """Load ``source`` and the trajectory files ``paths`` (at most ``MAX_FILES``), and judge the reward on them,
+    beside the ``parent`` reward's source where the candidate has one. Runs in the sandbox: the programs are called
+    here."""
     spec = get_spec(env)
     program = load_program(source, "reward")
     own = load_program(spec.reference_reward, "reward") if spec.reference_reward else None
+    try:
+        elder = load_program(parent, "reward") if parent else None
+    except ProgramRejected:
+        elder = None
+    by_parent: list[float] = []
     probe = BatchedEnv(spec, [0], auto_reset=False)
     layout, act_dim = probe.layout, probe.act_dim
     returns: list[float] = []
@@ -168,6 +200,13 @@ def screen_reward(env: str, source: str, paths: list[Path]) -> ScreenReport:
             returns.append(float(np.sum(reward)) * t.stride)
             if own is not None:
                 reference.append(float(np.sum(call_reward(own, state, actions)[0])) * t.stride)
+            if elder is not None:
+                try:
+                    by_parent.append(float(np.sum(call_reward(elder, state, actions)[0])) * t.stride)
+                except ProgramError:  # the parent trained, so this is rare; without it the screen judges alone
+                    elder = None
             fitness.append(t.fitness)
             words.append(describe(t, layout.dt, np.asarray(state.x_velocity), np.asarray(state.upright)))
-    return judge(returns, fitness, words, reference if own is not None else None)
+    return judge(
+        returns, fitness, words, reference if own is not None else None, by_parent if elder is not None else None
+    )

@@ -89,7 +89,8 @@ def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
             from workers.engine.screen import screen_reward
 
             paths = [Path(str(p)) for p in job["trajectories"]]
-            return {"report": report.to_dict(), "screen": screen_reward(job["env"], job["source"], paths).to_dict()}
+            screen = screen_reward(job["env"], job["source"], paths, job.get("parent"))
+            return {"report": report.to_dict(), "screen": screen.to_dict()}
         return {"report": report.to_dict()}
     if job["type"] == "measure_fitness":  # a proposed fitness: the dry run, then its values on random-policy episodes
         from workers.engine.dryrun import dry_run_fitness
@@ -112,7 +113,7 @@ def _run(sent: dict[str, Any]) -> Mapping[str, Any]:
         from workers.engine.screen import screen_reward
 
         paths = [Path(str(p)) for p in job["trajectories"]]
-        return {"screen": screen_reward(job["env"], job["source"], paths).to_dict()}
+        return {"screen": screen_reward(job["env"], job["source"], paths, job.get("parent")).to_dict()}
     from workers.engine.train import TrainConfig, train
 
     return train(TrainConfig(**{**job["config"], **limits}), Path.cwd(), emit)

@@ -43,6 +43,8 @@ class DryRunJob(TypedDict):
     seed: NotRequired[int]
     trajectories: NotRequired[list[str]]
     """A reward's dry run then screens it on these recorded episodes (``trajectories.npz`` files)."""
+    parent: NotRequired[str]
+    """The parent reward's source, which the screen ranks the episodes with beside the candidate."""
     robot: NotRequired[dict[str, Any]]
 
 
@@ -53,6 +55,7 @@ class ScreenJob(TypedDict):
     env: str
     source: str
     trajectories: list[str]
+    parent: NotRequired[str]
     robot: NotRequired[dict[str, Any]]
 
 

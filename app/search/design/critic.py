@@ -56,7 +56,7 @@ SCREEN_EPISODES = 512
 
 def screen_record(payload: object) -> dict | None:
     """The screen's verdict as the sandbox sent it, checked and bounded before anything keeps or shows it: a known
-    verdict, one printable line of text, a finite rho in [-1, 1], bounded lists of finite numbers; None when it is
+    verdict, one printable line of text, finite rhos in [-1, 1], bounded lists of finite numbers; None when it is
     not one."""
     if not isinstance(payload, dict):
         return None
@@ -76,15 +76,21 @@ def screen_record(payload: object) -> dict | None:
     episodes = payload.get("episodes")
     if not isinstance(episodes, int) or isinstance(episodes, bool) or not 0 <= episodes <= SCREEN_EPISODES:
         return None
-    if rho is not None and not (isinstance(rho, int | float) and math.isfinite(rho) and -1.0 <= rho <= 1.0):
+    parent_rho = payload.get("parent_rho")
+    if not all(r is None or _a_rho(r) for r in (rho, parent_rho)):
         return None
     return {
         "verdict": verdict.value,
         "text": clip(one_line(str(payload.get("text"))), SCREEN_TEXT_CHARS),
         "rho": None if rho is None else float(rho),
+        "parent_rho": None if parent_rho is None else float(parent_rho),
         "episodes": episodes,
         **numbers,
     }
+
+
+def _a_rho(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and -1 <= value <= 1
 
 
 def screen_trains(screen: dict) -> bool:

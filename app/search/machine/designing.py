@@ -91,9 +91,10 @@ def design(
     limits = settings.sandbox_limits(wall_seconds=DRY_RUN_WALL_SECONDS)
     scratch = settings.data_dir / "work" / f"screen-run-{run_id}-iteration-{iteration_id}"
     trajectories = fetch_recorded(store_of(settings), recorded, scratch) if recorded else []
+    parent = ctx.parent.code if ctx.parent is not None else None
 
     def check(code: str) -> SandboxResult:
-        return sandbox_check(env, code, "reward", limits, trajectories=trajectories)
+        return sandbox_check(env, code, "reward", limits, trajectories=trajectories, parent=parent)
 
     try:
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(proposals)))) as pool:

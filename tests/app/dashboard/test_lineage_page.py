@@ -13,6 +13,7 @@ SCREEN = {
     "verdict": "ranks_against_fitness",
     "text": "this reward prefers the episode that fell over at step 80 <b>to</b> the one that ran 40.3 m",
     "rho": -0.82,
+    "parent_rho": 0.64,
     "episodes": 7,
     "returns": [1.0] * 7,
     "fitness": [2.0] * 7,
@@ -64,6 +65,7 @@ def test_the_candidate_page_and_the_api_show_the_screen_and_the_lineage(api: Api
         "started_from": "its parent's policy",
     }
     page = log_in(api, "alice").client.get(f"/candidates/{seeded.candidate_id}").text
-    assert "Spearman's rho -0.82 over 7 recorded episodes" in page
+    assert "Spearman's rho -0.82 over 7 recorded episodes; its parent reward's +0.64" in page
+    assert body["screen"]["parent_rho"] == 0.64
     assert "fell over at step 80 &lt;b&gt;to&lt;/b&gt; the one" in page, "the sandbox's text is escaped"
     assert "2,048 steps of its own after 4,096 of its ancestors' (6,144 in all)" in page

@@ -10,7 +10,7 @@ import pytest
 from app.llm.client import LLMClient, LLMConfig
 from app.llm.extraction import extract_program
 from app.llm.store import MemoryStore
-from app.search.design.critic import vet
+from app.search.design.critic import SCREEN_EPISODES, screen_record, vet
 from app.search.design.designers import DesignContext, LLMDesigner, Proposal, parse_review
 from envs import get_spec
 from envs.describe import describe
@@ -202,3 +202,23 @@ def test_review_answers_are_read_leniently() -> None:
     unreadable = parse_review("Looks good to me!")
     assert unreadable.verdict == "accept" and "could not be read as a verdict" in unreadable.reasons[0]
     assert parse_review('{"verdict": "maybe"}').verdict == "accept"
+
+
+def test_a_screen_verdict_from_the_sandbox_is_bounded_before_it_is_kept() -> None:
+    """The sandbox ran LLM-written code: its verdict is checked field by field, the parent's rho included."""
+    sent = {
+        "verdict": "pass",
+        "text": "passed:\nabout as its parent reward does",
+        "rho": -0.7,
+        "parent_rho": -0.8,
+        "episodes": 3,
+        "returns": [1.0, 2.0, 3.0],
+        "fitness": [3.0, 2.0, 1.0],
+    }
+    kept = screen_record(sent)
+    assert kept is not None and kept["parent_rho"] == -0.8 and "\n" not in kept["text"]
+    assert screen_record({**sent, "parent_rho": None})["parent_rho"] is None  # type: ignore[index]
+    for bad in (float("nan"), 1.5, True, "0.3", -2):
+        assert screen_record({**sent, "parent_rho": bad}) is None, bad
+    assert screen_record({**sent, "verdict": "trust me"}) is None
+    assert screen_record({**sent, "returns": [1.0] * (SCREEN_EPISODES + 1)}) is None

@@ -93,6 +93,7 @@ def test_a_reward_that_pays_for_falling_is_screened_out_and_the_next_prompt_says
         assert bad.status == "rejected" and bad.trainings == [], "a screened-out candidate is not trained"
         assert bad.error.startswith(REFUSED) and "to the one that ran" in bad.error
         assert bad.screen["verdict"] == "ranks_against_fitness" and bad.screen["rho"] < -0.5
+        assert bad.screen["parent_rho"] > 0.8, "ranked beside its parent, the sound runner reward, which it broke"
         assert [n["stage"] for n in bad.critic].count("screen") == 2, "refused, repaired, refused again"
         assert good.status == "queued" and good.screen["verdict"] == "pass"
         (child,) = good.trainings

@@ -105,6 +105,41 @@ def test_a_reward_that_ranks_separating_episodes_almost_at_random_cannot_tell_th
     assert report.verdict == ScreenVerdict.FLAT and "almost at random" in report.text
 
 
+def test_a_reward_that_ranks_the_episodes_as_its_parent_does_is_trained() -> None:
+    """The parent trained the policy the search builds on: a child that disagrees with the fitness as much as the
+    parent does is trained (hopper_hop_high refused such children, which would have won); one clearly worse than
+    its parent is refused, and its text gives the parent's rho."""
+    fitness = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+    backwards = [-x for x in fitness]
+    words = [f"did {i}" for i in range(12)]
+
+    def parent(offset: float) -> list[float]:  # odd episodes raised by offset: rho -0.79 at 5, -0.57 at 8
+        return [-x + (offset if i % 2 else 0.0) for i, x in enumerate(fitness)]
+
+    kin = judge(backwards, fitness, words, fitness, parent(5.0))
+    assert kin.verdict == ScreenVerdict.PASS and kin.rho == pytest.approx(-1.0)
+    assert kin.parent_rho == pytest.approx(-0.789, abs=1e-3)
+    assert "about as its parent reward does (-0.79)" in kin.text
+    assert judge(backwards, fitness, words, fitness, parent(8.0)).verdict == ScreenVerdict.AGAINST, "0.43 worse"
+    broke = judge(backwards, fitness, words, fitness, fitness)
+    assert broke.verdict == ScreenVerdict.AGAINST and broke.parent_rho == pytest.approx(1.0)
+    assert "its parent reward ranks them with rho +1.00" in broke.text
+    noise = [2.0, 1.0, 4.0, 3.0, 1.5, 3.5, 2.5, 0.5, 2.2, 1.1, 0.7, 3.3]
+    assert judge(noise, fitness, words, fitness, fitness).verdict == ScreenVerdict.FLAT
+    assert judge(noise, fitness, words, fitness, noise).verdict == ScreenVerdict.PASS
+    assert judge([1.0] * 12, fitness, words, fitness, [1.0] * 12).verdict == ScreenVerdict.FLAT, "a constant reward"
+
+
+def test_the_parent_reward_is_ranked_in_the_same_sandboxed_pass(recorded: Path) -> None:
+    refused = screen_reward(ENV, PAYS_FOR_FALLING, [recorded], parent=SOUND)
+    assert refused.verdict == ScreenVerdict.AGAINST and refused.parent_rho is not None and refused.parent_rho > 0.8
+    kin = screen_reward(ENV, PAYS_FOR_FALLING, [recorded], parent=PAYS_FOR_FALLING)
+    assert kin.verdict == ScreenVerdict.PASS and kin.parent_rho == pytest.approx(kin.rho)
+    broken = "def compute_reward(state, action):\n    return state.nope, {}\n"
+    alone = screen_reward(ENV, PAYS_FOR_FALLING, [recorded], parent=broken)
+    assert alone.verdict == ScreenVerdict.AGAINST and alone.parent_rho is None, "a parent that fails is left out"
+
+
 def test_long_episodes_keep_rows_at_a_stride(tmp_path: Path) -> None:
     from workers.engine.rollout import Episode
 
