@@ -37,6 +37,8 @@ from _common import RESULTS, ROOT, finite, load_average, machine_info, median, p
 TARGETS = {"HalfCheetah-v5": (1500.0, 3000.0), "Hopper-v5": (1000.0, 2000.0)}
 """Returns to time, by env (issue 17: HalfCheetah 3,000 and Hopper 1,000); other envs have none."""
 SB3_SETTINGS = {"n_envs": 8, "n_steps": 256, "batch_size": 128, "n_epochs": 10, "threads": 1}
+SIDES = {"sb3": ("a", "tab:gray"), "engine": ("b", "tab:blue"), "sb3_same": ("a'", "tab:orange")}
+"""The sides a run may time, in the order they print: (the letter the tables give it, its colour in the plot)."""
 
 
 # ------------------------------------------------------------------------------------------------ in the child
@@ -270,19 +272,17 @@ def plot(doc: dict, path: Path) -> None:
     axes = list(grid.flat)
     for ax in axes[panels:]:
         ax.axis("off")
-    colours = {"sb3": "tab:gray", "engine": "tab:blue", "sb3_same": "tab:orange"}
-    letters = {"sb3": "a", "engine": "b", "sb3_same": "a'"}
     for ax, (env, res) in zip(axes, doc["envs"].items(), strict=False):
-        for side in [k for k in colours if k in res]:
+        for side in [k for k in SIDES if k in res]:
             for i, run in enumerate(res[side]["runs"]):
                 t = [p[0] for p in run["curve"]]
                 ret = [p[2] for p in run["curve"]]
                 ax.plot(
                     t,
                     ret,
-                    color=colours[side],
+                    color=SIDES[side][1],
                     alpha=0.8,
-                    label=f"({letters[side]}) {side}" if i == 0 else None,
+                    label=f"({SIDES[side][0]}) {side}" if i == 0 else None,
                 )
         for th in TARGETS.get(env, ()):
             ax.axhline(th, color="k", lw=0.6, ls=":")
@@ -387,7 +387,7 @@ def main() -> None:
             f"\n{env}: steps/s a {res['sb3']['steps_per_second_median']:,.0f}  b {res['engine']['steps_per_second_median']:,.0f}  c {res['ceiling']['steps_per_second']:,.0f}"
         )
         print(f"  ratios {json.dumps(finite(res['ratios']), default=float, allow_nan=False)}")
-        for side in [k for k in ("sb3", "engine", "sb3_same") if k in res]:
+        for side in [k for k in SIDES if k in res]:
             print(
                 f"  {side}: time_to {json.dumps(finite(res[side]['time_to']), allow_nan=False)}  final {res[side]['final_return_median']:,.0f} {res[side]['final_return_spread']}"
             )

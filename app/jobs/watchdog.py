@@ -49,12 +49,11 @@ class StallClock:
         broker did not answer), ``taken`` tasks it has started since it started (a worker working through a backlog of
         short tasks may show a free slot and waiting work at every look, but it takes them). True once the stall has
         lasted ``stall_seconds``."""
-        looks_stalled = free_slots > 0 and waiting is not None and any(waiting.values())
-        if not looks_stalled or taken != self.taken:
-            self.since, self.waiting = None, {}
-        self.taken = taken
-        if not looks_stalled or waiting is None:
+        if free_slots <= 0 or waiting is None or not any(waiting.values()):
+            self.since, self.waiting, self.taken = None, {}, taken
             return False
+        if taken != self.taken:
+            self.since, self.taken = None, taken
         self.waiting = {q: n for q, n in waiting.items() if n}
         if self.since is None:
             self.since = now

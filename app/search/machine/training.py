@@ -322,7 +322,8 @@ def _remove(store: ArtifactStore, prefix: str, keep: str | None, training_id: in
         log.warning("training %s: files under %s not removed: %s", training_id, prefix, e.message)
         return
     if gone:
-        log.info("training %s: removed %d file(s) of other attempts under %s", training_id, gone, prefix)
+        whose = "this superseded attempt's" if keep is None else "other attempts'"
+        log.info("training %s: removed %d of %s file(s) under %s", training_id, gone, whose, prefix)
 
 
 def resume_key(job: TrainingJob) -> str:
