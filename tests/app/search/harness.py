@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import session_scope
@@ -26,6 +26,21 @@ def task_spec(**fields) -> TaskSpec:
     """The tiny task (``tests.support.tasks``), designed by the LLM, as fast as it can (the offline designer and
     the proposer read those words)."""
     return tiny_spec(**{"designer": "llm", "description": "make the cheetah run forward as fast as it can"} | fields)
+
+
+def running_run(s: Session, spec: TaskSpec, settings: Settings, iteration_status: str) -> tuple[Run, Iteration]:
+    """A task's running run with its first iteration in ``iteration_status`` (rows only, no PPO), for tests that
+    then add candidates and trainings by hand."""
+    from app.search.records.runs import set_status
+    from app.search.service import create_task
+    from tests.support.dispatch import RecordingDispatcher
+
+    _, run = create_task(s, spec=spec, owner_id=None, settings=settings, dispatcher=RecordingDispatcher())
+    set_status(run, "running")
+    it = Iteration(run=run, index=0, status=iteration_status, context={})
+    s.add(it)
+    s.flush()
+    return run, it
 
 
 class Search:

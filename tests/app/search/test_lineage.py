@@ -22,7 +22,7 @@ from app.search.machine.iterations import record_training
 from app.search.records.run_json import run_dict
 from app.search.records.runs import set_status
 from app.search.service import create_task
-from tests.app.search.harness import MODEL, Search, task_spec
+from tests.app.search.harness import MODEL, Search, running_run, task_spec
 from tests.support.db import make_settings
 from tests.support.dispatch import RecordingDispatcher
 from tests.support.fake_openai import FakeOpenAI
@@ -180,17 +180,8 @@ def _finished_search(sf, tmp_path, *, ancestors: int) -> tuple[int, int, int]:
     """A run at its last iteration's end whose best candidate trained 2,048 steps of its own after ``ancestors`` of
     its parent's (no PPO: the rows only). Returns (run id, best candidate id, its training id)."""
     with session_scope(sf) as s:
-        _, run = create_task(
-            s,
-            spec=tiny_spec(options={"final_seeds": 2, "baselines": True}),
-            owner_id=None,
-            settings=make_settings(tmp_path),
-            dispatcher=RecordingDispatcher(),
-        )
-        set_status(run, "running")
-        it = Iteration(run=run, index=0, status="done", context={})
-        s.add(it)
-        s.flush()
+        spec = tiny_spec(options={"final_seeds": 2, "baselines": True})
+        run, it = running_run(s, spec, make_settings(tmp_path), "done")
         best = Candidate(run_id=run.id, iteration_id=it.id, index=0, origin="offline", code=SOUND, status="trained")
         best.fitness, best.steps_own, best.steps_ancestors = 9.0, 2048, ancestors
         s.add(best)

@@ -12,13 +12,10 @@ import time
 import pytest
 
 from app.db import session_scope
-from app.db.models import Candidate, Iteration, Run, Training
+from app.db.models import Candidate, Run, Training
 from app.search.records.ledger import refresh_usage
-from app.search.records.runs import set_status
-from app.search.service import create_task
-from tests.app.search.harness import task_spec
+from tests.app.search.harness import running_run, task_spec
 from tests.support.db import committing_database, make_settings
-from tests.support.dispatch import RecordingDispatcher
 
 pytestmark = pytest.mark.postgres
 
@@ -38,17 +35,7 @@ def _training(run_id: int, candidate_id: int, steps: int) -> Training:
 def test_a_usage_summed_before_a_training_recorded_does_not_overwrite_a_later_sum(tmp_path) -> None:
     with committing_database("postgres", tmp_path) as sf:
         with session_scope(sf) as s:
-            _, run = create_task(
-                s,
-                spec=task_spec(designer="offline", samples=2),
-                owner_id=None,
-                settings=make_settings(tmp_path),
-                dispatcher=RecordingDispatcher(),
-            )
-            set_status(run, "running")
-            it = Iteration(run=run, index=0, status="training", context={})
-            s.add(it)
-            s.flush()
+            run, it = running_run(s, task_spec(designer="offline", samples=2), make_settings(tmp_path), "training")
             first, second = (
                 Candidate(run_id=run.id, iteration_id=it.id, index=i, origin="offline", code="x", status="trained")
                 for i in range(2)
