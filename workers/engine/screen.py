@@ -21,7 +21,7 @@ from workers.engine.batched import BatchedEnv
 from workers.engine.ranks import spearman
 from workers.engine.trajectories import Trajectory, read_trajectories
 from workers.program.policy import ProgramRejected
-from workers.program.program import ProgramError, call_reward, load_program
+from workers.program.program import Program, ProgramError, call_reward, load_program
 
 MIN_EPISODES = 4
 """Fewer stored episodes than this tell nothing: the screen lets the candidate through."""
@@ -138,17 +138,21 @@ def judge(
     flat = float(np.ptp(r)) <= 1e-6 * (1.0 + float(np.max(np.abs(r))))
     rho = None if flat else spearman(r, f)
     rho_parent = spearman(np.asarray(parent, dtype=np.float64), f) if parent is not None else None
+
+    def report(verdict: ScreenVerdict, text: str) -> ScreenReport:
+        return ScreenReport(verdict, text, rho, n, list(returns), list(fitness), rho_parent)
+
     if rho is not None and rho >= PASS_RHO:
         how = "with the fitness" if rho >= needed else "weakly with the fitness"
         text = f"passed: its returns rank the {n} recorded episodes {how} (Spearman's rho {rho:+.2f})"
-        return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness), rho_parent)
+        return report(ScreenVerdict.PASS, text)
     if rho is not None and rho_parent is not None and rho > rho_parent - PARENT_MARGIN:
         text = (
             f"passed: its returns rank the {n} recorded episodes {'against' if rho <= -needed else 'unlike'} the "
             f"fitness (Spearman's rho {rho:+.2f}), but about as its parent reward does ({rho_parent:+.2f}), which "
             "trained the policy this search builds on: the disagreement is the parent's shaping, not a new fault"
         )
-        return ScreenReport(ScreenVerdict.PASS, text, rho, n, list(returns), list(fitness), rho_parent)
+        return report(ScreenVerdict.PASS, text)
     worse = "" if rho_parent is None else f"; its parent reward ranks them with rho {rho_parent:+.2f}"
     if rho is not None and rho <= -needed:
         # the pair the reward gets most wrong: the largest fitness gap the reward ranks the other way
@@ -160,7 +164,7 @@ def judge(
             f"that {words[i]} (return {r[i]:.4g}, fitness {f[i]:.4g}). Change what it pays for so that the "
             "second scores higher; it was not trained"
         )
-        return ScreenReport(ScreenVerdict.AGAINST, text, rho, n, list(returns), list(fitness), rho_parent)
+        return report(ScreenVerdict.AGAINST, text)
     why = (
         "gives them all nearly the same return" if flat else f"ranks them almost at random (Spearman's rho {rho:+.2f})"
     )
@@ -170,7 +174,12 @@ def judge(
         f"{f[best]:.4g} and the one that {words[worst]} has {f[worst]:.4g}. Make it pay for what the fitness "
         "measures; it was not trained"
     )
-    return ScreenReport(ScreenVerdict.FLAT, text, rho, n, list(returns), list(fitness), rho_parent)
+    return report(ScreenVerdict.FLAT, text)
+
+
+def episode_return(program: Program, state: object, actions: np.ndarray, stride: int) -> float:
+    """A reward program's return on one recorded episode, whose rows were kept every ``stride`` steps."""
+    return float(np.sum(call_reward(program, state, actions)[0])) * stride
 
 
 def screen_reward(env: str, source: str, paths: list[Path], parent: str | None = None) -> ScreenReport:
@@ -196,13 +205,12 @@ def screen_reward(env: str, source: str, paths: list[Path], parent: str | None =
             state = build_state(layout, t.rows)
             actions = t.actions.astype(np.float32)
             actions.flags.writeable = False  # as in training
-            reward, _, _ = call_reward(program, state, actions)
-            returns.append(float(np.sum(reward)) * t.stride)
+            returns.append(episode_return(program, state, actions, t.stride))
             if own is not None:
-                reference.append(float(np.sum(call_reward(own, state, actions)[0])) * t.stride)
+                reference.append(episode_return(own, state, actions, t.stride))
             if elder is not None:
                 try:
-                    by_parent.append(float(np.sum(call_reward(elder, state, actions)[0])) * t.stride)
+                    by_parent.append(episode_return(elder, state, actions, t.stride))
                 except ProgramError:  # the parent trained, so this is rare; without it the screen judges alone
                     elder = None
             fitness.append(t.fitness)

@@ -70,7 +70,7 @@ def screen_record(payload: object) -> dict | None:
         values = payload.get(name)
         if not isinstance(values, list) or len(values) > SCREEN_EPISODES:
             return None
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        if not all(_finite(v) for v in values):
             return None
         numbers[name] = [float(v) for v in values]
     episodes = payload.get("episodes")
@@ -89,8 +89,12 @@ def screen_record(payload: object) -> dict | None:
     }
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _a_rho(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and -1 <= value <= 1
+    return _finite(value) and isinstance(value, int | float) and -1 <= value <= 1
 
 
 def screen_trains(screen: dict) -> bool:
