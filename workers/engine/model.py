@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import DiagGaussianDistribution
 from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import LinearSchedule
@@ -116,9 +118,21 @@ class Model:
         return self.ancestor_timesteps > 0
 
     def policy(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions for raw (N, obs) observations (normalised as in training, statistics frozen)."""
-        actions, _ = self.ppo.predict(self.venv.normalize_obs(np.asarray(obs)), deterministic=True)
-        return np.asarray(actions)
+        """Deterministic actions for raw (N, obs) observations (normalised as in training, statistics frozen).
+
+        Every evaluation episode calls this once a step, one batch at a time. For a Gaussian policy it computes the
+        distribution's mean, as ``PPO.predict(deterministic=True)`` does, but without building the distribution and
+        checking its arguments: a third of the cost (``tests/workers/engine/test_model.py`` checks the actions are
+        the same); the rollout clips them to the action bounds as ``predict`` would."""
+        normalized = self.venv.normalize_obs(np.asarray(obs))
+        policy = self.ppo.policy
+        if not isinstance(policy.action_dist, DiagGaussianDistribution):
+            actions, _ = self.ppo.predict(normalized, deterministic=True)
+            return np.asarray(actions)
+        with torch.no_grad():
+            features = policy.extract_features(torch.as_tensor(normalized).float(), policy.pi_features_extractor)
+            assert isinstance(features, torch.Tensor)  # one extractor given: one tensor
+            return policy.action_net(policy.mlp_extractor.forward_actor(features)).numpy()
 
 
 def build_model(

@@ -25,6 +25,8 @@ from workers.engine.result import VideoInfo
 
 MAX_FPS = 60
 """Players show no more; an env stepped faster (Hopper: 125 steps/s) keeps one step in several."""
+SHADOW_MAP = 1024
+"""Side of the shadow map in pixels (Gymnasium's models ask for 4,096, drawn on the CPU for every frame)."""
 
 
 def follow_root(env: gym.Env, spec: EnvSpec) -> None:
@@ -40,6 +42,18 @@ def follow_root(env: gym.Env, spec: EnvSpec) -> None:
     config.setdefault("elevation", -20.0)
     renderer.default_cam_config = config
     renderer.camera_id = None  # else every render sets the camera back to a free one (camera_id -1)
+
+
+def render_cheaply(env: gym.Env) -> None:
+    """Draw ``env``'s frames at a quarter of the CPU: a 1,024-pixel shadow map instead of 4,096, no floor reflection
+    and no multisampling (HalfCheetah, 480 x 480: 0.024 s a frame instead of 0.105 on this project's 2-core machine).
+    The robot keeps its shadow, which shows how high it is. Call before the first ``render``."""
+    quality = mujoco_env(env).model.vis.quality
+    quality.shadowsize = min(int(quality.shadowsize), SHADOW_MAP)
+    quality.offsamples = 0
+    env.render()  # makes the offscreen viewer (its buffers follow the quality above), whose scene flags persist
+    viewer: Any = mujoco_env(env).mujoco_renderer.viewer
+    viewer.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
 
 
 def frame_stride(steps: int, dt: float, max_frames: int) -> int:
@@ -65,6 +79,7 @@ def record_video(
         env = make_env(spec, render_mode="rgb_array", max_episode_steps=max_steps)
         follow_root(env, spec)
         obs, _ = env.reset(seed=seed)
+        render_cheaply(env)
         frames = [env.render()]
     except Exception:  # no EGL/OSMesa on this machine: training results stand without a video
         return None

@@ -91,3 +91,23 @@ def test_the_clip_shows_the_whole_episode_and_says_how_long_it_is(tmp_path: Path
     assert frames == info["frames"]
     assert meta["fps"] == pytest.approx(info["fps"]) == 4.0  # one frame per 5 steps of 0.05 s: real time
     assert frames / meta["fps"] == pytest.approx(info["seconds"], rel=0.05)
+
+
+def test_frames_are_drawn_cheaply() -> None:
+    """A small shadow map, no floor reflection, no multisampling: a quarter of the CPU a frame; the settings last
+    from frame to frame (Gymnasium keeps one viewer per env)."""
+    from workers.engine.video import SHADOW_MAP, render_cheaply
+
+    spec = envs.get_spec("HalfCheetah-v5")
+    env = make_env(spec, render_mode="rgb_array")
+    follow_root(env, spec)
+    env.reset(seed=0)
+    render_cheaply(env)
+    viewer = mujoco_env(env).mujoco_renderer.viewer  # type: ignore[arg-type]
+    quality = mujoco_env(env).model.vis.quality  # type: ignore[arg-type]
+    assert quality.shadowsize <= SHADOW_MAP and quality.offsamples == 0
+    for _ in range(2):
+        frame = env.render()
+        assert frame.shape == (480, 480, 3) and frame.std() > 10
+        assert viewer.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] == 0
+    env.close()
