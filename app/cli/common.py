@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from app.errors import InvalidInput
-from app.search.rules.hyperparams import HYPERPARAMS_CHARS, PREFIX, read_hyperparams
 from workers.program.text import printable
 
 console = Console()
@@ -47,6 +46,8 @@ def hyperparams_option(path: Path | None, env: str) -> dict | None:
     that cannot be read as a mapping of settings is an error naming the file."""
     if path is None:
         return None
+    from app.search.rules.hyperparams import HYPERPARAMS_CHARS, read_hyperparams  # the schema imports the envs
+
     try:
         with path.open(encoding="utf-8") as f:
             text = f.read(HYPERPARAMS_CHARS + 1)
@@ -63,6 +64,8 @@ def hyperparams_option(path: Path | None, env: str) -> dict | None:
 def input_error(e: InvalidInput, hyperparams: Path | None) -> str:
     """``e`` for the command line: a PPO setting's error names the file it came from, and the key as the file has
     it (``learning_rate``, not ``options.train.ppo.learning_rate``)."""
+    from app.search.rules.hyperparams import PREFIX
+
     if hyperparams is not None and (e.field or "").startswith(PREFIX):
         return f"--hyperparams {hyperparams}: {e.message.replace(PREFIX + '.', '').removeprefix(PREFIX + ': ')}"
     return f"{e.field}: {e.message}" if e.field and e.field not in e.message else e.message

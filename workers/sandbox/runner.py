@@ -31,7 +31,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-import envs
 from workers.program.text import MAX_ERROR_TEXT, cap_lines, one_line
 from workers.sandbox import forkserver
 from workers.sandbox.forkserver import warm_group
@@ -310,6 +309,8 @@ def run_job(
     A child killed from outside is run again (``KILL_RETRIES``), from the start. When this
     process shuts down (``lifeline.stop_all``) the job is stopped and ``SandboxStopped`` raised.
     """
+    import envs  # the registry imports MuJoCo: not for a process that only reads the limits (the CLI's `users`)
+
     sent: dict[str, Any] = dict(job)
     robot = envs.user_env_payload(env_of(job))
     if robot is not None:  # the child rebuilds the user robot the job names from its files
