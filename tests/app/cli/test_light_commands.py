@@ -5,42 +5,49 @@ still find theirs."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
-
-import pytest
+from pathlib import Path
 
 PROBE = """
 import sys
-sys.argv = ["rewardsmith", *{args!r}]
 from app.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-print("HEAVY", sorted(m for m in ("mujoco", "torch", "envs", "app.search.service") if m in sys.modules))
+for args in {commands!r}:
+    sys.argv = ["rewardsmith", *args]
+    try:
+        main()
+    except SystemExit:
+        pass
+    print("HEAVY", sorted(m for m in ("mujoco", "torch", "envs", "app.search.service") if m in sys.modules))
 """
 
 
-def imported(*args: str) -> tuple[list[str], str]:
+def run(*commands: tuple[str, ...], data_dir: Path) -> tuple[list[list[str]], str]:
+    """Each command run in turn in one process; after each, the heavy modules imported so far, and the output."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(args=list(args))], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE.format(commands=list(commands))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "REWARDSMITH_DATA_DIR": str(data_dir)},
     )
-    heavy = next(line for line in out.stdout.splitlines() if line.startswith("HEAVY"))
-    return ast.literal_eval(heavy.removeprefix("HEAVY ")), out.stdout
+    heavy = [
+        ast.literal_eval(line.removeprefix("HEAVY ")) for line in out.stdout.splitlines() if line.startswith("HEAVY")
+    ]
+    assert len(heavy) == len(commands), out.stdout + out.stderr
+    return heavy, out.stdout
 
 
-@pytest.mark.parametrize("args", [("users", "--help"), ("serve", "--help"), ("worker", "--help"), ("users", "list")])
-def test_service_commands_import_no_engine(args: tuple[str, ...], tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("REWARDSMITH_DATA_DIR", str(tmp_path))
-    heavy, shown = imported(*args)
-    assert heavy == [], heavy
-    assert ("Usage" in shown) == (args[-1] == "--help"), shown  # `users list` ran: a table header, no usage
+def test_service_commands_import_no_engine(tmp_path: Path) -> None:
+    commands = (("users", "--help"), ("serve", "--help"), ("worker", "--help"), ("users", "list"))
+    heavy, shown = run(*commands, data_dir=tmp_path)
+    assert heavy == [[]] * len(commands), heavy
+    assert shown.count("Usage: rewardsmith") == 3 and "rewardsmith users" in shown and "rewardsmith worker" in shown
 
 
-def test_the_other_commands_still_build_the_whole_command_line() -> None:
-    heavy, shown = imported("evaluate", "--help")
-    assert "envs" in heavy and "--reward" in shown
-    heavy, shown = imported("--help")
+def test_the_other_commands_still_build_the_whole_command_line(tmp_path: Path) -> None:
+    heavy, shown = run(("evaluate", "--help"), ("--help",), data_dir=tmp_path)
+    assert "envs" in heavy[0] and "--reward" in shown
     for command in ("check", "evaluate", "run", "serve", "users", "envs", "artifacts"):
         assert f" {command} " in shown, command
