@@ -12,6 +12,8 @@ import ast
 import importlib.util
 from pathlib import Path
 
+from workers.program.syntax import parse_module
+
 
 class CannotCopy(ValueError):
     """A module that cannot be shipped as a copy (an import form the copy cannot rewrite)."""
@@ -29,7 +31,7 @@ def _rewrite(module: str, source: str, package: str) -> tuple[str, set[str]]:
     lines = source.splitlines(keepends=True)
     needed: set[str] = set()
     edits: list[tuple[int, int, str]] = []
-    for node in ast.walk(ast.parse(source, module)):
+    for node in ast.walk(parse_module(source, module)):
         if isinstance(node, ast.Import) and any(
             a.name == package or a.name.startswith(package + ".") for a in node.names
         ):

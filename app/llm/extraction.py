@@ -11,6 +11,8 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+from workers.program.syntax import parse_module
+
 PYTHON_LABELS = frozenset({"", "python", "py", "python3", "py3", "numpy"})
 """Fence labels (lower-cased first word of the info string) taken as Python; other labels (bash, json) are skipped."""
 
@@ -78,7 +80,7 @@ def _defines(code: str, entry: str) -> bool:
 def _is_program(code: str) -> bool:
     """Whether a block holds program text (a def, an import, an assignment), not a usage example or output."""
     try:
-        tree = ast.parse(code)
+        tree = parse_module(code)
     except SyntaxError:
         return re.search(r"^(def |class |import |from \S+ import |[A-Za-z_]\w*\s*[-+*/]?=)", code, re.M) is not None
     return any(not isinstance(stmt, ast.Expr) for stmt in tree.body)
@@ -87,7 +89,7 @@ def _is_program(code: str) -> bool:
 def _only_definitions(code: str) -> bool:
     """Whether a block only defines things (safe to run at import time after the entry's definition)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_module(code)
     except SyntaxError:
         return False
     defined = {"np", "numpy", "math"}

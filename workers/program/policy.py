@@ -3,8 +3,8 @@
 Every rejection names the rule, the line and column, and what to do instead, in words a
 person or an LLM can act on.
 
-This module imports only the standard library and ``workers.program.text``, so that the same
-check can run wherever a program is loaded, an exported bundle included (copy the two files).
+This module imports only the standard library, ``workers.program.text`` and ``workers.program.syntax``, so that the
+same check can run wherever a program is loaded, an exported bundle included (copy the three files).
 The numpy names a program may use are listed here once: the sandbox's numpy facade is built
 from the same list, so a name the facade lacks is refused before anything runs.
 """
@@ -15,6 +15,7 @@ import ast
 import math
 from dataclasses import dataclass
 
+from workers.program.syntax import parse_module
 from workers.program.text import MAX_ERROR_TEXT, cap, cap_lines, exception_text, one_line, source_lines
 
 ENTRY_POINTS = {"reward": ("compute_reward", ("state", "action")), "fitness": ("compute_fitness", ("traj",))}
@@ -646,7 +647,7 @@ def check_source(source: str, kind: str = "reward") -> ast.Module:
             "static check", [Violation("size", 1, 1, "the program is longer than 100,000 characters")], kind
         )
     try:
-        tree = ast.parse(source, filename=f"<{kind}>")
+        tree = parse_module(source, f"<{kind}>")
     except SyntaxError as e:
         text = one_line((e.text or "")[:200].strip()[:60])
         v = Violation("syntax", e.lineno or 0, e.offset or 0, f"Python cannot parse it: {cap(e.msg)}", text)

@@ -18,6 +18,7 @@ import numpy as np
 from workers.program.facade import safe_builtins, shared_objects
 from workers.program.freeze import Unfreezable, freeze_namespace
 from workers.program.policy import ENTRY_POINTS, ProgramRejected, Violation, check_source, too_deep
+from workers.program.syntax import compile_tree
 from workers.program.text import cap, cap_lines, exception_text, safe_repr, source_lines
 
 REWARD_BOUND = 1e6
@@ -75,7 +76,7 @@ def load_program(source: str, kind: str = "reward") -> Program:
     """Check and load ``source``; raises ``ProgramRejected`` when it breaks the contract."""
     tree = check_source(source, kind)
     try:
-        code = compile(tree, f"<{kind}>", "exec")
+        code = compile_tree(tree, f"<{kind}>")
     except (RecursionError, MemoryError):
         raise too_deep(kind, "load") from None
     namespace: dict[str, object] = {"__builtins__": safe_builtins(), "__name__": f"{kind}_program"}

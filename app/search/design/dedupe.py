@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import hashlib
 
+from workers.program.syntax import parse_module
+
 
 class _Normalise(ast.NodeTransformer):
     def __init__(self) -> None:
@@ -38,7 +40,7 @@ class _Normalise(ast.NodeTransformer):
 def normalised_hash(source: str) -> str:
     """A hash equal for programs that differ only in comments, docstrings, layout and local variable names."""
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except SyntaxError:
         return hashlib.sha256(source.encode()).hexdigest()
     if (

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from workers.program.syntax import parse_expression, parse_module
+
 MAX_SOURCE_CHARS = 20_000
 MAX_NODES = 4_000
 """A program larger than this is read only as far as these bounds reach."""
@@ -229,7 +231,7 @@ def _signal_parts(fn: ast.FunctionDef, param: str, parents: dict[int, ast.AST], 
         if not reads or any(_call_name(n) in REDUCTIONS for n in ast.walk(arg)):
             continue
         t = _ToState(param)
-        converted = t.visit(ast.parse(ast.unparse(arg), mode="eval").body)
+        converted = t.visit(parse_expression(ast.unparse(arg)))
         if not t.ok:
             continue
         if REDUCTIONS[name] == "range":
@@ -259,7 +261,7 @@ def read_fitness(source: str, fields: set[str] | frozenset[str]) -> FitnessInten
     if len(source) > MAX_SOURCE_CHARS:
         return FitnessIntent(notes=(f"the fitness program is over {MAX_SOURCE_CHARS:,} characters; not read",))
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FitnessIntent(notes=("the fitness program could not be parsed; not read",))
     fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "compute_fitness"), None)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from workers.program.syntax import parse_expression
+
 TEXT_CHARS = 1000
 """The longest such text read."""
 DEPTH = 6
@@ -52,7 +54,7 @@ def read_mapping(text: str) -> dict[str, Any]:
     if len(text) > TEXT_CHARS:
         raise ValueError(f"is longer than {TEXT_CHARS} characters")
     try:
-        out = _literal(ast.parse(text.strip(), mode="eval").body)
+        out = _literal(parse_expression(text.strip()))
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         raise ValueError(f"cannot be read as dict(...): {e}") from None
     if not isinstance(out, dict):

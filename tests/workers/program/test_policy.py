@@ -20,7 +20,7 @@ import pytest
 
 from tests.workers.program.hostile import STATIC
 from workers.engine.dryrun import dry_run_reward
-from workers.program import policy, text
+from workers.program import policy, syntax, text
 from workers.program.facade import NUMPY, safe_builtins
 from workers.program.policy import LINALG_NAMES, NUMPY_NAMES, NUMPY_SUBMODULES, ProgramRejected, check_source
 from workers.program.program import call_reward, load_program
@@ -466,10 +466,10 @@ def test_constants_of_ordinary_size_pass() -> None:
     )
 
 
-# ------------------------------------------- the check can travel: one module and its text helpers
+# ------------------------------------------- the check can travel: one module, its text and syntax helpers
 
 
-def test_the_static_check_imports_only_the_standard_library_and_its_text_helpers() -> None:
+def test_the_static_check_imports_only_the_standard_library_and_its_helpers() -> None:
     path = Path(policy.__file__)
     imported = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -478,17 +478,18 @@ def test_the_static_check_imports_only_the_standard_library_and_its_text_helpers
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module or "")
     outside = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
-    assert outside == {"workers.program.text"}, outside
-    text_imports = {
-        n.names[0].name for n in ast.walk(ast.parse(Path(text.__file__).read_text())) if isinstance(n, ast.Import)
-    }
-    assert all(m in sys.stdlib_module_names for m in text_imports)
+    assert outside == {"workers.program.text", "workers.program.syntax"}, outside
+    for helper in (text, syntax):
+        imports = {
+            n.names[0].name for n in ast.walk(ast.parse(Path(helper.__file__).read_text())) if isinstance(n, ast.Import)
+        }
+        assert all(m in sys.stdlib_module_names for m in imports), helper
 
 
-def test_the_static_check_runs_from_a_copy_of_its_two_files_without_numpy(tmp_path: Path) -> None:
+def test_the_static_check_runs_from_a_copy_of_its_three_files_without_numpy(tmp_path: Path) -> None:
     package = tmp_path / "workers" / "program"
     package.mkdir(parents=True)
-    for module in (policy, text):
+    for module in (policy, text, syntax):
         shutil.copy(module.__file__, package)
     (tmp_path / "workers" / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
