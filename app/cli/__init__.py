@@ -16,9 +16,6 @@ if TYPE_CHECKING:
 
     cli: typer.Typer
 
-SERVICE_COMMANDS = frozenset({"serve", "worker", "users"})
-"""The commands ``app.cli.service`` registers: the first argument naming one builds that group alone."""
-
 
 def build(*, service_only: bool = False) -> typer.Typer:
     """The command line, every group in the order ``--help`` lists them; with ``service_only`` only the service's."""
@@ -53,6 +50,15 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def command_names(app: typer.Typer) -> set[str]:
+    """The names the first argument may give to reach one of ``app``'s commands or groups."""
+    from typer.main import get_command_name
+
+    commands = {c.name or get_command_name(c.callback.__name__) for c in app.registered_commands if c.callback}
+    return commands | {g.name for g in app.registered_groups if g.name}
+
+
 def main() -> None:
     first = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
-    build(service_only=first in SERVICE_COMMANDS)()
+    service = build(service_only=True)
+    (service if first in command_names(service) else build())()
