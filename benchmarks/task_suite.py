@@ -401,9 +401,27 @@ def would_have_won(row: dict, outcome: dict) -> bool:
     return outcome.get("fitness") is not None and (best is None or outcome["fitness"] > best)
 
 
+def against_better_baseline(row: dict) -> str:
+    """The best reward's fresh-seed fitness against the better baseline's, judged by the run's own noise band
+    (``app.search.design.noise``): above, below, within noise or cannot tell. The target's strict comparison of means
+    counts a loss by 0.2 % like one by 50 %; this says which losses the seeds' spread cannot tell from a tie."""
+    from app.search.design import noise
+
+    best = [x for x in (row.get("best") or {}).get("per_seed") or [] if x is not None]
+    baselines = [b for b in (row.get("reference"), row.get("fitness_as_reward")) if b and b.get("mean") is not None]
+    if not best or not baselines:
+        return noise.Verdict.CANNOT_TELL.value
+    better = [x for x in max(baselines, key=lambda b: b["mean"]).get("per_seed") or [] if x is not None]
+    if not better:
+        return noise.Verdict.CANNOT_TELL.value
+    band = noise.noise_band(best, better)
+    return noise.compare(statistics.fmean(best) - statistics.fmean(better), band).value
+
+
 def summarise(rows: list[dict]) -> dict:
     done = [r for r in rows if r["status"] == "succeeded"]
     beats = sum(1 for r in rows if r["beats_better_baseline"])
+    verdicts = [against_better_baseline(r) for r in rows]
     trained_anyway = [(r, x) for r in rows for x in r.get("screened_out_trained") or []]
     lineage = [b for b in (lineage_beats_reference(r) for r in rows) if b is not None]
     return {
@@ -417,6 +435,7 @@ def summarise(rows: list[dict]) -> dict:
         "tasks": len(rows),
         "succeeded_runs": len(done),
         "beats_better_baseline": beats,
+        "against_better_baseline_with_noise": {v: verdicts.count(v) for v in dict.fromkeys(sorted(verdicts))},
         "reached_threshold": sum(1 for r in rows if r["success"]),
         "target": f">= {TARGET_TASKS} of 8 tasks at least the better baseline",
         "meets_target": beats >= TARGET_TASKS,
@@ -450,7 +469,8 @@ def table(rows: list[dict]) -> str:
         t = r["task"]
         lines.append(
             f"| {t['name']} | {t['env']} | {r.get('timesteps', 0):,} | {_g(r['best']['mean'])} | {_g(r['reference']['mean'])} | "
-            f"{_g(r['fitness_as_reward']['mean'])} | {'yes' if r['beats_better_baseline'] else 'no'} | "
+            f"{_g(r['fitness_as_reward']['mean'])} | {'yes' if r['beats_better_baseline'] else 'no'} "
+            f"({against_better_baseline(r)}) | "
             f"{t['threshold']:g} {t['unit'].replace('|', '∣')} | {'yes' if r['success'] else 'no'} | "
             f"{', '.join(r['diagnostics']) or '—'} |"
         )
@@ -502,12 +522,14 @@ def finish(doc: dict, rows: list[dict], out: Path, name: str = NAME) -> dict:
             f"({f.get('search_steps', 0):,} by the search's candidates), lineage policy beat the reference trained as "
             f"long on {f.get('lineage_beats_reference', 0)}/{f.get('lineage_policies', 0)}, "
             f"{f['trainings_saved_by_screen']} trainings saved by the screen, "
-            f"{f['screened_out_would_have_won']}/{f['screened_out_trained']} screened-out would have won"
+            f"{f['screened_out_would_have_won']}/{f['screened_out_trained']} screened-out would have won; "
+            f"against the better baseline with the seeds' noise: {f.get('against_better_baseline_with_noise')}"
         )
     s = doc["summary"]
     print(
         f"{s['beats_better_baseline']}/{s['tasks']} tasks at least the better baseline (target {s['target']}); "
-        f"{s['reached_threshold']} reached their threshold; identical fitness without the diagnostic: "
+        f"{s['reached_threshold']} reached their threshold; against the better baseline with the seeds' noise: "
+        f"{s.get('against_better_baseline_with_noise')}; identical fitness without the diagnostic: "
         f"{s['identical_without_diagnostic'] or 'none'}"
     )
     write_outputs(out, name, doc, plot)
@@ -531,9 +553,11 @@ def combine(paths: list[Path], out: Path, notes: list[str], name: str = NAME) ->
         key=lambda n: (order.index(n.removesuffix(FEATURES_OFF)), n.endswith(FEATURES_OFF)),
     )
     doc = {k: v for k, v in docs[0].items() if k not in ("rows", "partial", "summary_by_features")}
-    doc["combined_from"] = [
-        {"file": str(p), "tasks": [r["task"]["name"] for r in d["rows"]], "settings": d["settings"]}
+    doc["combined_from"] = [  # a file that was itself combined: the files it came from
+        source
         for p, d in zip(paths, docs, strict=True)
+        for source in d.get("combined_from")
+        or [{"file": str(p), "tasks": [r["task"]["name"] for r in d["rows"]], "settings": d["settings"]}]
     ]
     doc["settings"] = {**doc["settings"], "tasks": [n for n in order if n in rows]}
     if any(n.endswith(FEATURES_OFF) for n in known):  # side-by-side runs: each mode's summary over all of them

@@ -82,6 +82,24 @@ def test_the_summary_counts_the_search_steps_and_the_lineage_policies_apart() ->
     assert (s["screened_out_trained"], s["screened_out_would_have_won"]) == (2, 1)
 
 
+def test_the_best_meets_the_better_baseline_within_the_seeds_noise() -> None:
+    def row(best: list, reference: list, sparse: list) -> dict:
+        def series(xs: list) -> dict:
+            return {"mean": sum(xs) / len(xs) if xs else None, "per_seed": xs}
+
+        return {"best": series(best), "reference": series(reference), "fitness_as_reward": series(sparse)}
+
+    # judged against the fitness as reward, the better of the two baselines
+    assert task_suite.against_better_baseline(row([10.0, 10.2, 9.9], [1.0, 1.1, 0.9], [5.0, 5.1, 4.9])) == "above"
+    assert task_suite.against_better_baseline(row([5.1, 4.8, 5.0], [1.0, 1.1, 0.9], [5.0, 5.3, 4.9])) == "within noise"
+    assert task_suite.against_better_baseline(row([1.0, 1.1, 0.9], [-1.0, -1.1, -0.9], [5.0, 5.1, 4.9])) == "below"
+    assert task_suite.against_better_baseline(row([2.0], [1.0], [])) == "cannot tell"  # one seed each: no spread
+    assert task_suite.against_better_baseline(row([], [1.0, 2.0], [])) == "cannot tell"  # the best never trained
+    s = task_suite.summarise([{**row([10.0, 10.2, 9.9], [1.0, 1.1, 0.9], []), "status": "succeeded",
+                               "beats_better_baseline": True, "success": True, "identical_without_diagnostic": False}])  # fmt: skip
+    assert s["against_better_baseline_with_noise"] == {"above": 1}
+
+
 def test_combine_lets_a_later_file_replace_a_task_and_keeps_the_other_rows_notes(tmp_path) -> None:
     stored = task_suite.RESULTS / "task_suite_side_by_side.json"
     doc = json.loads(stored.read_text())
@@ -95,4 +113,5 @@ def test_combine_lets_a_later_file_replace_a_task_and_keeps_the_other_rows_notes
     assert rows["hopper_hop_high"]["run_note"] == "the new screen"
     before = {r["task"]["name"]: r["run_note"] for r in doc["rows"]}
     assert all(rows[n]["run_note"] == before[n] for n in rows if n != "hopper_hop_high")
+    assert out["combined_from"][: len(doc["combined_from"])] == doc["combined_from"]  # where the stored rows came from
     assert (tmp_path / "combined.json").is_file()
