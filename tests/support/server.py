@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def first_token(log: Path) -> str:
+    """The token of the admin user a local installation's first `serve` creates and prints (shown once)."""
+    found = re.search(r"^first start: created the admin user 'admin'.*?^(rs_\S+)$", log.read_text(), re.M | re.S)
+    if found is None:
+        raise RuntimeError(f"rewardsmith serve printed no first admin token:\n{log.read_text()[-3000:]}")
+    return found.group(1)
 
 
 @dataclass
@@ -44,19 +53,11 @@ class LiveServer:
 def start_server(
     data_dir: Path, *, extra_env: dict | None = None, workers: int = 2, args: tuple[str, ...] = ()
 ) -> LiveServer:
-    """Start `rewardsmith serve` with its own data directory; returns once /readyz answers 200."""
+    """Start `rewardsmith serve` with a new data directory; returns once /readyz answers 200, with the token of the
+    admin user ('admin') that a local installation's first start creates, as a newcomer's first `make serve` does."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REWARDSMITH_", "OPENAI_"))}
     env.update({"REWARDSMITH_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})})
     data_dir.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run(
-        [*CLI, "users", "create", "tester", "--admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=data_dir,
-    )
-    token = out.stdout.strip().splitlines()[-1].split()[-1]
     port = free_port()
     log = data_dir / "serve.log"
     proc = subprocess.Popen(
@@ -74,7 +75,7 @@ def start_server(
             raise RuntimeError(f"rewardsmith serve exited early:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return LiveServer(url, token, env, proc, log)
+                return LiveServer(url, first_token(log), env, proc, log)
         except httpx.HTTPError:
             pass
         time.sleep(0.5)

@@ -42,7 +42,7 @@ def _waiting_run(data_dir: Path) -> tuple[int, list[int]]:
     """A human-selection run of the server's database waiting after iteration 1 with two trained candidates."""
     sf = session_factory(f"sqlite:///{data_dir / 'rewardsmith.sqlite3'}")
     with session_scope(sf) as s:
-        owner = s.scalar(select(User.id).where(User.name == "tester"))
+        owner = s.scalar(select(User.id).where(User.name == "admin"))
         spec = TaskSpec(**(TINY | {"selection": "human", "samples": 2, "iterations": 1}))
         settings = Settings(data_dir=data_dir)
         _, run = create_task(s, spec=spec, owner_id=owner, settings=settings, dispatcher=RecordingDispatcher())

@@ -114,5 +114,5 @@ def test_approve_a_proposed_fitness_then_choose_by_watching(page, live) -> None:
     second = page.locator(".iteration", has_text="Iteration 2")
     assert f"parent #{chosen}" in second.inner_text()
     records = page.locator("#people-records").inner_text()
-    assert f"#{chosen}" in records and SAID in records and "tester" in records
+    assert f"#{chosen}" in records and SAID in records and "admin" in records
     shot(page, "05-iteration-2-from-the-chosen")
