@@ -202,24 +202,35 @@ def _mean(xs: list[float]) -> float | None:
     return statistics.fmean(xs) if xs else None
 
 
-def fresh_training(task: SuiteTask, code: str, seeds: list[int], args, settings, workdir: Path) -> list[float | None]:
-    """``code`` trained on each of ``seeds`` at the task's budget (the fitness-as-reward baseline's fresh seeds)."""
+def train_from_scratch(
+    task: SuiteTask, code: str, seed: int, timesteps: int, options: dict, out: Path, limits
+) -> float | None:
+    """``code`` trained from scratch on ``seed`` for ``timesteps`` in the sandbox (``limits``): the mean fitness of its
+    evaluation, or None when it failed."""
     from workers.engine.evaluate import evaluate_reward
 
+    result = evaluate_reward(
+        env=task.env,
+        reward_source=code,
+        fitness_name="custom",
+        fitness_source=task.fitness,
+        timesteps=timesteps,
+        seed=seed,
+        out=out,
+        limits=limits,
+        options=dict(options),
+    )
+    fit = result.get("fitness")
+    return float(fit["mean"]) if result.get("status") == "ok" and fit else None
+
+
+def fresh_training(task: SuiteTask, code: str, seeds: list[int], args, settings, workdir: Path) -> list[float | None]:
+    """``code`` trained on each of ``seeds`` at the task's budget (the fitness-as-reward baseline's fresh seeds)."""
+
     def one(seed: int) -> float | None:
-        result = evaluate_reward(
-            env=task.env,
-            reward_source=code,
-            fitness_name="custom",
-            fitness_source=task.fitness,
-            timesteps=args.timesteps,
-            seed=seed,
-            out=workdir / f"sparse-{seed}",
-            limits=settings.sandbox_limits(),
-            options=dict(args.train_options),
+        return train_from_scratch(
+            task, code, seed, args.timesteps, args.train_options, workdir / f"sparse-{seed}", settings.sandbox_limits()
         )
-        fit = result.get("fitness")
-        return float(fit["mean"]) if result.get("status") == "ok" and fit else None
 
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
         return list(pool.map(one, seeds))

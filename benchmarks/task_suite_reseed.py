@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS, load_average
-from benchmarks.task_suite import FEATURES_OFF, TASKS, SuiteTask, _commit, finish, summarise
+from benchmarks.task_suite import FEATURES_OFF, TASKS, SuiteTask, _commit, finish, summarise, train_from_scratch
 
 FINAL_SEED_OFFSET = 1000
 """As the run's own final seeds: the task's seed + 1000 + i."""
@@ -42,24 +42,11 @@ def baseline_codes(task: SuiteTask) -> dict[str, str]:
 def train_once(task: SuiteTask, code: str, seed: int, timesteps: int, options: dict, workdir: Path) -> float | None:
     """``code`` trained from scratch on ``seed`` for ``timesteps``: the mean fitness of its evaluation, or None."""
     from app.config import Settings
-    from workers.engine.evaluate import evaluate_reward
 
     settings = Settings(
         _env_file=None, data_dir=workdir, database_url=f"sqlite:///{workdir / 'unused.sqlite3'}", broker_url=None
     )
-    result = evaluate_reward(
-        env=task.env,
-        reward_source=code,
-        fitness_name="custom",
-        fitness_source=task.fitness,
-        timesteps=timesteps,
-        seed=seed,
-        out=workdir / "training",
-        limits=settings.sandbox_limits(),
-        options=dict(options),
-    )
-    fit = result.get("fitness")
-    return float(fit["mean"]) if result.get("status") == "ok" and fit else None
+    return train_from_scratch(task, code, seed, timesteps, options, workdir / "training", settings.sandbox_limits())
 
 
 def rejudge(row: dict, task: SuiteTask, added: dict[str, list[float | None]], seeds: list[int]) -> dict:
