@@ -286,6 +286,7 @@ def run_task(task: SuiteTask, args, workroot: Path, settings_overrides: dict | N
                 "final_seeds": args.fresh_seeds,
                 "train": dict(args.train_options),
                 "continue_from_parent": args.continue_from_parent == "on",
+                "warm_start_budget": args.warm_start_budget,
                 "trajectory_screen": args.trajectory_screen == "on",
             },
         }
@@ -596,6 +597,9 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument("--quick", action="store_true", help="tiny budgets, to validate")
     ap.add_argument("--continue-from-parent", choices=("on", "off"), default="on", help="issue 22's warm start")
     ap.add_argument("--trajectory-screen", choices=("on", "off"), default="on", help="issue 22's screen")
+    ap.add_argument(
+        "--warm-start-budget", type=float, default=1.0, help="share of --timesteps a warm-started child trains"
+    )
     ap.add_argument("--side-by-side", action="store_true", help="every task with both features off, then both on")
     ap.add_argument("--train-screened", type=int, default=0, help="screened-out candidates per task to train anyway")
     ap.add_argument("--keep", action="store_true", help="keep the databases and artifacts")
@@ -634,6 +638,7 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
             "continue_from_parent": "off, then on" if args.side_by_side else args.continue_from_parent,
             "trajectory_screen": "off, then on" if args.side_by_side else args.trajectory_screen,
             "train_screened": args.train_screened,
+            "warm_start_budget": args.warm_start_budget,
         },
         "machine": machine_info(),
         "commit": _commit(),

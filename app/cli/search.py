@@ -78,6 +78,11 @@ def run(
         "--continue-from-parent/--from-scratch",
         help="From the second iteration on, start each candidate's training from its parent's policy.",
     ),
+    warm_start_budget: float = typer.Option(
+        default("options.warm_start_budget"),
+        "--warm-start-budget",
+        help="Share of --timesteps a candidate trains when it starts from its parent's policy (0.1 to 1).",
+    ),
     trajectory_screen: bool = typer.Option(
         default("options.trajectory_screen"),
         "--trajectory-screen/--no-trajectory-screen",
@@ -131,6 +136,7 @@ def run(
                     "baselines": baselines,
                     "critic_review": critic_review,
                     "continue_from_parent": continue_from_parent,
+                    "warm_start_budget": warm_start_budget,
                     "trajectory_screen": trajectory_screen,
                     "train": train_opts,
                 },

@@ -28,7 +28,7 @@ from app.search.records.dispatch import Dispatcher
 from app.search.records.ledger import dispatch_after_commit, new_training, policy_of, refresh_usage
 from app.search.records.runs import fail_run
 from app.search.records.trajectories import fetch_recorded, recorded_keys
-from app.search.rules.budget import screen_steps
+from app.search.rules.budget import added_steps, screen_steps
 from app.search.rules.options import options_of
 from app.search.rules.states import CandidateStatus, IterationStatus, Purpose, RunPhase, RunStatus, TrainingStatus
 from workers.engine.evaluate import sandbox_check
@@ -132,9 +132,10 @@ def _store_iteration(
             and c.status not in (CandidateStatus.REJECTED, CandidateStatus.DUPLICATE)
             and not c.origin.is_baseline
         }
-        screening = screen_steps(task.timesteps, options.screen_fraction)
         parent = s.get(Candidate, it.parent_id) if it.parent_id else None
         start = policy_of(parent) if options.continue_from_parent else None
+        full = added_steps(task.timesteps, options, warm=start is not None)
+        screening = screen_steps(full, options.screen_fraction)
         lineage = functools.partial(
             new_training, s, warm_start_from=start, continue_from_parent=options.continue_from_parent
         )
@@ -170,7 +171,7 @@ def _store_iteration(
             if halving:
                 trainings.append(lineage(c, purpose=Purpose.SCREEN, timesteps=screening, seed=task.seed))
             else:
-                trainings.append(lineage(c, purpose=Purpose.FULL, timesteps=task.timesteps, seed=task.seed))
+                trainings.append(lineage(c, purpose=Purpose.FULL, timesteps=full, seed=task.seed))
         refresh_usage(s, run)
         if run.status != RunStatus.RUNNING:
             for t in trainings:

@@ -23,7 +23,8 @@ from app.search.machine.finish import finalize, maybe_finish
 from app.search.records.dispatch import Dispatcher
 from app.search.records.ledger import dispatch_after_commit, new_training, refresh_usage
 from app.search.records.runs import set_status, update_diagnostics
-from app.search.rules.budget import kept_after_screening
+from app.search.rules.budget import added_steps, kept_after_screening
+from app.search.rules.options import options_of
 from app.search.rules.states import (
     TRAINING_TERMINAL,
     CandidateStatus,
@@ -172,11 +173,8 @@ def _continue_best_half(s: Session, it: Iteration, run: Run, dispatcher: Dispatc
     for c in keep:
         screen = next(t for t in reversed(c.trainings) if t.purpose == Purpose.SCREEN and t.status == TrainingStatus.OK)
         c.status = CandidateStatus.QUEUED
-        made.append(
-            new_training(
-                s, c, purpose=Purpose.FULL, timesteps=run.task.timesteps, seed=run.task.seed, resume_from=screen
-            )
-        )
+        full = added_steps(run.task.timesteps, options_of(run.task), warm=screen.warm_start_from_id is not None)
+        made.append(new_training(s, c, purpose=Purpose.FULL, timesteps=full, seed=run.task.seed, resume_from=screen))
     for c in screened[len(keep) :]:
         c.status = CandidateStatus.TRAINED
         c.critic = [

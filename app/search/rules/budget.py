@@ -46,6 +46,14 @@ def screen_steps(timesteps: int, fraction: float) -> int:
     return max(MIN_TIMESTEPS, int(timesteps * fraction))
 
 
+def added_steps(timesteps: int, options: TaskOptions, warm: bool) -> int:
+    """The full budget of a candidate's training: the task's ``timesteps``, or its ``warm_start_budget`` share when
+    the training starts from the parent's policy (``warm``)."""
+    if not warm or not options.continue_from_parent:
+        return timesteps
+    return max(MIN_TIMESTEPS, min(timesteps, int(timesteps * options.warm_start_budget)))
+
+
 def kept_after_screening(samples: int) -> int:
     """How many screened candidates continue to the full budget: the better half, rounded up."""
     return math.ceil(samples / 2)
@@ -122,5 +130,5 @@ def plan(*, iterations: int, samples: int, timesteps: int, options: TaskOptions,
         final_steps=finals * timesteps,
         final_programs=programs,
         lineage_trainings=lineage,
-        lineage_steps=lineage * (iterations - 1) * timesteps,
+        lineage_steps=lineage * (iterations - 1) * added_steps(timesteps, options, warm=True),
     )

@@ -84,6 +84,14 @@ class TaskOptions(_Options):
         description="from the second iteration on, a candidate's training starts from its parent's trained policy "
         "(a value warm-up, then PPO) instead of from scratch",
     )
+    warm_start_budget: float = Field(
+        1.0,
+        ge=0.1,
+        le=1.0,
+        description="share of the task's timesteps a candidate trains when it starts from its parent's policy: 1 "
+        "trains it as long as a candidate from scratch; less spends fewer steps on a policy that starts trained "
+        "(ROSKA's 'less data'). The task's cap still counts every training at the full budget",
+    )
     trajectory_screen: bool = Field(
         True,
         description="before a candidate trains, its reward is screened on the run's recorded evaluation episodes; "

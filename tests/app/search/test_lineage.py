@@ -160,6 +160,23 @@ def test_a_whole_search_continues_each_child_from_its_parents_policy(sqlite_sf, 
     assert child["screen"]["verdict"] == "inconclusive", "two recorded episodes are too few to screen on"
 
 
+@pytest.mark.slow
+def test_a_child_with_half_the_budget_adds_half_the_steps_to_its_lineage(sqlite_sf, tmp_path) -> None:
+    """warm_start_budget 0.5 (ROSKA's "less data"): the warm-started child trains 1,024 steps on top of its parent's
+    2,048; the first iteration, from scratch, trains them all."""
+    search = Search(sqlite_sf, tmp_path)
+    train = {**TRAIN, "eval_episodes": 1, "ppo": {"n_steps": 128}}  # 8 envs x 128: a rollout is 1,024 steps
+    spec = tiny_spec(iterations=2, samples=1, options={"train": train, "warm_start_budget": 0.5})
+    run_id, status = search.run(spec)
+    assert status == "succeeded", search.doc(run_id)["error"]
+    first, second = search.trainings(run_id)
+    assert (first.timesteps, second.timesteps) == (2048, 1024) and second.warm_start_from_id == first.id
+    assert second.result["timesteps"] == 1024 and "warm_start" in second.result
+    child = search.candidates(run_id)[1]
+    assert child["lineage"]["steps_own"] == 1024 and child["lineage"]["steps_total"] == 3072
+    assert search.doc(run_id)["task"]["options"]["warm_start_budget"] == 0.5
+
+
 def _stored_training(s, c: Candidate, purpose: str, fitness: float) -> Training:
     """A finished 2,048-step training of ``c`` that stored its files (no PPO: the row only)."""
     t = Training(

@@ -13,7 +13,7 @@ from app.db.models import Candidate, Feedback, Iteration, Run, Training
 from app.errors import Conflict, InvalidInput
 from app.search.machine import finish, iterations, lifecycle, steps, training
 from app.search.records.runs import set_status
-from app.search.rules.options import TaskOptions
+from app.search.rules.options import TaskOptions, parse_options
 from app.search.rules.states import RUN_TRANSITIONS, IllegalTransition, RunStatus, check_transition
 from app.search.rules.task import columns
 from app.search.service import LocalRun, TaskSpec, add_feedback, cancel_run, create_task, resume_run, task_budget
@@ -256,6 +256,82 @@ def test_a_candidate_stopped_at_screening_does_not_beat_fully_trained_ones(sqlit
     with session_scope(sqlite_sf) as s:
         best = s.get(Candidate, s.get(Run, run_id).best_candidate_id)
         assert best.index == 0 and best.fitness == 1.0
+
+
+def test_a_warm_started_child_screened_then_continued_trains_its_share_of_the_budget(sqlite_sf, tmp_path) -> None:
+    """Successive halving with warm_start_budget 0.5: the continued half trains to half the task's steps when its
+    screening started from the parent's policy, to the full budget when it started from scratch."""
+    recorder = Recorder()
+    with session_scope(sqlite_sf) as s:
+        _, run = create_task(
+            s,
+            spec=task_spec(
+                designer="offline",
+                iterations=2,
+                samples=4,
+                timesteps=40_000,
+                options={"successive_halving": True, "warm_start_budget": 0.5},
+            ),
+            owner_id=None,
+            settings=offline_settings(tmp_path),
+            dispatcher=recorder,
+        )
+        set_status(run, "running")
+        it = Iteration(run=run, index=1, status="screening", context={})
+        s.add(it)
+        s.flush()
+        parent = Training(run_id=run.id, purpose="full", timesteps=40_000, seed=0, status="ok")
+        for i in range(4):
+            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, origin="offline", code="x", status="screened")
+            c.fitness = 1.0 + i
+            s.add(c)
+            s.flush()
+            if i == 0:
+                parent.candidate_id = c.id  # any row will do: only the link is read
+                s.add(parent)
+                s.flush()
+            s.add(
+                Training(
+                    candidate_id=c.id,
+                    run_id=run.id,
+                    purpose="screen",
+                    timesteps=10_000,
+                    seed=0,
+                    status="ok",
+                    warm_start_from_id=parent.id if i == 3 else None,  # the best one started warm
+                    result={"fitness": {"mean": 1.0 + i, "std": 0.0}},
+                )
+            )
+        run_id, it_id = run.id, it.id
+    iterations.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
+    with session_scope(sqlite_sf) as s:
+        fulls = s.scalars(
+            select(Training).where(Training.run_id == run_id, Training.purpose == "full", Training.id != parent.id)
+        ).all()
+        by_index = {t.candidate.index: t.timesteps for t in fulls}
+    assert by_index == {3: 20_000, 2: 40_000}, "the better half: the warm one to half the budget, the other to all"
+
+
+def test_the_warm_start_budget_scales_what_a_warm_child_adds_and_what_the_reference_matches(tmp_path) -> None:
+    from app.search.rules.budget import added_steps
+
+    half = TaskOptions(warm_start_budget=0.5)
+    assert added_steps(40_000, half, warm=True) == 20_000
+    assert added_steps(40_000, half, warm=False) == 40_000  # a child without a parent's policy trains all of it
+    assert added_steps(40_000, TaskOptions(warm_start_budget=0.5, continue_from_parent=False), warm=True) == 40_000
+    assert added_steps(1_500, TaskOptions(warm_start_budget=0.1), warm=True) == 1_000  # the engine's least
+    spec = TaskSpec(
+        env="HalfCheetah-v5", description="run", designer="offline", iterations=3, samples=2, timesteps=40_000
+    )
+    full = task_budget(spec, offline_settings(tmp_path))
+    halved = task_budget(spec.model_copy(update={"options": half}), offline_settings(tmp_path))
+    # the cap still counts every search training at the full budget (a child whose parent left no policy trains
+    # it all); the reference is trained on to a lineage of at most 40,000 + 2 x 20,000 steps
+    assert halved.search_steps == full.search_steps == 3 * 2 * 40_000
+    assert (full.lineage_steps, halved.lineage_steps) == (3 * 2 * 40_000, 3 * 2 * 20_000)
+    for bad in (0.05, 1.5):
+        with pytest.raises(InvalidInput, match=r"^options\.warm_start_budget: Input should be"):
+            parse_options({"warm_start_budget": bad})
 
 
 # ------------------------------------------------------------------------------------------- whole runs (PPO)
