@@ -598,7 +598,10 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     ap.add_argument("--continue-from-parent", choices=("on", "off"), default="on", help="issue 22's warm start")
     ap.add_argument("--trajectory-screen", choices=("on", "off"), default="on", help="issue 22's screen")
     ap.add_argument(
-        "--warm-start-budget", type=float, default=1.0, help="share of --timesteps a warm-started child trains"
+        "--warm-start-budget",
+        type=float,
+        default=None,
+        help="share of --timesteps a warm-started child trains (default: the task option's default)",
     )
     ap.add_argument("--side-by-side", action="store_true", help="every task with both features off, then both on")
     ap.add_argument("--train-screened", type=int, default=0, help="screened-out candidates per task to train anyway")
@@ -615,6 +618,10 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
     for key, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.warm_start_budget is None:
+        from app.search.rules.options import TaskOptions
+
+        args.warm_start_budget = TaskOptions().warm_start_budget
     by_name = {t.name: t for t in TASKS}
     unknown = [n for n in (args.tasks or "").split(",") if n and n not in by_name]
     if unknown:

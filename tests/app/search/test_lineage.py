@@ -139,9 +139,11 @@ def test_with_the_options_off_nothing_is_screened_and_children_start_from_scratc
 @pytest.mark.slow
 def test_a_whole_search_continues_each_child_from_its_parents_policy(sqlite_sf, tmp_path) -> None:
     """Two rounds of the offline designer on tiny budgets: the second round's training downloads its parent's policy
-    and starts from it; the candidate's lineage counts its own steps and its parent's."""
+    and starts from it; the candidate's lineage counts its own steps and its parent's (warm_start_budget 1: the child
+    trains as long as its parent)."""
     search = Search(sqlite_sf, tmp_path)
-    run_id, status = search.run(tiny_spec(iterations=2, samples=1, options={"train": {**TRAIN, "eval_episodes": 2}}))
+    options = {"train": {**TRAIN, "eval_episodes": 2}, "warm_start_budget": 1.0}
+    run_id, status = search.run(tiny_spec(iterations=2, samples=1, options=options))
     assert status == "succeeded", search.doc(run_id)["error"]
     first, second = search.trainings(run_id)
     assert first.warm_start_from_id is None and "warm_start" not in first.result
@@ -162,11 +164,11 @@ def test_a_whole_search_continues_each_child_from_its_parents_policy(sqlite_sf, 
 
 @pytest.mark.slow
 def test_a_child_with_half_the_budget_adds_half_the_steps_to_its_lineage(sqlite_sf, tmp_path) -> None:
-    """warm_start_budget 0.5 (ROSKA's "less data"): the warm-started child trains 1,024 steps on top of its parent's
-    2,048; the first iteration, from scratch, trains them all."""
+    """The default warm_start_budget, 0.5 (ROSKA's "less data"): the warm-started child trains 1,024 steps on top of
+    its parent's 2,048; the first iteration, from scratch, trains them all."""
     search = Search(sqlite_sf, tmp_path)
     train = {**TRAIN, "eval_episodes": 1, "ppo": {"n_steps": 128}}  # 8 envs x 128: a rollout is 1,024 steps
-    spec = tiny_spec(iterations=2, samples=1, options={"train": train, "warm_start_budget": 0.5})
+    spec = tiny_spec(iterations=2, samples=1, options={"train": train})
     run_id, status = search.run(spec)
     assert status == "succeeded", search.doc(run_id)["error"]
     first, second = search.trainings(run_id)

@@ -74,8 +74,10 @@ def test_a_two_by_two_run_succeeds_and_reports_every_candidate(two_by_two: Finis
     assert second == [("llm", "trained"), ("repair", "trained")]
     trained = [c for it in doc["iterations"] for c in it["candidates"] if c["status"] == "trained"]
     for c in trained:
-        assert isinstance(c["fitness"], float) and c["reflection"].startswith("We trained PPO for 2048 steps")
-        assert c["trainings"][0]["status"] == "ok" and c["trainings"][0]["timesteps"] == 2048
+        # round 2's children start from their parent's policy and train half the budget (warm_start_budget 0.5)
+        steps = 2048 if c["lineage"]["started_from"] == "scratch" else 1024
+        assert isinstance(c["fitness"], float) and c["reflection"].startswith(f"We trained PPO for {steps} steps")
+        assert c["trainings"][0]["status"] == "ok" and c["trainings"][0]["timesteps"] == steps
         assert set(c["components"]) and len(c["fitness_curve"]) == 2
     assert doc["best_candidate"]["fitness"] == max(c["fitness"] for c in trained)
     assert doc["best_candidate"]["code"] in {extract_program(load_fixture(n)).source for n in SCRIPT if n != "no_code"}
@@ -85,7 +87,8 @@ def test_a_two_by_two_run_succeeds_and_reports_every_candidate(two_by_two: Finis
     usage = doc["usage"]
     assert usage["requests"] == 4 and usage["failed_requests"] == 0 and usage["cached_requests"] == 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 1000
-    assert usage["timesteps_trained"] == 3 * 2048
+    assert [c["lineage"]["started_from"] for c in trained] == ["scratch", "its parent's policy", "its parent's policy"]
+    assert usage["timesteps_trained"] == 2048 + 2 * 1024
 
 
 def test_an_answer_without_code_is_kept_as_a_rejected_candidate_with_its_reasons(two_by_two: Finished) -> None:

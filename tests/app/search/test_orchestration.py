@@ -133,12 +133,13 @@ def test_the_total_budget_counts_baselines_and_final_seeds_and_shows_the_arithme
     spec = TaskSpec(env="Hopper-v5", description="hop", designer="offline", iterations=3, samples=4, timesteps=10_000)
     # the search alone (120,000) fits; its two baselines, three final seeds (the best and the reference reward
     # re-trained on each) and the reference trained on to a 3-iteration lineage's steps on each final seed do not
+    # (10,000 + 2 warm children of 5,000 each by the default warm_start_budget: 10,000 more on each of 3 seeds)
     with pytest.raises(InvalidInput) as e:
         columns(spec, settings)
     assert e.value.field == "timesteps"
     assert (
-        "would train 260,000 steps (search 120,000 = 3 iterations × 4 samples × 10,000 steps + 2 baselines 20,000 "
-        "+ 3 final seeds × 2 (best and reference) 60,000 + reference to the lineage's steps at most 60,000), above "
+        "would train 230,000 steps (search 120,000 = 3 iterations × 4 samples × 10,000 steps + 2 baselines 20,000 "
+        "+ 3 final seeds × 2 (best and reference) 60,000 + reference to the lineage's steps at most 30,000), above "
         "the cap of 160,000" in e.value.message
     )
     cold = spec.model_copy(update={"options": TaskOptions(continue_from_parent=False)})
@@ -323,8 +324,11 @@ def test_the_warm_start_budget_scales_what_a_warm_child_adds_and_what_the_refere
     spec = TaskSpec(
         env="HalfCheetah-v5", description="run", designer="offline", iterations=3, samples=2, timesteps=40_000
     )
-    full = task_budget(spec, offline_settings(tmp_path))
-    halved = task_budget(spec.model_copy(update={"options": half}), offline_settings(tmp_path))
+    full = task_budget(
+        spec.model_copy(update={"options": TaskOptions(warm_start_budget=1.0)}), offline_settings(tmp_path)
+    )
+    halved = task_budget(spec, offline_settings(tmp_path))  # the default share is half
+    assert spec.options == half
     # the cap still counts every search training at the full budget (a child whose parent left no policy trains
     # it all); the reference is trained on to a lineage of at most 40,000 + 2 x 20,000 steps
     assert halved.search_steps == full.search_steps == 3 * 2 * 40_000
