@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -175,44 +176,45 @@ def test_without_an_llm_the_offline_designer_is_chosen_and_options_get_defaults(
 # ------------------------------------------------------------------------------- iteration bookkeeping (no PPO)
 
 
+def _running_iteration(
+    s, tmp_path, recorder: Recorder, *, index: int, status: str, **spec: Any
+) -> tuple[Run, Iteration]:
+    """A running offline run of 2 iterations (``spec`` changes the rest) with its iteration ``index`` in ``status``."""
+    _, run = create_task(
+        s,
+        spec=task_spec(designer="offline", iterations=2, **spec),
+        owner_id=None,
+        settings=offline_settings(tmp_path),
+        dispatcher=recorder,
+    )
+    set_status(run, "running")
+    it = Iteration(run=run, index=index, status=status, context={})
+    s.add(it)
+    s.flush()
+    return run, it
+
+
+def _candidate_with_training(s, run: Run, it: Iteration, i: int, state: str, **training: Any) -> Candidate:
+    """Candidate ``i`` of ``it`` in ``state``, with one training (``training``: its columns); a candidate that
+    trained has fitness 1 + i, and so has its training's result."""
+    fitness = 1.0 + i if state in ("trained", "screened") else None
+    c = Candidate(run_id=run.id, iteration_id=it.id, index=i, origin="offline", code="x", status=state)
+    c.fitness = fitness
+    s.add(c)
+    s.flush()
+    result = {"fitness": {"mean": fitness, "std": 0.0}} if fitness is not None else {}
+    s.add(Training(candidate_id=c.id, run_id=run.id, seed=0, result=result, **training))
+    return c
+
+
 def _iteration_with(sf, tmp_path, statuses: list[str]) -> tuple[int, int, Recorder]:
     """A running run whose first iteration has one full training per status."""
     recorder = Recorder()
     with session_scope(sf) as s:
-        _, run = create_task(
-            s,
-            spec=task_spec(designer="offline", iterations=2, samples=len(statuses)),
-            owner_id=None,
-            settings=offline_settings(tmp_path),
-            dispatcher=recorder,
-        )
-        set_status(run, "running")
-        it = Iteration(run=run, index=0, status="training", context={})
-        s.add(it)
-        s.flush()
+        run, it = _running_iteration(s, tmp_path, recorder, index=0, status="training", samples=len(statuses))
         for i, status in enumerate(statuses):
-            c = Candidate(
-                run_id=run.id,
-                iteration_id=it.id,
-                index=i,
-                origin="offline",
-                code="x",
-                status="trained" if status == "ok" else "queued",
-                fitness=1.0 + i if status == "ok" else None,
-            )
-            s.add(c)
-            s.flush()
-            s.add(
-                Training(
-                    candidate_id=c.id,
-                    run_id=run.id,
-                    purpose="full",
-                    timesteps=2048,
-                    seed=0,
-                    status=status,
-                    result={"fitness": {"mean": 1.0 + i, "std": 0.0}} if status == "ok" else {},
-                )
-            )
+            trained = "trained" if status == "ok" else "queued"
+            _candidate_with_training(s, run, it, i, trained, purpose="full", timesteps=2048, status=status)
         return run.id, it.id, recorder
 
 
@@ -264,45 +266,20 @@ def test_a_warm_started_child_screened_then_continued_trains_its_share_of_the_bu
     screening started from the parent's policy, to the full budget when it started from scratch."""
     recorder = Recorder()
     with session_scope(sqlite_sf) as s:
-        _, run = create_task(
-            s,
-            spec=task_spec(
-                designer="offline",
-                iterations=2,
-                samples=4,
-                timesteps=40_000,
-                options={"successive_halving": True, "warm_start_budget": 0.5},
-            ),
-            owner_id=None,
-            settings=offline_settings(tmp_path),
-            dispatcher=recorder,
+        options = {"successive_halving": True, "warm_start_budget": 0.5}
+        run, it = _running_iteration(
+            s, tmp_path, recorder, index=1, status="screening", samples=4, timesteps=40_000, options=options
         )
-        set_status(run, "running")
-        it = Iteration(run=run, index=1, status="screening", context={})
-        s.add(it)
-        s.flush()
         parent = Training(run_id=run.id, purpose="full", timesteps=40_000, seed=0, status="ok")
         for i in range(4):
-            c = Candidate(run_id=run.id, iteration_id=it.id, index=i, origin="offline", code="x", status="screened")
-            c.fitness = 1.0 + i
-            s.add(c)
-            s.flush()
+            warm = {"warm_start_from_id": parent.id} if i == 3 else {}  # the best one started warm
+            c = _candidate_with_training(
+                s, run, it, i, "screened", purpose="screen", timesteps=10_000, status="ok", **warm
+            )
             if i == 0:
                 parent.candidate_id = c.id  # any row will do: only the link is read
                 s.add(parent)
                 s.flush()
-            s.add(
-                Training(
-                    candidate_id=c.id,
-                    run_id=run.id,
-                    purpose="screen",
-                    timesteps=10_000,
-                    seed=0,
-                    status="ok",
-                    warm_start_from_id=parent.id if i == 3 else None,  # the best one started warm
-                    result={"fitness": {"mean": 1.0 + i, "std": 0.0}},
-                )
-            )
         run_id, it_id = run.id, it.id
     iterations.advance(sqlite_sf, it_id, recorder, offline_settings(tmp_path))
     with session_scope(sqlite_sf) as s:
