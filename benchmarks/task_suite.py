@@ -619,9 +619,9 @@ def main(argv: list[str] | None = None, settings_overrides: dict | None = None) 
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.warm_start_budget is None:
-        from app.search.rules.options import TaskOptions
+        from app.search.rules.task import default
 
-        args.warm_start_budget = TaskOptions().warm_start_budget
+        args.warm_start_budget = default("options.warm_start_budget")
     by_name = {t.name: t for t in TASKS}
     unknown = [n for n in (args.tasks or "").split(",") if n and n not in by_name]
     if unknown:

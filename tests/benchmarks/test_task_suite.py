@@ -52,6 +52,7 @@ def test_the_quadruped_task_adds_its_robot_as_a_user_would_and_runs(tmp_path) ->
     assert row["task"]["env"] == "test_quadruped" and row["status"] == "succeeded", row["error"]
     assert row["best_code"].startswith("# Written by the offline designer (no LLM)")
     assert len(row["candidate_fitness"]) == 1 and row["fitness_as_reward"]["available"]
+    assert doc["settings"]["warm_start_budget"] == 0.5, "without --warm-start-budget: the task option's default"
 
 
 def test_a_screened_out_candidate_would_have_won_only_by_beating_every_candidate_the_run_trained() -> None:
